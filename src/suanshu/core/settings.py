@@ -1,0 +1,61 @@
+"""Where state lives and how the exchange is tuned, from the environment.
+
+``SUANSHU_HOME`` (default ``~/.suanshu``) holds ``suanshu.db`` (SQLite, WAL),
+``vaults/<org>/<asset>.parquet`` and ``secret.key``. ``SUANSHU_DATABASE_URL``
+moves state to PostgreSQL (``postgresql://user@host/db``) while vaults stay in
+the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_COMMISSION_BPS = 1000  # 10 % operator commission
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    commission_bps: int = DEFAULT_COMMISSION_BPS
+    query_timeout_s: float = 30.0
+    query_memory_limit: str = "1GB"
+    max_result_rows: int = 10_000
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def vault_root(self) -> Path:
+        return self.home / "vaults"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_key(self) -> bytes:
+        """The per-exchange secret for keyed hashing; created on first use, never leaves the data dir."""
+        path = self.home / "secret.key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(secrets.token_bytes(32))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_bytes()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_settings(home: str | os.PathLike | None = None, database_url: str | None = None) -> Settings:
+    root = Path(home or os.environ.get("SUANSHU_HOME") or Path.home() / ".suanshu").expanduser()
+    url = database_url or os.environ.get("SUANSHU_DATABASE_URL") or f"sqlite:///{root / 'suanshu.db'}"
+    bps = int(os.environ.get("SUANSHU_COMMISSION_BPS", DEFAULT_COMMISSION_BPS))
+    return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps)

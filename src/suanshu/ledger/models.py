@@ -1,0 +1,48 @@
+"""Ledger tables: accounts and immutable transfers, with TigerBeetle's semantics.
+
+Ids are client-chosen 128-bit values stored as 32 hex characters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from suanshu.core.clock import utcnow
+from suanshu.core.db import Base, Fen
+
+
+class Account(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ledger: Mapped[int] = mapped_column(Integer)  # currency: 156 = CNY in fen (ISO 4217 numeric)
+    code: Mapped[int] = mapped_column(Integer)  # account type, see suanshu.ledger.codes
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(40), index=True)  # org id, or None for system
+    name: Mapped[str] = mapped_column(String(200))
+    debits_pending: Mapped[int] = mapped_column(Fen, default=0)
+    debits_posted: Mapped[int] = mapped_column(Fen, default=0)
+    credits_pending: Mapped[int] = mapped_column(Fen, default=0)
+    credits_posted: Mapped[int] = mapped_column(Fen, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transfer(Base):
+    """Immutable once written; a pending transfer is resolved by a later post or void transfer."""
+
+    __tablename__ = "ledger_transfers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    debit_account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    credit_account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(Fen)
+    pending_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    ledger: Mapped[int] = mapped_column(Integer)
+    code: Mapped[int] = mapped_column(Integer)
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+    memo: Mapped[dict]  # what the transfer is for: contract, query, deposit reference
+    timestamp: Mapped[int] = mapped_column(Fen, index=True)  # strictly increasing commit order
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
