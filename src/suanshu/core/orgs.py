@@ -12,6 +12,9 @@ from suanshu.core.clock import utcnow
 from suanshu.core.db import Base
 
 
+OPERATOR_ORG = "exchange"  # the org the exchange itself trades as
+
+
 class Role(str, Enum):
     PROVIDER = "provider"  # 数商: supplies data products
     BUYER = "buyer"

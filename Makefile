@@ -1,0 +1,35 @@
+# `make run`  : set everything up, build the demo exchange, serve it on http://127.0.0.1:8000
+# `make test` : set everything up, run the whole suite (SQLite and a real PostgreSQL)
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SUANSHU_HOME ?= $(CURDIR)/.data/demo
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test env postgres demo serve bench lint clean
+
+env:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+# The PostgreSQL tests start their own throwaway server from Debian's binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL server binaries (Debian package postgresql)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+test: env postgres
+	$(UV) run --frozen pytest -q -n 2 --dist loadfile
+
+demo: env
+	SUANSHU_HOME=$(SUANSHU_HOME) $(UV) run --frozen suanshu demo --reset
+
+serve: env
+	SUANSHU_HOME=$(SUANSHU_HOME) $(UV) run --frozen suanshu serve --host $(HOST) --port $(PORT)
+
+run: demo serve
+
+clean:
+	rm -rf .data .pytest_cache

@@ -1,0 +1,53 @@
+"""The HTTP API (/api/v1) and the console (/), over one Exchange."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from suanshu import __version__
+from suanshu.api.routes import audit, components, contracts, ledger, orgs, vault
+from suanshu.core.errors import SuanshuError
+from suanshu.market.exchange import Exchange
+
+API = "/api/v1"
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_app(ex: Exchange) -> FastAPI:
+    app = FastAPI(title="Suanshu API", version=__version__, openapi_url=f"{API}/openapi.json",
+                  docs_url=f"{API}/docs", redoc_url=None,
+                  description="An exchange for data products and compute. Money is integer fen; times are UTC.")
+    app.state.exchange = ex
+    for module in (orgs, vault, components, contracts, ledger, audit):
+        app.include_router(module.router, prefix=API)
+
+    from suanshu.web.console import router as console_router
+
+    app.include_router(console_router)
+
+    @app.exception_handler(SuanshuError)
+    async def domain_error(_request: Request, err: SuanshuError):
+        return JSONResponse(err.to_dict(), status_code=err.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", []))
+        return error(422, "request.invalid", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException):
+        code = {404: "http.not_found", 405: "http.method_not_allowed"}.get(err.status_code, "http.error")
+        return error(err.status_code, code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(_request: Request, err: Exception):
+        return error(500, "internal.error", "an internal error occurred; it has been logged")
+
+    return app

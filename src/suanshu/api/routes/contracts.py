@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.core.clock import iso
+from suanshu.market import contracts, queries
+
+router = APIRouter(tags=["contracts"])
+
+
+class ContractIn(BaseModel):
+    component: str = Field(description="Component id, or the name of a listed component")
+    budget_fen: int = Field(gt=0, description="Held in escrow at signing")
+    purpose: str = ""
+    days: int = Field(365, ge=1, le=contracts.MAX_DAYS)
+
+
+class ContractOut(BaseModel):
+    id: str
+    buyer: str
+    provider: str
+    component: str
+    component_version: int
+    state: str
+    price_fen: int
+    budget_fen: int
+    spent_fen: int
+    commission_bps: int
+    policy: dict
+    purpose: str
+    created_at: str
+    expires_at: str
+
+
+class QueryIn(BaseModel):
+    sql: str = Field(examples=["SELECT city, count(*) AS n FROM hourly_weather GROUP BY city"])
+
+
+class QueryOut(BaseModel):
+    columns: list[str]
+    rows: list[list]
+    receipt: dict
+
+
+def contract_out(c) -> dict:
+    return {"id": c.id, "buyer": c.buyer_org_id, "provider": c.provider_org_id, "component": c.component_id,
+            "component_version": c.component_version, "state": c.state, "price_fen": c.price_fen,
+            "budget_fen": c.budget_fen, "spent_fen": c.spent_fen, "commission_bps": c.commission_bps,
+            "policy": c.policy, "purpose": c.purpose, "created_at": iso(c.created_at),
+            "expires_at": iso(c.expires_at)}
+
+
+@router.post("/contracts", status_code=201, response_model=ContractOut)
+def sign(body: ContractIn, ex: ExchangeDep, actor: ActorDep):
+    """Buyer: sign for a listed component; policy and price are frozen and the budget is held."""
+    return contract_out(contracts.request(ex, actor, body.component, body.budget_fen, purpose=body.purpose,
+                                          days=body.days))
+
+
+@router.get("/contracts", response_model=list[ContractOut])
+def list_contracts(ex: ExchangeDep, actor: ActorDep):
+    return [contract_out(c) for c in contracts.list_contracts(ex, actor)]
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractOut)
+def get_contract(contract_id: str, ex: ExchangeDep, actor: ActorDep):
+    with ex.db.transaction() as s:
+        return contract_out(contracts.get_contract(s, actor, contract_id))
+
+
+@router.post("/contracts/{contract_id}/queries", response_model=QueryOut)
+def run_query(contract_id: str, body: QueryIn, ex: ExchangeDep, actor: ActorDep):
+    """Buyer: run SQL under the contract's frozen policy; charged per answered query, refusals are free."""
+    result = queries.run(ex, actor, contract_id, body.sql)
+    return {"columns": result.columns, "rows": result.rows, "receipt": result.receipt}

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.market import settlement
+
+router = APIRouter(tags=["ledger"])
+
+
+class DepositIn(BaseModel):
+    org: str = Field(description="Org name")
+    amount_fen: int = Field(gt=0)
+    reference: str = ""
+
+
+@router.post("/ledger/deposits", status_code=201)
+def deposit(body: DepositIn, ex: ExchangeDep, actor: ActorDep) -> dict:
+    """Operator: record money received from outside for an org."""
+    tid = settlement.deposit(ex, actor, body.org, body.amount_fen, body.reference)
+    return {"transfer": tid, "org": body.org, "amount_fen": body.amount_fen}
+
+
+@router.get("/ledger/balances")
+def balances(ex: ExchangeDep, actor: ActorDep) -> dict:
+    """The caller's accounts (every account for the operator and auditors)."""
+    rows = settlement.balances(ex, actor)
+    return {"accounts": [r.__dict__ for r in rows]}

@@ -1,0 +1,398 @@
+"""``suanshu``: the exchange from a terminal. Thin: every command calls a market service.
+
+Local mode acts through the data dir named by SUANSHU_HOME: whoever holds it administers
+the exchange and may act for any org, within that org's roles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from suanshu.audit import log as audit
+from suanshu.cli.output import Format, console, handles_errors, print_json, table
+from suanshu.core.clock import iso, local
+from suanshu.core.errors import UsageError
+from suanshu.core.money import format_fen, parse_amount
+from suanshu.core.orgs import OPERATOR_ORG
+from suanshu.market import assets, components, contracts, orgs, queries, settlement
+from suanshu.market.exchange import Exchange
+
+app = typer.Typer(help="Suanshu (算数): an exchange for data products and compute.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+org_app = typer.Typer(help="Organizations and their API tokens.", no_args_is_help=True)
+vault_app = typer.Typer(help="A provider's vault: raw tables that never leave it.", no_args_is_help=True)
+component_app = typer.Typer(help="Data components (数据元件): governed products over vault assets.",
+                            no_args_is_help=True)
+contract_app = typer.Typer(help="Contracts (合约): a buyer's signed terms for a component.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger (integer fen).", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log (可信可溯源).", no_args_is_help=True)
+for sub, name in [(org_app, "org"), (vault_app, "vault"), (component_app, "component"),
+                  (contract_app, "contract"), (ledger_app, "ledger"), (audit_app, "audit")]:
+    app.add_typer(sub, name=name)
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
+
+
+def open_exchange() -> Exchange:
+    ex = Exchange.open()
+    orgs.ensure_operator(ex)
+    return ex
+
+
+def operator(ex: Exchange):
+    return orgs.local_actor(ex, OPERATOR_ORG)
+
+
+@app.command()
+@handles_errors
+def init(fmt: FormatOpt = Format.table) -> None:
+    """Create the data dir and database, and the exchange's operator org (prints its token once)."""
+    ex = Exchange.open()
+    org, token = orgs.ensure_operator(ex)
+    out = {"home": str(ex.settings.home), "database": ex.settings.database_url.split("@")[-1],
+           "operator_org": org.id, "operator_token": token}
+    if fmt == Format.json:
+        print_json(out)
+    else:
+        console.print(f"Exchange ready in [bold]{out['home']}[/]")
+        if token:
+            console.print(f"Operator token (shown once): [bold]{token}[/]")
+
+
+# -- orgs ---------------------------------------------------------------------------------------
+
+@org_app.command("create")
+@handles_errors
+def org_create(name: str,
+               role: Annotated[list[str], typer.Option("--role", "-r", help="provider|buyer|compute|operator|auditor")],
+               display_name: Annotated[str, typer.Option(help="Name shown to people, e.g. 湖南省气象数据中心")] = "",
+               region: str = "", fmt: FormatOpt = Format.table) -> None:
+    """Create an org with roles; prints its first API token (stored hashed, shown once)."""
+    ex = open_exchange()
+    org, token = orgs.create_org(ex, None, name, role, display_name=display_name, region=region)
+    out = {"id": org.id, "name": org.name, "roles": org.roles, "region": org.region, "token": token}
+    if fmt == Format.json:
+        print_json(out)
+    else:
+        console.print(f"Created [bold]{org.name}[/] ({org.id}) roles={','.join(org.roles)}")
+        console.print(f"API token (shown once): [bold]{token}[/]")
+
+
+@org_app.command("list")
+@handles_errors
+def org_list(fmt: FormatOpt = Format.table) -> None:
+    """All orgs on the exchange."""
+    rows = [{"id": o.id, "name": o.name, "display_name": o.display_name, "roles": o.roles, "region": o.region}
+            for o in orgs.list_orgs(open_exchange())]
+    if fmt == Format.json:
+        print_json(rows)
+    else:
+        table("Organizations", ["name", "display name", "roles", "region", "id"],
+              [(r["name"], r["display_name"], ",".join(r["roles"]), r["region"], r["id"]) for r in rows])
+
+
+@org_app.command("token")
+@handles_errors
+def org_token(org: str, label: str = "", fmt: FormatOpt = Format.table) -> None:
+    """Issue another API token for an org."""
+    token = orgs.issue_token(open_exchange(), org, label)
+    print_json({"org": org, "token": token}) if fmt == Format.json else console.print(token)
+
+
+# -- vault and scan -----------------------------------------------------------------------------
+
+def asset_json(a) -> dict:
+    return {"id": a.id, "org": a.org_id, "name": a.name, "source": a.source_name, "format": a.source_format,
+            "encoding": a.encoding, "rows": a.rows, "bytes": a.bytes, "schema": a.schema,
+            "content_sha256": a.content_sha256, "created_at": iso(a.created_at)}
+
+
+@vault_app.command("add")
+@handles_errors
+def vault_add(org: str, file: Path,
+              name: Annotated[str | None, typer.Option(help="Asset name (a SQL table name)")] = None,
+              fmt: FormatOpt = Format.table) -> None:
+    """Ingest FILE (CSV in UTF-8/GBK/GB18030, Parquet, .xlsx) into ORG's vault and scan it."""
+    ex = open_exchange()
+    asset, scan = assets.add_asset(ex, orgs.local_actor(ex, org), file, name=name)
+    out = asset_json(asset) | {"grade": scan.grade, "findings_total": scan.findings_total}
+    if fmt == Format.json:
+        print_json(out)
+        return
+    console.print(f"Added [bold]{asset.name}[/] ({asset.id}): {asset.rows} rows, encoding {asset.encoding or '-'}, "
+                  f"sha256 {asset.content_sha256[:16]}…")
+    _print_scan_columns(scan.report)
+
+
+@vault_app.command("list")
+@handles_errors
+def vault_list(org: str, fmt: FormatOpt = Format.table) -> None:
+    """Assets in ORG's vault."""
+    ex = open_exchange()
+    items = [asset_json(a) for a in assets.list_assets(ex, orgs.local_actor(ex, org))]
+    if fmt == Format.json:
+        print_json(items)
+    else:
+        table(f"Vault of {org}", ["name", "rows", "format", "encoding", "id"],
+              [(a["name"], a["rows"], a["format"], a["encoding"], a["id"]) for a in items])
+
+
+def _print_scan_columns(report: dict) -> None:
+    table(f"Scan: {report['source']} — grade {report['grade']}, {report.get('findings_total', 0)} findings",
+          ["column", "types", "pi", "grade"],
+          [(c["name"], ", ".join(f"{t['type']} {t['ratio']:.0%}" for t in c["types"]), c["pi"], c["grade"])
+           for c in report["columns"]])
+
+
+@app.command()
+@handles_errors
+def scan(path: Path, fmt: FormatOpt = Format.json,
+         max_findings: Annotated[int | None, typer.Option(help="Cap the findings listed")] = None) -> None:
+    """Scan a table file for personal and sensitive information (JSON contract: DESIGN.md §5)."""
+    from suanshu.scan.report import scan_path
+
+    report = scan_path(path, max_findings=max_findings)
+    print_json(report) if fmt == Format.json else _print_scan_columns(report)
+
+
+# -- components ---------------------------------------------------------------------------------
+
+def _load_json_arg(value: str, what: str) -> dict:
+    text = Path(value).read_text(encoding="utf-8") if not value.lstrip().startswith("{") else value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what}.bad_json", f"{what} is not valid JSON: {exc}") from None
+
+
+def _rules(mask: list[str], hash_: list[str], drop: list[str]) -> dict:
+    rules: dict = {}
+    for spec in mask:
+        col, *keep = spec.split(":")
+        rule = {"method": "mask"}
+        if keep:
+            try:
+                rule["keep_first"], rule["keep_last"] = (int(keep[0]), int(keep[1]) if len(keep) > 1 else 0)
+            except ValueError:
+                raise UsageError("component.bad_desensitize_rule", f"--mask {spec}: use COLUMN[:FIRST[:LAST]]") from None
+        rules[col] = rule
+    rules.update({c: {"method": "hash"} for c in hash_})
+    rules.update({c: {"method": "drop"} for c in drop})
+    return rules
+
+
+def component_json(c) -> dict:
+    return {"id": c.id, "org": c.org_id, "name": c.name, "version": c.version, "title": c.title,
+            "description": c.description, "tags": c.tags, "state": c.state, "asset": c.asset_id,
+            "price_fen": c.price_fen, "policy": c.policy, "desensitize": c.desensitize,
+            "columns": c.output_schema, "gate": c.gate, "listed_at": iso(c.listed_at)}
+
+
+@component_app.command("publish")
+@handles_errors
+def component_publish(
+    org: str,
+    asset: Annotated[str, typer.Option(help="Asset name or id in ORG's vault")],
+    name: Annotated[str, typer.Option(help="Component name; buyers query it as a table")],
+    policy: Annotated[str, typer.Option(help="Policy JSON, or a path to a JSON file")],
+    price: Annotated[str, typer.Option(help="Price per query: yuan (12.50) or fen (1250fen)")],
+    sql: Annotated[str | None, typer.Option(help="Projection over the asset (default: all columns)")] = None,
+    mask: Annotated[list[str], typer.Option(help="COLUMN[:FIRST[:LAST]] keep first/last chars")] = [],
+    hash_: Annotated[list[str], typer.Option("--hash", help="COLUMN: keyed HMAC pseudonym")] = [],
+    drop: Annotated[list[str], typer.Option(help="COLUMN: removed from the component")] = [],
+    title: str = "", description: str = "",
+    tag: Annotated[list[str], typer.Option(help="Catalog tag, repeatable")] = [],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Publish a component; the compliance gate refuses personal information in clear."""
+    ex = open_exchange()
+    spec = components.ComponentSpec(name=name, asset=asset, sql=sql, policy=_load_json_arg(policy, "policy"),
+                                    price_fen=parse_amount(price), desensitize=_rules(mask, hash_, drop),
+                                    title=title, description=description, tags=tuple(tag))
+    comp = components.publish(ex, orgs.local_actor(ex, org), spec)
+    if fmt == Format.json:
+        print_json(component_json(comp))
+    else:
+        console.print(f"Listed [bold]{comp.name}[/] v{comp.version} ({comp.id}) at {format_fen(comp.price_fen)} per query; "
+                      f"gate passed, exposed columns: {', '.join(comp.gate['exposed_columns']) or '-'}")
+
+
+@component_app.command("list")
+@handles_errors
+def component_list(fmt: FormatOpt = Format.table) -> None:
+    """The catalog: every listed component."""
+    items = [component_json(c) for c in components.catalog(open_exchange())]
+    if fmt == Format.json:
+        print_json(items)
+    else:
+        table("Catalog", ["name", "v", "title", "price", "mode", "id"],
+              [(c["name"], c["version"], c["title"], format_fen(c["price_fen"]), c["policy"]["mode"], c["id"])
+               for c in items])
+
+
+@component_app.command("show")
+@handles_errors
+def component_show(component: str) -> None:
+    """One component with its columns, policy and gate verdict (JSON)."""
+    ex = open_exchange()
+    with ex.db.transaction() as s:
+        print_json(component_json(components.get_component(s, None, component)))
+
+
+# -- contracts and queries ----------------------------------------------------------------------
+
+def contract_json(c) -> dict:
+    return {"id": c.id, "buyer": c.buyer_org_id, "provider": c.provider_org_id, "component": c.component_id,
+            "component_version": c.component_version, "state": c.state, "price_fen": c.price_fen,
+            "budget_fen": c.budget_fen, "spent_fen": c.spent_fen, "commission_bps": c.commission_bps,
+            "policy": c.policy, "purpose": c.purpose, "created_at": iso(c.created_at),
+            "expires_at": iso(c.expires_at)}
+
+
+@contract_app.command("request")
+@handles_errors
+def contract_request(
+    buyer: str, component: str,
+    budget: Annotated[str, typer.Option(help="Budget held in escrow: yuan (500) or fen (50000fen)")],
+    purpose: str = "", days: int = 365, fmt: FormatOpt = Format.table,
+) -> None:
+    """BUYER signs for COMPONENT; policy and price are frozen, the budget is held."""
+    ex = open_exchange()
+    c = contracts.request(ex, orgs.local_actor(ex, buyer), component, parse_amount(budget),
+                          purpose=purpose, days=days)
+    if fmt == Format.json:
+        print_json(contract_json(c))
+    else:
+        console.print(f"Signed [bold]{c.id}[/]: {format_fen(c.price_fen)} per query, "
+                      f"{format_fen(c.budget_fen)} held, expires {local(c.expires_at)} (Asia/Shanghai)")
+
+
+@contract_app.command("list")
+@handles_errors
+def contract_list(org: str, fmt: FormatOpt = Format.table) -> None:
+    """Contracts where ORG is buyer or provider."""
+    ex = open_exchange()
+    items = [contract_json(c) for c in contracts.list_contracts(ex, orgs.local_actor(ex, org))]
+    if fmt == Format.json:
+        print_json(items)
+    else:
+        table(f"Contracts of {org}", ["id", "state", "price", "spent", "budget"],
+              [(c["id"], c["state"], format_fen(c["price_fen"]), format_fen(c["spent_fen"]),
+                format_fen(c["budget_fen"])) for c in items])
+
+
+@app.command()
+@handles_errors
+def query(contract: str, sql: str, fmt: FormatOpt = Format.table) -> None:
+    """Run SQL under CONTRACT's frozen policy, as its buyer; prints the answer and the receipt."""
+    from suanshu.market.actors import Actor
+    from suanshu.market.contracts import get_contract
+
+    ex = open_exchange()
+    with ex.db.transaction() as s:
+        c = get_contract(s, operator(ex), contract)
+        from suanshu.core.orgs import Organization
+
+        buyer = Actor.of_org(s.get(Organization, c.buyer_org_id))
+    result = queries.run(ex, buyer, contract, sql)
+    if fmt == Format.json:
+        print_json({"columns": result.columns, "rows": result.rows, "receipt": result.receipt})
+        return
+    table("Answer", result.columns, result.rows)
+    r = result.receipt
+    console.print(f"Receipt {r['query']}: {r['rows_out']} rows, charged {format_fen(r['price_fen'])} "
+                  f"(provider {format_fen(r['provider_fen'])}, operator {format_fen(r['operator_fen'])}), "
+                  f"budget left {format_fen(r['budget_left_fen'])}, audit #{r['audit_seq']}")
+
+
+# -- ledger and audit ---------------------------------------------------------------------------
+
+@ledger_app.command("deposit")
+@handles_errors
+def ledger_deposit(org: str, amount: str, reference: str = "", fmt: FormatOpt = Format.table) -> None:
+    """The operator records AMOUNT (yuan, or fen with a 'fen' suffix) received for ORG."""
+    ex = open_exchange()
+    fen = parse_amount(amount)
+    tid = settlement.deposit(ex, operator(ex), org, fen, reference)
+    print_json({"transfer": tid, "org": org, "amount_fen": fen}) if fmt == Format.json else \
+        console.print(f"Deposited {format_fen(fen)} for {org} (transfer {tid})")
+
+
+@ledger_app.command("balances")
+@handles_errors
+def ledger_balances(fmt: FormatOpt = Format.table) -> None:
+    """Every account's balance; the posted balances of all accounts always sum to zero."""
+    rows = settlement.balances(open_exchange(), None)
+    if fmt == Format.json:
+        print_json({"accounts": [r.__dict__ for r in rows], "sum_posted_fen": sum(r.posted_fen for r in rows)})
+        return
+    table("Balances", ["org", "account", "posted", "held", "available"],
+          [(r.org, r.account, format_fen(r.posted_fen), format_fen(r.held_fen), format_fen(r.available_fen))
+           for r in rows])
+    console.print(f"Sum of posted balances: {format_fen(sum(r.posted_fen for r in rows))}")
+
+
+@audit_app.command("verify")
+@handles_errors
+def audit_verify(fmt: FormatOpt = Format.table) -> None:
+    """Recompute the hash chain; exit 3 and name the first broken entry if it was tampered with."""
+    ex = open_exchange()
+    with ex.db.transaction() as s:
+        result = audit.verify(s)
+    if fmt == Format.json:
+        print_json(result.to_dict())
+    elif result.ok:
+        console.print(f"[green]audit log intact[/]: {result.entries} entries, head {result.head[:16]}…")
+    else:
+        console.print(f"[red]audit log broken[/] at entry {result.first_broken}: {result.reason}")
+    if not result.ok:
+        raise typer.Exit(3)
+
+
+@audit_app.command("log")
+@handles_errors
+def audit_log(limit: int = 20, fmt: FormatOpt = Format.table) -> None:
+    """The newest audit entries."""
+    from sqlalchemy import select
+
+    from suanshu.audit.models import AuditEvent
+
+    ex = open_exchange()
+    with ex.db.transaction() as s:
+        events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+    items = [{"seq": e.seq, "time": iso(e.time), "actor": e.actor, "action": e.action, "subject": e.subject,
+              "hash": e.hash} for e in events]
+    if fmt == Format.json:
+        print_json(items)
+    else:
+        table("Audit log", ["#", "time (Asia/Shanghai)", "actor", "action", "subject"],
+              [(e.seq, local(e.time), e.actor, e.action, e.subject) for e in events])
+
+
+# -- demo and server ----------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def demo(reset: Annotated[bool, typer.Option(help="Wipe SUANSHU_HOME first")] = False) -> None:
+    """Build a demo exchange in SUANSHU_HOME, run the whole trade loop, print a report."""
+    from suanshu.demo.story import run_demo
+
+    run_demo(reset=reset)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the HTTP API (/api/v1) and the console (/) over SUANSHU_HOME."""
+    import uvicorn
+
+    from suanshu.api.app import create_app
+
+    uvicorn.run(create_app(open_exchange()), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,236 @@
+"""The demo exchange: a Hunan data-and-compute market, built and traded end to end.
+
+Providers: a provincial meteorological data centre (GBK CSV, as government exports often
+are), an agriculture big-data sub-platform (Excel), a geospatial institute (Parquet) and a
+telecom operator whose subscriber table holds identity numbers, mobiles and bank cards.
+Two compute providers join the exchange; two buyers sign contracts and query. The telecom
+operator's first, clear listing is refused by the gate; its desensitized one is listed.
+Everything is generated with a fixed seed, so every run tells the same story.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from suanshu.audit import log as audit
+from suanshu.cli.output import table
+from suanshu.core.errors import Refused
+from suanshu.core.money import format_fen
+from suanshu.core.settings import load_settings
+from suanshu.demo import datasets
+from suanshu.market import assets, components, contracts, orgs, queries, settlement
+from suanshu.market.exchange import Exchange
+
+console = Console()
+
+COMPONENTS = {
+    "hunan-meteo": dict(
+        asset="weather_hourly", name="hunan_weather_monthly", price_fen=200,
+        title="湖南省逐时气象观测（按站点/月聚合）", tags=("气象", "逐时", "湖南", "2023"),
+        description="2023 年湖南省国家气象站逐时观测：气温、降水、湿度、风速，按城市、站点、月份聚合查询。",
+        sql=("SELECT city, station_name, substr(observed_at, 1, 7) AS month, temperature_c, precipitation_mm, "
+             "humidity_pct, wind_speed_ms FROM weather_hourly"),
+        policy={"mode": "aggregate", "min_group_size": 24,
+                "columns": {"city": "dimension", "station_name": "dimension", "month": "dimension",
+                            "temperature_c": "aggregate", "precipitation_mm": "aggregate",
+                            "humidity_pct": "aggregate", "wind_speed_ms": "aggregate"},
+                "aggregates": ["count", "sum", "avg", "min", "max"]},
+        desensitize={}),
+    "hunan-agri": dict(
+        asset="crop_yield", name="county_crop_yield", price_fen=500,
+        title="湖南县域主要作物单产（合作社填报）", tags=("农业", "产量", "县域"),
+        description="县、作物、年份维度的播种面积、亩产与化肥用量；农户姓名已删除，手机号已脱敏。",
+        sql=("SELECT county, crop, year, sown_area_mu, yield_kg_per_mu, fertilizer_kg, farmer_name, farmer_phone "
+             "FROM crop_yield"),
+        policy={"mode": "aggregate", "min_group_size": 5,
+                "columns": {"county": "dimension", "crop": "dimension", "year": "dimension",
+                            "sown_area_mu": "aggregate", "yield_kg_per_mu": "aggregate",
+                            "fertilizer_kg": "aggregate", "farmer_phone": "hidden"},
+                "aggregates": ["count", "sum", "avg"]},
+        desensitize={"farmer_name": {"method": "drop"}, "farmer_phone": {"method": "mask"}}),
+    "hunan-geo": dict(
+        asset="land_parcels", name="land_use_stats", price_fen=100,
+        title="县域土地利用与坡度统计", tags=("地理信息", "土地利用", "耕地"),
+        description="地块级土地利用类型、面积、坡度和土壤类型，按县与地类聚合。",
+        sql="SELECT county, land_use, soil_type, area_m2, slope_deg FROM land_parcels",
+        policy={"mode": "aggregate", "min_group_size": 5,
+                "columns": {"county": "dimension", "land_use": "dimension", "soil_type": "dimension",
+                            "area_m2": "aggregate", "slope_deg": "aggregate"},
+                "aggregates": ["count", "sum", "avg", "min", "max"]},
+        desensitize={}),
+}
+
+TELECOM_CLEAR = dict(
+    asset="subscribers", name="subscriber_profile_raw", price_fen=1000, title="用户画像（未脱敏）",
+    sql="SELECT resident_id, city, plan, monthly_fee_fen FROM subscribers",
+    policy={"mode": "aggregate", "min_group_size": 20,
+            "columns": {"resident_id": "dimension", "city": "dimension", "plan": "dimension",
+                        "monthly_fee_fen": "aggregate"}},
+    desensitize={})
+TELECOM = dict(
+    asset="subscribers", name="subscriber_churn", price_fen=800,
+    title="运营商用户流失与消费画像（脱敏、聚合）", tags=("通信", "用户画像", "流失"),
+    description="按城市、区县、套餐、性别聚合的月消费、流量、在网时长与流失率；身份证号做密钥哈希，手机号脱敏，姓名与银行卡删除。",
+    sql=("SELECT resident_id, subscriber_name, mobile, bank_card, city, district, gender, plan, age, "
+         "monthly_fee_fen, data_usage_gb, tenure_months, churned FROM subscribers"),
+    policy={"mode": "aggregate", "min_group_size": 20,
+            "columns": {"city": "dimension", "district": "dimension", "gender": "dimension", "plan": "dimension",
+                        "age": "aggregate", "monthly_fee_fen": "aggregate", "data_usage_gb": "aggregate",
+                        "tenure_months": "aggregate", "churned": "aggregate",
+                        "resident_id": "hidden", "mobile": "hidden"},
+            "aggregates": ["count", "sum", "avg", "min", "max"]},
+    desensitize={"resident_id": {"method": "hash"}, "mobile": {"method": "mask", "keep_first": 3, "keep_last": 4},
+                 "subscriber_name": {"method": "drop"}, "bank_card": {"method": "drop"}})
+
+QUERIES = [
+    ("insurer", "hunan_weather_monthly",
+     "SELECT city, month, round(avg(temperature_c), 1) AS avg_temp, round(sum(precipitation_mm), 1) AS rain_mm "
+     "FROM hunan_weather_monthly WHERE city = '长沙' GROUP BY city, month ORDER BY month LIMIT 12"),
+    ("insurer", "county_crop_yield",
+     "SELECT crop, count(*) AS reports, round(avg(yield_kg_per_mu), 1) AS kg_per_mu FROM county_crop_yield "
+     "GROUP BY crop ORDER BY kg_per_mu DESC"),
+    ("insurer", "land_use_stats",
+     "SELECT land_use, round(sum(area_m2) / 666.67, 0) AS mu, round(avg(slope_deg), 1) AS slope "
+     "FROM land_use_stats GROUP BY land_use ORDER BY mu DESC"),
+    ("analytics", "subscriber_churn",
+     "SELECT city, plan, count(*) AS users, round(avg(churned), 3) AS churn_rate, "
+     "round(avg(monthly_fee_fen) / 100, 2) AS arpu_yuan FROM subscriber_churn GROUP BY city, plan "
+     "ORDER BY churn_rate DESC LIMIT 10"),
+    ("analytics", "subscriber_churn",  # refused: a hidden column
+     "SELECT mobile, count(*) FROM subscriber_churn GROUP BY mobile"),
+]
+
+
+def _write_sources(tmp: Path) -> dict[str, Path]:
+    files = {
+        "weather_hourly": tmp / "湖南气象逐时_2023.csv",
+        "crop_yield": tmp / "作物单产.xlsx",
+        "land_parcels": tmp / "land_parcels.parquet",
+        "subscribers": tmp / "subscribers.csv",
+    }
+    datasets.write_csv(datasets.meteorology_hourly(), files["weather_hourly"], encoding="gbk")
+    datasets.write_xlsx(datasets.crop_yield(), files["crop_yield"])
+    import pyarrow.parquet as pq
+
+    pq.write_table(datasets.land_parcels(), files["land_parcels"])
+    datasets.write_csv(datasets.telecom_subscribers(), files["subscribers"], encoding="utf-8")
+    return files
+
+
+def _org_for(role_key: str) -> dict:
+    return next(o for o in datasets.ORGS if o["name"] == role_key or role_key in o["name"])
+
+
+def build(ex: Exchange) -> dict:
+    """Create the demo's orgs, data, components, contracts and queries; return what happened."""
+    story: dict = {"tokens": {}, "assets": [], "refusals": [], "components": {}, "contracts": {}, "queries": []}
+    op_org, op_token = orgs.ensure_operator(ex)
+    story["tokens"][op_org.name] = op_token
+    for spec in datasets.ORGS:
+        if "operator" in spec["roles"]:
+            continue
+        org, token = orgs.create_org(ex, None, spec["name"], spec["roles"], display_name=spec["display_name"],
+                                     region=spec.get("region", ""))
+        story["tokens"][org.name] = token
+    operator = orgs.local_actor(ex, op_org.name)
+    buyers = [o["name"] for o in datasets.ORGS if "buyer" in o["roles"]]
+    for name in buyers:
+        settlement.deposit(ex, operator, name, 5_000_000, reference="demo opening deposit")
+
+    with tempfile.TemporaryDirectory(prefix="suanshu-demo-") as tmp:
+        files = _write_sources(Path(tmp))
+        owners = {"weather_hourly": "hunan-meteo", "crop_yield": "hunan-agri",
+                  "land_parcels": "hunan-geo", "subscribers": "hunan-telecom"}
+        for asset_name, owner in owners.items():
+            asset, scan = assets.add_asset(ex, orgs.local_actor(ex, owner), files[asset_name], name=asset_name)
+            story["assets"].append((owner, asset, scan))
+
+    def publish(owner: str, spec: dict):
+        return components.publish(ex, orgs.local_actor(ex, owner), components.ComponentSpec(**spec))
+
+    for owner, spec in COMPONENTS.items():
+        story["components"][spec["name"]] = publish(owner, spec)
+    try:
+        publish("hunan-telecom", TELECOM_CLEAR)
+    except Refused as refusal:
+        story["refusals"].append(refusal)
+    story["components"][TELECOM["name"]] = publish("hunan-telecom", TELECOM)
+
+    insurer, analytics = buyers[0], buyers[1]
+    who = {"insurer": insurer, "analytics": analytics}
+    for buyer, comp in [(insurer, "hunan_weather_monthly"), (insurer, "county_crop_yield"),
+                        (insurer, "land_use_stats"), (analytics, "subscriber_churn")]:
+        contract = contracts.request(ex, orgs.local_actor(ex, buyer), comp, 100_000, purpose="demo analysis")
+        story["contracts"][(buyer, comp)] = contract
+    for buyer_key, comp, sql in QUERIES:
+        buyer = who[buyer_key]
+        contract = story["contracts"][(buyer, comp)]
+        try:
+            story["queries"].append((buyer, comp, queries.run(ex, orgs.local_actor(ex, buyer), contract.id, sql)))
+        except Refused as refusal:
+            story["queries"].append((buyer, comp, refusal))
+    return story
+
+
+def report(ex: Exchange, story: dict) -> None:
+    console.rule("[bold]算数 Suanshu — demo exchange")
+    table("Organizations", ["name", "display name", "roles", "region"],
+          [(o.name, o.display_name, ",".join(o.roles), o.region) for o in orgs.list_orgs(ex)])
+    table("Vault ingests (raw rows stay in each provider's vault)",
+          ["provider", "asset", "format", "encoding", "rows", "grade", "findings"],
+          [(owner, a.name, a.source_format, a.encoding or "-", a.rows, s.grade, s.findings_total)
+           for owner, a, s in story["assets"]])
+    for refusal in story["refusals"]:
+        console.print(f"[yellow]Gate refused[/] subscriber_profile_raw: [dim]{refusal.code}[/] {refusal.message}")
+    table("Catalog", ["component", "title", "exposed in clear", "price/query"],
+          [(c.name, c.title, ", ".join(c.gate["exposed_columns"]), format_fen(c.price_fen))
+           for c in story["components"].values()])
+    for buyer, comp, outcome in story["queries"]:
+        if isinstance(outcome, Refused):
+            console.print(f"[yellow]{buyer} → {comp}: refused[/] [dim]{outcome.code}[/] {outcome.message}")
+            continue
+        table(f"{buyer} → {comp}", outcome.columns, outcome.rows[:8])
+        r = outcome.receipt
+        console.print(f"  receipt {r['query']}: {r['rows_out']} rows, {format_fen(r['price_fen'])} "
+                      f"(provider {format_fen(r['provider_fen'])}, operator {format_fen(r['operator_fen'])}), "
+                      f"audit #{r['audit_seq']}")
+    rows = settlement.balances(ex, None)
+    table("Ledger balances", ["org", "account", "posted", "held", "available"],
+          [(r.org, r.account, format_fen(r.posted_fen), format_fen(r.held_fen), format_fen(r.available_fen))
+           for r in rows])
+    console.print(f"Sum of posted balances: {format_fen(sum(r.posted_fen for r in rows))} (always ¥0.00)")
+    with ex.db.transaction() as s:
+        result = audit.verify(s)
+    console.print(f"Audit log: {'intact' if result.ok else 'BROKEN'}, {result.entries} entries, "
+                  f"head {result.head[:16]}…")
+    console.print(f"Data dir: {ex.settings.home}  (API tokens: {ex.settings.home / 'demo-tokens.json'})")
+
+
+def run_demo(*, reset: bool = False) -> dict:
+    settings = load_settings()
+    if settings.home.exists() and any(settings.home.iterdir()):
+        if not reset:
+            from suanshu.core.errors import UsageError
+
+            raise UsageError("demo.home_not_empty",
+                             f"{settings.home} already holds an exchange; pass --reset to rebuild it "
+                             "or point SUANSHU_HOME at an empty directory")
+        if settings.is_sqlite:
+            shutil.rmtree(settings.home)
+        else:
+            raise UsageError("demo.reset_postgres", "--reset only wipes the embedded SQLite data dir")
+    ex = Exchange.open(settings)
+    try:
+        story = build(ex)
+        tokens = settings.home / "demo-tokens.json"
+        tokens.write_text(json.dumps(story["tokens"], indent=2), encoding="utf-8")
+        tokens.chmod(0o600)
+        report(ex, story)
+        return story
+    finally:
+        ex.close()

@@ -1,0 +1,183 @@
+"""Data components (数据元件): governed products over a provider's asset.
+
+A component is the provider's SQL projection over one asset, per-column desensitization,
+a policy and a price per query. Publishing runs the compliance gate: the columns the
+policy lets a buyer see in clear are scanned *after* desensitization, and a component
+that would expose personal information in clear is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from suanshu.audit import log as audit
+from suanshu.core.clock import utcnow
+from suanshu.core.errors import NotFound, Refused, UsageError
+from suanshu.core.ids import new_id
+from suanshu.core.orgs import Role
+from suanshu.market import assets as asset_service
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import Component
+from suanshu.policy.model import Policy
+from suanshu.policy.sandbox import Sandbox
+from suanshu.policy.sqlguard import check_projection
+from suanshu.scan import desensitize
+from suanshu.scan.report import scan_table
+from suanshu.vault.models import Asset
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+EXPOSED_ROLES = {"dimension"}  # roles whose values reach a buyer in clear (aggregate mode)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    asset: str  # asset id or name in the provider's vault
+    sql: str | None
+    policy: dict
+    price_fen: int
+    desensitize: dict
+    title: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+def quote(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+def view_sql(projection_sql: str, rules: dict, columns: list[str]) -> tuple[str, list[str]]:
+    """The component's view: the projection with each column desensitized or dropped."""
+    exprs, kept = [], []
+    for col in columns:
+        rule = rules.get(col)
+        expr = desensitize.column_sql(quote(col), rule) if rule else quote(col)
+        if expr is None:
+            continue
+        exprs.append(f"{expr} AS {quote(col)}")
+        kept.append(col)
+    if not exprs:
+        raise UsageError("component.no_columns", "every column is dropped: keep at least one")
+    return f"SELECT {', '.join(exprs)} FROM ({projection_sql}) AS src", kept
+
+
+def open_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, rules: dict) -> tuple[Sandbox, list[str]]:
+    """A hardened DuckDB over one asset with the component's view named ``table``."""
+    path = ex.vault_file(asset.path)
+    key = ex.settings.secret_key()
+    kept: list[str] = []
+
+    def setup(con) -> None:
+        desensitize.register_udfs(con, key)
+        qualified = _qualify(projection_sql, asset.name)
+        columns = [d[0] for d in con.execute(f"SELECT * FROM ({qualified}) AS p LIMIT 0").description]
+        sql, cols = view_sql(qualified, rules, columns)
+        kept.extend(cols)
+        con.execute(f"CREATE VIEW main.{quote(table)} AS {sql}")
+
+    sandbox = Sandbox({asset.name: path}, memory_limit=ex.settings.query_memory_limit,
+                      timeout_s=ex.settings.query_timeout_s, setup=setup)
+    return sandbox, kept
+
+
+def _qualify(projection_sql: str, asset_name: str) -> str:
+    """Point the provider's table reference at the sandbox's read-only vault schema."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(projection_sql, dialect="duckdb")
+    for table in tree.find_all(exp.Table):
+        if table.name.lower() == asset_name.lower():
+            table.set("db", exp.to_identifier("vault"))
+    return tree.sql(dialect="duckdb")
+
+
+def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict) -> dict:
+    """Scan what a buyer could see in clear; refuse personal information there."""
+    exposed = [c for c in kept if policy.role_of(c) in EXPOSED_ROLES]
+    verdict = {"passed": True, "exposed_columns": exposed, "problems": []}
+    if exposed:
+        cols = ", ".join(quote(c) for c in exposed)
+        data = sandbox.execute_arrow(f"SELECT {cols} FROM main.{quote(table)}")
+        report = scan_table(data, source=table, encoding=None, max_findings=20)
+        for column in report["columns"]:
+            found = [t["type"] for t in column["types"]]
+            if found or (column["pi"] != "none" and column["name"] not in rules):
+                verdict["problems"].append({"column": column["name"], "pi": column["pi"], "types": found,
+                                            "evidence": column.get("evidence", [])})
+        verdict["scan_grade"] = report["grade"]
+    verdict["passed"] = not verdict["problems"]
+    return verdict
+
+
+def publish(ex: Exchange, actor: Actor, spec: ComponentSpec) -> Component:
+    actor.require(Role.PROVIDER)
+    if not _NAME.match(spec.name):
+        raise UsageError("component.bad_name", f"component name {spec.name!r}: lowercase letters, digits, _")
+    if spec.price_fen < 0:
+        raise UsageError("money.negative", "the price must not be negative")
+    rules = desensitize.validate_rules(spec.desensitize or {})
+    policy = Policy.from_dict({"table": spec.name, **spec.policy})
+    with ex.db.transaction() as s:
+        asset = asset_service.get_asset(s, actor, spec.asset)
+    projection = check_projection(spec.sql or f"SELECT * FROM {quote(asset.name)}", {asset.name})
+    sandbox, kept = open_sandbox(ex, asset, policy.table, projection, rules)
+    with sandbox:
+        _check_policy_columns(policy, kept)
+        schema = sandbox.describe(f"SELECT * FROM main.{quote(policy.table)}")
+        verdict = gate(sandbox, policy.table, policy, kept, rules)
+    if not verdict["passed"]:
+        cols = ", ".join(p["column"] for p in verdict["problems"])
+        raise Refused("gate.personal_info_in_clear",
+                      f"refused to list: column(s) {cols} would show personal information in clear; "
+                      "mask, hash or drop them, or make them hidden/aggregate in the policy",
+                      problems=verdict["problems"])
+    with ex.db.transaction() as s:
+        version = 1 + (s.scalar(select(func.max(Component.version))
+                                .where(Component.org_id == actor.org_id, Component.name == spec.name)) or 0)
+        now = utcnow()
+        component = Component(
+            id=new_id("cmp"), org_id=actor.org_id, asset_id=asset.id, name=spec.name,
+            title=spec.title or spec.name, description=spec.description, tags=list(spec.tags),
+            version=version, state="listed", sql=projection, desensitize=rules, policy=policy.to_dict(),
+            price_fen=spec.price_fen, output_schema=schema, gate=verdict, created_at=now, listed_at=now)
+        s.add(component)
+        s.flush()
+        audit.append(s, actor=actor.label, action="component.list", subject=component.id,
+                     payload={"org": actor.org_id, "name": spec.name, "version": version, "asset": asset.id,
+                              "asset_sha256": asset.content_sha256, "policy": component.policy,
+                              "price_fen": spec.price_fen, "gate": verdict})
+    return component
+
+
+def _check_policy_columns(policy: Policy, kept: list[str]) -> None:
+    known = {c.lower() for c in kept}
+    unknown = [c for c in policy.columns if c.lower() not in known]
+    if unknown:
+        raise UsageError("policy.unknown_column",
+                         f"the policy names column(s) the component does not output: {', '.join(unknown)}; "
+                         f"it outputs {', '.join(kept)}")
+
+
+def catalog(ex: Exchange) -> list[Component]:
+    """Listed components: what every buyer may browse."""
+    with ex.db.transaction() as s:
+        return list(s.scalars(select(Component).where(Component.state == "listed").order_by(Component.id)))
+
+
+def get_component(s: Session, actor: Actor | None, ref: str) -> Component:
+    """A listed component is public; a provider also sees its own in any state."""
+    comp = s.get(Component, ref)
+    if comp is None:
+        comp = s.scalar(select(Component).where(Component.name == ref, Component.state == "listed")
+                        .order_by(Component.version.desc()).limit(1))
+    visible = comp is not None and (comp.state == "listed" or (actor and comp.org_id == actor.org_id))
+    if not visible:
+        raise NotFound("component.not_found", f"no listed component {ref!r}; see `suanshu component list`")
+    return comp
+

@@ -1,0 +1,80 @@
+"""Contracts (合约): a buyer signs for one listed component version.
+
+Policy and price are copied into the contract at signing, so a later version of the
+component never changes what was agreed. The budget is held in the ledger at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from suanshu.audit import log as audit
+from suanshu.core.clock import utcnow
+from suanshu.core.errors import NotFound, Refused, UsageError
+from suanshu.core.ids import new_id
+from suanshu.core.orgs import Role
+from suanshu.market import components as component_service
+from suanshu.market import settlement
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import Contract
+
+MAX_DAYS = 3660
+
+
+def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
+            purpose: str = "", days: int = 365) -> Contract:
+    actor.require(Role.BUYER)
+    if budget_fen <= 0:
+        raise UsageError("contract.bad_budget", "the budget must be more than ¥0.00")
+    if not 1 <= days <= MAX_DAYS:
+        raise UsageError("contract.bad_term", f"the term must be 1 to {MAX_DAYS} days")
+    with ex.db.transaction() as s:
+        comp = component_service.get_component(s, actor, component_ref)
+        if comp.state != "listed":
+            raise Refused("contract.component_not_listed", f"component {comp.name} is {comp.state}, not listed")
+        if comp.org_id == actor.org_id:
+            raise Refused("contract.own_component", "an org cannot buy its own component")
+        if budget_fen < comp.price_fen:
+            raise UsageError("contract.budget_below_price",
+                             f"the budget must cover at least one query ({comp.price_fen} fen)")
+        contract_id, now = new_id("ctr"), utcnow()
+        hold_id = settlement.hold(s, actor.org_id, budget_fen, {"contract": contract_id})
+        contract = Contract(
+            id=contract_id, buyer_org_id=actor.org_id, provider_org_id=comp.org_id, component_id=comp.id,
+            component_version=comp.version, policy=dict(comp.policy), price_fen=comp.price_fen,
+            commission_bps=ex.settings.commission_bps, budget_fen=budget_fen, spent_fen=0,
+            hold_transfer_id=hold_id, purpose=purpose, state="active", created_at=now,
+            expires_at=now + timedelta(days=days))
+        s.add(contract)
+        s.flush()
+        audit.append(s, actor=actor.label, action="contract.sign", subject=contract_id,
+                     payload={"buyer": actor.org_id, "provider": comp.org_id, "component": comp.id,
+                              "version": comp.version, "policy": contract.policy, "price_fen": comp.price_fen,
+                              "commission_bps": contract.commission_bps, "budget_fen": budget_fen,
+                              "hold": hold_id, "purpose": purpose, "expires_at": contract.expires_at})
+    return contract
+
+
+def get_contract(s: Session, actor: Actor, contract_id: str) -> Contract:
+    """Visible to its buyer, its provider and the operator; to anyone else it does not exist."""
+    contract = s.get(Contract, contract_id)
+    if contract is None or not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)
+                                or actor.org_id in (contract.buyer_org_id, contract.provider_org_id)):
+        raise NotFound("contract.not_found", f"no contract {contract_id!r} visible to {actor.org_name}")
+    return contract
+
+
+def list_contracts(ex: Exchange, actor: Actor) -> list[Contract]:
+    with ex.db.transaction() as s:
+        q = select(Contract).order_by(Contract.id)
+        if not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
+            q = q.where(or_(Contract.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id))
+        return list(s.scalars(q))
+
+
+def remaining_fen(contract: Contract) -> int:
+    return contract.budget_fen - contract.spent_fen

@@ -1,0 +1,118 @@
+"""Organizations, their roles and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanshu.audit import log as audit
+from suanshu.core.errors import AuthError, Conflict, NotFound, UsageError
+from suanshu.core.ids import new_id
+from suanshu.core.orgs import OPERATOR_ORG, Organization, Principal, Role
+from suanshu.market import settlement
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TOKEN_PREFIX = "ssk_"
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256-bit random values, so a fast hash is enough (no dictionary to attack);
+    # passwords (console users) get argon2.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_roles(roles: list[str] | tuple[str, ...]) -> list[str]:
+    if not roles:
+        raise UsageError("org.no_roles", "give at least one role: provider, buyer, compute, operator, auditor")
+    try:
+        return sorted({Role(r.strip().lower()).value for r in roles})
+    except ValueError as exc:
+        raise UsageError("org.bad_role", f"{exc}; roles are provider, buyer, compute, operator, auditor") from None
+
+
+def _new_token(session: Session, org: Organization, name: str, roles: list[str]) -> tuple[Principal, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    principal = Principal(id=new_id("pri"), org_id=org.id, name=name, token_hash=hash_token(token), roles=roles)
+    session.add(principal)
+    return principal, token
+
+
+def create_org(ex: Exchange, actor: Actor | None, name: str, roles: list[str], *,
+               display_name: str = "", region: str = "") -> tuple[Organization, str]:
+    """Create an org with its cash account and a first API token (returned once, stored hashed).
+
+    ``actor`` None means the local administrator (whoever holds the data dir).
+    """
+    if actor is not None:
+        actor.require(Role.OPERATOR)
+    if not _SLUG.match(name):
+        raise UsageError("org.bad_name", f"org name {name!r}: use 2-63 lowercase letters, digits and dashes")
+    role_list = parse_roles(roles)
+    with ex.db.transaction() as s:
+        if s.scalar(select(Organization).where(Organization.name == name)):
+            raise Conflict("org.exists", f"an org named {name!r} already exists")
+        org = Organization(id=new_id("org"), name=name, display_name=display_name or name,
+                           roles=role_list, region=region)
+        s.add(org)
+        s.flush()
+        settlement.open_org_accounts(s, org)
+        principal, token = _new_token(s, org, f"{name} default token", role_list)
+        audit.append(s, actor=actor.label if actor else "local:admin", action="org.create", subject=org.id,
+                     payload={"name": name, "roles": role_list, "region": region, "principal": principal.id})
+    return org, token
+
+
+def ensure_operator(ex: Exchange) -> tuple[Organization, str | None]:
+    """The exchange's own org and system accounts; a token is returned only when first created."""
+    with ex.db.transaction() as s:
+        org = s.scalar(select(Organization).where(Organization.name == OPERATOR_ORG))
+        if org:
+            return org, None
+    return create_org(ex, None, OPERATOR_ORG, ["operator", "auditor"], display_name="交易所运营方")
+
+
+def issue_token(ex: Exchange, org_name: str, label: str = "") -> str:
+    with ex.db.transaction() as s:
+        org = org_by_name(s, org_name)
+        principal, token = _new_token(s, org, label or f"{org.name} token", list(org.roles))
+        audit.append(s, actor="local:admin", action="token.issue", subject=principal.id, payload={"org": org.id})
+    return token
+
+
+def authenticate(ex: Exchange, token: str | None) -> Actor:
+    if not token:
+        raise AuthError("auth.missing_token", "send an API token: Authorization: Bearer ssk_…")
+    with ex.db.transaction() as s:
+        row = s.execute(
+            select(Principal, Organization).join(Organization, Organization.id == Principal.org_id)
+            .where(Principal.token_hash == hash_token(token), Principal.revoked_at.is_(None))
+        ).first()
+    if row is None:
+        raise AuthError("auth.bad_token", "this API token is unknown or revoked")
+    principal, org = row
+    roles = frozenset(principal.roles) & frozenset(org.roles)
+    return Actor(org.id, org.name, roles, principal.id)
+
+
+def org_by_name(s: Session, name: str) -> Organization:
+    org = s.scalar(select(Organization).where(Organization.name == name))
+    if org is None:
+        raise NotFound("org.not_found", f"no org named {name!r}; see `suanshu org list`")
+    return org
+
+
+def local_actor(ex: Exchange, org_name: str) -> Actor:
+    with ex.db.transaction() as s:
+        return Actor.of_org(org_by_name(s, org_name))
+
+
+def list_orgs(ex: Exchange) -> list[Organization]:
+    with ex.db.transaction() as s:
+        return list(s.scalars(select(Organization).order_by(Organization.id)))

@@ -1,0 +1,111 @@
+"""Governed queries under a contract (可用不可见).
+
+The buyer's SQL is checked against the policy frozen in the contract, run in a hardened
+DuckDB next to the provider's data, checked again on the way out, charged from the hold
+and split, and answered with a receipt whose audit entry records what ran and what it cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from suanshu.audit import log as audit
+from suanshu.core.clock import iso, utcnow
+from suanshu.core.errors import Refused, SuanshuError
+from suanshu.core.ids import new_id
+from suanshu.core.orgs import Role
+from suanshu.market import components as component_service
+from suanshu.market import contracts as contract_service
+from suanshu.market import settlement
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import Component, Contract, QueryRun
+from suanshu.policy.engine import run_aggregate
+from suanshu.policy.model import Policy
+from suanshu.vault.models import Asset
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[list]
+    receipt: dict
+
+
+def _usable(contract: Contract) -> None:
+    if contract.state != "active":
+        raise Refused("contract.not_active", f"contract {contract.id} is {contract.state}")
+    if contract.expires_at <= utcnow():
+        raise Refused("contract.expired", f"contract {contract.id} expired at {iso(contract.expires_at)}")
+    if contract_service.remaining_fen(contract) < contract.price_fen:
+        raise Refused("contract.budget_exhausted",
+                      f"the budget left ({contract_service.remaining_fen(contract)} fen) does not cover a query "
+                      f"({contract.price_fen} fen); sign a new contract")
+
+
+def run(ex: Exchange, actor: Actor, contract_id: str, sql: str) -> QueryResult:
+    actor.require(Role.BUYER)
+    with ex.db.transaction() as s:
+        contract = contract_service.get_contract(s, actor, contract_id)
+        if contract.buyer_org_id != actor.org_id:
+            raise Refused("contract.not_buyer", "only the buyer of a contract may query under it")
+        _usable(contract)
+        component = s.get(Component, contract.component_id)
+        asset = s.get(Asset, component.asset_id)
+    policy = Policy.from_dict(contract.policy)
+    try:
+        sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
+        with sandbox:
+            answer = run_aggregate(sandbox, policy, sql, max_rows=ex.settings.max_result_rows)
+    except SuanshuError as err:
+        _record_denial(ex, actor, contract, sql, err)
+        raise
+    return _settle(ex, actor, contract.id, sql, answer)
+
+
+def _sha(sql: str) -> str:
+    return hashlib.sha256(sql.strip().encode()).hexdigest()
+
+
+def _record_denial(ex: Exchange, actor: Actor, contract: Contract, sql: str, err: SuanshuError) -> None:
+    """Refusals are evidence too: record them, charge nothing."""
+    with ex.db.transaction() as s:
+        run_id = new_id("qry")
+        s.add(QueryRun(id=run_id, contract_id=contract.id, sql=sql, query_sha256=_sha(sql), status="denied",
+                       error_code=err.code, receipt={}))
+        audit.append(s, actor=actor.label, action="query.deny", subject=run_id,
+                     payload={"contract": contract.id, "query_sha256": _sha(sql), "code": err.code})
+
+
+def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer) -> QueryResult:
+    with ex.db.transaction() as s:
+        contract = s.get(Contract, contract_id)
+        _usable(contract)  # again, under the write lock: a concurrent query may have spent the budget
+        run_id = new_id("qry")
+        price = contract.price_fen
+        memo = {"contract": contract.id, "query": run_id}
+        charge = None
+        if price:
+            charge = settlement.charge(
+                s, hold_id=contract.hold_transfer_id, buyer_org_id=contract.buyer_org_id,
+                provider_org_id=contract.provider_org_id, price=price,
+                remaining_after=contract_service.remaining_fen(contract) - price,
+                commission_bps=contract.commission_bps, memo=memo)
+            contract.spent_fen += price
+            contract.hold_transfer_id = charge.new_hold_id
+        receipt = {
+            "query": run_id, "contract": contract.id, "component": contract.component_id,
+            "component_version": contract.component_version, "query_sha256": _sha(sql),
+            "rows_out": answer.rows_out, "min_group_rows": answer.min_group_rows,
+            "price_fen": price, "provider_fen": charge.provider_fen if charge else 0,
+            "operator_fen": charge.operator_fen if charge else 0,
+            "transfers": charge.transfers if charge else [],
+            "budget_left_fen": contract_service.remaining_fen(contract), "time": iso(utcnow()),
+        }
+        event = audit.append(s, actor=actor.label, action="query.answer", subject=run_id, payload=receipt)
+        receipt["audit_seq"] = event.seq
+        receipt["audit_hash"] = event.hash
+        s.add(QueryRun(id=run_id, contract_id=contract.id, sql=sql, query_sha256=receipt["query_sha256"],
+                       status="succeeded", rows_out=answer.rows_out, price_fen=price, receipt=receipt))
+    return QueryResult(columns=answer.columns, rows=[list(r) for r in answer.rows], receipt=receipt)
