@@ -41,7 +41,7 @@ COMPONENTS = {
                             "humidity_pct": "aggregate", "wind_speed_ms": "aggregate"},
                 "aggregates": ["count", "sum", "avg", "min", "max"]},
         desensitize={}),
-    "hunan-agri": dict(
+    "hunan-agri-data": dict(
         asset="crop_yield", name="county_crop_yield", price_fen=500,
         title="湖南县域主要作物单产（合作社填报）", tags=("农业", "产量", "县域"),
         description="县、作物、年份维度的播种面积、亩产与化肥用量；农户姓名已删除，手机号已脱敏。",
@@ -53,7 +53,7 @@ COMPONENTS = {
                             "fertilizer_kg": "aggregate", "farmer_phone": "hidden"},
                 "aggregates": ["count", "sum", "avg"]},
         desensitize={"farmer_name": {"method": "drop"}, "farmer_phone": {"method": "mask"}}),
-    "hunan-geo": dict(
+    "hunan-geo-institute": dict(
         asset="land_parcels", name="land_use_stats", price_fen=100,
         title="县域土地利用与坡度统计", tags=("地理信息", "土地利用", "耕地"),
         description="地块级土地利用类型、面积、坡度和土壤类型，按县与地类聚合。",
@@ -122,10 +122,6 @@ def _write_sources(tmp: Path) -> dict[str, Path]:
     return files
 
 
-def _org_for(role_key: str) -> dict:
-    return next(o for o in datasets.ORGS if o["name"] == role_key or role_key in o["name"])
-
-
 def build(ex: Exchange) -> dict:
     """Create the demo's orgs, data, components, contracts and queries; return what happened."""
     story: dict = {"tokens": {}, "assets": [], "refusals": [], "components": {}, "contracts": {}, "queries": []}
@@ -144,8 +140,8 @@ def build(ex: Exchange) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="suanshu-demo-") as tmp:
         files = _write_sources(Path(tmp))
-        owners = {"weather_hourly": "hunan-meteo", "crop_yield": "hunan-agri",
-                  "land_parcels": "hunan-geo", "subscribers": "hunan-telecom"}
+        owners = {"weather_hourly": "hunan-meteo", "crop_yield": "hunan-agri-data",
+                  "land_parcels": "hunan-geo-institute", "subscribers": "xiangxin-telecom"}
         for asset_name, owner in owners.items():
             asset, scan = assets.add_asset(ex, orgs.local_actor(ex, owner), files[asset_name], name=asset_name)
             story["assets"].append((owner, asset, scan))
@@ -156,10 +152,10 @@ def build(ex: Exchange) -> dict:
     for owner, spec in COMPONENTS.items():
         story["components"][spec["name"]] = publish(owner, spec)
     try:
-        publish("hunan-telecom", TELECOM_CLEAR)
+        publish("xiangxin-telecom", TELECOM_CLEAR)
     except Refused as refusal:
         story["refusals"].append(refusal)
-    story["components"][TELECOM["name"]] = publish("hunan-telecom", TELECOM)
+    story["components"][TELECOM["name"]] = publish("xiangxin-telecom", TELECOM)
 
     insurer, analytics = buyers[0], buyers[1]
     who = {"insurer": insurer, "analytics": analytics}
