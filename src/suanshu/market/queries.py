@@ -64,6 +64,11 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str) -> QueryResult:
     return _settle(ex, actor, contract.id, sql, answer)
 
 
+def _rehold(left: int, price: int) -> int:
+    """Keep holding what is left only while it still pays for a query; release a useless remainder."""
+    return left if left >= price else 0
+
+
 def _sha(sql: str) -> str:
     return hashlib.sha256(sql.strip().encode()).hexdigest()
 
@@ -90,7 +95,7 @@ def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer) -> Q
             charge = settlement.charge(
                 s, hold_id=contract.hold_transfer_id, buyer_org_id=contract.buyer_org_id,
                 provider_org_id=contract.provider_org_id, price=price,
-                remaining_after=contract_service.remaining_fen(contract) - price,
+                remaining_after=_rehold(contract_service.remaining_fen(contract) - price, price),
                 commission_bps=contract.commission_bps, memo=memo)
             contract.spent_fen += price
             contract.hold_transfer_id = charge.new_hold_id
