@@ -99,7 +99,7 @@ def _qualify(projection_sql: str, asset_name: str) -> str:
 
 def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict) -> dict:
     """Scan what a buyer could see in clear; refuse personal information there."""
-    exposed = [c for c in kept if policy.role_of(c) in EXPOSED_ROLES]
+    exposed = [c for c in kept if policy.role(c) in EXPOSED_ROLES]
     verdict = {"passed": True, "exposed_columns": exposed, "problems": []}
     if exposed:
         cols = ", ".join(quote(c) for c in exposed)

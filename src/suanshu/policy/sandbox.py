@@ -1,0 +1,162 @@
+"""A hardened in-process DuckDB for running governed queries next to a vault's Parquet files.
+
+Defences, in the order they are set up:
+
+1. extension auto-install/auto-load, community extensions and Python replacement scans
+   (DuckDB reading a pandas/Arrow object that happens to be in scope) are off from the start;
+2. ``allowed_paths`` lists exactly the vault files, then ``enable_external_access=false`` turns
+   off every other file, URL, ATTACH, COPY, INSTALL and LOAD;
+3. the vault files become views ``vault."<name>"``; unqualified names resolve in ``main``
+   first, then ``vault`` (so component SQL can say ``FROM orders``);
+4. ``setup(con)`` runs (register UDFs such as ss_hmac), then the ``views`` are created in main;
+5. ``lock_configuration=true``: nothing above can be changed by any later statement.
+
+External access is cut *before* ``setup`` and the views run, so even caller-supplied SQL can
+only ever read the listed files. Every query runs under a wall-clock limit: a timer thread calls
+``con.interrupt()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from suanshu.core.errors import Refused, UsageError
+
+# Errors raised while planning a query name its own SQL, never row values, so their text may
+# reach a buyer; errors raised while running it (conversion, overflow, ...) can quote a value.
+_PLANNING_ERRORS: tuple[type[Exception], ...] = (
+    duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+)  # fmt: skip
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_identifier(name: str) -> str:
+    if not name or "\x00" in name:
+        raise UsageError("sandbox.invalid_name", f"invalid table or view name {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    columns: list[str]
+    rows: list[tuple]
+
+
+class Sandbox:
+    def __init__(
+        self,
+        files: Mapping[str, Path | str],
+        *,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+        timeout_s: float = 30.0,
+        setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        views: Mapping[str, str] | None = None,
+    ) -> None:
+        if timeout_s <= 0:
+            raise UsageError("sandbox.invalid_timeout", "timeout_s must be positive")
+        self.timeout_s = float(timeout_s)
+        paths = {name: Path(path).resolve() for name, path in files.items()}
+        for name, path in paths.items():
+            if not path.is_file():
+                raise UsageError("sandbox.missing_file", f"vault file for {name!r} not found: {path}")
+        self._con = duckdb.connect(
+            ":memory:",
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+                "python_enable_replacements": False,
+                "memory_limit": memory_limit,
+                "threads": int(threads),
+            },
+        )
+        try:
+            con = self._con
+            # allowed_paths cannot be changed once external access is off, so it comes first.
+            allowed = ", ".join(_sql_string(str(p)) for p in paths.values())
+            con.execute(f"SET allowed_paths = [{allowed}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("CREATE SCHEMA vault")
+            for name, path in paths.items():
+                con.execute(
+                    f"CREATE VIEW vault.{_sql_identifier(name)} AS "
+                    f"SELECT * FROM read_parquet({_sql_string(str(path))})"
+                )
+            con.execute("SET search_path = 'main,vault'")
+            if setup is not None:
+                setup(con)
+            for name, select_sql in (views or {}).items():
+                con.execute(f"CREATE VIEW main.{_sql_identifier(name)} AS {select_sql}")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            self._con.close()
+            raise
+
+    def execute(self, sql: str, *, max_rows: int | None = None, redact: bool = False) -> ResultTable:
+        """Run SQL under the time limit; fetch at most max_rows rows (all when None).
+
+        redact=True withholds the text of errors raised while the query runs, because those can
+        quote row values (use it for buyer queries)."""
+
+        def fetch():
+            cursor = self._con.execute(sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
+            return ResultTable(columns=columns, rows=rows)
+
+        return self._timed(fetch, redact=redact)
+
+    def execute_arrow(self, sql: str) -> pa.Table:
+        """Run trusted exchange-side SQL (e.g. the listing gate's scan) and return Arrow."""
+        return self._timed(lambda: self._con.execute(sql).fetch_arrow_table())
+
+    def describe(self, sql: str) -> list[dict]:
+        """Output columns of ``sql`` as [{"name", "type"}], without reading any rows."""
+        relation = self._timed(lambda: self._con.sql(f"SELECT * FROM ({sql}) AS d LIMIT 0"))
+        return [{"name": n, "type": str(t)} for n, t in zip(relation.columns, relation.types)]
+
+    def _timed(self, fn: Callable[[], T], *, redact: bool = False) -> T:
+        fired = threading.Event()
+
+        def stop() -> None:
+            fired.set()
+            self._con.interrupt()
+
+        timer = threading.Timer(self.timeout_s, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            return fn()
+        except duckdb.Error as e:
+            if fired.is_set() or isinstance(e, duckdb.InterruptException):
+                raise Refused("query.timeout", f"the query ran longer than {self.timeout_s:g} s") from None
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if redact and not isinstance(e, _PLANNING_ERRORS):
+                message = f"{type(e).__name__} while running the query (details withheld: they can contain row values)"
+            raise Refused("query.execution_error", message) from None
+        finally:
+            timer.cancel()
+            timer.join()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,105 @@
+"""The sandbox itself, reached with raw SQL (no guard): files, configuration, time."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from suanshu.core.errors import Refused, UsageError
+from suanshu.policy import Sandbox
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM glob('/*')",
+    "ATTACH '/tmp/suanshu-sandbox-test.db' AS x",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SELECT * FROM read_parquet('https://example.com/x.parquet')",
+])  # fmt: skip
+def test_file_and_network_access_is_refused_even_raw(sandbox, sql):
+    with pytest.raises(Refused) as info:
+        sandbox.execute(sql)
+    assert info.value.code == "query.execution_error"
+
+
+def test_other_files_are_out_of_reach(tmp_path, sandbox):
+    # a second Parquet file right next to the vault file is not in allowed_paths
+    pq.write_table(pa.table({"secret": ["x"]}), tmp_path / "other.parquet")
+    with pytest.raises(Refused, match="disabled by configuration"):
+        sandbox.execute(f"SELECT * FROM read_parquet('{tmp_path / 'other.parquet'}')")
+    with pytest.raises(Refused):
+        sandbox.execute(f"SELECT * FROM read_parquet('{tmp_path}/*.parquet')")
+    with pytest.raises(Refused):
+        sandbox.execute(f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'")
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("sql", [
+    "SET enable_external_access = true",
+    "RESET enable_external_access",
+    "SET lock_configuration = false",
+    "SET allowed_paths = ['/etc/passwd']",
+    "SET allowed_directories = ['/']",
+    "SET memory_limit = '100GB'",
+    "SET threads = 64",
+    "PRAGMA threads = 64",
+    "SET autoload_known_extensions = true",
+    "SET GLOBAL enable_external_access = true",
+])  # fmt: skip
+def test_configuration_is_locked(sandbox, sql):
+    with pytest.raises(Refused, match="locked"):
+        sandbox.execute(sql)
+    settings = dict(sandbox.execute(
+        "SELECT name, value FROM duckdb_settings() WHERE name IN "
+        "('enable_external_access', 'lock_configuration', 'threads')").rows)  # fmt: skip
+    assert settings == {"enable_external_access": "false", "lock_configuration": "true", "threads": "2"}
+
+
+def test_timeout_interrupts_a_long_query(customers_file):
+    with Sandbox({"customers": customers_file}, timeout_s=0.5) as box:
+        started = time.monotonic()
+        with pytest.raises(Refused) as info:
+            box.execute("SELECT count(*) FROM range(1000000000) a, range(1000000000) b")
+        assert info.value.code == "query.timeout"
+        assert time.monotonic() - started < 10
+        assert box.execute("SELECT 42").rows == [(42,)]  # the connection survives
+
+
+def test_vault_views_setup_hook_and_views(customers_file, customers_rows):
+    def setup(con):
+        con.create_function("ss_hmac", lambda s: "h:" + s[::-1], ["VARCHAR"], "VARCHAR")
+
+    views = {"masked": 'SELECT city, ss_hmac(name) AS name FROM vault."customers"'}
+    with Sandbox({"customers": customers_file}, setup=setup, views=views) as box:
+        rows = box.execute("SELECT name FROM masked ORDER BY name LIMIT 1").rows
+        assert rows[0][0].startswith("h:")
+        assert box.execute("SELECT count(*) FROM customers").rows == [(len(customers_rows),)]  # main, then vault
+        result = box.execute("SELECT city FROM vault.customers", max_rows=3)
+        assert result.columns == ["city"] and len(result.rows) == 3
+
+
+def test_runtime_errors_can_be_redacted(sandbox):
+    sql = "SELECT CAST(name AS INTEGER) FROM customers"
+    with pytest.raises(Refused, match="secret-name"):
+        sandbox.execute(sql)
+    with pytest.raises(Refused) as info:
+        sandbox.execute(sql, redact=True)
+    assert info.value.code == "query.execution_error" and "secret" not in info.value.message
+    with pytest.raises(Refused, match="nope"):  # planning errors are about the SQL, kept
+        sandbox.execute("SELECT nope FROM customers", redact=True)
+
+
+def test_missing_file_and_closed_sandbox(tmp_path, customers_file):
+    with pytest.raises(UsageError) as info:
+        Sandbox({"x": tmp_path / "absent.parquet"})
+    assert info.value.code == "sandbox.missing_file"
+    box = Sandbox({"customers": customers_file})
+    box.close()
+    with pytest.raises(Refused):
+        box.execute("SELECT 1")
