@@ -45,6 +45,10 @@ _SIMPLE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _KEYS = {"mode", "table", "columns", "aggregates", "min_group_size"}
 
 
+# Optional keys. min/max are left out by default: they release one individual's value.
+_DEFAULTS = {"aggregates": ["count", "sum", "avg"]}
+
+
 def _invalid(reason: str) -> UsageError:
     return UsageError("policy.invalid", f"invalid policy: {reason}")
 
@@ -84,7 +88,7 @@ class Policy:
         unknown = set(d) - _KEYS
         if unknown:
             raise _invalid(f"unknown keys {sorted(unknown)}; expected {sorted(_KEYS)}")
-        missing = _KEYS - set(d)
+        missing = _KEYS - set(d) - set(_DEFAULTS)
         if missing:
             raise _invalid(f"missing keys {sorted(missing)}")
 
@@ -117,7 +121,7 @@ class Policy:
                 raise _invalid(f"columns {seen[fold(name)]!r} and {name!r} differ only in letter case")
             seen[fold(name)] = name
 
-        aggregates = d["aggregates"]
+        aggregates = d.get("aggregates", _DEFAULTS["aggregates"])
         if not isinstance(aggregates, list | tuple) or not aggregates:
             raise _invalid(f"aggregates must be a non-empty list drawn from {list(AGGREGATES)}")
         for agg in aggregates:
