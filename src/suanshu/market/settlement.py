@@ -96,12 +96,15 @@ class Charge:
 
 def charge(s: Session, *, hold_id: str, buyer_org_id: str, provider_org_id: str, price: int,
            remaining_after: int, commission_bps: int, memo: dict) -> Charge:
-    """Post ``price`` from the hold, re-hold ``remaining_after``, split the price: one linked chain."""
+    """Post ``price`` from the hold, re-hold ``remaining_after``, split the price: one linked chain.
+
+    Post and void carry the hold's code, as TigerBeetle requires of a pending transfer's resolution.
+    """
     provider_fen, operator_fen = split_commission(price, commission_bps)
     escrow = account_id(s, operator_id(s), AccountCode.ESCROW)
     post_id, new_hold = new_uuid_hex(), (new_uuid_hex() if remaining_after > 0 else None)
     chain = [ledger.NewTransfer(post_id, account_id(s, buyer_org_id, AccountCode.CASH), escrow, price, CNY,
-                                TransferCode.CHARGE, flags=TransferFlags.POST_PENDING_TRANSFER,
+                                TransferCode.HOLD, flags=TransferFlags.POST_PENDING_TRANSFER,
                                 pending_id=hold_id, memo=memo)]
     if new_hold:
         chain.append(_hold_transfer(s, new_hold, buyer_org_id, remaining_after, memo))
@@ -121,7 +124,7 @@ def release(s: Session, *, hold_id: str, buyer_org_id: str, memo: dict) -> str:
     tid = new_uuid_hex()
     _apply(s, [ledger.NewTransfer(tid, account_id(s, buyer_org_id, AccountCode.CASH),
                                   account_id(s, operator_id(s), AccountCode.ESCROW), 0, CNY,
-                                  TransferCode.RELEASE, flags=TransferFlags.VOID_PENDING_TRANSFER,
+                                  TransferCode.HOLD, flags=TransferFlags.VOID_PENDING_TRANSFER,
                                   pending_id=hold_id, memo=memo)])
     return tid
 

@@ -122,7 +122,7 @@ class Sandbox:
 
     def execute_arrow(self, sql: str) -> pa.Table:
         """Run trusted exchange-side SQL (e.g. the listing gate's scan) and return Arrow."""
-        return self._timed(lambda: self._con.execute(sql).to_arrow_table())
+        return self._timed(lambda: self._con.sql(sql).to_arrow_table())
 
     def describe(self, sql: str) -> list[dict]:
         """Output columns of ``sql`` as [{"name", "type"}], without reading any rows."""
