@@ -90,7 +90,7 @@ TELECOM = dict(
 QUERIES = [
     ("insurer", "hunan_weather_monthly",
      "SELECT city, month, round(avg(temperature_c), 1) AS avg_temp, round(sum(precipitation_mm), 1) AS rain_mm "
-     "FROM hunan_weather_monthly WHERE city = '长沙' GROUP BY city, month ORDER BY month LIMIT 12"),
+     "FROM hunan_weather_monthly WHERE city = '长沙市' GROUP BY city, month ORDER BY month LIMIT 12"),
     ("insurer", "county_crop_yield",
      "SELECT crop, count(*) AS reports, round(avg(yield_kg_per_mu), 1) AS kg_per_mu FROM county_crop_yield "
      "GROUP BY crop ORDER BY kg_per_mu DESC"),
@@ -113,7 +113,7 @@ def _write_sources(tmp: Path) -> dict[str, Path]:
         "land_parcels": tmp / "land_parcels.parquet",
         "subscribers": tmp / "subscribers.csv",
     }
-    datasets.write_csv(datasets.meteorology_hourly(), files["weather_hourly"], encoding="gbk")
+    datasets.write_csv(datasets.meteorology_hourly(rows=20_000), files["weather_hourly"], encoding="gbk")
     datasets.write_xlsx(datasets.crop_yield(), files["crop_yield"])
     import pyarrow.parquet as pq
 
