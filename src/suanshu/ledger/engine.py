@@ -1,0 +1,787 @@
+"""The ledger engine: TigerBeetle's create_accounts / create_transfers over a SQLAlchemy Session.
+
+A pure library: it knows accounts and transfers, not products, and never commits; it runs
+inside the caller's transaction so the caller can write its audit entry alongside.
+
+How a batch runs (the shape the batched sequencer will keep):
+
+1. Every event is checked to be *representable* (ids are 32 lowercase hex characters, ints fit
+   their columns, memo is JSON). Anything else is a programming error: ``UsageError``, nothing done.
+2. The batch is serialised. SQLite already holds the write lock (``BEGIN IMMEDIATE``); on
+   PostgreSQL we take one transaction-scoped advisory lock, so transfers commit in timestamp
+   order (paging with ``after_timestamp`` never skips a late committer), then lock every account
+   the batch touches with ``SELECT ... FOR UPDATE ORDER BY id`` so writers never deadlock.
+   (A caller that also appends to the audit log in the same transaction should call the ledger
+   first: the audit log takes its own advisory lock, and one lock order avoids a deadlock.)
+3. Everything the batch refers to is loaded in a few set-based queries, not per event.
+4. Events run one by one against that in-memory working set, checks in TigerBeetle's precedence
+   order (see ``suanshu.ledger.codes``). A linked chain runs in a scope that is rolled back *in
+   memory* when one of its events fails, like TigerBeetle's ``scope_open``/``scope_close``:
+   nothing of a failed chain ever reaches the database, so no SAVEPOINT round trips are needed.
+5. The survivors are written at once: one multi-row INSERT of transfers, one executemany UPDATE
+   of the changed accounts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from suanshu.core.errors import Refused, UsageError
+from suanshu.core.money import format_fen
+from suanshu.ledger.codes import (
+    ACCOUNT_FLAGS_KNOWN,
+    MAX_AMOUNT,
+    TRANSFER_FLAGS_KNOWN,
+    AccountFlags,
+    CreateAccountResult,
+    CreateTransferResult,
+    TransferFlags,
+)
+from suanshu.ledger.models import Account, Transfer
+
+R = CreateTransferResult
+AR = CreateAccountResult
+LINKED = 1  # the same bit for accounts and transfers
+DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+PENDING = TransferFlags.PENDING
+POST = TransferFlags.POST_PENDING_TRANSFER
+VOID = TransferFlags.VOID_PENDING_TRANSFER
+
+ZERO_ID = "0" * 32
+_HEX128 = re.compile(r"[0-9a-f]{32}")
+_MAX_INT32 = 2**31 - 1  # ledger, code and flags live in INTEGER columns
+_LEDGER_LOCK = 0x4C454447  # "LEDG": pg_advisory_xact_lock key serialising ledger batches
+_CHUNK = 1000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+_BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+# --------------------------------------------------------------------------- events
+
+@dataclass(frozen=True)
+class NewAccount:
+    id: str
+    ledger: int
+    code: int
+    flags: int = 0
+    owner: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class NewTransfer:
+    """A transfer to create. For a post or void, ``debit_account_id``, ``credit_account_id``,
+    ``ledger``, ``code``, ``amount`` and ``memo`` may be sent empty ("", 0, {}) to mean "the
+    pending transfer's"; so a post with amount 0 posts the full pending amount (TigerBeetle)."""
+
+    id: str
+    debit_account_id: str
+    credit_account_id: str
+    amount: int
+    ledger: int
+    code: int
+    flags: int = 0
+    pending_id: str | None = None
+    memo: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _T:
+    """A transfer as plain values: a stored one, or one this batch is about to store."""
+
+    id: str
+    debit_account_id: str
+    credit_account_id: str
+    amount: int
+    pending_id: str  # "" when none
+    ledger: int
+    code: int
+    flags: int
+    memo: dict
+    timestamp: int = 0
+
+    def row(self) -> dict:
+        return {"id": self.id, "debit_account_id": self.debit_account_id,
+                "credit_account_id": self.credit_account_id, "amount": self.amount,
+                "pending_id": self.pending_id or None, "ledger": self.ledger, "code": self.code,
+                "flags": self.flags, "memo": self.memo, "timestamp": self.timestamp}
+
+
+def _id(value, what: str) -> str:
+    """Normalise an id: "" for zero (None, "" or 32 zeros), else 32 lowercase hex characters."""
+    if value is None or value == "" or value == ZERO_ID:
+        return ""
+    if not isinstance(value, str) or not _HEX128.fullmatch(value):
+        raise UsageError("ledger.malformed_id",
+                         f"{what} must be 32 lowercase hex characters (128 bits), got {value!r}")
+    return value
+
+
+def _int(value, what: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise UsageError("ledger.malformed_event",
+                         f"{what} must be an integer from 0 to {maximum}, got {value!r}")
+    return int(value)  # plain int: drivers need not know our IntEnum/IntFlag types
+
+
+def _memo(value) -> dict:
+    # Round-trip through JSON so comparing with a stored memo compares what the column holds.
+    if not isinstance(value, dict):
+        raise UsageError("ledger.malformed_event",
+                         f"memo must be a JSON object, got {type(value).__name__}")
+    try:
+        return json.loads(json.dumps(value, sort_keys=True, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise UsageError("ledger.malformed_event", f"memo is not JSON: {exc}") from exc
+
+
+def _normalise_transfer(t: NewTransfer) -> _T:
+    return _T(id=_id(t.id, "id"),
+              debit_account_id=_id(t.debit_account_id, "debit_account_id"),
+              credit_account_id=_id(t.credit_account_id, "credit_account_id"),
+              amount=_int(t.amount, "amount", MAX_AMOUNT),
+              pending_id=_id(t.pending_id, "pending_id"),
+              ledger=_int(t.ledger, "ledger", _MAX_INT32),
+              code=_int(t.code, "code", _MAX_INT32),
+              flags=_int(t.flags, "flags", _MAX_INT32),
+              memo=_memo(t.memo))
+
+
+def _normalise_account(a: NewAccount) -> NewAccount:
+    # Lengths of the ledger_accounts columns; PostgreSQL would refuse longer values mid-batch.
+    if a.owner is not None and not (isinstance(a.owner, str) and len(a.owner) <= 40):
+        raise UsageError("ledger.malformed_event",
+                         f"owner must be None or at most 40 characters, got {a.owner!r}")
+    if not (a.name is None or isinstance(a.name, str) and len(a.name) <= 200):
+        raise UsageError("ledger.malformed_event", "name must be at most 200 characters")
+    return NewAccount(id=_id(a.id, "id"), ledger=_int(a.ledger, "ledger", _MAX_INT32),
+                      code=_int(a.code, "code", _MAX_INT32),
+                      flags=_int(a.flags, "flags", _MAX_INT32), owner=a.owner, name=a.name or "")
+
+
+# --------------------------------------------------------------------------- locking and loading
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    ids = sorted(ids)
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def _lock_ledger(session: Session) -> None:
+    """Serialise ledger batches. SQLite: the transaction already holds the write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEDGER_LOCK})
+
+
+def _lock_accounts(session: Session, ids: set[str]) -> dict[str, Account]:
+    """Load and lock accounts in id order (chunks are sorted too, so the order is global).
+
+    ``populate_existing`` refreshes rows the session may already hold with stale balances.
+    """
+    found: dict[str, Account] = {}
+    for chunk in _chunks(ids):
+        stmt = (select(Account).where(Account.id.in_(chunk)).order_by(Account.id)
+                .with_for_update().execution_options(populate_existing=True))
+        found.update((a.id, a) for a in session.scalars(stmt))
+    return found
+
+
+_T_COLUMNS = (Transfer.id, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount,
+              Transfer.pending_id, Transfer.ledger, Transfer.code, Transfer.flags, Transfer.memo,
+              Transfer.timestamp)
+
+
+def _as_t(row) -> _T:
+    return _T(row.id, row.debit_account_id, row.credit_account_id, row.amount, row.pending_id or "",
+              row.ledger, row.code, row.flags, row.memo, row.timestamp)
+
+
+def _load_transfers(session: Session, ids: set[str]) -> dict[str, _T]:
+    found: dict[str, _T] = {}
+    for chunk in _chunks(ids):
+        rows = session.execute(select(*_T_COLUMNS).where(Transfer.id.in_(chunk)))
+        found.update((r.id, _as_t(r)) for r in rows)
+    return found
+
+
+def _load_resolutions(session: Session, pending_ids: set[str]) -> dict[str, int]:
+    """pending id -> flags of the post or void that resolved it."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(pending_ids):
+        rows = session.execute(select(Transfer.pending_id, Transfer.flags)
+                               .where(Transfer.pending_id.in_(chunk)))
+        found.update((r.pending_id, r.flags) for r in rows)
+    return found
+
+
+# --------------------------------------------------------------------------- linked chains
+
+Result = TypeVar("Result", CreateAccountResult, CreateTransferResult)
+
+
+class _Scope:
+    """Undo log for one linked chain: open() before its first event, then persist() or discard()."""
+
+    def __init__(self):
+        self.undo: list[Callable[[], None]] | None = None
+
+    def open(self) -> None:
+        self.undo = []
+
+    def record(self, fn: Callable[[], None]) -> None:
+        if self.undo is not None:
+            self.undo.append(fn)
+
+    def persist(self) -> None:
+        self.undo = None
+
+    def discard(self) -> None:
+        for fn in reversed(self.undo or []):
+            fn()
+        self.undo = None
+
+
+def _run(events: Sequence, create: Callable[[object], Result], scope: _Scope, ok: Result,
+         failed: Result, chain_open: Result) -> list[Result]:
+    """TigerBeetle's commit loop: events in order; a chain (LINKED on all but its last event)
+    succeeds or fails as one. On failure the failing event keeps its own result and every other
+    event of the chain gets ``linked_event_failed``; a chain still open at the end of the batch
+    fails with ``linked_event_chain_open`` on its last event."""
+    results: list[Result] = []
+    chain: int | None = None  # index of the open chain's first event
+    broken = False
+    for i, event in enumerate(events):
+        linked = bool(event.flags & LINKED)
+        if linked and chain is None:
+            chain = i
+            scope.open()
+        if linked and i == len(events) - 1:
+            result = chain_open
+        elif broken:
+            result = failed
+        else:
+            result = create(event)
+        if result != ok and chain is not None and not broken:
+            broken = True
+            scope.discard()
+            results[chain:i] = [failed] * (i - chain)
+        results.append(result)
+        if chain is not None and (not linked or result == chain_open):
+            if not broken:
+                scope.persist()
+            chain, broken = None, False
+    return results
+
+
+# --------------------------------------------------------------------------- accounts
+
+def create_accounts(session: Session, accounts: Sequence[NewAccount]) -> list[CreateAccountResult]:
+    """Create accounts; one result per event, in order. Balances start at zero."""
+    events = [_normalise_account(a) for a in accounts]
+    if not events:
+        return []
+    _lock_ledger(session)
+    known: dict[str, NewAccount] = {}
+    for chunk in _chunks({e.id for e in events if e.id}):
+        for a in session.scalars(select(Account).where(Account.id.in_(chunk))):
+            known[a.id] = NewAccount(a.id, a.ledger, a.code, a.flags, a.owner, a.name)
+    new: list[NewAccount] = []
+    scope = _Scope()
+
+    def create(a: NewAccount) -> CreateAccountResult:
+        if a.flags & ~ACCOUNT_FLAGS_KNOWN:
+            return AR.RESERVED_FLAG
+        if not a.id:
+            return AR.ID_MUST_NOT_BE_ZERO
+        if a.flags & DMNEC and a.flags & CMNED:
+            return AR.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+        if a.ledger == 0:
+            return AR.LEDGER_MUST_NOT_BE_ZERO
+        if a.code == 0:
+            return AR.CODE_MUST_NOT_BE_ZERO
+        if (e := known.get(a.id)) is not None:
+            if a.flags != e.flags:
+                return AR.EXISTS_WITH_DIFFERENT_FLAGS
+            if a.owner != e.owner:
+                return AR.EXISTS_WITH_DIFFERENT_OWNER
+            if a.ledger != e.ledger:
+                return AR.EXISTS_WITH_DIFFERENT_LEDGER
+            if a.code != e.code:
+                return AR.EXISTS_WITH_DIFFERENT_CODE
+            return AR.EXISTS
+        known[a.id] = a
+        new.append(a)
+        scope.record(lambda: (known.pop(a.id), new.pop()))
+        return AR.OK
+
+    results = _run(events, create, scope, AR.OK, AR.LINKED_EVENT_FAILED, AR.LINKED_EVENT_CHAIN_OPEN)
+    if new:
+        zero = dict.fromkeys(_BALANCE_COLUMNS, 0)
+        session.execute(insert(Account), [
+            {"id": a.id, "ledger": a.ledger, "code": a.code, "flags": a.flags, "owner": a.owner,
+             "name": a.name} | zero for a in new])
+    return results
+
+
+# --------------------------------------------------------------------------- transfers
+
+class _Balances:
+    __slots__ = ("ledger", "flags", "dp", "dpo", "cp", "cpo")
+
+    def __init__(self, a: Account):
+        self.ledger, self.flags = a.ledger, a.flags
+        self.dp, self.dpo = a.debits_pending, a.debits_posted
+        self.cp, self.cpo = a.credits_pending, a.credits_posted
+
+    def snapshot(self) -> tuple[int, int, int, int]:
+        return self.dp, self.dpo, self.cp, self.cpo
+
+
+class _TransferBatch:
+    """The in-memory working set of one create_transfers batch."""
+
+    def __init__(self, accounts: dict[str, Account], transfers: dict[str, _T],
+                 resolved: dict[str, int], last_timestamp: int):
+        self.bal = {aid: _Balances(a) for aid, a in accounts.items()}
+        self.transfers = transfers  # stored ones we referenced, plus this batch's new ones
+        self.resolved = resolved  # pending id -> flags of its post/void
+        self.new: list[_T] = []
+        self.scope = _Scope()
+        # TigerBeetle timestamps: nanoseconds since the epoch, unique and strictly increasing.
+        self.next_timestamp = max(time.time_ns(), last_timestamp + 1)
+
+    # -- the two TigerBeetle paths
+
+    def create(self, t: _T) -> CreateTransferResult:
+        if t.flags & ~TRANSFER_FLAGS_KNOWN:
+            return R.RESERVED_FLAG
+        if not t.id:
+            return R.ID_MUST_NOT_BE_ZERO
+        if t.flags & (POST | VOID):
+            return self._post_or_void(t)
+        if not t.debit_account_id:
+            return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        if not t.credit_account_id:
+            return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
+        if t.debit_account_id == t.credit_account_id:
+            return R.ACCOUNTS_MUST_BE_DIFFERENT
+        if t.pending_id:
+            return R.PENDING_ID_MUST_BE_ZERO
+        if t.amount == 0:
+            return R.AMOUNT_MUST_NOT_BE_ZERO
+        if t.ledger == 0:
+            return R.LEDGER_MUST_NOT_BE_ZERO
+        if t.code == 0:
+            return R.CODE_MUST_NOT_BE_ZERO
+        dr, cr = self.bal.get(t.debit_account_id), self.bal.get(t.credit_account_id)
+        if dr is None:
+            return R.DEBIT_ACCOUNT_NOT_FOUND
+        if cr is None:
+            return R.CREDIT_ACCOUNT_NOT_FOUND
+        if dr.ledger != cr.ledger:
+            return R.ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER
+        if t.ledger != dr.ledger:
+            return R.TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS
+        # An existing transfer must not take part in overflow or limit checks (TigerBeetle).
+        if (e := self.transfers.get(t.id)) is not None:
+            return _exists(t, e)
+        amount, pending = t.amount, bool(t.flags & PENDING)
+        if pending and dr.dp + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_DEBITS_PENDING
+        if pending and cr.cp + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_CREDITS_PENDING
+        if dr.dpo + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_DEBITS_POSTED
+        if cr.cpo + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_CREDITS_POSTED
+        if dr.dp + dr.dpo + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_DEBITS
+        if cr.cp + cr.cpo + amount > MAX_AMOUNT:
+            return R.OVERFLOWS_CREDITS
+        # Limits count pending amounts: a hold reserves funds as surely as a posted debit.
+        if dr.flags & DMNEC and dr.dp + dr.dpo + amount > dr.cpo:
+            return R.EXCEEDS_CREDITS
+        if cr.flags & CMNED and cr.cp + cr.cpo + amount > cr.dpo:
+            return R.EXCEEDS_DEBITS
+        if pending:
+            self._move(t.debit_account_id, dp=amount)
+            self._move(t.credit_account_id, cp=amount)
+        else:
+            self._move(t.debit_account_id, dpo=amount)
+            self._move(t.credit_account_id, cpo=amount)
+        self._store(t)
+        return R.OK
+
+    def _post_or_void(self, t: _T) -> CreateTransferResult:
+        post = bool(t.flags & POST)
+        if (post and t.flags & VOID) or t.flags & PENDING:
+            return R.FLAGS_ARE_MUTUALLY_EXCLUSIVE
+        if not t.pending_id:
+            return R.PENDING_ID_MUST_NOT_BE_ZERO
+        if t.pending_id == t.id:
+            return R.PENDING_ID_MUST_BE_DIFFERENT
+        p = self.transfers.get(t.pending_id)
+        if p is None:
+            return R.PENDING_TRANSFER_NOT_FOUND
+        if not p.flags & PENDING:
+            return R.PENDING_TRANSFER_NOT_PENDING
+        if t.debit_account_id and t.debit_account_id != p.debit_account_id:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
+        if t.credit_account_id and t.credit_account_id != p.credit_account_id:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID
+        if t.ledger and t.ledger != p.ledger:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_LEDGER
+        if t.code and t.code != p.code:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_CODE
+        amount = t.amount or p.amount  # 0 = the full pending amount
+        if amount > p.amount:
+            return R.EXCEEDS_PENDING_TRANSFER_AMOUNT
+        if not post and amount < p.amount:
+            return R.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT
+        # What we would store: zero fields filled in from the pending transfer, as TigerBeetle does.
+        resolved = _T(t.id, p.debit_account_id, p.credit_account_id, amount, p.id, p.ledger, p.code,
+                      t.flags, t.memo or p.memo)
+        # `exists` before `already_posted`: resending the very post that resolved p is a no-op.
+        if (e := self.transfers.get(t.id)) is not None:
+            return _exists(resolved, e)
+        if (how := self.resolved.get(p.id)) is not None:
+            if how & POST:
+                return R.PENDING_TRANSFER_ALREADY_POSTED
+            return R.PENDING_TRANSFER_ALREADY_VOIDED
+        # Posting never needs limit or overflow checks: it only moves (part of) an amount that
+        # was checked when the pending transfer was made, and releases the rest.
+        self._move(p.debit_account_id, dp=-p.amount, dpo=amount if post else 0)
+        self._move(p.credit_account_id, cp=-p.amount, cpo=amount if post else 0)
+        self.resolved[p.id] = t.flags
+        self.scope.record(lambda: self.resolved.pop(p.id))
+        self._store(resolved)
+        return R.OK
+
+    # -- mutations, each undoable while a chain is open
+
+    def _move(self, account_id: str, dp: int = 0, dpo: int = 0, cp: int = 0, cpo: int = 0) -> None:
+        b = self.bal[account_id]
+        before = b.snapshot()
+
+        def undo() -> None:
+            b.dp, b.dpo, b.cp, b.cpo = before
+
+        self.scope.record(undo)
+        b.dp, b.dpo, b.cp, b.cpo = b.dp + dp, b.dpo + dpo, b.cp + cp, b.cpo + cpo
+
+    def _store(self, t: _T) -> None:
+        ts = self.next_timestamp
+        stored = dataclasses.replace(t, timestamp=ts)
+        self.transfers[t.id] = stored
+        self.new.append(stored)
+        self.next_timestamp = ts + 1
+
+        def undo() -> None:
+            del self.transfers[t.id]
+            self.new.pop()
+            self.next_timestamp = ts
+
+        self.scope.record(undo)
+
+
+def _exists(t: _T, e: _T) -> CreateTransferResult:
+    """Compare a resend with the stored transfer of the same id (TigerBeetle: flags first,
+    since they change what the other fields mean; pending_id next, since a different pending
+    transfer implies different accounts)."""
+    if t.flags != e.flags:
+        return R.EXISTS_WITH_DIFFERENT_FLAGS
+    if t.pending_id != e.pending_id:
+        return R.EXISTS_WITH_DIFFERENT_PENDING_ID
+    if t.debit_account_id != e.debit_account_id:
+        return R.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID
+    if t.credit_account_id != e.credit_account_id:
+        return R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID
+    if t.amount != e.amount:
+        return R.EXISTS_WITH_DIFFERENT_AMOUNT
+    if t.memo != e.memo:
+        return R.EXISTS_WITH_DIFFERENT_MEMO
+    if t.code != e.code:
+        return R.EXISTS_WITH_DIFFERENT_CODE
+    return R.EXISTS
+
+
+def create_transfers(session: Session,
+                     transfers: Sequence[NewTransfer]) -> list[CreateTransferResult]:
+    """Create transfers; one result per event, in order (TigerBeetle semantics, see module docs)."""
+    events = [_normalise_transfer(t) for t in transfers]
+    if not events:
+        return []
+    _lock_ledger(session)
+    pending_ids = {e.pending_id for e in events if e.pending_id}
+    # Transfers are immutable, so what we read of them cannot change under us.
+    known = _load_transfers(session, {e.id for e in events if e.id} | pending_ids)
+    touched = {x for e in events for x in (e.debit_account_id, e.credit_account_id) if x}
+    touched |= {x for pid in pending_ids if pid in known
+                for x in (known[pid].debit_account_id, known[pid].credit_account_id)}
+    accounts = _lock_accounts(session, touched)
+    # Resolutions are read after the locks, so a concurrent post of the same pending is seen.
+    resolved = _load_resolutions(session, pending_ids)
+    last = session.scalar(select(func.max(Transfer.timestamp))) or 0
+
+    batch = _TransferBatch(accounts, known, resolved, last)
+    results = _run(events, batch.create, batch.scope,
+                   R.OK, R.LINKED_EVENT_FAILED, R.LINKED_EVENT_CHAIN_OPEN)
+
+    if batch.new:
+        session.execute(insert(Transfer), [t.row() for t in batch.new])
+        _write_balances(session, accounts, batch.bal)
+    return results
+
+
+_UPDATE_BALANCES = (
+    update(Account.__table__).where(Account.__table__.c.id == bindparam("_id"))
+    .values({c: bindparam(f"_{c}") for c in _BALANCE_COLUMNS}))
+
+
+def _write_balances(session: Session, accounts: dict[str, Account],
+                    bal: dict[str, _Balances]) -> None:
+    """One executemany UPDATE for every changed account, whichever columns changed; the loaded
+    Account objects are then told their new committed values, so the session stays in step."""
+    changed = []
+    for aid, b in bal.items():
+        a = accounts[aid]
+        if tuple(getattr(a, c) for c in _BALANCE_COLUMNS) != b.snapshot():
+            changed.append((a, b.snapshot()))
+    if not changed:
+        return
+    session.execute(_UPDATE_BALANCES, [
+        {"_id": a.id} | {f"_{c}": v for c, v in zip(_BALANCE_COLUMNS, values, strict=True)}
+        for a, values in changed])
+    for a, values in changed:
+        for c, v in zip(_BALANCE_COLUMNS, values, strict=True):
+            set_committed_value(a, c, v)
+
+
+# --------------------------------------------------------------------------- queries
+
+def lookup_accounts(session: Session, ids: Iterable[str]) -> list[Account]:
+    """The accounts that exist, in the order asked (missing ids are skipped, as in TigerBeetle)."""
+    ids = list(ids)
+    found: dict[str, Account] = {}
+    for chunk in _chunks(set(ids)):
+        rows = session.scalars(select(Account).where(Account.id.in_(chunk)))
+        found.update((a.id, a) for a in rows)
+    return [found[i] for i in ids if i in found]
+
+
+def lookup_transfers(session: Session, ids: Iterable[str]) -> list[Transfer]:
+    """The transfers that exist, in the order asked (missing ids are skipped)."""
+    ids = list(ids)
+    found: dict[str, Transfer] = {}
+    for chunk in _chunks(set(ids)):
+        rows = session.scalars(select(Transfer).where(Transfer.id.in_(chunk)))
+        found.update((t.id, t) for t in rows)
+    return [found[i] for i in ids if i in found]
+
+
+def get_account_transfers(session: Session, account_id: str, limit: int = 100,
+                          after_timestamp: int | None = None) -> list[Transfer]:
+    """Transfers debiting or crediting the account, oldest first; page with the last timestamp."""
+    stmt = select(Transfer).where(or_(Transfer.debit_account_id == account_id,
+                                      Transfer.credit_account_id == account_id))
+    if after_timestamp is not None:
+        stmt = stmt.where(Transfer.timestamp > after_timestamp)
+    return list(session.scalars(stmt.order_by(Transfer.timestamp).limit(limit)))
+
+
+def balance(account: Account) -> dict:
+    """An account's balances as a person reads them.
+
+    ``posted`` is the net posted balance on the account's normal side; ``available`` also takes
+    off what pending transfers hold (TigerBeetle's limit arithmetic). Accounts with
+    CREDITS_MUST_NOT_EXCEED_DEBITS are debit-normal; all others (CASH, ESCROW, REVENUE, and
+    BANK, which goes negative as money comes in) are read credit-normal.
+    """
+    if account.flags & CMNED:
+        posted = account.debits_posted - account.credits_posted
+        held = account.credits_pending
+    else:
+        posted = account.credits_posted - account.debits_posted
+        held = account.debits_pending
+    return {"id": account.id, "ledger": account.ledger, "code": account.code,
+            "flags": account.flags} | {c: getattr(account, c) for c in _BALANCE_COLUMNS} | {
+            "posted": posted, "held": held, "available": posted - held}
+
+
+# --------------------------------------------------------------------------- verification
+
+@dataclass(frozen=True)
+class LedgerVerification:
+    ok: bool
+    accounts: int
+    transfers: int
+    account: str | None = None  # first account (by id) whose stored balances disagree
+    transfer: str | None = None  # first transfer (by timestamp) that cannot be replayed
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "accounts": self.accounts, "transfers": self.transfers,
+                "account": self.account, "transfer": self.transfer, "reason": self.reason}
+
+
+def verify(session: Session, batch: int = 5000) -> LedgerVerification:
+    """Replay every transfer in timestamp order from zero balances and compare with what is stored.
+
+    Also checks what must hold at every step (timestamps strictly increase, a pending transfer
+    resolves once and within its amount, limit flags hold counting pending amounts) and that,
+    per ledger, the stored debits equal the stored credits, posted and pending alike.
+    """
+    stored = {a.id: a for a in session.execute(select(
+        Account.id, Account.ledger, Account.flags, Account.debits_pending, Account.debits_posted,
+        Account.credits_pending, Account.credits_posted))}
+    replay = {aid: [0, 0, 0, 0] for aid in stored}  # dp, dpo, cp, cpo
+    open_pending: dict[str, _T] = {}
+    count, last_ts, last_id = 0, -1, ""
+
+    def fail(reason: str, *, transfer: str | None = None,
+             account: str | None = None) -> LedgerVerification:
+        return LedgerVerification(False, len(stored), count, account, transfer, reason)
+
+    while True:
+        after = or_(Transfer.timestamp > last_ts,
+                    and_(Transfer.timestamp == last_ts, Transfer.id > last_id))
+        rows = session.execute(select(*_T_COLUMNS).where(after)
+                               .order_by(Transfer.timestamp, Transfer.id).limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            t = _as_t(row)
+            if t.timestamp <= last_ts:
+                return fail(f"timestamp {t.timestamp} does not increase", transfer=t.id)
+            dr, cr = stored.get(t.debit_account_id), stored.get(t.credit_account_id)
+            if dr is None or cr is None or not dr.ledger == cr.ledger == t.ledger:
+                return fail("accounts missing or on another ledger", transfer=t.id)
+            d, c = replay[t.debit_account_id], replay[t.credit_account_id]
+            if t.flags & (POST | VOID):
+                p = open_pending.pop(t.pending_id, None)
+                if p is None:
+                    return fail(f"resolves {t.pending_id or 'nothing'}, which is not an earlier, "
+                                "unresolved pending transfer", transfer=t.id)
+                if (p.debit_account_id != t.debit_account_id
+                        or p.credit_account_id != t.credit_account_id
+                        or t.amount > p.amount or (t.flags & VOID and t.amount != p.amount)):
+                    return fail(f"does not match its pending transfer {p.id}", transfer=t.id)
+                posted = t.amount if t.flags & POST else 0
+                d[0] -= p.amount
+                d[1] += posted
+                c[2] -= p.amount
+                c[3] += posted
+            else:
+                if t.pending_id:
+                    return fail("pending_id on a transfer that is neither post nor void",
+                                transfer=t.id)
+                if t.flags & PENDING:
+                    d[0] += t.amount
+                    c[2] += t.amount
+                    open_pending[t.id] = t
+                else:
+                    d[1] += t.amount
+                    c[3] += t.amount
+            for aid, acc, b in ((t.debit_account_id, dr, d), (t.credit_account_id, cr, c)):
+                if ((acc.flags & DMNEC and b[0] + b[1] > b[3])
+                        or (acc.flags & CMNED and b[2] + b[3] > b[1])):
+                    return fail(f"account {aid} breaches its limit flag here",
+                                transfer=t.id, account=aid)
+            count, last_ts, last_id = count + 1, t.timestamp, t.id
+
+    for aid in sorted(stored):
+        a = stored[aid]
+        have = [a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted]
+        if have != replay[aid]:
+            return fail(f"account {aid} stores {_named(have)} but its transfers give "
+                        f"{_named(replay[aid])}", account=aid)
+    sums: dict[int, list[int]] = {}
+    for a in stored.values():
+        s = sums.setdefault(a.ledger, [0, 0, 0, 0])
+        s[0] += a.debits_pending
+        s[1] += a.debits_posted
+        s[2] += a.credits_pending
+        s[3] += a.credits_posted
+    for ledger, (dp, dpo, cp, cpo) in sorted(sums.items()):
+        if dpo != cpo or dp != cp:
+            return fail(f"ledger {ledger}: debits ({dpo} posted, {dp} pending) "
+                        f"!= credits ({cpo} posted, {cp} pending)")
+    return LedgerVerification(True, len(stored), count)
+
+
+def _named(balances) -> str:
+    return ", ".join(f"{c}={v}" for c, v in zip(_BALANCE_COLUMNS, balances, strict=True))
+
+
+# --------------------------------------------------------------------------- errors for callers
+
+_CONFLICT = {"exists", "pending_transfer_already_posted", "pending_transfer_already_voided"}
+
+
+class LedgerError(Refused):
+    """A ledger result other than ok, as a stable error code ``ledger.<result>``."""
+
+    def __init__(self, result: str, message: str, **details):
+        status = 409 if result in _CONFLICT or result.startswith("exists_with_different_") else (
+            404 if result.endswith("_not_found") else None)
+        super().__init__(f"ledger.{result}", message, status=status, **details)
+        self.result = result
+
+
+def _message(result: str, event) -> str:
+    if isinstance(event, NewTransfer):
+        what = f"transfer {event.id}"
+        if result == R.EXCEEDS_CREDITS:
+            return (f"insufficient funds: account {event.debit_account_id} cannot cover "
+                    f"{format_fen(event.amount)} ({what})")
+        if result == R.EXCEEDS_DEBITS:
+            return (f"account {event.credit_account_id} may not be credited "
+                    f"{format_fen(event.amount)} beyond its debits ({what})")
+        if result in (R.PENDING_TRANSFER_ALREADY_POSTED, R.PENDING_TRANSFER_ALREADY_VOIDED):
+            state = result.rsplit("_", 1)[1]
+            return f"pending transfer {event.pending_id} is {state} already ({what})"
+        if result == R.PENDING_TRANSFER_NOT_FOUND:
+            return f"pending transfer {event.pending_id} not found ({what})"
+    else:
+        what = f"account {event.id}"
+    return f"{what} refused: {result.replace('_', ' ')}"
+
+
+def require_ok(results: Sequence[str], events: Sequence[NewTransfer | NewAccount], *,
+               allow_exists: bool = True) -> None:
+    """Raise ``LedgerError`` for the first event that did not succeed.
+
+    ``exists`` (an identical resend) counts as success unless ``allow_exists`` is False. For an
+    event that failed only because its chain did (``linked_event_failed``) we report the chain's
+    own failure instead (e.g. ``ledger.exceeds_credits``), which is what the caller can act on.
+    Note TigerBeetle counts ``exists`` as a failure *inside* a chain, so resending a whole chain
+    reports ``ledger.exists``.
+    """
+    for i, result in enumerate(results):
+        if result == "ok" or (result == "exists" and allow_exists):
+            continue
+        cause = i
+        if result == "linked_event_failed":
+            start = i
+            while start > 0 and events[start - 1].flags & LINKED:
+                start -= 1
+            end = i
+            while end < len(events) - 1 and events[end].flags & LINKED:
+                end += 1
+            own = [j for j in range(start, end + 1) if results[j] != "linked_event_failed"]
+            cause = own[0] if own else i
+        code = str(results[cause])
+        message = _message(code, events[cause])
+        if cause != i:
+            message += "; the linked chain it belongs to was not applied"
+        raise LedgerError(code, message, index=cause, id=events[cause].id)
