@@ -1,6 +1,7 @@
 """Every table of the exchange, gathered for Alembic and for tests that compare models to migrations."""
 
 from suanshu.audit import models as _audit  # noqa: F401
+from suanshu.compute import models as _compute  # noqa: F401
 from suanshu.core import orgs as _orgs  # noqa: F401
 from suanshu.core.db import Base
 from suanshu.ledger import models as _ledger  # noqa: F401

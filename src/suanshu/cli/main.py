@@ -18,7 +18,7 @@ from suanshu.core.clock import iso, local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
 from suanshu.core.orgs import OPERATOR_ORG
-from suanshu.market import assets, components, contracts, orgs, queries, settlement
+from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement
 from suanshu.market.exchange import Exchange
 
 app = typer.Typer(help="Suanshu (算数): an exchange for data products and compute.", no_args_is_help=True,
@@ -30,7 +30,8 @@ component_app = typer.Typer(help="Data components (数据元件): governed produ
 contract_app = typer.Typer(help="Contracts (合约): a buyer's signed terms for a component.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger (integer fen).", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log (可信可溯源).", no_args_is_help=True)
-for sub, name in [(org_app, "org"), (vault_app, "vault"), (component_app, "component"),
+pool_app = typer.Typer(help="Compute pools (算力池) offered by compute providers.", no_args_is_help=True)
+for sub, name in [(pool_app, "pool"), (org_app, "org"), (vault_app, "vault"), (component_app, "component"),
                   (contract_app, "contract"), (ledger_app, "ledger"), (audit_app, "audit")]:
     app.add_typer(sub, name=name)
 
@@ -371,6 +372,33 @@ def audit_log(limit: int = 20, fmt: FormatOpt = Format.table) -> None:
     else:
         table("Audit log", ["#", "time (Asia/Shanghai)", "actor", "action", "subject"],
               [(e.seq, local(e.time), e.actor, e.action, e.subject) for e in events])
+
+
+# -- compute pools ------------------------------------------------------------------------------
+
+@pool_app.command("add")
+@handles_errors
+def pool_add(org: str, spec: Annotated[str, typer.Argument(help="Pool JSON, or a path to a JSON file")],
+             fmt: FormatOpt = Format.table) -> None:
+    """Register a pool for compute provider ORG (kind, arch, region, resources, prices in fen)."""
+    ex = open_exchange()
+    pool = pools.register(ex, orgs.local_actor(ex, org), _load_json_arg(spec, "pool"))
+    print_json(pools.pool_json(pool)) if fmt == Format.json else \
+        console.print(f"Registered pool [bold]{pool.name}[/] ({pool.id}) in {pool.region}")
+
+
+@pool_app.command("list")
+@handles_errors
+def pool_list(fmt: FormatOpt = Format.table) -> None:
+    """Every pool on the exchange."""
+    items = [pools.pool_json(p) for p in pools.list_pools(open_exchange())]
+    if fmt == Format.json:
+        print_json(items)
+        return
+    table("Compute pools", ["pool", "kind", "arch", "region", "cpu", "memory", "accelerators", "cpu ¥/h"],
+          [(p["name"], p["kind"], p["arch"], p["region"], p["cpu"], f"{p['memory_gb']} GB",
+            ", ".join(f"{k}×{v}" for k, v in p["accelerators"].items()) or "-",
+            format_fen(p["price"]["cpu_hour"])) for p in items])
 
 
 # -- demo and server ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from suanshu.core.errors import Refused
 from suanshu.core.money import format_fen
 from suanshu.core.settings import load_settings
 from suanshu.demo import datasets
-from suanshu.market import assets, components, contracts, orgs, queries, settlement
+from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement
 from suanshu.market.exchange import Exchange
 
 console = Console()
@@ -87,6 +87,26 @@ TELECOM = dict(
     desensitize={"resident_id": {"method": "hash"}, "mobile": {"method": "mask", "keep_first": 3, "keep_last": 4},
                  "subscriber_name": {"method": "drop"}, "bank_card": {"method": "drop"}})
 
+POOLS = {
+    "changsha-hpc": [
+        {"name": "x86-hpc", "kind": "hpc", "arch": "x86_64", "region": "湖南-长沙", "cpu": 8192, "memory_gb": 32768,
+         "price": {"cpu_hour": 8, "memory_gb_hour": 1}, "transfer_fen_per_gb": {"湖南-长沙": 0, "湖南-湘潭": 20}},
+        {"name": "kunpeng-general", "kind": "general", "arch": "aarch64", "region": "湖南-长沙", "cpu": 4096,
+         "memory_gb": 16384, "price": {"cpu_hour": 6, "memory_gb_hour": 1},
+         "transfer_fen_per_gb": {"湖南-长沙": 0, "湖南-湘潭": 20}},
+    ],
+    "xiangjiang-ai": [
+        {"name": "ascend-910b", "kind": "ai", "arch": "aarch64", "region": "湖南-湘潭", "cpu": 6144,
+         "memory_gb": 49152, "accelerators": {"ascend-910b": 256},
+         "price": {"cpu_hour": 5, "memory_gb_hour": 1, "accelerator_hour": {"ascend-910b": 1200}},
+         "transfer_fen_per_gb": {"湖南-湘潭": 0, "湖南-长沙": 15}},
+        {"name": "nvidia-a800", "kind": "ai", "arch": "x86_64", "region": "湖南-湘潭", "cpu": 1024,
+         "memory_gb": 8192, "accelerators": {"nvidia-a800": 64},
+         "price": {"cpu_hour": 5, "memory_gb_hour": 1, "accelerator_hour": {"nvidia-a800": 1800}},
+         "transfer_fen_per_gb": {"湖南-湘潭": 0, "湖南-长沙": 15}},
+    ],
+}
+
 QUERIES = [
     ("insurer", "hunan_weather_monthly",
      "SELECT city, month, round(avg(temperature_c), 1) AS avg_temp, round(sum(precipitation_mm), 1) AS rain_mm "
@@ -133,6 +153,9 @@ def build(ex: Exchange) -> dict:
         org, token = orgs.create_org(ex, None, spec["name"], spec["roles"], display_name=spec["display_name"],
                                      region=spec.get("region", ""))
         story["tokens"][org.name] = token
+    for owner, specs in POOLS.items():
+        for spec in specs:
+            pools.register(ex, orgs.local_actor(ex, owner), spec)
     operator = orgs.local_actor(ex, op_org.name)
     buyers = [o["name"] for o in datasets.ORGS if "buyer" in o["roles"]]
     for name in buyers:
@@ -181,6 +204,9 @@ def report(ex: Exchange, story: dict) -> None:
           ["provider", "asset", "format", "encoding", "rows", "grade", "findings"],
           [(owner, a.name, a.source_format, a.encoding or "-", a.rows, s.grade, s.findings_total)
            for owner, a, s in story["assets"]])
+    table("Compute pools (算力池)", ["provider pool", "kind", "arch", "region", "cpu", "accelerators"],
+          [(p.name, p.kind, p.arch, p.region, p.cpu, ", ".join(f"{k}×{v}" for k, v in p.accelerators.items()) or "-")
+           for p in pools.list_pools(ex)])
     for refusal in story["refusals"]:
         console.print(f"[yellow]Gate refused[/] subscriber_profile_raw: [dim]{refusal.code}[/] {refusal.message}")
     table("Catalog", ["component", "title", "exposed in clear", "price/query"],
