@@ -106,12 +106,6 @@ def org_token(org: str, label: str = "", fmt: FormatOpt = Format.table) -> None:
 
 # -- vault and scan -----------------------------------------------------------------------------
 
-def asset_json(a) -> dict:
-    return {"id": a.id, "org": a.org_id, "name": a.name, "source": a.source_name, "format": a.source_format,
-            "encoding": a.encoding, "rows": a.rows, "bytes": a.bytes, "schema": a.schema,
-            "content_sha256": a.content_sha256, "created_at": iso(a.created_at)}
-
-
 @vault_app.command("add")
 @handles_errors
 def vault_add(org: str, file: Path,
@@ -120,7 +114,7 @@ def vault_add(org: str, file: Path,
     """Ingest FILE (CSV in UTF-8/GBK/GB18030, Parquet, .xlsx) into ORG's vault and scan it."""
     ex = open_exchange()
     asset, scan = assets.add_asset(ex, orgs.local_actor(ex, org), file, name=name)
-    out = asset_json(asset) | {"grade": scan.grade, "findings_total": scan.findings_total}
+    out = assets.asset_json(asset, scan)
     if fmt == Format.json:
         print_json(out)
         return
@@ -134,7 +128,7 @@ def vault_add(org: str, file: Path,
 def vault_list(org: str, fmt: FormatOpt = Format.table) -> None:
     """Assets in ORG's vault."""
     ex = open_exchange()
-    items = [asset_json(a) for a in assets.list_assets(ex, orgs.local_actor(ex, org))]
+    items = [assets.asset_json(a) for a in assets.list_assets(ex, orgs.local_actor(ex, org))]
     if fmt == Format.json:
         print_json(items)
     else:
@@ -186,13 +180,6 @@ def _rules(mask: list[str], hash_: list[str], drop: list[str]) -> dict:
     return rules
 
 
-def component_json(c) -> dict:
-    return {"id": c.id, "org": c.org_id, "name": c.name, "version": c.version, "title": c.title,
-            "description": c.description, "tags": c.tags, "state": c.state, "asset": c.asset_id,
-            "price_fen": c.price_fen, "policy": c.policy, "desensitize": c.desensitize,
-            "columns": c.output_schema, "gate": c.gate, "listed_at": iso(c.listed_at)}
-
-
 @component_app.command("publish")
 @handles_errors
 def component_publish(
@@ -216,7 +203,7 @@ def component_publish(
                                     title=title, description=description, tags=tuple(tag))
     comp = components.publish(ex, orgs.local_actor(ex, org), spec)
     if fmt == Format.json:
-        print_json(component_json(comp))
+        print_json(components.component_json(comp))
     else:
         console.print(f"Listed [bold]{comp.name}[/] v{comp.version} ({comp.id}) at {format_fen(comp.price_fen)} per query; "
                       f"gate passed, exposed columns: {', '.join(comp.gate['exposed_columns']) or '-'}")
@@ -226,7 +213,7 @@ def component_publish(
 @handles_errors
 def component_list(fmt: FormatOpt = Format.table) -> None:
     """The catalog: every listed component."""
-    items = [component_json(c) for c in components.catalog(open_exchange())]
+    items = [components.component_json(c) for c in components.catalog(open_exchange())]
     if fmt == Format.json:
         print_json(items)
     else:
@@ -241,18 +228,10 @@ def component_show(component: str) -> None:
     """One component with its columns, policy and gate verdict (JSON)."""
     ex = open_exchange()
     with ex.db.transaction() as s:
-        print_json(component_json(components.get_component(s, None, component)))
+        print_json(components.component_json(components.get_component(s, None, component)))
 
 
 # -- contracts and queries ----------------------------------------------------------------------
-
-def contract_json(c) -> dict:
-    return {"id": c.id, "buyer": c.buyer_org_id, "provider": c.provider_org_id, "component": c.component_id,
-            "component_version": c.component_version, "state": c.state, "price_fen": c.price_fen,
-            "budget_fen": c.budget_fen, "spent_fen": c.spent_fen, "commission_bps": c.commission_bps,
-            "policy": c.policy, "purpose": c.purpose, "created_at": iso(c.created_at),
-            "expires_at": iso(c.expires_at)}
-
 
 @contract_app.command("request")
 @handles_errors
@@ -266,7 +245,7 @@ def contract_request(
     c = contracts.request(ex, orgs.local_actor(ex, buyer), component, parse_amount(budget),
                           purpose=purpose, days=days)
     if fmt == Format.json:
-        print_json(contract_json(c))
+        print_json(contracts.contract_json(c))
     else:
         console.print(f"Signed [bold]{c.id}[/]: {format_fen(c.price_fen)} per query, "
                       f"{format_fen(c.budget_fen)} held, expires {local(c.expires_at)} (Asia/Shanghai)")
@@ -277,7 +256,7 @@ def contract_request(
 def contract_list(org: str, fmt: FormatOpt = Format.table) -> None:
     """Contracts where ORG is buyer or provider."""
     ex = open_exchange()
-    items = [contract_json(c) for c in contracts.list_contracts(ex, orgs.local_actor(ex, org))]
+    items = [contracts.contract_json(c) for c in contracts.list_contracts(ex, orgs.local_actor(ex, org))]
     if fmt == Format.json:
         print_json(items)
     else:
@@ -290,15 +269,8 @@ def contract_list(org: str, fmt: FormatOpt = Format.table) -> None:
 @handles_errors
 def query(contract: str, sql: str, fmt: FormatOpt = Format.table) -> None:
     """Run SQL under CONTRACT's frozen policy, as its buyer; prints the answer and the receipt."""
-    from suanshu.market.actors import Actor
-    from suanshu.market.contracts import get_contract
-
     ex = open_exchange()
-    with ex.db.transaction() as s:
-        c = get_contract(s, operator(ex), contract)
-        from suanshu.core.orgs import Organization
-
-        buyer = Actor.of_org(s.get(Organization, c.buyer_org_id))
+    buyer = contracts.buyer_of(ex, contract)
     result = queries.run(ex, buyer, contract, sql)
     if fmt == Format.json:
         print_json({"columns": result.columns, "rows": result.rows, "receipt": result.receipt})

@@ -494,24 +494,24 @@ class _TransferBatch:
         self.scope.record(undo)
 
 
+_EXISTS_ORDER = (
+    ("flags", R.EXISTS_WITH_DIFFERENT_FLAGS),
+    ("pending_id", R.EXISTS_WITH_DIFFERENT_PENDING_ID),
+    ("debit_account_id", R.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID),
+    ("credit_account_id", R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID),
+    ("amount", R.EXISTS_WITH_DIFFERENT_AMOUNT),
+    ("memo", R.EXISTS_WITH_DIFFERENT_MEMO),
+    ("code", R.EXISTS_WITH_DIFFERENT_CODE),
+)
+
+
 def _exists(t: _T, e: _T) -> CreateTransferResult:
     """Compare a resend with the stored transfer of the same id (TigerBeetle: flags first,
     since they change what the other fields mean; pending_id next, since a different pending
     transfer implies different accounts)."""
-    if t.flags != e.flags:
-        return R.EXISTS_WITH_DIFFERENT_FLAGS
-    if t.pending_id != e.pending_id:
-        return R.EXISTS_WITH_DIFFERENT_PENDING_ID
-    if t.debit_account_id != e.debit_account_id:
-        return R.EXISTS_WITH_DIFFERENT_DEBIT_ACCOUNT_ID
-    if t.credit_account_id != e.credit_account_id:
-        return R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID
-    if t.amount != e.amount:
-        return R.EXISTS_WITH_DIFFERENT_AMOUNT
-    if t.memo != e.memo:
-        return R.EXISTS_WITH_DIFFERENT_MEMO
-    if t.code != e.code:
-        return R.EXISTS_WITH_DIFFERENT_CODE
+    for field, result in _EXISTS_ORDER:
+        if getattr(t, field) != getattr(e, field):
+            return result
     return R.EXISTS
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
+from suanshu.core.clock import iso
 from suanshu.core.errors import Conflict, NotFound, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Role
@@ -90,6 +91,15 @@ def _recorded(ex: Exchange, asset_id: str) -> bool:
 def _refuse_duplicate(s: Session, org_id: str, name: str) -> None:
     if s.scalar(select(Asset.id).where(Asset.org_id == org_id, Asset.name == name)):
         raise Conflict("vault.asset_exists", f"this vault already has an asset named {name!r}; pass another --name")
+
+
+def asset_json(a: Asset, scan: ScanReport | None = None) -> dict:
+    out = {"id": a.id, "org": a.org_id, "name": a.name, "source": a.source_name, "format": a.source_format,
+           "encoding": a.encoding, "rows": a.rows, "bytes": a.bytes, "columns": a.schema,
+           "content_sha256": a.content_sha256, "created_at": iso(a.created_at)}
+    if scan is not None:
+        out |= {"grade": scan.grade, "findings_total": scan.findings_total}
+    return out
 
 
 def list_assets(ex: Exchange, actor: Actor) -> list[Asset]:

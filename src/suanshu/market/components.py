@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
-from suanshu.core.clock import utcnow
+from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Role
@@ -162,6 +162,13 @@ def _check_policy_columns(policy: Policy, kept: list[str]) -> None:
         raise UsageError("policy.unknown_column",
                          f"the policy names column(s) the component does not output: {', '.join(unknown)}; "
                          f"it outputs {', '.join(kept)}")
+
+
+def component_json(c: Component) -> dict:
+    return {"id": c.id, "org": c.org_id, "name": c.name, "version": c.version, "title": c.title,
+            "description": c.description, "tags": c.tags, "state": c.state, "asset": c.asset_id,
+            "price_fen": c.price_fen, "policy": c.policy, "desensitize": c.desensitize,
+            "columns": c.output_schema, "gate": c.gate, "listed_at": iso(c.listed_at)}
 
 
 def catalog(ex: Exchange) -> list[Component]:

@@ -12,10 +12,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
-from suanshu.core.clock import utcnow
+from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
-from suanshu.core.orgs import Role
+from suanshu.core.orgs import Organization, Role
 from suanshu.market import components as component_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
@@ -59,6 +59,14 @@ def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
     return contract
 
 
+def contract_json(c: Contract) -> dict:
+    return {"id": c.id, "buyer": c.buyer_org_id, "provider": c.provider_org_id, "component": c.component_id,
+            "component_version": c.component_version, "state": c.state, "price_fen": c.price_fen,
+            "budget_fen": c.budget_fen, "spent_fen": c.spent_fen, "commission_bps": c.commission_bps,
+            "policy": c.policy, "purpose": c.purpose, "created_at": iso(c.created_at),
+            "expires_at": iso(c.expires_at)}
+
+
 def get_contract(s: Session, actor: Actor, contract_id: str) -> Contract:
     """Visible to its buyer, its provider and the operator; to anyone else it does not exist."""
     contract = s.get(Contract, contract_id)
@@ -66,6 +74,15 @@ def get_contract(s: Session, actor: Actor, contract_id: str) -> Contract:
                                 or actor.org_id in (contract.buyer_org_id, contract.provider_org_id)):
         raise NotFound("contract.not_found", f"no contract {contract_id!r} visible to {actor.org_name}")
     return contract
+
+
+def buyer_of(ex: Exchange, contract_id: str) -> Actor:
+    """Local mode: act as the buyer of a contract (whoever holds the data dir may)."""
+    with ex.db.transaction() as s:
+        contract = s.get(Contract, contract_id)
+        if contract is None:
+            raise NotFound("contract.not_found", f"no contract {contract_id!r}; see `suanshu contract list ORG`")
+        return Actor.of_org(s.get(Organization, contract.buyer_org_id))
 
 
 def list_contracts(ex: Exchange, actor: Actor) -> list[Contract]:

@@ -4,7 +4,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
-from suanshu.core.clock import iso
 from suanshu.market import components
 
 router = APIRouter(tags=["components"])
@@ -31,6 +30,7 @@ class ComponentOut(BaseModel):
     description: str
     tags: list[str]
     state: str
+    asset: str
     price_fen: int
     policy: dict
     columns: list[dict]
@@ -39,29 +39,22 @@ class ComponentOut(BaseModel):
     listed_at: str | None
 
 
-def component_out(c) -> dict:
-    return {"id": c.id, "org": c.org_id, "name": c.name, "version": c.version, "title": c.title,
-            "description": c.description, "tags": c.tags, "state": c.state, "price_fen": c.price_fen,
-            "policy": c.policy, "columns": c.output_schema, "desensitize": c.desensitize, "gate": c.gate,
-            "listed_at": iso(c.listed_at)}
-
-
 @router.post("/components", status_code=201, response_model=ComponentOut)
 def publish(body: ComponentIn, ex: ExchangeDep, actor: ActorDep):
     """Provider: publish a component; the compliance gate refuses personal information in clear."""
     spec = components.ComponentSpec(name=body.name, asset=body.asset, sql=body.sql, policy=body.policy,
                                     price_fen=body.price_fen, desensitize=body.desensitize, title=body.title,
                                     description=body.description, tags=tuple(body.tags))
-    return component_out(components.publish(ex, actor, spec))
+    return components.component_json(components.publish(ex, actor, spec))
 
 
 @router.get("/components", response_model=list[ComponentOut])
 def catalog(ex: ExchangeDep, actor: ActorDep):
     """The catalog of listed components."""
-    return [component_out(c) for c in components.catalog(ex)]
+    return [components.component_json(c) for c in components.catalog(ex)]
 
 
 @router.get("/components/{ref}", response_model=ComponentOut)
 def get_component(ref: str, ex: ExchangeDep, actor: ActorDep):
     with ex.db.transaction() as s:
-        return component_out(components.get_component(s, actor, ref))
+        return components.component_json(components.get_component(s, actor, ref))

@@ -4,7 +4,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
-from suanshu.core.clock import iso
 from suanshu.market import contracts, queries
 
 router = APIRouter(tags=["contracts"])
@@ -44,30 +43,22 @@ class QueryOut(BaseModel):
     receipt: dict
 
 
-def contract_out(c) -> dict:
-    return {"id": c.id, "buyer": c.buyer_org_id, "provider": c.provider_org_id, "component": c.component_id,
-            "component_version": c.component_version, "state": c.state, "price_fen": c.price_fen,
-            "budget_fen": c.budget_fen, "spent_fen": c.spent_fen, "commission_bps": c.commission_bps,
-            "policy": c.policy, "purpose": c.purpose, "created_at": iso(c.created_at),
-            "expires_at": iso(c.expires_at)}
-
-
 @router.post("/contracts", status_code=201, response_model=ContractOut)
 def sign(body: ContractIn, ex: ExchangeDep, actor: ActorDep):
     """Buyer: sign for a listed component; policy and price are frozen and the budget is held."""
-    return contract_out(contracts.request(ex, actor, body.component, body.budget_fen, purpose=body.purpose,
+    return contracts.contract_json(contracts.request(ex, actor, body.component, body.budget_fen, purpose=body.purpose,
                                           days=body.days))
 
 
 @router.get("/contracts", response_model=list[ContractOut])
 def list_contracts(ex: ExchangeDep, actor: ActorDep):
-    return [contract_out(c) for c in contracts.list_contracts(ex, actor)]
+    return [contracts.contract_json(c) for c in contracts.list_contracts(ex, actor)]
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 def get_contract(contract_id: str, ex: ExchangeDep, actor: ActorDep):
     with ex.db.transaction() as s:
-        return contract_out(contracts.get_contract(s, actor, contract_id))
+        return contracts.contract_json(contracts.get_contract(s, actor, contract_id))
 
 
 @router.post("/contracts/{contract_id}/queries", response_model=QueryOut)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel
 
 from suanshu.api.deps import ActorDep, ExchangeDep
-from suanshu.core.clock import iso
 from suanshu.market import assets
 
 router = APIRouter(tags=["vault"])
@@ -31,15 +30,6 @@ class AssetOut(BaseModel):
 
 
 
-def asset_out(a, scan=None) -> dict:
-    out = {"id": a.id, "org": a.org_id, "name": a.name, "source": a.source_name, "format": a.source_format,
-           "encoding": a.encoding, "rows": a.rows, "bytes": a.bytes, "columns": a.schema,
-           "content_sha256": a.content_sha256, "created_at": iso(a.created_at)}
-    if scan is not None:
-        out |= {"grade": scan.grade, "findings_total": scan.findings_total}
-    return out
-
-
 @router.post("/vault/assets", status_code=201, response_model=AssetOut)
 def upload_asset(ex: ExchangeDep, actor: ActorDep, file: UploadFile = File(...), name: str | None = Form(None)):
     """Provider: ingest a CSV (UTF-8/GBK/GB18030), Parquet or .xlsx file into the caller's vault, and scan it."""
@@ -48,13 +38,13 @@ def upload_asset(ex: ExchangeDep, actor: ActorDep, file: UploadFile = File(...),
         with target.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
         asset, scan = assets.add_asset(ex, actor, target, name=name, source_name=file.filename)
-    return asset_out(asset, scan)
+    return assets.asset_json(asset, scan)
 
 
 @router.get("/vault/assets", response_model=list[AssetOut])
 def list_assets(ex: ExchangeDep, actor: ActorDep):
     """The caller's own assets (never another org's)."""
-    return [asset_out(a) for a in assets.list_assets(ex, actor)]
+    return [assets.asset_json(a) for a in assets.list_assets(ex, actor)]
 
 
 @router.get("/vault/assets/{asset_id}/scan")
