@@ -143,17 +143,6 @@ def _print_scan_columns(report: dict) -> None:
            for c in report["columns"]])
 
 
-@app.command()
-@handles_errors
-def scan(path: Path, fmt: FormatOpt = Format.json,
-         max_findings: Annotated[int | None, typer.Option(help="Cap the findings listed")] = None) -> None:
-    """Scan a table file for personal and sensitive information (JSON contract: DESIGN.md §5)."""
-    from suanshu.scan.report import scan_path
-
-    report = scan_path(path, max_findings=max_findings)
-    print_json(report) if fmt == Format.json else _print_scan_columns(report)
-
-
 # -- components ---------------------------------------------------------------------------------
 
 def _load_json_arg(value: str, what: str) -> dict:
@@ -392,6 +381,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     from suanshu.api.app import create_app
 
     uvicorn.run(create_app(open_exchange()), host=host, port=port, log_level="info")
+
+
+from suanshu.cli import scan as _scan  # noqa: E402  (registers `suanshu scan`)
+
+_scan.register(app, _print_scan_columns)
 
 
 def main() -> None:
