@@ -31,5 +31,11 @@ serve: env
 
 run: demo serve
 
+# Benchmarks need the `bench` dependency group (Presidio, spaCy), which `make test` never installs.
+# Each script prints JSON lines; BENCHMARKS.md summarises them.
+bench: env
+	@$(UV) sync --frozen --quiet --group bench
+	@for script in bench/*.py; do echo "# $$script"; $(UV) run --frozen --group bench python $$script || exit 1; done
+
 clean:
 	rm -rf .data .pytest_cache

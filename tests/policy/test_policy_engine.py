@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from policy_helpers import CITY_SIZES, K, assert_same_rows, reference
 
 import suanshu.policy.engine as engine
 from suanshu.core.errors import Refused
-from suanshu.policy import GuardedQuery, Sandbox, check_projection, run_aggregate
+from suanshu.policy import Sandbox, check_projection, run_aggregate
 
 
 def test_group_by_with_count_sum_avg(sandbox, customers_policy, customers_rows):
@@ -80,7 +82,7 @@ def test_output_check_catches_a_broken_rewrite(sandbox, customers_policy, monkey
 
     def broken_guard(sql, policy):  # a guard bug: the HAVING threshold went missing
         g = real_guard(sql, policy)
-        return GuardedQuery(g.sql.replace(f" HAVING COUNT(*) >= {K}", ""), g.original_sql, g.sha256, g.output_columns)
+        return dataclasses.replace(g, sql=g.sql.replace(f" HAVING COUNT(*) >= {K}", ""))
 
     monkeypatch.setattr(engine, "guard", broken_guard)
     with pytest.raises(Refused) as info:
@@ -155,3 +157,18 @@ def test_component_view_from_provider_sql(customers_file):
         with pytest.raises(Refused) as info:
             run_aggregate(box, buyer_policy, "SELECT count(*) FROM customers")  # the raw asset
         assert info.value.code == "query.unknown_table"
+
+
+def test_group_size_counts_distinct_entities_when_named(sandbox, customers_policy):
+    from policy_helpers import policy
+
+    sql = "SELECT city, count(*) FROM customers GROUP BY city"
+    # every row its own entity: the same answer as counting rows
+    assert run_aggregate(sandbox, policy(entity="id_code"), sql).rows == run_aggregate(sandbox, customers_policy, sql).rows
+    # one entity per city (say, one company filing every row): no group reaches k entities
+    answer = run_aggregate(sandbox, policy(entity="region"), sql)
+    assert answer.rows == [] and "COUNT(DISTINCT \"region\") >= 10" in answer.rewritten_sql
+    # two cities (entities) in the east, one elsewhere
+    east = run_aggregate(sandbox, policy(entity="city", min_group_size=2),
+                         "SELECT region, count(*) FROM customers GROUP BY region")  # fmt: skip
+    assert east.rows == [("east", CITY_SIZES["Shanghai"] + CITY_SIZES["Hangzhou"])] and east.min_group_rows == 2

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import K, policy
+from policy_helpers import POLICY_DICT, K, policy
 
 from suanshu.core.errors import Refused, UsageError
-from suanshu.policy import GROUP_ROWS, check_projection, guard
+from suanshu.policy import GROUP_ROWS, Policy, check_projection, guard
 from suanshu.policy.sqlguard import PRECEDENCE
 
 P = policy()
@@ -135,17 +135,77 @@ ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize(("code", "sql"), ATTACKS, ids=[f"{c.split('.')[1]}:{s[:60]}" for c, s in ATTACKS])
-def test_attack_is_refused_with_exact_code(code, sql):
+# dp mode: the same table with bounds; ssn is a join key (never usable on its own)
+P_DP = policy(mode="dp", aggregates=["count", "sum", "avg"], columns={**POLICY_DICT["columns"], "ssn": "join"},
+              dp={"epsilon_per_query": 0.5, "epsilon_total": 2.0, "bounds": {"income": [0, 100000], "age": [0, 120]}})
+DP_ATTACKS = [
+    # noise goes on each aggregate: arithmetic around aggregates would need its own calibration
+    ("query.dp_not_allowed", "SELECT city, sum(income) / count(*) AS mean FROM customers GROUP BY city"),
+    ("query.dp_not_allowed", "SELECT city, round(avg(income)) AS r FROM customers GROUP BY city"),
+    ("query.dp_not_allowed", "SELECT city, count(*) + 0 AS n FROM customers GROUP BY city"),
+    ("query.dp_not_allowed", "SELECT city, coalesce(sum(income), 0) AS s FROM customers GROUP BY city"),
+    # filtering or ranking on true aggregates leaks them through which rows come back
+    ("query.dp_not_allowed", "SELECT city, count(*) FROM customers GROUP BY city HAVING sum(income) > 1000000"),
+    ("query.dp_not_allowed", "SELECT city, sum(income) AS s FROM customers GROUP BY city HAVING s > 0"),
+    ("query.dp_not_allowed", "SELECT city, sum(income) AS s FROM customers GROUP BY city ORDER BY s DESC LIMIT 1"),
+    ("query.dp_not_allowed", "SELECT city, count(*) FROM customers GROUP BY city ORDER BY 2 DESC LIMIT 1"),
+    ("query.dp_not_allowed", "SELECT city, count(*) FROM customers GROUP BY city ORDER BY count(*) LIMIT 1"),
+    # unbounded sensitivity and per-person selection
+    ("query.aggregate_not_allowed", "SELECT max(income) FROM customers"),
+    ("query.aggregate_not_allowed", "SELECT count(DISTINCT city) FROM customers"),
+    ("query.column_not_allowed", "SELECT sum(CASE WHEN id_code = 'ID-0007' THEN income END) FROM customers"),
+    ("query.aggregate_not_allowed", "SELECT sum(income * 1000000) FROM customers"),
+    ("query.column_not_allowed", "SELECT count(*) FROM customers WHERE ssn = 'secret-ssn-0001'"),
+    ("query.column_not_allowed", "SELECT ssn, count(*) FROM customers GROUP BY ssn"),
+    ("query.column_not_allowed", "SELECT city, count(*) AS __suanshu_m0 FROM customers GROUP BY city"),
+    ("query.column_not_allowed", "SELECT name, count(*) FROM customers GROUP BY name"),
+    ("query.window", "SELECT city, sum(income) OVER () FROM customers"),
+]
+
+# extract mode: rows of city, region (dimensions) and age (aggregate); income and name hidden
+P_EX = Policy.from_dict({"mode": "extract", "table": "customers", "max_rows": 50,
+                         "columns": {"city": "dimension", "region": "dimension", "age": "aggregate",
+                                     "income": "hidden", "name": "hidden", "ssn": "join"}})  # fmt: skip
+EXTRACT_ATTACKS = [
+    ("query.column_not_allowed", "SELECT name FROM customers"),
+    ("query.column_not_allowed", "SELECT city, income FROM customers"),
+    ("query.column_not_allowed", "SELECT city FROM customers WHERE name LIKE 'secret%'"),
+    ("query.column_not_allowed", "SELECT city FROM customers ORDER BY income DESC LIMIT 1"),
+    ("query.column_not_allowed", "SELECT CASE WHEN income > 50000 THEN 'rich' END AS c FROM customers"),
+    ("query.column_not_allowed", "SELECT ssn FROM customers"),
+    ("query.column_not_allowed", "SELECT id_code FROM customers"),
+    ("query.column_not_allowed", "SELECT customers FROM customers"),
+    ("query.column_not_allowed", "SELECT upper(NAME) AS city FROM customers"),
+    ("query.star", "SELECT * FROM customers"),
+    ("query.star", "SELECT * EXCLUDE (income, name) FROM customers"),
+    ("query.aggregate_not_allowed", "SELECT count(*) FROM customers"),
+    ("query.construct_not_allowed", "SELECT city FROM customers GROUP BY city"),
+    ("query.construct_not_allowed", "SELECT city FROM customers LIMIT 50 OFFSET 50"),
+    ("query.construct_not_allowed", "SELECT DISTINCT city FROM customers"),
+    ("query.construct_not_allowed", "SELECT city FROM customers ORDER BY 7"),
+    ("query.predicate_not_allowed", "SELECT city FROM customers WHERE city = region"),
+    ("query.unknown_table", "SELECT city FROM read_parquet('/vault/x.parquet')"),
+    ("query.function_not_allowed", "SELECT getenv('HOME') AS h FROM customers"),
+    ("query.subquery", "SELECT city FROM customers WHERE age IN (SELECT age FROM customers WHERE name = 'x')"),
+    ("query.not_single_select", "COPY (SELECT city FROM customers) TO '/tmp/out.csv'"),
+]
+ALL_ATTACKS = ([(P, c, s) for c, s in ATTACKS] + [(P_DP, c, s) for c, s in DP_ATTACKS]
+               + [(P_EX, c, s) for c, s in EXTRACT_ATTACKS])  # fmt: skip
+
+
+@pytest.mark.parametrize(("pol", "code", "sql"), ALL_ATTACKS,
+                         ids=[f"{p.mode}-{c.split('.')[1]}:{s[:60]}" for p, c, s in ALL_ATTACKS])  # fmt: skip
+def test_attack_is_refused_with_exact_code(pol, code, sql):
     with pytest.raises(Refused) as info:
-        guard(sql, P)
+        guard(sql, pol)
     assert info.value.code == code, info.value.message
     assert info.value.exit_code == 3
 
 
 def test_attack_suite_is_broad():
-    assert len(ATTACKS) >= 60
-    assert {code for code, _ in ATTACKS} == set(PRECEDENCE)  # every refusal code is exercised
+    assert len(ATTACKS) >= 60 and len(ALL_ATTACKS) >= 130
+    assert {code for _, code, _ in ALL_ATTACKS} == set(PRECEDENCE)  # every refusal code is exercised
+    assert {code for code, _ in DP_ATTACKS} >= {"query.dp_not_allowed"}
 
 
 @pytest.mark.parametrize("sql", [
@@ -196,7 +256,7 @@ def test_group_by_alias_is_replaced_by_its_expression():
     # DuckDB binds GROUP BY names to table columns first; an unlisted hidden column could share
     # the alias's name, so the alias never reaches DuckDB in GROUP BY.
     g = guard("SELECT lower(city) AS ssn, count(*) FROM customers GROUP BY ssn", P)
-    assert "GROUP BY TRY(LOWER(city))" in g.sql
+    assert "GROUP BY LOWER(city)" in g.sql
     with pytest.raises(Refused) as info:  # an alias of an aggregate is not a group key
         guard("SELECT count(*) AS n FROM customers GROUP BY n", P)
     assert info.value.code == "query.construct_not_allowed"
@@ -272,11 +332,22 @@ def test_projection_refuses_file_access_and_other_tables(code, sql):
 
 
 def test_expressions_evaluated_before_the_threshold_cannot_raise():
-    g = guard("SELECT lower(city) AS c, count(*) FROM customers WHERE CAST(region AS INTEGER) = 1 "
+    g = guard("SELECT CAST(city AS INTEGER) AS c, count(*) FROM customers WHERE CAST(region AS INTEGER) = 1 "
               "GROUP BY 1 HAVING c = 5 AND count(*) > 1", P)  # fmt: skip
     assert "WHERE TRY(CAST(region AS INT) = 1)" in g.sql
-    assert "GROUP BY 1" in g.sql and g.sql.startswith("SELECT TRY(LOWER(city)) AS c")
-    assert "HAVING (TRY(TRY(LOWER(city)) = 5) AND COUNT(*) > 1) AND COUNT(*) >= 10" in g.sql
+    assert "GROUP BY 1" in g.sql and g.sql.startswith("SELECT TRY(CAST(city AS INT)) AS c")
+    assert "HAVING (TRY(TRY(CAST(city AS INT)) = 5) AND COUNT(*) > 1) AND COUNT(*) >= 10" in g.sql
+
+
+@pytest.mark.parametrize(("key", "wrapped"), [
+    ("lower(city)", False), ("upper(trim(city))", False), ("length(city)", False), ("trim(city, 'x')", False),
+    ("length(city) + 1", True), ("substr(city, 1, 2)", True), ("CAST(city AS INTEGER)", True),
+    ("coalesce(city, region)", True), ("CASE WHEN city = 'a' THEN 1 END", True),
+])  # fmt: skip
+def test_only_keys_that_could_raise_are_wrapped_in_try(key, wrapped):
+    # TRY costs ~3x on a GROUP BY key; keys built only from total functions cannot raise
+    g = guard(f"SELECT {key} AS k, count(*) FROM customers GROUP BY 1", P)
+    assert g.sql.startswith("SELECT TRY(") is wrapped
 
 
 def test_identifiers_fold_case_like_duckdb_ascii_only():
@@ -287,3 +358,53 @@ def test_identifiers_fold_case_like_duckdb_ascii_only():
     with pytest.raises(Refused) as info:
         guard('SELECT "\u212aelvin", count(*) FROM customers GROUP BY 1', p)
     assert info.value.code == "query.column_not_allowed"
+
+
+DP_SAFE = [
+    "SELECT city, count(*), sum(income), avg(age) FROM customers GROUP BY city",
+    "SELECT count(*) AS n, avg(income) FROM customers WHERE region = 'east'",
+    "SELECT lower(city) AS c, count(income) FROM customers GROUP BY 1 ORDER BY 1 LIMIT 3",
+    "SELECT region, city, sum(age) FROM customers GROUP BY region, city HAVING city <> 'x' ORDER BY city",
+]
+
+
+@pytest.mark.parametrize("sql", DP_SAFE)
+def test_dp_queries_pass_and_return_only_measurements(sql):
+    g = guard(sql, P_DP)
+    assert g.mode == "dp" and len(g.dp_outputs) == len(g.output_columns)
+    assert g.result_columns[-1] == GROUP_ROWS and f"COUNT(*) >= {K}" in g.sql
+    # every SUM/AVG argument is clamped to its bounds inside the SQL
+    for o in g.dp_outputs:
+        if o.kind in ("sum", "avg"):
+            assert "CASE WHEN TRY_CAST(" in g.sql and "< 0.0 THEN 0.0" in g.sql
+
+
+def test_dp_positions_survive_the_measurement_columns():
+    g = guard("SELECT avg(income), lower(city) AS c FROM customers GROUP BY 2 ORDER BY 2", P_DP)
+    # avg becomes two measurements; GROUP BY/ORDER BY 2 must still mean lower(city)
+    assert "GROUP BY LOWER(city)" in g.sql and "ORDER BY LOWER(city)" in g.sql
+
+
+EXTRACT_SAFE = [
+    "SELECT city, age FROM customers WHERE region = 'east' ORDER BY age DESC LIMIT 5",
+    "SELECT lower(city) AS c, age + 1 AS next_age FROM customers WHERE age BETWEEN 20 AND 30",
+    "SELECT c.city FROM customers AS c ORDER BY 1",
+]
+
+
+@pytest.mark.parametrize("sql", EXTRACT_SAFE)
+def test_extract_queries_pass_with_the_row_cap(sql):
+    g = guard(sql, P_EX)
+    assert g.mode == "extract" and GROUP_ROWS not in g.sql
+    limit = int(g.sql.rsplit("LIMIT ", 1)[1])
+    assert limit <= P_EX.max_rows + 1
+
+
+def test_extract_limit_is_capped():
+    assert guard("SELECT city FROM customers LIMIT 100000", P_EX).sql.endswith("LIMIT 51")
+    assert guard("SELECT city FROM customers LIMIT 3", P_EX).sql.endswith("LIMIT 3")
+
+
+def test_entity_counts_distinct_entities():
+    g = guard("SELECT city, count(*) FROM customers GROUP BY city", policy(entity="id_code"))
+    assert 'COUNT(DISTINCT "id_code") >= 10' in g.sql and f'COUNT(DISTINCT "id_code") AS {GROUP_ROWS}' in g.sql

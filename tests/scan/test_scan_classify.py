@@ -49,3 +49,30 @@ def test_dataset_grade_is_the_highest_column_grade():
     assert dataset_grade(cols) == "general-3"
     assert dataset_grade(cols + [classify_column("x", {"BANK_CARD": 1})]) == "general-4"
     assert dataset_grade([]) == "general-2"
+
+
+@pytest.mark.parametrize(("name", "category"), [
+    ("诊断结果", "health"), ("病历号", "health"), ("宗教信仰", "religion"), ("人脸特征", "biometrics"),
+    ("指纹模板", "biometrics"), ("月收入", "financial_account"), ("是否未成年", "minors"),
+    ("儿童年龄", "minors"), ("GPS定位", "precise_location"), ("出行轨迹", "tracks"),
+    ("latitude", "precise_location"), ("trajectory_id", "tracks"), ("religion", "religion"),
+])
+def test_semantic_sensitive_classes_come_from_the_header(name, category):
+    c = classify_column(name, {})
+    assert c["pi"] == "sensitive" and category in c["categories"], c
+
+
+def test_content_categories_and_organisation_codes():
+    assert classify_column("x", {"GEO_COORDINATE": 3})["pi"] == "sensitive"
+    assert classify_column("x", {"CN_LICENSE_PLATE": 3})["categories"] == ["vehicle"]
+    assert classify_column("x", {"CN_USCC": 3})["pi"] == "none"  # an organisation, not a person
+
+
+def test_dataset_summary_flags_important_data_candidates():
+    from suanshu.scan.classify import IMPORTANT_CANDIDATE_ROWS, dataset_summary
+
+    cols = [{"name": n, **classify_column(n, {})} for n in ("身份证号", "手机")]
+    small = dataset_summary(cols, 10)
+    assert (small["basis"], small["level"], small["grade"]) == ("GB/T 43697-2024", "general", "general-4")
+    assert small["sensitive_columns"] == ["身份证号"] and not small["important_candidate"]
+    assert dataset_summary(cols, IMPORTANT_CANDIDATE_ROWS)["important_candidate"]

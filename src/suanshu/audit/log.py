@@ -1,25 +1,43 @@
-"""A hash-chained, append-only audit log written in the same transaction as each change.
+"""The append-only audit log, written in the same transaction as each change.
 
-Entry hash = SHA-256(prev_hash || canonical JSON of (seq, time, actor, action, subject, payload)).
-Changing any stored byte breaks the chain from that entry on; ``verify`` names the first
-broken entry. (The settlement issue grows this into an RFC 6962 Merkle tree with signed
-checkpoints; the per-entry canonical encoding stays.)
+Each event is one canonical entry, ``canonical(seq, time, actor, action, subject, payload)``,
+stored twice over:
+
+* a hash chain: ``hash = SHA-256(prev_hash || entry)`` (the foundation's format, kept);
+* an RFC 6962 Merkle tree: leaf ``seq - 1`` is ``SHA-256(0x00 || entry)``. The one-row
+  ``audit_tree`` head (size, root, frontier) is updated by every append, O(log n).
+
+``verify`` recomputes both from the stored rows and names the first broken entry; given
+signed checkpoints (``suanshu.audit.checkpoint``) it also checks that each checkpoint's root
+is the root of that prefix of the log and that consecutive checkpoints are consistent (RFC
+9162 consistency proofs), so rewriting history or truncating the newest entries is caught by
+any checkpoint kept outside the database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from suanshu.audit.models import AuditEvent
+from suanshu.audit import merkle
+from suanshu.audit.models import AuditEvent, AuditTree
 from suanshu.core.clock import iso, utcnow
+from suanshu.core.errors import NotFound
 
 GENESIS = "0" * 64
+EMPTY_ROOT = merkle.EMPTY_ROOT.hex()
+_HEAD_ID = 1
+
+# Called with (session, event) after every append, inside the appending transaction: lets an
+# adapter record "this request's effects committed" atomically with them (Idempotency-Key).
+on_append: ContextVar[Callable[[Session, AuditEvent], None] | None] = ContextVar("audit_on_append", default=None)
 
 
 def canonical(obj) -> bytes:
@@ -27,10 +45,23 @@ def canonical(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def entry_hash(prev_hash: str, seq: int, time: datetime, actor: str, action: str, subject: str, payload: dict) -> str:
-    body = canonical({"seq": seq, "time": iso(time), "actor": actor, "action": action,
+def entry_bytes(seq: int, time: datetime, actor: str, action: str, subject: str, payload: dict) -> bytes:
+    """The canonical entry: what the chain hash and the Merkle leaf hash are computed over."""
+    return canonical({"seq": seq, "time": iso(time), "actor": actor, "action": action,
                       "subject": subject, "payload": payload})
+
+
+def entry_hash(prev_hash: str, seq: int, time: datetime, actor: str, action: str, subject: str, payload: dict) -> str:
+    body = entry_bytes(seq, time, actor, action, subject, payload)
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def event_entry(ev: AuditEvent) -> bytes:
+    return entry_bytes(ev.seq, ev.time, ev.actor, ev.action, ev.subject, ev.payload)
+
+
+def leaf_index(ev: AuditEvent) -> int:
+    return ev.seq - 1
 
 
 def _lock_head(session: Session) -> None:
@@ -39,50 +70,191 @@ def _lock_head(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(6962)"))
 
 
-def append(session: Session, *, actor: str, action: str, subject: str, payload: dict | None = None) -> AuditEvent:
-    """Append one event inside the caller's transaction; it commits or rolls back with the change."""
+def head(session: Session) -> AuditTree:
+    """The tree head; a database migrated before any append has it at size 0."""
+    tree = session.get(AuditTree, _HEAD_ID, populate_existing=True)
+    if tree is None:
+        tree = AuditTree(id=_HEAD_ID, size=0, root=EMPTY_ROOT, frontier=[], chain_head=GENESIS)
+        session.add(tree)
+    return tree
+
+
+def _locked_head(session: Session) -> AuditTree:
+    """Lock and read the head once per transaction; later appends in the same transaction reuse
+    it (it cannot change under us while we hold the lock), so a batch of appends costs one read."""
+    txn = session.get_transaction()
+    cached = session.info.get("audit_head")
+    if cached is not None and cached[0] is txn:
+        return cached[1]
     _lock_head(session)
-    last = session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one_or_none()
-    seq = (last.seq + 1) if last else 1
-    prev = last.hash if last else GENESIS
+    tree = head(session)
+    session.info["audit_head"] = (txn, tree)
+    return tree
+
+
+def append(session: Session, *, actor: str, action: str, subject: str, payload: dict | None = None,
+           time: datetime | None = None) -> AuditEvent:
+    """Append one event inside the caller's transaction; it commits or rolls back with the change.
+
+    O(log n): reads the one-row head, writes the event and the new head. ``time`` defaults to
+    now; replays and cross-backend tests pass it to get byte-identical entries.
+    """
+    tree = _locked_head(session)
+    seq, prev = tree.size + 1, tree.chain_head
     # Round-trip the payload through JSON so what we hash is exactly what we store.
     payload = json.loads(canonical(payload or {}))
-    time = utcnow()
+    time = time or utcnow()
+    body = entry_bytes(seq, time, actor, action, subject, payload)
+    leaf = merkle.leaf_hash(body)
+    chain = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
     event = AuditEvent(seq=seq, time=time, actor=actor, action=action, subject=subject, payload=payload,
-                       prev_hash=prev, hash=entry_hash(prev, seq, time, actor, action, subject, payload))
+                       prev_hash=prev, hash=chain, leaf_hash=leaf.hex())
+    frontier = merkle.frontier_append([bytes.fromhex(h) for h in tree.frontier], tree.size, leaf)
+    tree.size, tree.chain_head = seq, chain
+    tree.frontier = [h.hex() for h in frontier]
+    tree.root = merkle.frontier_root(frontier).hex()
+    # No flush here: the events of a transaction are inserted together when it flushes or commits.
     session.add(event)
-    session.flush()
+    if (hook := on_append.get()) is not None:
+        hook(session, event)
     return event
+
+
+# --------------------------------------------------------------------------- verification
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A (tree size, root) that must hold for the log; signatures are checked by the caller."""
+
+    tree_size: int
+    root: str
 
 
 @dataclass(frozen=True)
 class Verification:
     ok: bool
     entries: int
-    head: str
+    head: str  # the chain head (hash of the newest entry)
     first_broken: int | None = None
     reason: str = ""
+    root: str = ""
+    checkpoints: int = 0
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "head": self.head,
+        return {"ok": self.ok, "entries": self.entries, "tree_size": self.entries, "root": self.root,
+                "head": self.head, "checkpoints": self.checkpoints,
                 "first_broken": self.first_broken, "reason": self.reason}
 
 
-def verify(session: Session, batch: int = 5000) -> Verification:
-    """Recompute the chain from the first entry; report the first entry that does not match."""
-    prev, expected_seq, count = GENESIS, 1, 0
-    last_seq = 0
+def verify(session: Session, checkpoints: Iterable[Checkpoint] = (), batch: int = 5000) -> Verification:
+    """Recompute chain, leaves and tree from the first entry; report the first entry that does
+    not match. Checkpoints (already signature-checked) must be roots of prefixes of the log."""
+    cps = sorted({c.tree_size: c for c in checkpoints}.values(), key=lambda c: c.tree_size)
+    by_size = {c.tree_size: c for c in cps}
+    keep = cps[-1].tree_size if cps else 0  # leaf hashes kept for consistency proofs
+    leaves: list[bytes] = []
+    frontier: list[bytes] = []
+    prev, count, last_seq = GENESIS, 0, 0
+
+    def result(ok: bool, broken: int | None = None, reason: str = "") -> Verification:
+        return Verification(ok, count, prev, broken, reason, merkle.frontier_root(frontier).hex(), len(cps))
+
+    def since_checkpoint(size: int) -> int:
+        """The first entry a mismatching checkpoint of ``size`` can blame: after the one before."""
+        earlier = [c.tree_size for c in cps if c.tree_size < size]
+        return (earlier[-1] if earlier else 0) + 1
+
     while True:
         rows = session.execute(
             select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
         ).scalars().all()
         if not rows:
-            return Verification(True, count, prev)
+            break
         for ev in rows:
-            if ev.seq != expected_seq:
-                return Verification(False, count, prev, ev.seq, f"gap: expected entry {expected_seq}, found {ev.seq}")
+            expected = count + 1
+            if ev.seq != expected:
+                return result(False, ev.seq, f"gap: expected entry {expected}, found {ev.seq}")
             if ev.prev_hash != prev:
-                return Verification(False, count, prev, ev.seq, "prev_hash does not match the previous entry")
-            if entry_hash(prev, ev.seq, ev.time, ev.actor, ev.action, ev.subject, ev.payload) != ev.hash:
-                return Verification(False, count, prev, ev.seq, "entry content does not match its hash")
-            prev, expected_seq, count, last_seq = ev.hash, expected_seq + 1, count + 1, ev.seq
+                return result(False, ev.seq, "prev_hash does not match the previous entry")
+            body = event_entry(ev)
+            if hashlib.sha256(bytes.fromhex(prev) + body).hexdigest() != ev.hash:
+                return result(False, ev.seq, "entry content does not match its hash")
+            leaf = merkle.leaf_hash(body)
+            if leaf.hex() != ev.leaf_hash:
+                return result(False, ev.seq, "leaf_hash does not match the entry")
+            frontier = merkle.frontier_append(frontier, count, leaf)
+            if count < keep:
+                leaves.append(leaf)
+            prev, count, last_seq = ev.hash, expected, ev.seq
+            cp = by_size.get(count)
+            if cp is not None and merkle.frontier_root(frontier).hex() != cp.root:
+                return result(False, since_checkpoint(count),
+                              f"the first {count} entries do not have the root of the signed checkpoint "
+                              f"at size {count}: an entry from {since_checkpoint(count)} to {count} was changed")
+
+    if cps and cps[-1].tree_size > count:
+        return result(False, count + 1, f"entries {count + 1}..{cps[-1].tree_size} are missing: a signed "
+                                        f"checkpoint covers {cps[-1].tree_size} entries, the log has {count}")
+    tree = session.get(AuditTree, _HEAD_ID)
+    root = merkle.frontier_root(frontier).hex()
+    if tree is None and count:
+        return result(False, None, "the tree head is missing")
+    if tree is not None:
+        if tree.size > count:
+            return result(False, count + 1, f"entries {count + 1}..{tree.size} are missing (the tree head "
+                                            f"says {tree.size} entries)")
+        if (tree.size, tree.root, tree.chain_head, tree.frontier) != (
+                count, root, prev, [h.hex() for h in frontier]):
+            return result(False, None, "the tree head does not match the entries")
+    # Consistency: each checkpoint's tree is a prefix of the next one's (RFC 9162 §2.1.4).
+    proofs = merkle.Tree(leaves)
+    for old, new in zip(cps, cps[1:], strict=False):
+        path = proofs.consistency_proof(old.tree_size, new.tree_size)
+        if not merkle.verify_consistency(old.tree_size, new.tree_size, bytes.fromhex(old.root),
+                                         bytes.fromhex(new.root), path):
+            return result(False, old.tree_size + 1, f"checkpoint {new.tree_size} is not consistent "
+                                                     f"with checkpoint {old.tree_size}")
+    return result(True)
+
+
+# --------------------------------------------------------------------------- proofs
+
+def leaf_hashes(session: Session, size: int, batch: int = 20000) -> list[bytes]:
+    """The first ``size`` leaf hashes, in order (proofs read one column, never the payloads)."""
+    out: list[bytes] = []
+    while len(out) < size:
+        rows = session.execute(select(AuditEvent.leaf_hash).where(AuditEvent.seq > len(out))
+                               .order_by(AuditEvent.seq).limit(min(batch, size - len(out)))).scalars().all()
+        if not rows:
+            break
+        out.extend(bytes.fromhex(h) for h in rows)
+    return out
+
+
+def prove(session: Session, seq: int, tree_size: int | None = None) -> dict:
+    """An inclusion proof of entry ``seq`` in the tree of ``tree_size`` entries (default: now).
+
+    Everything a third party needs: the entry's canonical bytes (hash them to get the leaf),
+    its index, the tree size, the audit path and the root to compare with a signed checkpoint.
+    """
+    ev = session.get(AuditEvent, seq)
+    tree = head(session)
+    size = tree.size if tree_size is None else tree_size
+    if ev is None or not 1 <= seq <= size <= tree.size:
+        raise NotFound("audit.entry_not_found", f"no audit entry {seq} in a tree of {size} entries")
+    t = merkle.Tree(leaf_hashes(session, size))
+    body = event_entry(ev)
+    return {"seq": ev.seq, "leaf_index": leaf_index(ev), "tree_size": size,
+            "entry": body.decode(), "leaf_hash": merkle.leaf_hash(body).hex(),
+            "audit_path": [h.hex() for h in t.inclusion_proof(leaf_index(ev), size)],
+            "root": t.mth(0, size).hex()}
+
+
+def consistency(session: Session, old_size: int, new_size: int) -> dict:
+    tree = head(session)
+    if not 0 <= old_size <= new_size <= tree.size:
+        raise NotFound("audit.bad_tree_size", f"sizes must satisfy 0 <= {old_size} <= {new_size} <= {tree.size}")
+    t = merkle.Tree(leaf_hashes(session, new_size))
+    return {"old_size": old_size, "new_size": new_size, "old_root": t.mth(0, old_size).hex(),
+            "new_root": t.mth(0, new_size).hex(),
+            "proof": [h.hex() for h in t.consistency_proof(old_size, new_size)]}

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from suanshu.audit import log as audit
 from suanshu.cli.output import Format, console, handles_errors, print_json, table
 from suanshu.core.clock import iso, local
 from suanshu.core.errors import UsageError
@@ -35,6 +34,8 @@ for sub, name in [(pool_app, "pool"), (org_app, "org"), (vault_app, "vault"), (c
                   (contract_app, "contract"), (ledger_app, "ledger"), (audit_app, "audit")]:
     app.add_typer(sub, name=name)
 
+from suanshu.cli import settlement as _settlement  # noqa: E402  (audit verify/checkpoint/prove, ledger verify)
+
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 
 
@@ -42,6 +43,9 @@ def open_exchange() -> Exchange:
     ex = Exchange.open()
     orgs.ensure_operator(ex)
     return ex
+
+
+_settlement.register(audit_app, ledger_app, lambda: open_exchange())
 
 
 def operator(ex: Exchange):
@@ -298,23 +302,6 @@ def ledger_balances(fmt: FormatOpt = Format.table) -> None:
     console.print(f"Sum of posted balances: {format_fen(sum(r.posted_fen for r in rows))}")
 
 
-@audit_app.command("verify")
-@handles_errors
-def audit_verify(fmt: FormatOpt = Format.table) -> None:
-    """Recompute the hash chain; exit 3 and name the first broken entry if it was tampered with."""
-    ex = open_exchange()
-    with ex.db.transaction() as s:
-        result = audit.verify(s)
-    if fmt == Format.json:
-        print_json(result.to_dict())
-    elif result.ok:
-        console.print(f"[green]audit log intact[/]: {result.entries} entries, head {result.head[:16]}…")
-    else:
-        console.print(f"[red]audit log broken[/] at entry {result.first_broken}: {result.reason}")
-    if not result.ok:
-        raise typer.Exit(3)
-
-
 @audit_app.command("log")
 @handles_errors
 def audit_log(limit: int = 20, fmt: FormatOpt = Format.table) -> None:
@@ -380,12 +367,28 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from suanshu.api.app import create_app
 
-    uvicorn.run(create_app(open_exchange()), host=host, port=port, log_level="info")
+    from suanshu.audit.checkpoint import Checkpointer
+
+    ex = open_exchange()
+    # Signed audit checkpoints every N seconds while serving, and one more on shutdown.
+    checkpointer = Checkpointer(ex.db, ex.settings.home, ex.settings.checkpoint_seconds).start()
+    try:
+        uvicorn.run(create_app(ex), host=host, port=port, log_level="info")
+    finally:
+        checkpointer.stop()
 
 
 from suanshu.cli import scan as _scan  # noqa: E402  (registers `suanshu scan`)
 
 _scan.register(app, _print_scan_columns)
+
+from suanshu.cli import schedule as _schedule  # noqa: E402  (registers `suanshu schedule`)
+
+_schedule.register(app)
+
+from suanshu.cli import analyze as _analyze  # noqa: E402  (registers `suanshu analyze`)
+
+_analyze.register(app)
 
 
 def main() -> None:

@@ -2,23 +2,77 @@
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from suanshu.cli.output import Format, handles_errors, print_json
+from suanshu.cli.output import console, err_console, handles_errors, print_json, table
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="json (DESIGN §5 contract) or table")]
+
+class ScanFormat(str, Enum):
+    json = "json"
+    table = "table"
+    html = "html"
 
 
 def register(app: typer.Typer, print_columns) -> None:
     @app.command()
     @handles_errors
-    def scan(path: Path, fmt: FormatOpt = Format.json,
-             max_findings: Annotated[int | None, typer.Option(help="Cap the findings listed")] = None) -> None:
+    def scan(
+        path: Path,
+        fmt: Annotated[ScanFormat, typer.Option(
+            "--format", "-f", help="json (DESIGN §5 contract), table, or html (standalone report)")] = ScanFormat.json,
+        max_findings: Annotated[int | None, typer.Option(help="Cap the findings listed")] = None,
+        sample: Annotated[int | None, typer.Option(
+            help="Scan only the first N rows: a quick column classification of a huge table")] = None,
+        k_anonymity: Annotated[str | None, typer.Option(
+            "--k-anonymity", help="Comma-separated quasi-identifier columns to report k for")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here")] = None,
+    ) -> None:
         """Scan a table file for personal and sensitive information (JSON contract: DESIGN.md §5)."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         from suanshu.scan.report import scan_path
 
-        report = scan_path(path, max_findings=max_findings)
-        print_json(report) if fmt == Format.json else print_columns(report)
+        quasi = [c.strip() for c in k_anonymity.split(",") if c.strip()] if k_anonymity else None
+        # The bar goes to stderr and only to a terminal, so JSON on stdout stays clean.
+        with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+            task = bar.add_task("scan", total=None)
+            report = scan_path(path, max_findings=max_findings, sample=sample, k_anonymity=quasi,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        if fmt == ScanFormat.html:
+            from suanshu.scan.html import render
+
+            text = render(report)
+            if output:
+                output.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+        elif fmt == ScanFormat.json:
+            if output:
+                import json
+
+                output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+            else:
+                print_json(report)
+        else:
+            print_columns(report)
+            table("Quality", ["column", "nulls", "distinct", "duplicates", "kind", "conformity", "min", "max"],
+                  [(c["name"], c["quality"]["nulls"], c["quality"]["distinct"], c["quality"]["duplicates"],
+                    c["quality"]["kind"], f"{c['quality']['conformity']:.0%}", c["quality"].get("min"),
+                    c["quality"].get("max")) for c in report["columns"]])
+            if report.get("k_anonymity"):
+                k = report["k_anonymity"]
+                console.print(f"k-anonymity over {', '.join(k['columns'])}: k = {k['k']} "
+                              f"({k['classes']} classes; rows in classes below 2/5/10: "
+                              f"{k['rows_below']['2']}/{k['rows_below']['5']}/{k['rows_below']['10']})")

@@ -24,6 +24,7 @@ class Settings:
     query_timeout_s: float = 30.0
     query_memory_limit: str = "1GB"
     max_result_rows: int = 10_000
+    checkpoint_seconds: float = 60.0  # signed audit checkpoints while serving (SUANSHU_CHECKPOINT_SECONDS)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -58,4 +59,6 @@ def load_settings(home: str | os.PathLike | None = None, database_url: str | Non
     root = Path(home or os.environ.get("SUANSHU_HOME") or Path.home() / ".suanshu").expanduser()
     url = database_url or os.environ.get("SUANSHU_DATABASE_URL") or f"sqlite:///{root / 'suanshu.db'}"
     bps = int(os.environ.get("SUANSHU_COMMISSION_BPS", DEFAULT_COMMISSION_BPS))
-    return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps)
+    every = float(os.environ.get("SUANSHU_CHECKPOINT_SECONDS", 60))
+    return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps,
+                    checkpoint_seconds=every)

@@ -226,10 +226,13 @@ def report(ex: Exchange, story: dict) -> None:
           [(r.org, r.account, format_fen(r.posted_fen), format_fen(r.held_fen), format_fen(r.available_fen))
            for r in rows])
     console.print(f"Sum of posted balances: {format_fen(sum(r.posted_fen for r in rows))} (always ¥0.00)")
+    from suanshu.audit import checkpoint
+
+    signed = checkpoint.checkpoint(ex.db, ex.settings.home)  # signed, and exported outside the database
     with ex.db.transaction() as s:
-        result = audit.verify(s)
+        result = checkpoint.verify(s, ex.settings.home)
     console.print(f"Audit log: {'intact' if result.ok else 'BROKEN'}, {result.entries} entries, "
-                  f"head {result.head[:16]}…")
+                  f"Merkle root {result.root[:16]}… signed at size {signed.tree_size}")
     console.print(f"Data dir: {ex.settings.home}  (API tokens: {ex.settings.home / 'demo-tokens.json'})")
 
 

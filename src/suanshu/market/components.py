@@ -31,7 +31,7 @@ from suanshu.scan.report import scan_table
 from suanshu.vault.models import Asset
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-EXPOSED_ROLES = {"dimension"}  # roles whose values reach a buyer in clear (aggregate mode)
+EXPOSED_ROLES = {"dimension"}  # roles whose values reach a buyer in clear (aggregate and dp modes)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,9 @@ def _qualify(projection_sql: str, asset_name: str) -> str:
 
 def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict) -> dict:
     """Scan what a buyer could see in clear; refuse personal information there."""
-    exposed = [c for c in kept if policy.role(c) in EXPOSED_ROLES]
+    # extract mode releases rows: every allowed column (dimension and aggregate) is seen in clear
+    exposed_roles = {"dimension", "aggregate"} if policy.mode == "extract" else EXPOSED_ROLES
+    exposed = [c for c in kept if policy.role(c) in exposed_roles]
     verdict = {"passed": True, "exposed_columns": exposed, "problems": []}
     if exposed:
         cols = ", ".join(quote(c) for c in exposed)

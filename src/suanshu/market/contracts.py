@@ -21,6 +21,7 @@ from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Contract
+from suanshu.policy.model import Policy
 
 MAX_DAYS = 3660
 
@@ -41,6 +42,9 @@ def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
         if budget_fen < comp.price_fen:
             raise UsageError("contract.budget_below_price",
                              f"the budget must cover at least one query ({comp.price_fen} fen)")
+        terms = Policy.from_dict(comp.policy)
+        terms.check_expiry()
+        terms.check_purpose(purpose or None)
         contract_id, now = new_id("ctr"), utcnow()
         hold_id = settlement.hold(s, actor.org_id, budget_fen, {"contract": contract_id})
         contract = Contract(
@@ -48,7 +52,8 @@ def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
             component_version=comp.version, policy=dict(comp.policy), price_fen=comp.price_fen,
             commission_bps=ex.settings.commission_bps, budget_fen=budget_fen, spent_fen=0,
             hold_transfer_id=hold_id, purpose=purpose, state="active", created_at=now,
-            expires_at=now + timedelta(days=days))
+            # the contract ends no later than the policy it carries
+            expires_at=min(now + timedelta(days=days), terms.expiry or now + timedelta(days=days)))
         s.add(contract)
         s.flush()
         audit.append(s, actor=actor.label, action="contract.sign", subject=contract_id,

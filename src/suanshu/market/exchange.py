@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from suanshu.core import migrate
 from suanshu.core.db import Database
 from suanshu.core.settings import Settings, load_settings
+from suanshu.ledger.sequencer import Sequencer
 
 
 @dataclass
 class Exchange:
     settings: Settings
     db: Database
+    _sequencers: dict[int, Sequencer] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> "Exchange":
@@ -27,5 +31,14 @@ class Exchange:
     def vault_file(self, relative: str) -> Path:
         return self.settings.vault_root / relative
 
+    def sequencer(self, ledger: int) -> Sequencer:
+        """The single writer of ``ledger`` in this process (started on first use)."""
+        with self._lock:
+            if ledger not in self._sequencers:
+                self._sequencers[ledger] = Sequencer(self.db, name=str(ledger))
+            return self._sequencers[ledger]
+
     def close(self) -> None:
+        for seq in self._sequencers.values():
+            seq.close()
         self.db.dispose()

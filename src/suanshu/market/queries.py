@@ -14,15 +14,17 @@ from suanshu.audit import log as audit
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Refused, SuanshuError
 from suanshu.core.ids import new_id
-from suanshu.core.orgs import Role
+from suanshu.core.orgs import Organization, Role
 from suanshu.market import components as component_service
 from suanshu.market import contracts as contract_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract, QueryRun
-from suanshu.policy.engine import run_aggregate
-from suanshu.policy.model import Policy
+from suanshu.policy import budget as budgets
+from suanshu.policy.engine import ENGINES
+from suanshu.policy.model import EPSILON_UNITS, Policy
+from suanshu.policy.sqlguard import guard
 from suanshu.vault.models import Asset
 
 
@@ -53,15 +55,34 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str) -> QueryResult:
         _usable(contract)
         component = s.get(Component, contract.component_id)
         asset = s.get(Asset, component.asset_id)
+        # Queries run next to the data, in the provider's region (placement on pools: compute issue).
+        region = s.get(Organization, contract.provider_org_id).region or None
     policy = Policy.from_dict(contract.policy)
+    reservation = None
     try:
+        policy.check_terms(purpose=contract.purpose or None, region=region)
         sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
         with sandbox:
-            answer = run_aggregate(sandbox, policy, sql, max_rows=ex.settings.max_result_rows)
-    except SuanshuError as err:
-        _record_denial(ex, actor, contract, sql, err)
+            if policy.mode == "dp":
+                guard(sql, policy)  # a refused query holds no ε
+                reservation = budgets.DatabaseBudgetStore(ex.db.transaction).reserve(
+                    contract.id, policy.dp.per_query_units, policy.dp.total_units)
+            answer = ENGINES[policy.mode](sandbox, policy, sql, max_rows=ex.settings.max_result_rows)
+    except BaseException as err:
+        _release(ex, reservation)
+        if isinstance(err, SuanshuError):
+            _record_denial(ex, actor, contract, sql, err)
         raise
-    return _settle(ex, actor, contract.id, sql, answer)
+    try:
+        return _settle(ex, actor, contract.id, sql, answer, reservation)
+    except BaseException:
+        _release(ex, reservation)  # the settle transaction rolled back, its ε commit with it
+        raise
+
+
+def _release(ex: Exchange, reservation: budgets.Reservation | None) -> None:
+    if reservation is not None:
+        budgets.DatabaseBudgetStore(ex.db.transaction).release(reservation)
 
 
 def _rehold(left: int, price: int) -> int:
@@ -83,9 +104,12 @@ def _record_denial(ex: Exchange, actor: Actor, contract: Contract, sql: str, err
                      payload={"contract": contract.id, "query_sha256": _sha(sql), "code": err.code})
 
 
-def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer) -> QueryResult:
+def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer,
+            reservation: budgets.Reservation | None = None) -> QueryResult:
     with ex.db.transaction() as s:
-        contract = s.get(Contract, contract_id)
+        # FOR UPDATE: on PostgreSQL two settlements of one contract would otherwise both post the
+        # same hold (SQLite's BEGIN IMMEDIATE already serialises them)
+        contract = s.get(Contract, contract_id, with_for_update=True)
         _usable(contract)  # again, under the write lock: a concurrent query may have spent the budget
         run_id = new_id("qry")
         price = contract.price_fen
@@ -108,9 +132,16 @@ def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer) -> Q
             "transfers": charge.transfers if charge else [],
             "budget_left_fen": contract_service.remaining_fen(contract), "time": iso(utcnow()),
         }
+        receipt["mode"] = answer.mode
+        receipt["epsilon_spent"] = answer.epsilon_spent
+        if reservation is not None:  # ε is spent in the same transaction as the money
+            receipt["epsilon_spent_total"] = budgets.commit_in(s, reservation) / EPSILON_UNITS
         event = audit.append(s, actor=actor.label, action="query.answer", subject=run_id, payload=receipt)
         receipt["audit_seq"] = event.seq
         receipt["audit_hash"] = event.hash
+        # Leaf index and tree size: `suanshu audit prove` / GET /audit/proof/{seq} prove this receipt.
+        receipt["audit_leaf_index"] = audit.leaf_index(event)
+        receipt["audit_tree_size"] = event.seq
         s.add(QueryRun(id=run_id, contract_id=contract.id, sql=sql, query_sha256=receipt["query_sha256"],
                        status="succeeded", rows_out=answer.rows_out, price_fen=price, receipt=receipt))
     return QueryResult(columns=answer.columns, rows=[list(r) for r in answer.rows], receipt=receipt)

@@ -65,11 +65,18 @@ def deposit(ex: Exchange, actor: Actor, org_name: str, amount: int, reference: s
     with ex.db.transaction() as s:
         org = org_by_name(s, org_name)
         tid = new_uuid_hex()
-        _apply(s, [ledger.NewTransfer(tid, account_id(s, operator_id(s), AccountCode.BANK),
+        transfer = ledger.NewTransfer(tid, account_id(s, operator_id(s), AccountCode.BANK),
                                       account_id(s, org.id, AccountCode.CASH), amount, CNY,
-                                      TransferCode.DEPOSIT, memo={"reference": reference})])
-        audit.append(s, actor=actor.label, action="ledger.deposit", subject=org.id,
-                     payload={"transfer": tid, "amount_fen": amount, "reference": reference})
+                                      TransferCode.DEPOSIT, memo={"reference": reference})
+
+    def record(s: Session, results) -> None:
+        # In the sequencer's transaction: the audit entry commits with the money or not at all.
+        if results[0] == "ok":
+            audit.append(s, actor=actor.label, action="ledger.deposit", subject=org.id,
+                         payload={"transfer": tid, "amount_fen": amount, "reference": reference})
+
+    # Deposits go through the ledger's single writer, which commits concurrent ones in groups.
+    ledger.require_ok(ex.sequencer(CNY).create_transfers([transfer], after=record), [transfer])
     return tid
 
 

@@ -1,9 +1,10 @@
-"""Governed queries: policy model, SQL guard, hardened DuckDB sandbox, engine.
+"""Governed queries: policy model, SQL guard, hardened DuckDB sandbox, dp noise and budgets, engine.
 
 A pure library (data in, data out): it never imports market, api or cli.
 """
 
-from suanshu.policy.engine import Answer, run_aggregate
+from suanshu.policy.budget import BudgetStore, DatabaseBudgetStore, FileBudgetStore, MemoryBudgetStore, Reservation
+from suanshu.policy.engine import Answer, run, run_aggregate, run_dp, run_extract
 from suanshu.policy.model import Policy
 from suanshu.policy.sandbox import ResultTable, Sandbox
 from suanshu.policy.sqlguard import GROUP_ROWS, GuardedQuery, check_projection, guard
@@ -11,11 +12,19 @@ from suanshu.policy.sqlguard import GROUP_ROWS, GuardedQuery, check_projection, 
 __all__ = [
     "GROUP_ROWS",
     "Answer",
+    "BudgetStore",
+    "DatabaseBudgetStore",
+    "FileBudgetStore",
+    "MemoryBudgetStore",
     "GuardedQuery",
     "Policy",
+    "Reservation",
     "ResultTable",
     "Sandbox",
     "check_projection",
     "guard",
+    "run",
     "run_aggregate",
+    "run_dp",
+    "run_extract",
 ]

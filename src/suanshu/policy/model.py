@@ -1,16 +1,25 @@
 """The policy a provider attaches to a component: which columns a buyer may use, and how.
 
-Stable JSON shape (aggregate mode)::
+Stable JSON shape (REFERENCE/issue 4)::
 
     {"mode": "aggregate", "table": "customers",
-     "columns": {"city": "dimension", "age": "aggregate", "income": "aggregate", "name": "hidden"},
-     "aggregates": ["count", "sum", "avg"], "min_group_size": 10}
+     "columns": {"city": "dimension", "age": "aggregate", "income": "aggregate", "id_no": "join", "name": "hidden"},
+     "aggregates": ["count", "sum", "avg"], "min_group_size": 10,
+     "dp": {"epsilon_per_query": 1.0, "epsilon_total": 3.0, "bounds": {"income": [0, 100000]}}}
+
+Optional keys: ``entity`` (a column: group sizes count distinct entities, not rows),
+``max_rows`` (extract mode's row cap), ``purpose`` (the purposes a contract may declare),
+``expiry`` (UTC ISO-8601 time after which nothing runs), ``residency`` (regions where the
+compute may run).
 
 Column roles follow the AWS Clean Rooms aggregation rule and SecretFlow SCQL column control
 (REFERENCE §4): a *dimension* may be grouped on, filtered against literals and output
 (SCQL PLAINTEXT_AFTER_GROUP_BY); an *aggregate* column may only appear inside an allowed
-aggregate (PLAINTEXT_AFTER_AGGREGATE); a *hidden* column may not appear at all. Columns the
-policy does not list are hidden, so forgetting a column fails closed.
+aggregate (PLAINTEXT_AFTER_AGGREGATE); a *join* column may only join with the buyer's own
+table (PLAINTEXT_AS_JOIN_PAYLOAD; such joins are not built yet, so today it is as unusable as
+hidden); a *hidden* column may not appear at all. Columns the policy does not list are hidden,
+so forgetting a column fails closed. In ``extract`` mode, dimension and aggregate columns are
+both released row by row (after the component's desensitization).
 """
 
 from __future__ import annotations
@@ -19,13 +28,20 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
 from types import MappingProxyType
 
-from suanshu.core.errors import UsageError
+from suanshu.core.errors import Refused, UsageError
 
-MODES_IMPLEMENTED = ("aggregate",)
-MODES_PLANNED = ("dp", "extract", "job")  # known to the design (DESIGN §3), not built yet
-ROLES = ("dimension", "aggregate", "hidden")
+MODES_IMPLEMENTED = ("aggregate", "dp", "extract")
+MODES_PLANNED = ("job",)  # known to the design (DESIGN §3), built by the compute issue
+ROLES = ("dimension", "aggregate", "join", "hidden")
+# DP mode releases only aggregates whose sensitivity is bounded by the declared bounds.
+DP_AGGREGATES = ("count", "sum", "avg")
+DEFAULT_EXTRACT_MAX_ROWS = 1000
+# ε is kept in integer nano-units so budgets add up exactly (0.1 + 0.2 != 0.3 in floats).
+EPSILON_UNITS = 10**9
 # Canonical order, also used by to_dict() so the serialised form is stable.
 AGGREGATES = ("count", "sum", "avg", "min", "max", "count_distinct")
 
@@ -42,11 +58,44 @@ def fold(identifier: str) -> str:
 
 
 _SIMPLE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_KEYS = {"mode", "table", "columns", "aggregates", "min_group_size"}
-
+_KEYS = {"mode", "table", "columns", "aggregates", "min_group_size", "dp", "entity", "max_rows",
+         "purpose", "expiry", "residency"}
+_REQUIRED = {"aggregate": {"mode", "table", "columns", "min_group_size"},
+             "dp": {"mode", "table", "columns", "min_group_size", "dp"},
+             "extract": {"mode", "table", "columns"}}
+_MODE_ONLY = {"dp": {"dp"}, "max_rows": {"extract"}, "entity": {"aggregate", "dp"}}
 
 # Optional keys. min/max are left out by default: they release one individual's value.
 _DEFAULTS = {"aggregates": ["count", "sum", "avg"]}
+
+
+def epsilon_units(value: object, what: str) -> int:
+    """ε as an exact integer count of nano-ε; refuses anything not positive and finite."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        raise _invalid(f"{what} must be a number in (0, 1e6), got {value!r}")
+    units = Fraction(repr(value)) * EPSILON_UNITS  # repr: the decimal the provider wrote
+    if units.denominator != 1:
+        raise _invalid(f"{what} may have at most 9 decimals, got {value!r}")
+    return int(units)
+
+
+@dataclass(frozen=True)
+class DPParams:
+    epsilon_per_query: float
+    epsilon_total: float
+    bounds: Mapping[str, tuple[float, float]]  # folded column name -> (lower, upper)
+
+    @property
+    def per_query_units(self) -> int:
+        return epsilon_units(self.epsilon_per_query, "epsilon_per_query")
+
+    @property
+    def total_units(self) -> int:
+        return epsilon_units(self.epsilon_total, "epsilon_total")
+
+    def to_dict(self, names: Mapping[str, str]) -> dict:
+        return {"epsilon_per_query": self.epsilon_per_query, "epsilon_total": self.epsilon_total,
+                "bounds": {names.get(c, c): list(b) for c, b in self.bounds.items()}}
 
 
 def _invalid(reason: str) -> UsageError:
@@ -59,7 +108,13 @@ class Policy:
     table: str
     columns: Mapping[str, str]  # column name as the provider wrote it -> role
     aggregates: frozenset[str]
-    min_group_size: int
+    min_group_size: int | None  # None in extract mode
+    dp: DPParams | None = None
+    entity: str | None = None
+    max_rows: int | None = None  # extract mode
+    purpose: tuple[str, ...] | None = None
+    expiry: datetime | None = None
+    residency: tuple[str, ...] | None = None
     # folded name -> role; identifiers match case-insensitively, as in DuckDB
     _roles: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -79,6 +134,28 @@ class Policy:
     def columns_with_role(self, role: str) -> list[str]:
         return [name for name, r in self.columns.items() if r == role]
 
+    def check_terms(self, *, purpose: str | None, region: str | None, at: datetime | None = None) -> None:
+        """Refuse use outside the policy's purpose, after its expiry, or in a region it excludes."""
+        self.check_expiry(at)
+        self.check_purpose(purpose)
+        self.check_residency(region)
+
+    def check_expiry(self, at: datetime | None = None) -> None:
+        if self.expiry is not None and (at or datetime.now(UTC)) >= self.expiry:
+            raise Refused("policy.expired", f"the policy expired at {self.expiry.isoformat()}; "
+                          "the provider must publish a new version")
+
+    # Both checks fail closed: no purpose (or region) given while the policy names some refuses.
+    def check_purpose(self, purpose: str | None) -> None:
+        if self.purpose is not None and purpose not in self.purpose:
+            raise Refused("policy.purpose_not_allowed",
+                          f"purpose {purpose!r} is not one the policy allows: {list(self.purpose)}")
+
+    def check_residency(self, region: str | None) -> None:
+        if self.residency is not None and region not in self.residency:
+            raise Refused("policy.residency_violation",
+                          f"the compute would run in region {region!r}; the policy allows only {list(self.residency)}")
+
     @classmethod
     def from_dict(cls, d: object) -> Policy:
         if not isinstance(d, Mapping):
@@ -87,12 +164,9 @@ class Policy:
         # the policy the provider thinks it set.
         unknown = set(d) - _KEYS
         if unknown:
-            raise _invalid(f"unknown keys {sorted(unknown)}; expected {sorted(_KEYS)}")
-        missing = _KEYS - set(d) - set(_DEFAULTS)
-        if missing:
-            raise _invalid(f"missing keys {sorted(missing)}")
+            raise _invalid(f"unknown keys {sorted(unknown)}; expected some of {sorted(_KEYS)}")
 
-        mode = d["mode"]
+        mode = d.get("mode")
         if mode in MODES_PLANNED:
             raise UsageError(
                 "policy.mode_unsupported",
@@ -101,6 +175,12 @@ class Policy:
             )
         if mode not in MODES_IMPLEMENTED:
             raise _invalid(f"unknown mode {mode!r}; expected one of {list(MODES_IMPLEMENTED + MODES_PLANNED)}")
+        missing = _REQUIRED[mode] - set(d)
+        if missing:
+            raise _invalid(f"missing keys {sorted(missing)}")
+        for key, modes in _MODE_ONLY.items():
+            if key in d and mode not in modes:
+                raise _invalid(f"{key!r} does not apply to {mode} mode")
 
         table = d["table"]
         if not isinstance(table, str) or not _SIMPLE_IDENTIFIER.fullmatch(table):
@@ -127,19 +207,99 @@ class Policy:
         for agg in aggregates:
             if agg not in AGGREGATES:
                 raise _invalid(f"unknown aggregate {agg!r}; expected some of {list(AGGREGATES)}")
+            if mode == "dp" and agg not in DP_AGGREGATES:
+                raise _invalid(f"aggregate {agg!r} has no bounded sensitivity; dp mode allows {list(DP_AGGREGATES)}")
 
-        k = d["min_group_size"]
+        k = d.get("min_group_size")
         # bool is an int in Python; `true` is not a group size.
-        if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 2):
             raise _invalid(f"min_group_size must be an integer >= 2, got {k!r}")
 
-        return cls(mode=mode, table=table, columns=columns, aggregates=frozenset(aggregates), min_group_size=k)
+        entity = d.get("entity")
+        if entity is not None and (not isinstance(entity, str) or fold(entity) not in seen):
+            raise _invalid(f"entity must name a column listed in columns, got {entity!r}")
+        if entity is not None and mode == "dp":
+            # DP noise here assumes one row per entity; bounding an entity's rows is not built.
+            raise _invalid("entity is not supported in dp mode yet (per-entity contribution bounding)")
+
+        dp = _parse_dp(d["dp"], columns, seen) if mode == "dp" else None
+
+        max_rows = d.get("max_rows", DEFAULT_EXTRACT_MAX_ROWS if mode == "extract" else None)
+        if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1):
+            raise _invalid(f"max_rows must be a positive integer, got {max_rows!r}")
+
+        return cls(mode=mode, table=table, columns=columns, aggregates=frozenset(aggregates), min_group_size=k,
+                   dp=dp, entity=seen[fold(entity)] if entity else None, max_rows=max_rows,
+                   purpose=_strings(d, "purpose"), expiry=_expiry(d.get("expiry")),
+                   residency=_strings(d, "residency"))
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "mode": self.mode,
             "table": self.table,
             "columns": dict(self.columns),
             "aggregates": [a for a in AGGREGATES if a in self.aggregates],
-            "min_group_size": self.min_group_size,
         }
+        if self.min_group_size is not None:
+            out["min_group_size"] = self.min_group_size
+        if self.dp is not None:
+            out["dp"] = self.dp.to_dict({fold(c): c for c in self.columns})
+        if self.entity is not None:
+            out["entity"] = self.entity
+        if self.max_rows is not None:
+            out["max_rows"] = self.max_rows
+        for key in ("purpose", "residency"):
+            if getattr(self, key) is not None:
+                out[key] = list(getattr(self, key))
+        if self.expiry is not None:
+            out["expiry"] = self.expiry.isoformat().replace("+00:00", "Z")
+        return out
+
+
+def _parse_dp(dp: object, columns: Mapping[str, str], seen: dict[str, str]) -> DPParams:
+    if not isinstance(dp, Mapping) or set(dp) != {"epsilon_per_query", "epsilon_total", "bounds"}:
+        raise _invalid('dp must be {"epsilon_per_query": x, "epsilon_total": y, "bounds": {column: [lo, hi]}}')
+    per_query = epsilon_units(dp["epsilon_per_query"], "dp.epsilon_per_query")
+    if epsilon_units(dp["epsilon_total"], "dp.epsilon_total") < per_query:
+        raise _invalid("dp.epsilon_total must be at least dp.epsilon_per_query")
+    bounds = dp["bounds"]
+    if not isinstance(bounds, Mapping):
+        raise _invalid("dp.bounds must be an object {column: [lower, upper]}")
+    parsed: dict[str, tuple[float, float]] = {}
+    for name, pair in bounds.items():
+        if not isinstance(name, str) or fold(name) not in seen or columns[seen[fold(name)]] != "aggregate":
+            raise _invalid(f"dp.bounds names {name!r}, which is not an aggregate column of the policy")
+        ok = (isinstance(pair, list | tuple) and len(pair) == 2
+              and all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e15 for v in pair))
+        if not ok or not pair[0] < pair[1]:
+            raise _invalid(f"dp.bounds[{name!r}] must be [lower, upper] with lower < upper, |v| < 1e15")
+        parsed[fold(name)] = (pair[0], pair[1])
+    # every aggregate column needs bounds: SUM/AVG sensitivity comes from them
+    unbounded = [c for c, r in columns.items() if r == "aggregate" and fold(c) not in parsed]
+    if unbounded:
+        raise _invalid(f"dp mode needs dp.bounds for every aggregate column; missing {unbounded}")
+    return DPParams(epsilon_per_query=dp["epsilon_per_query"], epsilon_total=dp["epsilon_total"],
+                    bounds=MappingProxyType(parsed))
+
+
+def _strings(d: Mapping, key: str) -> tuple[str, ...] | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _invalid(f"{key} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _expiry(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise _invalid(f"expiry must be an ISO-8601 time with a zone (e.g. 2027-01-01T00:00:00Z), got {value!r}")
+    return when.astimezone(UTC)

@@ -45,15 +45,28 @@ query.predicate_not_allowed     WHERE conditions other than "one dimension compa
                                 and literals; MIN/MAX only against string literals)
 query.not_aggregated            the query does not aggregate: a plain row listing, or an
                                 output expression that is neither grouped nor aggregated
+                                (aggregate and dp modes)
+query.dp_not_allowed            dp mode: an output that is not a group key or a bare
+                                COUNT/SUM/AVG (noise is added per aggregate), or an aggregate
+                                in HAVING or ORDER BY (it would filter or rank on true values)
 =============================== ==========================================================
 
-Rewrite (aggregate mode): the guard appends ``COUNT(*) AS __suanshu_group_rows`` to the SELECT
+Modes. ``aggregate``: the rules above. ``dp``: the same, plus query.dp_not_allowed; the
+rewrite clamps every SUM/AVG argument to the policy's bounds and quantises it to a power-of-two
+grid inside the SQL, and returns the raw measurements (``__suanshu_m<i>``) that
+``policy.dp`` turns into noisy answers. ``extract``: rows of dimension and aggregate columns,
+filtered against literals (WHERE as above) and ordered; no aggregates, GROUP BY, HAVING or
+OFFSET (query.aggregate_not_allowed / query.construct_not_allowed); LIMIT becomes at most the
+policy's ``max_rows`` (+1, so the engine can tell that it cut).
+
+Rewrite (aggregate and dp modes): the guard appends ``COUNT(*) AS __suanshu_group_rows``
+(``COUNT(DISTINCT entity)`` when the policy names an entity column) to the SELECT
 list and ANDs ``COUNT(*) >= min_group_size`` into HAVING, so groups smaller than the policy's
 minimum are dropped inside the database and never leave it. Unaliased output expressions get
 an explicit alias (their normalised SQL) so output column names are predictable. Output
 aliases used in GROUP BY / HAVING are replaced by the expressions they name, and everything
-DuckDB evaluates before the threshold applies (WHERE, GROUP BY expressions, HAVING conditions
-on group keys) is wrapped in ``TRY(...)``: a runtime error that fires only for one row or one
+DuckDB evaluates before the threshold applies (WHERE, GROUP BY expressions that could raise,
+HAVING conditions on group keys) is wrapped in ``TRY(...)``: a runtime error that fires only for one row or one
 small group would otherwise answer a yes/no question about it.
 
 Column references are resolved here rather than with sqlglot's optimizer.qualify: there is one
@@ -72,6 +85,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from suanshu.core.errors import Refused, UsageError
+from suanshu.policy import dp as dpmath
 from suanshu.policy.model import Policy, fold
 
 DIALECT = "duckdb"
@@ -96,6 +110,7 @@ PRECEDENCE = (
     "query.aggregate_not_allowed",
     "query.predicate_not_allowed",
     "query.not_aggregated",
+    "query.dp_not_allowed",
 )
 
 # Scalar functions a buyer may use: small, deterministic, no I/O. Anything else (random, now,
@@ -143,6 +158,9 @@ class GuardedQuery:
     original_sql: str
     sha256: str  # of the normalised original (sqlglot-rendered: whitespace/case/comments don't matter)
     output_columns: tuple[str, ...]  # the buyer's output columns, without GROUP_ROWS
+    mode: str = "aggregate"
+    result_columns: tuple[str, ...] = ()  # the columns the rewritten SQL returns
+    dp_outputs: tuple[dpmath.Output, ...] = ()  # dp mode: how each output comes from measurements
 
 
 class _Findings:
@@ -431,6 +449,9 @@ class _AggregateRules:
                 and fold(name) in self.aliases):  # fmt: skip
             return "alias", name
         role = self.policy.role(name)
+        if role == "join":
+            return "refused", (f"column {name!r} is a join key: it may only join with your own table, "
+                               "which this version does not support yet")
         if role == "hidden":
             why = "is hidden by the policy" if self.policy.is_listed(name) else "is unknown (unlisted columns are hidden)"
             return "refused", f"column {name!r} {why}"
@@ -581,12 +602,27 @@ def _expand_aliases(select: exp.Select, policy: Policy) -> exp.Select:
     return select
 
 
+# Expressions made only of these cannot raise at run time: the functions are total on the one
+# type they bind to (VARCHAR), and any other argument type is a binder error, raised while
+# planning, the same for every row. TRY costs about 3x on a GROUP BY key, so it is skipped there.
+_TOTAL_NODES = frozenset({exp.Column, exp.Identifier, exp.Paren, exp.Lower, exp.Upper, exp.Length, exp.Trim})
+
+
+def _cannot_raise(node: exp.Expression) -> bool:
+    return all(type(n) in _TOTAL_NODES or (type(n) is exp.Literal and n.is_string) for n in node.walk())
+
+
 def _try_wrap_keys(node: exp.Expression, expression_keys: set[str]) -> None:
-    """Wrap every occurrence of a GROUP BY expression key (outside aggregates) in TRY(...)."""
+    """Wrap every occurrence of a GROUP BY expression key (outside aggregates) in TRY(...),
+    unless it cannot raise an error."""
     if isinstance(node, exp.AggFunc) or not node.find(exp.Column):
         return
+    if isinstance(node, exp.Ordered):  # renders like its key when ascending; wrap the key, not the order
+        _try_wrap_keys(node.this, expression_keys)
+        return
     if not isinstance(node.unnest(), exp.Column) and _norm(node) in expression_keys:
-        node.replace(exp.Try(this=node.copy()))
+        if not _cannot_raise(node):
+            node.replace(exp.Try(this=node.copy()))
         return
     for child in list(node.iter_expressions()):
         _try_wrap_keys(child, expression_keys)
@@ -614,18 +650,153 @@ def _rewrite_aggregate(select: exp.Select, policy: Policy, names: list[str], exp
     for item, name in zip(list(query.expressions), names, strict=True):
         if not isinstance(item, exp.Alias | exp.Column):
             item.replace(exp.alias_(item.copy(), name, quoted=True))
-    query.select(exp.alias_(exp.Count(this=exp.Star()), GROUP_ROWS), copy=False)
-    threshold = exp.GTE(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(policy.min_group_size))
+    query.select(exp.alias_(_group_measure(policy), GROUP_ROWS), copy=False)
+    threshold = exp.GTE(this=_group_measure(policy), expression=exp.Literal.number(policy.min_group_size))
     having = query.args.get("having")
     condition = threshold if having is None else exp.And(this=exp.Paren(this=having.this), expression=threshold)
     query.set("having", exp.Having(this=condition))
     return query.sql(dialect=DIALECT, comments=False)
 
 
+def _group_measure(policy: Policy) -> exp.Expression:
+    """What a group's size is: its rows, or its distinct entities when the policy names an entity."""
+    if policy.entity is None:
+        return exp.Count(this=exp.Star())
+    entity = exp.column(exp.to_identifier(policy.entity, quoted=True))
+    return exp.Count(this=exp.Distinct(expressions=[entity]))
+
+
+class _DPRules:
+    """dp mode on top of the aggregate rules: noise goes on each aggregate, so an output is a
+    group key or one bare COUNT/SUM/AVG, and nothing filters or ranks on true aggregate values."""
+
+    def __init__(self, rules: _AggregateRules) -> None:
+        self.rules = rules
+
+    def check(self, f: _Findings) -> None:
+        select = self.rules.select
+        for item in self.rules.items:
+            inner = item.unalias()
+            if inner.find(exp.AggFunc) and type(inner) not in (exp.Count, exp.Sum, exp.Avg):
+                f.add("query.dp_not_allowed", "in dp mode each output is a group key or one COUNT, SUM or AVG "
+                      f"(noise is added per aggregate; compute derived figures yourself): {item.sql(dialect=DIALECT)}")
+        having = select.args.get("having")
+        if having is not None and having.find(exp.AggFunc):
+            f.add("query.dp_not_allowed", "in dp mode HAVING may not use aggregates: it would filter on true values")
+        order = select.args.get("order")
+        for ordered in order.expressions if order is not None else ():
+            if self._target(ordered.this).find(exp.AggFunc):
+                f.add("query.dp_not_allowed", "in dp mode ORDER BY may not use aggregates: it would rank true values")
+
+    def _target(self, key: exp.Expression) -> exp.Expression:
+        position = _int_literal(key)
+        if position is not None and 1 <= position <= len(self.rules.items):
+            return self.rules.items[position - 1].unalias()
+        if isinstance(key, exp.Column) and not key.table and fold(key.name) in self.rules.aliases:
+            return self.rules.aliases[fold(key.name)]
+        return key
+
+
+def _quantised(col: exp.Column, grid: dpmath.Grid) -> tuple[exp.Expression, exp.Expression]:
+    """(grid value, value) of a column clamped to its bounds: TRY_CAST so no row can raise an
+    error, the clamp bounds what one row adds, the grid makes the sum an integer (policy.dp)."""
+    value = f"TRY_CAST({col.sql(dialect=DIALECT)} AS DOUBLE)"
+    lo, hi = repr(float(grid.lower)), repr(float(grid.upper))
+    clamped = f"CASE WHEN {value} < {lo} THEN {lo} WHEN {value} > {hi} THEN {hi} ELSE {value} END"
+    on_grid = f"CAST(ROUND(({clamped}) * {grid.scale_sql()}) AS BIGINT)"
+    return sqlglot.parse_one(on_grid, read=DIALECT), sqlglot.parse_one(value, read=DIALECT)
+
+
+def _rewrite_dp(select: exp.Select, policy: Policy, names: list[str],
+                expression_keys: set[str]) -> tuple[str, tuple[str, ...], tuple[dpmath.Output, ...]]:
+    query = select.copy()
+    items = list(query.expressions)
+    # GROUP BY / ORDER BY positions count the buyer's outputs, which the measurements change
+    for clause in ("group", "order"):
+        node = query.args.get(clause)
+        for key in list(node.expressions) if node is not None else ():
+            target = key.this if isinstance(key, exp.Ordered) else key
+            position = _int_literal(target)
+            if position is not None:
+                target.replace(items[position - 1].unalias().copy())
+    new_items, result_names, outputs = [], [], []
+
+    def measure(node: exp.Expression) -> int:
+        name = f"{RESERVED_PREFIX}_m{len(new_items)}"
+        new_items.append(exp.alias_(node, name, quoted=True))
+        result_names.append(name)
+        return len(new_items) - 1
+
+    for item, name in zip(items, names, strict=True):
+        inner = item.unalias()
+        if not isinstance(inner, exp.AggFunc):
+            new_items.append(item)
+            result_names.append(name)
+            outputs.append(dpmath.Output("key", (len(new_items) - 1,)))
+            continue
+        kind, col = _aggregate_form(inner)
+        if kind == "count":
+            outputs.append(dpmath.Output("count", (measure(inner.copy()),)))
+            continue
+        grid = dpmath.grid(*policy.dp.bounds[fold(col.name)])
+        on_grid, value = _quantised(col, grid)
+        if kind == "sum":
+            outputs.append(dpmath.Output("sum", (measure(exp.Sum(this=on_grid)),), grid))
+        else:
+            source = (measure(exp.Sum(this=on_grid)), measure(exp.Count(this=value)))
+            outputs.append(dpmath.Output("avg", source, grid))
+    query.set("expressions", new_items)
+    sql = _rewrite_aggregate(query, policy, result_names, expression_keys)
+    return sql, (*result_names, GROUP_ROWS), tuple(outputs)
+
+
+class _ExtractRules(_AggregateRules):
+    """extract mode: rows of dimension and aggregate columns; the rest as in aggregate mode."""
+
+    def check(self, f: _Findings) -> None:
+        for alias in self.aliases:
+            if alias.startswith(RESERVED_PREFIX):
+                f.add("query.column_not_allowed", f"output names starting with {RESERVED_PREFIX} are reserved")
+        for clause, root in self.clauses():
+            for col in root.find_all(exp.Column):
+                kind, detail = self.resolve(col, clause)
+                if kind == "refused":
+                    f.add("query.column_not_allowed", detail)
+        if self.select.find(exp.AggFunc):
+            f.add("query.aggregate_not_allowed", "extract mode returns rows; aggregates need an aggregate or dp policy")
+        for clause in ("group", "having", "offset"):
+            if self.select.args.get(clause) is not None:
+                f.add("query.construct_not_allowed", f"{clause.upper()} is not allowed in extract mode")
+        self._check_where(f)
+        order = self.select.args.get("order")
+        for ordered in order.expressions if order is not None else ():
+            key = ordered.this
+            if isinstance(key, exp.Literal) and key.is_number:
+                position = _int_literal(key)
+                if position is None or not 1 <= position <= len(self.items):
+                    f.add("query.construct_not_allowed", f"ORDER BY position {key.sql()} is not valid")
+
+
+def _rewrite_extract(select: exp.Select, policy: Policy, names: list[str]) -> str:
+    query = select.copy()
+    where = query.args.get("where")
+    if where is not None:
+        where.set("this", exp.Try(this=where.this))
+    for item, name in zip(list(query.expressions), names, strict=True):
+        if not isinstance(item, exp.Alias | exp.Column):
+            item.replace(exp.alias_(item.copy(), name, quoted=True))
+    # one row past the cap tells the engine that it cut; rows beyond are never read
+    cap = policy.max_rows + 1
+    limit = query.args.get("limit")
+    asked = _int_literal(limit.expression) if limit is not None else None
+    query.limit(cap if asked is None else min(asked, cap), copy=False)
+    return query.sql(dialect=DIALECT, comments=False)
+
+
 def guard(sql: str, policy: Policy) -> GuardedQuery:
     """Check a buyer's query against the policy; return it rewritten, or raise Refused/UsageError."""
-    if policy.mode != "aggregate":
-        raise UsageError("policy.mode_unsupported", f"policy mode {policy.mode!r} is not implemented yet")
+    if policy.mode not in ("aggregate", "dp", "extract"):
+        raise UsageError("policy.mode_unsupported", f"policy mode {policy.mode!r} takes no SQL queries")
     tree = _parse_one(sql)
     if not isinstance(tree, exp.Select | exp.SetOperation | exp.Subquery):
         raise Refused("query.not_single_select", f"only SELECT is allowed, got {_statement_kind(tree)}")
@@ -642,18 +813,26 @@ def guard(sql: str, policy: Policy) -> GuardedQuery:
     _check_structure(tree, policy, f)
     f.raise_first()  # the semantic rules assume one valid table and no nested scopes
     select = _expand_aliases(tree, policy)
-    rules = _AggregateRules(select, _from_table(select), policy)
-    rules.check(f)
-    f.raise_first()
-
     names = [_output_name(item) for item in select.expressions]
     normalised = tree.sql(dialect=DIALECT, comments=False)
-    return GuardedQuery(
-        sql=_rewrite_aggregate(select, policy, names, rules.expression_keys),
-        original_sql=sql,
-        sha256=hashlib.sha256(normalised.encode()).hexdigest(),
-        output_columns=tuple(names),
-    )
+    common = {"original_sql": sql, "sha256": hashlib.sha256(normalised.encode()).hexdigest(),
+              "output_columns": tuple(names), "mode": policy.mode}
+
+    if policy.mode == "extract":
+        _ExtractRules(select, _from_table(select), policy).check(f)
+        f.raise_first()
+        return GuardedQuery(sql=_rewrite_extract(select, policy, names), result_columns=tuple(names), **common)
+
+    rules = _AggregateRules(select, _from_table(select), policy)
+    rules.check(f)
+    if policy.mode == "dp":
+        _DPRules(rules).check(f)
+    f.raise_first()
+    if policy.mode == "dp":
+        rewritten, result_columns, outputs = _rewrite_dp(select, policy, names, rules.expression_keys)
+        return GuardedQuery(sql=rewritten, result_columns=result_columns, dp_outputs=outputs, **common)
+    return GuardedQuery(sql=_rewrite_aggregate(select, policy, names, rules.expression_keys),
+                        result_columns=(*names, GROUP_ROWS), **common)
 
 
 def check_projection(sql: str, allowed_tables: set[str]) -> str:

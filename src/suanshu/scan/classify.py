@@ -24,66 +24,134 @@ GRADES = ("general-1", "general-2", "general-3", "general-4")
 BASIS_SENSITIVE = "PIPL Art. 28; GB/T 35273-2020 Annex B"
 BASIS_PERSONAL = "PIPL Art. 4"
 
-# What a finding of each type says about its column.
+# What a finding of each type says about its column: (pi, category).
 TYPE_PI = {
-    "CN_RESIDENT_ID": "sensitive",  # identity document
-    "BANK_CARD": "sensitive",  # financial account
-    "CN_MOBILE": "personal",
-    "EMAIL": "personal",
+    "CN_RESIDENT_ID": ("sensitive", "identity_document"),
+    "CN_PASSPORT": ("sensitive", "identity_document"),
+    "BANK_CARD": ("sensitive", "financial_account"),
+    "GEO_COORDINATE": ("sensitive", "precise_location"),
+    "CN_MOBILE": ("personal", "contact"),
+    "CN_LANDLINE": ("personal", "contact"),
+    "EMAIL": ("personal", "contact"),
+    "QQ_NUMBER": ("personal", "contact"),
+    "WECHAT_ID": ("personal", "contact"),
+    "PERSON_NAME": ("personal", "name"),
+    "ADDRESS": ("personal", "address"),
+    "POSTAL_CODE": ("personal", "address"),
+    "DATE_OF_BIRTH": ("personal", "demographic"),
+    "CN_LICENSE_PLATE": ("personal", "vehicle"),
+    "IP_ADDRESS": ("personal", "online_identifier"),
+    # An organisation's registration code is public registration data, not personal information.
+    "CN_USCC": ("none", "organization"),
 }
 
-# Header keywords, matched as substrings of the (Chinese) column name. Order: sensitive first.
-HEADER_KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("身份证", "sensitive"), ("证件号", "sensitive"), ("银行卡", "sensitive"), ("卡号", "sensitive"),
-    ("诊断", "sensitive"), ("病", "sensitive"), ("宗教", "sensitive"), ("指纹", "sensitive"),
-    ("基因", "sensitive"),
-    ("姓名", "personal"), ("手机", "personal"), ("电话", "personal"), ("邮箱", "personal"),
-    ("地址", "personal"), ("住址", "personal"),
-)
+# Header keywords, matched as substrings of the (Chinese) column name: (keyword, pi, category).
+# The sensitive classes are those of PIPL Art. 28 / GB/T 35273-2020 Annex B, most of which no
+# regex can find in the cells (a diagnosis is just words): the header is the evidence.
+_ZH = {
+    "identity_document": ("sensitive", "身份证 证件号 证件号码 护照 驾驶证 驾照 社保号 军官证 港澳通行证"),
+    "financial_account": ("sensitive", "银行卡 卡号 银行账号 账户 帐户 开户行 存款 余额 工资 薪资 薪酬 收入 "
+                                       "征信 信用分 贷款 负债 交易记录 流水"),
+    "health": ("sensitive", "诊断 病历 病史 病例 疾病 病情 症状 处方 用药 体检 血型 过敏 住院 就诊 检验 "
+                            "传染病 残疾 生育 怀孕"),
+    "religion": ("sensitive", "宗教 信仰"),
+    "biometrics": ("sensitive", "指纹 人脸 面部 面容 虹膜 声纹 掌纹 基因 步态 DNA"),
+    "minors": ("sensitive", "未成年 儿童 婴儿 幼儿 学龄 监护人"),
+    "precise_location": ("sensitive", "经纬度 经度 纬度 定位 坐标 位置信息 GPS"),
+    "tracks": ("sensitive", "轨迹 行踪 行程 出行记录 住宿记录 开房 航班记录"),
+    "credentials": ("sensitive", "密码 口令 密钥 验证码"),
+    "specific_identity": ("sensitive", "性取向 犯罪 违法记录 前科"),
+    "name": ("personal", "姓名 名字 联系人 户主 收件人 收货人"),
+    "contact": ("personal", "手机 电话 邮箱 微信 QQ"),
+    "address": ("personal", "地址 住址 户籍 籍贯 门牌 邮编"),
+    "demographic": ("personal", "出生日期 生日 年龄 性别 民族 婚姻 学历"),
+    "vehicle": ("personal", "车牌 车架号 VIN"),
+    "online_identifier": ("personal", "IP地址 设备号 IMEI MAC地址"),
+}
+HEADER_KEYWORDS: tuple[tuple[str, str, str], ...] = tuple(
+    (kw, pi, cat) for cat, (pi, words) in _ZH.items() for kw in words.split())
 
 # English headers are matched on whole tokens (id_card, IdCard, "e-mail"), so that e.g.
 # product_name or address_count do not trip a rule meant for a person's name.
-HEADER_TOKENS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("id", "card"), "sensitive"), (("idcard",), "sensitive"), (("id", "no"), "sensitive"),
-    (("id", "number"), "sensitive"), (("passport",), "sensitive"), (("bank", "card"), "sensitive"),
-    (("card", "no"), "sensitive"), (("card", "number"), "sensitive"),
-    (("diagnosis",), "sensitive"), (("disease",), "sensitive"), (("religion",), "sensitive"),
-    (("fingerprint",), "sensitive"), (("gene",), "sensitive"), (("genome",), "sensitive"),
-    (("full", "name"), "personal"), (("real", "name"), "personal"),
-    (("first", "name"), "personal"), (("last", "name"), "personal"),
-    (("phone",), "personal"), (("mobile",), "personal"), (("tel",), "personal"),
-    (("telephone",), "personal"), (("email",), "personal"), (("e", "mail"), "personal"),
-    (("address",), "personal"),
-)
-EXACT_HEADERS = {"name": "personal"}  # "name" alone is a person's name; "product_name" is not
+_EN = {
+    "identity_document": ("sensitive", "id card|idcard|id no|id number|passport|ssn|national id"),
+    "financial_account": ("sensitive", "bank card|card no|card number|account no|iban|salary|income|"
+                                       "balance|credit score|loan"),
+    "health": ("sensitive", "diagnosis|disease|medical|health|symptom|prescription|allergy|blood type"),
+    "religion": ("sensitive", "religion|faith"),
+    "biometrics": ("sensitive", "fingerprint|face|iris|voiceprint|gene|genome|dna|biometric"),
+    "minors": ("sensitive", "minor|child|children|guardian"),
+    "precise_location": ("sensitive", "latitude|longitude|lat|lng|lon|gps|geo|location|coordinates"),
+    "tracks": ("sensitive", "trajectory|track|trip|itinerary"),
+    "credentials": ("sensitive", "password|passwd|secret|token"),
+    "name": ("personal", "full name|real name|first name|last name|surname"),
+    "contact": ("personal", "phone|mobile|tel|telephone|email|e mail|wechat|qq"),
+    "address": ("personal", "address|postcode|zip code|zipcode"),
+    "demographic": ("personal", "birthday|birth date|date of birth|dob|age|gender|sex"),
+    "vehicle": ("personal", "plate|license plate|vin"),
+    "online_identifier": ("personal", "ip|ip address|imei|device id"),
+}
+HEADER_TOKENS: tuple[tuple[tuple[str, ...], str, str], ...] = tuple(
+    (tuple(phrase.split()), pi, cat) for cat, (pi, phrases) in _EN.items() for phrase in phrases.split("|"))
+EXACT_HEADERS = {"name": ("personal", "name")}  # "name" alone is a person; "product_name" is not
+_CARD_HEADERS = ("银行卡", "卡号", "card")
 
 
-def classify_column(name: str, type_cells: dict[str, int]) -> dict:
-    """``{"pi", "grade", "evidence"}`` for one column, given cells with findings per type."""
-    evidence = [
-        {"source": "content", "match": t, "cells": n, "pi": TYPE_PI.get(t, "personal"),
-         "basis": _basis(TYPE_PI.get(t, "personal"))}
-        for t, n in sorted(type_cells.items()) if n
-    ]
+def classify_column(name: str, type_cells: dict[str, int], non_null: int | None = None) -> dict:
+    """``{"pi", "grade", "evidence", "categories"}`` for one column, given cells with findings per type."""
+    evidence = []
+    for t, n in sorted(type_cells.items()):
+        pi, cat = TYPE_PI.get(t, ("personal", "other"))
+        if n:
+            evidence.append({"source": "content", "match": t, "cells": n, "pi": pi, "category": cat,
+                             "basis": _basis(pi)})
     evidence += [
-        {"source": "header", "match": kw, "pi": pi, "basis": _basis(pi)}
-        for kw, pi in header_evidence(name)
+        {"source": "header", "match": kw, "pi": pi, "category": cat, "basis": _basis(pi)}
+        for kw, pi, cat in header_evidence(name)
     ]
     pi = max((e["pi"] for e in evidence), key=PI_LEVELS.index, default="none")
-    return {"pi": pi, "grade": PI_GRADE[pi], "evidence": evidence}
+    categories = sorted({e["category"] for e in evidence if e["pi"] != "none"})
+    return {"pi": pi, "grade": PI_GRADE[pi], "evidence": evidence, "categories": categories}
 
 
-def header_evidence(name: str) -> list[tuple[str, str]]:
-    """(keyword, pi) pairs the column name matches."""
-    found = [(kw, pi) for kw, pi in HEADER_KEYWORDS if kw in name]
+def header_evidence(name: str) -> list[tuple[str, str, str]]:
+    """(keyword, pi, category) triples the column name matches."""
+    upper = name.upper()
+    found = [(kw, pi, cat) for kw, pi, cat in HEADER_KEYWORDS if kw.upper() in upper]
     tokens = _tokens(name)
     joined = "_".join(tokens)
     if joined in EXACT_HEADERS:
-        found.append((joined, EXACT_HEADERS[joined]))
-    for phrase, pi in HEADER_TOKENS:
+        found.append((joined, *EXACT_HEADERS[joined]))
+    for phrase, pi, cat in HEADER_TOKENS:
         if _contains(tokens, phrase):
-            found.append((" ".join(phrase), pi))
+            found.append((" ".join(phrase), pi, cat))
     return found
+
+
+def names_card(name: str) -> bool:
+    """The header declares a bank card (used to break ID/card ties, REFERENCE §2)."""
+    return any(k in name.lower() for k in _CARD_HEADERS)
+
+
+# GB/T 43697-2024 leaves core and important data to sector catalogues; what a scanner can say is
+# when a table is a *candidate* for important data: sensitive personal information about many
+# people. 100,000 people is the threshold of the automotive data rules (汽车数据安全管理若干规定,
+# 2021, Art. 3), the most specific published one; an operator reviews the candidate.
+IMPORTANT_CANDIDATE_ROWS = 100_000
+
+
+def dataset_summary(columns: list[dict], rows: int) -> dict:
+    grade = dataset_grade(columns)
+    sensitive = [c["name"] for c in columns if c["pi"] == "sensitive"]
+    return {
+        "basis": "GB/T 43697-2024",
+        "level": "general",
+        "grade": grade,
+        "sensitive_columns": sensitive,
+        "personal_columns": [c["name"] for c in columns if c["pi"] == "personal"],
+        "categories": sorted({cat for c in columns for cat in c.get("categories", [])}),
+        "important_candidate": bool(sensitive) and rows >= IMPORTANT_CANDIDATE_ROWS,
+    }
 
 
 def dataset_grade(columns: list[dict]) -> str:

@@ -4,7 +4,17 @@ Rules (one per column)::
 
     {"method": "mask", "keep_first": 3, "keep_last": 4, "char": "*"}   # 139****5678
     {"method": "hash"}                                                 # keyed HMAC-SHA256
+    {"method": "generalize", "kind": "resident_id", "area_digits": 4}  # 110100-1949
+    {"method": "generalize", "kind": "address"}                        # 北京市朝阳区
+    {"method": "generalize", "kind": "age", "width": 10}               # 30-39
+    {"method": "generalize", "kind": "coordinate", "decimals": 2}      # 39.90,116.41 (~1 km)
+    {"method": "generalize", "kind": "date", "to": "year"}             # 1990 (or 1990-05)
     {"method": "drop"}                                                 # column removed
+
+Generalization keeps what analysis needs and removes what identifies (GB/T 37964-2019, the
+national guide to de-identification: generalisation, suppression, pseudonymisation). A value
+that does not have the expected shape becomes NULL rather than passing through: a rule fails
+closed, so a malformed ID cannot slip out in clear.
 
 Masking keeps the length and hides everything if the value is not longer than
 ``keep_first + keep_last`` (otherwise a short value would be shown whole). Hashing is keyed
@@ -15,8 +25,8 @@ area codes and birth dates, a keyed one cannot, yet equal inputs still join.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import re
 
 import duckdb
 import pyarrow as pa
@@ -27,8 +37,18 @@ HASH_HEX_CHARS = 32  # 128 bits of HMAC-SHA256: collision-free for any table, ha
 DEFAULTS = {
     "mask": {"keep_first": 3, "keep_last": 4, "char": "*"},
     "hash": {},
+    "generalize": {"kind": None, "area_digits": 4, "width": 10, "decimals": 2, "to": "year"},
     "drop": {},
 }
+KINDS = ("resident_id", "address", "age", "coordinate", "date")
+# Which parameters each generalization kind reads (the others are refused, to catch typos).
+KIND_PARAMS = {"resident_id": {"area_digits"}, "address": set(), "age": {"width"},
+               "coordinate": {"decimals"}, "date": {"to"}}
+
+# The administrative prefix of an address down to the county level (区/县/旗/county-level 市):
+# province (省/自治区) and prefecture (市/州/地区/盟) are optional, the county part is required.
+ADDRESS_DISTRICT = (r"^(?:[^省市区县]{2,8}?(?:省|自治区))?(?:[^省市区县]{2,8}?(?:市|自治州|地区|盟))?"
+                    r"[^省市区县]{1,8}?(?:区|县|旗|市)")
 
 
 def validate_rules(rules: dict) -> dict:
@@ -48,10 +68,34 @@ def validate_rule(rule: dict, column: str = "?") -> dict:
     unknown = sorted(set(params) - set(DEFAULTS[method]))
     if unknown:
         _bad(f"column {column!r}: method {method!r} takes no parameter(s) {', '.join(unknown)}")
+    if method == "generalize":
+        kind = params.get("kind")
+        if kind not in KINDS:
+            _bad(f"column {column!r}: generalize needs a kind, one of {', '.join(KINDS)}; not {kind!r}")
+        extra = sorted(set(params) - {"kind"} - KIND_PARAMS[kind])
+        if extra:
+            _bad(f"column {column!r}: generalize kind {kind!r} takes no parameter(s) {', '.join(extra)}")
+        out = {"method": method, "kind": kind,
+               **{k: params.get(k, DEFAULTS["generalize"][k]) for k in sorted(KIND_PARAMS[kind])}}
+        _check_generalize(out, column)
+        return out
     out = {"method": method, **DEFAULTS[method], **params}
     if method == "mask":
         _check_mask(out, column)
     return out
+
+
+def _check_generalize(rule: dict, column: str) -> None:
+    bounds = {"area_digits": (2, 6), "width": (2, 100), "decimals": (0, 3)}
+    for key, (lo, hi) in bounds.items():
+        if key in rule:
+            value = rule[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                _bad(f"column {column!r}: {key} must be a whole number from {lo} to {hi}, not {value!r}")
+    # 3 decimals of a degree is ~110 m, the coarsest grid that is still useful for a city
+    # analysis; 4 (11 m) is what the scanner calls a precise location.
+    if "to" in rule and rule["to"] not in ("year", "month"):
+        _bad(f"column {column!r}: to must be 'year' or 'month', not {rule['to']!r}")
 
 
 def _check_mask(rule: dict, column: str) -> None:
@@ -78,6 +122,8 @@ def column_sql(quoted_col: str, rule: dict) -> str | None:
     text = f"CAST({quoted_col} AS VARCHAR)"
     if rule["method"] == "hash":
         return f"ss_hmac({text})"
+    if rule["method"] == "generalize":
+        return _generalize_sql(quoted_col, text, rule)
     first, last = rule["keep_first"], rule["keep_last"]
     char = "'" + rule["char"].replace("'", "''") + "'"
     # length/left/right count characters (code points) in DuckDB, as Python's len and slices do.
@@ -87,6 +133,40 @@ def column_sql(quoted_col: str, rule: dict) -> str | None:
         f"ELSE left({text}, {first}) || repeat({char}, length({text}) - {first + last}) "
         f"|| right({text}, {last}) END"
     )
+
+
+def _generalize_sql(col: str, text: str, rule: dict) -> str:
+    kind = rule["kind"]
+    if kind == "resident_id":
+        a = rule["area_digits"]
+        pad = "'" + "0" * (6 - a) + "'"
+        t = f"trim({text})"
+        return (f"CASE WHEN regexp_full_match({t}, '[0-9]{{17}}[0-9Xx]') "
+                f"THEN left({t}, {a}) || {pad} || '-' || substr({t}, 7, 4) "
+                f"WHEN regexp_full_match({t}, '[0-9]{{15}}') "
+                f"THEN left({t}, {a}) || {pad} || '-19' || substr({t}, 7, 2) END")
+    if kind == "address":
+        return f"NULLIF(regexp_extract({text}, '{ADDRESS_DISTRICT}', 0), '')"
+    if kind == "age":
+        w = rule["width"]
+        n = f"TRY_CAST({text} AS DOUBLE)"
+        low = f"CAST(floor({n} / {w}) * {w} AS BIGINT)"
+        return f"CASE WHEN {n} >= 0 AND {n} < 200 THEN {low} || '-' || ({low} + {w - 1}) END"
+    if kind == "coordinate":
+        d = rule["decimals"]
+        one = f"TRY_CAST({text} AS DOUBLE)"
+        num = r"(-?[0-9]{1,3}(?:\.[0-9]+)?)"
+        pair = f"regexp_extract({text}, '^\\s*{num}\\s*[,;/ ]\\s*{num}\\s*$', [ 'a', 'b' ])"
+        return (f"CASE WHEN {one} IS NOT NULL THEN printf('%.{d}f', round({one}, {d})) "
+                f"WHEN {pair}.a <> '' THEN printf('%.{d}f,%.{d}f', round(CAST({pair}.a AS DOUBLE), {d}), "
+                f"round(CAST({pair}.b AS DOUBLE), {d})) END")
+    # date: the year (or year-month) of anything that starts with a date
+    m = r"^\s*([0-9]{4})[-/.年]([0-9]{1,2})"
+    year = f"regexp_extract({text}, '{m}', 1)"
+    if rule["to"] == "year":
+        return f"NULLIF({year}, '')"
+    month = f"regexp_extract({text}, '{m}', 2)"
+    return f"CASE WHEN {year} <> '' THEN {year} || '-' || lpad({month}, 2, '0') END"
 
 
 def hmac_hex(key: bytes, text: str) -> str:
@@ -120,7 +200,45 @@ def apply(value, rule: dict, key: bytes) -> str | None:
     text = str(value)
     if rule["method"] == "hash":
         return hmac_hex(key, text)
+    if rule["method"] == "generalize":
+        return _generalize(text, rule)
     first, last, char = rule["keep_first"], rule["keep_last"], rule["char"]
     if len(text) <= first + last:
         return char * len(text)
     return text[:first] + char * (len(text) - first - last) + text[len(text) - last:]
+
+
+def _generalize(text: str, rule: dict) -> str | None:
+    """Python reference of ``_generalize_sql``."""
+    kind = rule["kind"]
+    if kind == "resident_id":
+        t, a = text.strip(), rule["area_digits"]
+        if re.fullmatch(r"[0-9]{17}[0-9Xx]", t):
+            return t[:a] + "0" * (6 - a) + "-" + t[6:10]
+        if re.fullmatch(r"[0-9]{15}", t):
+            return t[:a] + "0" * (6 - a) + "-19" + t[6:8]
+        return None
+    if kind == "address":
+        m = re.search(ADDRESS_DISTRICT, text)
+        return m.group() if m and m.group() else None
+    if kind == "age":
+        try:
+            n = float(text)
+        except ValueError:
+            return None
+        if not 0 <= n < 200:
+            return None
+        low = int(n // rule["width"]) * rule["width"]
+        return f"{low}-{low + rule['width'] - 1}"
+    if kind == "coordinate":
+        d = rule["decimals"]
+        try:
+            return f"{round(float(text), d):.{d}f}"
+        except ValueError:
+            pass
+        m = re.fullmatch(r"\s*(-?[0-9]{1,3}(?:\.[0-9]+)?)\s*[,;/ ]\s*(-?[0-9]{1,3}(?:\.[0-9]+)?)\s*", text)
+        return f"{round(float(m[1]), d):.{d}f},{round(float(m[2]), d):.{d}f}" if m else None
+    m = re.match(r"\s*([0-9]{4})[-/.年]([0-9]{1,2})", text)
+    if not m:
+        return None
+    return m[1] if rule["to"] == "year" else f"{m[1]}-{int(m[2]):02d}"

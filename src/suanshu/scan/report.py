@@ -3,9 +3,14 @@
 Shape::
 
     {"source", "encoding", "rows", "grade",
-     "columns": [{"name", "types": [{"type", "cells", "ratio"}], "pi", "grade", "evidence"}],
+     "columns": [{"name", "types": [{"type", "cells", "ratio"}], "pi", "grade", "evidence",
+                  "categories", "quality"}],
      "findings": [{"row", "column", "type", "start", "end"}],
-     "findings_total", "findings_truncated"}
+     "findings_total", "findings_truncated", "dataset", "sampled"}
+
+The DESIGN §5 keys come first and keep their meaning; ``evidence``, ``categories`` (the PIPL /
+GB/T 35273 classes), ``quality`` (the column profile, ``scan/quality.py``), ``dataset`` (the
+GB/T 43697 summary) and ``sampled`` are additions.
 
 ``row`` is 0-based over data rows; ``start``/``end`` are character offsets in the cell text;
 ``ratio`` = cells with at least one finding of that type / non-null cells of the column.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,37 +28,58 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from suanshu.scan import classify
-from suanshu.scan.detectors import DETECTORS, detect
+from suanshu.scan import anonymity, classify, quality
+from suanshu.scan.detectors import TYPES, detectors_for, scan_array
 from suanshu.vault.ingest import ingest_file
 
 BATCH_ROWS = 64 * 1024
 
 
-def scan_path(path: Path, *, max_findings: int | None = None) -> dict:
+def scan_path(path: Path, *, max_findings: int | None = None, sample: int | None = None,
+              k_anonymity: list[str] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> dict:
     """Scan a CSV / Parquet / xlsx file, read exactly as ``vault.ingest`` reads it (same
-    encodings, delimiters and types), through a temporary Parquet file."""
+    encodings, delimiters and types), through a temporary Parquet file.
+
+    ``sample``: scan only the first N rows (a quick column classification; the report says
+    ``"sampled": true``). ``k_anonymity``: quasi-identifier columns whose k the report gives
+    (over all rows). ``progress(rows_done, rows_total)`` is called after every batch."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="suanshu-scan-") as tmp:
         ingested = ingest_file(path, Path(tmp) / "data.parquet")
-        return scan_parquet(Path(tmp) / "data.parquet", source=str(path),
-                            encoding=ingested.encoding, max_findings=max_findings)
+        report = scan_parquet(Path(tmp) / "data.parquet", source=str(path),
+                              encoding=ingested.encoding, max_findings=max_findings,
+                              sample=sample, progress=progress)
+        if k_anonymity:
+            report["k_anonymity"] = anonymity.k_anonymity(Path(tmp) / "data.parquet", k_anonymity)
+        return report
 
 
 def scan_parquet(path: Path, *, source: str, encoding: str | None,
-                 max_findings: int | None = None) -> dict:
+                 max_findings: int | None = None, sample: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> dict:
     """Scan an ingested Parquet file, one record batch at a time."""
     with pq.ParquetFile(path) as pf:
+        total = pf.metadata.num_rows if sample is None else min(sample, pf.metadata.num_rows)
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            progress(min(done[0], total), total)
+
         return _scan(pf.schema_arrow.names, pf.iter_batches(batch_size=BATCH_ROWS),
-                     source=source, encoding=encoding, max_findings=max_findings)
+                     source=source, encoding=encoding, max_findings=max_findings, sample=sample,
+                     progress=step if progress else None,
+                     distinct=None if sample is not None else lambda cols: quality.exact_distinct(path, cols))
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
-               max_findings: int | None = None) -> dict:
+               max_findings: int | None = None, sample: int | None = None) -> dict:
     """Scan a ``pa.Table``, a ``pa.RecordBatch``, a ``RecordBatchReader`` or an iterable of
     record batches (consumed once, one batch in memory at a time)."""
     names, batches = _as_batches(table_or_batches)
-    return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings)
+    return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings,
+                 sample=sample)
 
 
 def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
@@ -76,27 +102,54 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
 
 
 def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
-          encoding: str | None, max_findings: int | None) -> dict:
+          encoding: str | None, max_findings: int | None, sample: int | None = None,
+          progress: Callable[[int], None] | None = None,
+          distinct: Callable[[list[str]], dict[str, int]] | None = None) -> dict:
     non_null = [0] * len(names)
     cells: list[Counter] = [Counter() for _ in names]
+    profiles = [quality.Profile() for _ in names]
+    chosen = [detectors_for(card_header=classify.names_card(n)) for n in names]
     findings: list[dict] = []
     total = rows = 0
     for batch in batches:
-        found = []  # (row, column index, match) for this batch
+        if sample is not None and rows >= sample:
+            break
+        if sample is not None and rows + batch.num_rows > sample:
+            batch = batch.slice(0, sample - rows)
+        found = []  # per column: (rows, column index, starts, ends, type indices)
         for ci, column in enumerate(batch.columns):
+            profiles[ci].add(column)
             text = _as_text(column)
             non_null[ci] += len(text) - text.null_count
-            for i, matches in _scan_column(text):
-                cells[ci].update({m.type for m in matches})
-                found.extend((rows + i, ci, m) for m in matches)
-        found.sort(key=lambda f: (f[0], f[1], f[2].start))  # report in reading order
-        total += len(found)
-        room = len(found) if max_findings is None else max(0, max_findings - len(findings))
-        findings.extend(
-            {"row": r, "column": names[ci], "type": m.type, "start": m.start, "end": m.end}
-            for r, ci, m in found[:room])
+            # Names and addresses are words: numbers, dates and booleans cannot hold them.
+            use = chosen[ci] if _is_text(column.type) else detectors_for(classify.names_card(names[ci]), text=False)
+            hits = scan_array(text, use)
+            if len(hits):
+                # cells with at least one finding of a type = distinct (row, type) pairs
+                pairs = np.unique(hits.rows * len(TYPES) + hits.types)
+                cells[ci].update({TYPES[t]: int(n) for t, n in
+                                  zip(*np.unique(pairs % len(TYPES), return_counts=True))})
+                found.append((hits.rows + rows, np.full(len(hits), ci), hits.starts, hits.ends, hits.types))
+        if found:
+            r, c, s, e, t = (np.concatenate(x) for x in zip(*found))
+            order = np.lexsort((s, c, r))  # reading order: row, then column, then offset
+            total += len(order)
+            room = len(order) if max_findings is None else max(0, max_findings - len(findings))
+            order = order[:room]
+            findings.extend(
+                {"row": rr, "column": names[cc], "type": TYPES[tt], "start": ss, "end": ee}
+                for rr, cc, ss, ee, tt in zip(r[order].tolist(), c[order].tolist(), s[order].tolist(),
+                                              e[order].tolist(), t[order].tolist()))
         rows += batch.num_rows
-    columns = [_column(name, non_null[ci], cells[ci]) for ci, name in enumerate(names)]
+        if progress is not None:
+            progress(batch.num_rows)
+    overflow = [names[ci] for ci, p in enumerate(profiles) if not p.exact]
+    if overflow and distinct is not None:  # too many values to keep: count them exactly elsewhere
+        counts = distinct(overflow)
+        for ci, name in enumerate(names):
+            if name in counts:
+                profiles[ci].distinct = counts[name]
+    columns = [_column(name, non_null[ci], cells[ci], profiles[ci]) for ci, name in enumerate(names)]
     return {
         "source": source,
         "encoding": encoding,
@@ -106,26 +159,14 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
         "findings": findings,
         "findings_total": total,
         "findings_truncated": total > len(findings),
+        # additions after the DESIGN §5 keys
+        "dataset": classify.dataset_summary(columns, rows),
+        "sampled": sample is not None,
     }
 
 
-def _scan_column(text: pa.Array) -> Iterator[tuple[int, list]]:
-    """(row in batch, matches) for the cells with findings.
-
-    Each detector's RE2 hint runs over the whole column in Arrow; a cell reaches Python only if
-    some hint matched, and then meets only the detectors whose hint matched. Cells are grouped by
-    the set of matching hints, so each group runs one tight loop with a fixed detector list.
-    """
-    code = np.zeros(len(text), dtype=np.int64)
-    for bit, detector in enumerate(DETECTORS):
-        hits = pc.match_substring_regex(text, detector.hint).fill_null(False)
-        code |= hits.to_numpy(zero_copy_only=False).astype(np.int64) << bit
-    for pattern in np.unique(code[code > 0]).tolist():
-        active = tuple(d for bit, d in enumerate(DETECTORS) if pattern >> bit & 1)
-        rows = np.flatnonzero(code == pattern)
-        for i, value in zip(rows.tolist(), text.take(pa.array(rows)).to_pylist()):
-            if matches := detect(value, active):
-                yield i, matches
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _as_text(column: pa.Array) -> pa.Array:
@@ -139,10 +180,10 @@ def _as_text(column: pa.Array) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
 
 
-def _column(name: str, non_null: int, cells: Counter) -> dict:
+def _column(name: str, non_null: int, cells: Counter, profile: quality.Profile) -> dict:
     types = [
         {"type": t, "cells": n, "ratio": round(n / non_null, 4) if non_null else 0.0}
         for t, n in sorted(cells.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    label = classify.classify_column(name, dict(cells))
-    return {"name": name, "types": types, **label}
+    label = classify.classify_column(name, dict(cells), non_null)
+    return {"name": name, "types": types, **label, "quality": profile.result(types)}

@@ -7,9 +7,11 @@ birth date and area code all agree.
 
 from __future__ import annotations
 
+import importlib.resources
 from datetime import date
 from functools import lru_cache
 
+import numpy as np
 from stdnum import numdb
 
 # GB 11643-1999 (resident identity number), check character per ISO 7064 MOD 11-2.
@@ -89,17 +91,167 @@ def _luhn_sum(number: str) -> int:
     return total
 
 
+CARD_MII = "3456"
+
+
 def is_bank_card(digits: str) -> bool:
     """16-19 digits passing Luhn, that are not a resident ID and not filler.
 
-    About 10% of valid 18-digit resident IDs also pass Luhn (REFERENCE §2): the ID wins. Card
-    numbers never start with 0 (ISO/IEC 7812 major industry identifier 0 is not for cards), and
-    a run of one repeated digit is a placeholder, not an account.
+    About 10% of valid 18-digit resident IDs also pass Luhn (REFERENCE §2): the ID wins. Payment
+    cards start with an ISO/IEC 7812 major industry identifier of 3-6 (travel, banking and
+    financial, merchandising and banking: Amex/JCB 3, Visa 4, Mastercard 5, UnionPay 62); 1-2
+    are airlines, 7-9 petroleum, health, national use — and most order numbers. A run of one
+    repeated digit is a placeholder, not an account.
     """
     return (
         16 <= len(digits) <= 19
-        and digits[0] != "0"
+        and digits[0] in CARD_MII
         and len(set(digits)) > 1
         and is_luhn(digits)
         and not (len(digits) == 18 and is_resident_id(digits))
     )
+
+
+# GB 32100-2015 unified social credit code (统一社会信用代码): 18 characters over 31 symbols.
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# GB 11714-1997 organisation code, embedded at positions 9-17 of a USCC.
+ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def uscc_check_char(first17: str) -> str:
+    """The 18th character of a GB 32100 code: ``alphabet[(31 - sum(v_i * w_i) mod 31) mod 31]``."""
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def org_code_check_char(first8: str) -> str:
+    """The 9th character of a GB 11714 organisation code: 11 - (sum mod 11); 10 -> X, 11 -> 0.
+    Digits count as their value and letters as A=10, B=11 … (base 36)."""
+    total = sum(int(c, 36) * w for c, w in zip(first8, ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return "X" if check == 10 else "0" if check == 11 else str(check)
+
+
+def is_uscc(value: str) -> bool:
+    """A GB 32100 code whose own check character and embedded GB 11714 code both verify, with a
+    real registration authority (1-9, A-G, N, Y: GB 32100 Table 1) and a digit area code."""
+    return (
+        len(value) == 18
+        and all(c in USCC_ALPHABET for c in value)
+        and value[0] in "123456789ABCDEFGNY"
+        and value[2:8].isdigit()
+        and value[17] == uscc_check_char(value[:17])
+        and value[16] == org_code_check_char(value[8:16])
+    )
+
+
+# -- batch forms --------------------------------------------------------------------------------
+# The same checks over many candidates at once with numpy, for the column engine: a column of
+# IDs yields one candidate per cell, and a Python loop per candidate would dominate the scan.
+# Each agrees with its one-value form above (tests/scan/test_scan_validators.py checks that).
+
+
+@lru_cache(maxsize=1)
+def _area_codes() -> np.ndarray:
+    """Every county-level GB/T 2260 code in python-stdnum's table, sorted, as integers."""
+    codes = []
+    province = None
+    with importlib.resources.files("stdnum").joinpath("cn/loc.dat").open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            if not line.startswith(" "):
+                province = line.split()[0]
+            elif "county" in line:
+                codes.append(int(province + line.split()[0]))
+    return np.unique(np.array(codes, dtype=np.int64))
+
+
+def _digits(values: list[str], width: int) -> np.ndarray:
+    """(n, width) uint8 array of the characters' code points (ASCII input)."""
+    return np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8).reshape(len(values), width)
+
+
+def _valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    mdays = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(m, 0, 12)] + (leap & (m == 2))
+    ok = (m >= 1) & (m <= 12) & (d >= 1) & (d <= mdays)
+    today = date.today()
+    ymd = y * 10000 + m * 100 + d
+    return ok & (ymd >= 19000101) & (ymd <= today.year * 10000 + today.month * 100 + today.day)
+
+
+def are_resident_ids(values: list[str]) -> np.ndarray:
+    """``is_resident_id`` for each value."""
+    out = np.zeros(len(values), dtype=bool)
+    idx18 = [i for i, v in enumerate(values) if len(v) == 18 and v.isascii()]
+    for i, v in enumerate(values):
+        if len(v) != 18:
+            out[i] = is_resident_id(v)
+    if not idx18:
+        return out
+    a = _digits([values[i].upper() for i in idx18], 18).astype(np.int64)
+    body = a[:, :17] - 48
+    total = (body * np.array(RIC_WEIGHTS)).sum(axis=1)
+    expected = np.frombuffer(RIC_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
+    ok = ((body >= 0) & (body <= 9)).all(axis=1) & (a[:, 17] == expected)
+    p = 10 ** np.arange(3, -1, -1)
+    y, m, d = (body[:, 6:10] * p).sum(1), body[:, 10] * 10 + body[:, 11], body[:, 12] * 10 + body[:, 13]
+    area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
+    ok &= _valid_dates(y, m, d) & np.isin(area, _area_codes())
+    out[idx18] = ok
+    return out
+
+
+def are_luhn(values: list[str]) -> np.ndarray:
+    """``is_luhn`` for each all-digit ASCII value, grouped by length."""
+    out = np.zeros(len(values), dtype=bool)
+    by_len: dict[int, list[int]] = {}
+    for i, v in enumerate(values):
+        if v.isascii() and v.isdigit():
+            by_len.setdefault(len(v), []).append(i)
+    for n, idx in by_len.items():
+        a = _digits([values[i] for i in idx], n).astype(np.int64) - 48
+        double = (np.arange(n)[::-1] % 2) == 1  # every second digit from the right
+        a[:, double] *= 2
+        a[:, double] -= 9 * (a[:, double] > 9)
+        out[idx] = a.sum(1) % 10 == 0
+    return out
+
+
+def are_bank_cards(values: list[str]) -> np.ndarray:
+    """``is_bank_card`` for each value (digits only)."""
+    ok = are_luhn(values) & np.array([16 <= len(v) <= 19 and v[:1] in CARD_MII and len(set(v)) > 1
+                                      for v in values], dtype=bool)
+    eighteen = [i for i, v in enumerate(values) if ok[i] and len(v) == 18]
+    if eighteen:
+        ok[eighteen] &= ~are_resident_ids([values[i] for i in eighteen])
+    return ok
+
+
+_USCC_VALUE = np.full(256, -1, dtype=np.int64)
+_USCC_VALUE[np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)] = np.arange(31)
+_BASE36 = np.full(256, -1, dtype=np.int64)
+_BASE36[np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = np.arange(36)
+
+
+def are_usccs(values: list[str]) -> np.ndarray:
+    """``is_uscc`` for each value."""
+    out = np.zeros(len(values), dtype=bool)
+    idx = [i for i, v in enumerate(values) if len(v) == 18 and v.isascii()]
+    if not idx:
+        return out
+    raw = _digits([values[i] for i in idx], 18)
+    val = _USCC_VALUE[raw]
+    ok = (val >= 0).all(1)
+    check = (31 - (val[:, :17] * np.array(USCC_WEIGHTS)).sum(1) % 31) % 31
+    ok &= val[:, 17] == check
+    ok &= np.isin(raw[:, 0], np.frombuffer(b"123456789ABCDEFGNY", dtype=np.uint8))
+    ok &= ((raw[:, 2:8] >= 48) & (raw[:, 2:8] <= 57)).all(1)
+    org = (_BASE36[raw[:, 8:16]] * np.array(ORG_WEIGHTS)).sum(1)
+    c = 11 - org % 11
+    expected = np.where(c == 10, ord("X"), np.where(c == 11, ord("0"), 48 + c))
+    ok &= raw[:, 16] == expected
+    out[idx] = ok
+    return out

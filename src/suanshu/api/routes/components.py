@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.idempotency import IdempotencyDep
 from suanshu.market import components
 
 router = APIRouter(tags=["components"])
@@ -40,12 +41,13 @@ class ComponentOut(BaseModel):
 
 
 @router.post("/components", status_code=201, response_model=ComponentOut)
-def publish(body: ComponentIn, ex: ExchangeDep, actor: ActorDep):
+def publish(body: ComponentIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep):
     """Provider: publish a component; the compliance gate refuses personal information in clear."""
     spec = components.ComponentSpec(name=body.name, asset=body.asset, sql=body.sql, policy=body.policy,
                                     price_fen=body.price_fen, desensitize=body.desensitize, title=body.title,
                                     description=body.description, tags=tuple(body.tags))
-    return components.component_json(components.publish(ex, actor, spec))
+    return idem.run(body.model_dump(), lambda: components.component_json(components.publish(ex, actor, spec)),
+                    status=201)
 
 
 @router.get("/components", response_model=list[ComponentOut])

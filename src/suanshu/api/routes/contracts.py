@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.idempotency import IdempotencyDep
 from suanshu.market import contracts, queries
 
 router = APIRouter(tags=["contracts"])
@@ -44,10 +45,10 @@ class QueryOut(BaseModel):
 
 
 @router.post("/contracts", status_code=201, response_model=ContractOut)
-def sign(body: ContractIn, ex: ExchangeDep, actor: ActorDep):
+def sign(body: ContractIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep):
     """Buyer: sign for a listed component; policy and price are frozen and the budget is held."""
-    return contracts.contract_json(contracts.request(ex, actor, body.component, body.budget_fen, purpose=body.purpose,
-                                          days=body.days))
+    return idem.run(body.model_dump(), lambda: contracts.contract_json(contracts.request(
+        ex, actor, body.component, body.budget_fen, purpose=body.purpose, days=body.days)), status=201)
 
 
 @router.get("/contracts", response_model=list[ContractOut])
@@ -62,7 +63,11 @@ def get_contract(contract_id: str, ex: ExchangeDep, actor: ActorDep):
 
 
 @router.post("/contracts/{contract_id}/queries", response_model=QueryOut)
-def run_query(contract_id: str, body: QueryIn, ex: ExchangeDep, actor: ActorDep):
+def run_query(contract_id: str, body: QueryIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep):
     """Buyer: run SQL under the contract's frozen policy; charged per answered query, refusals are free."""
-    result = queries.run(ex, actor, contract_id, body.sql)
-    return {"columns": result.columns, "rows": result.rows, "receipt": result.receipt}
+
+    def work() -> dict:
+        result = queries.run(ex, actor, contract_id, body.sql)
+        return {"columns": result.columns, "rows": result.rows, "receipt": result.receipt}
+
+    return idem.run(body.model_dump(), work)

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.idempotency import IdempotencyDep
 from suanshu.market import settlement
 
 router = APIRouter(tags=["ledger"])
@@ -16,10 +17,14 @@ class DepositIn(BaseModel):
 
 
 @router.post("/ledger/deposits", status_code=201)
-def deposit(body: DepositIn, ex: ExchangeDep, actor: ActorDep) -> dict:
-    """Operator: record money received from outside for an org."""
-    tid = settlement.deposit(ex, actor, body.org, body.amount_fen, body.reference)
-    return {"transfer": tid, "org": body.org, "amount_fen": body.amount_fen}
+def deposit(body: DepositIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep) -> dict:
+    """Operator: record money received from outside for an org. Send an ``Idempotency-Key``."""
+
+    def work() -> dict:
+        tid = settlement.deposit(ex, actor, body.org, body.amount_fen, body.reference)
+        return {"transfer": tid, "org": body.org, "amount_fen": body.amount_fen}
+
+    return idem.run(body.model_dump(), work, status=201)
 
 
 @router.get("/ledger/balances")

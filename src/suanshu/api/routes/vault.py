@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -8,6 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.idempotency import IdempotencyDep
 from suanshu.market import assets
 
 router = APIRouter(tags=["vault"])
@@ -31,14 +33,25 @@ class AssetOut(BaseModel):
 
 
 @router.post("/vault/assets", status_code=201, response_model=AssetOut)
-def upload_asset(ex: ExchangeDep, actor: ActorDep, file: UploadFile = File(...), name: str | None = Form(None)):
+def upload_asset(ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep, file: UploadFile = File(...),
+                 name: str | None = Form(None)):
     """Provider: ingest a CSV (UTF-8/GBK/GB18030), Parquet or .xlsx file into the caller's vault, and scan it."""
     with tempfile.TemporaryDirectory(prefix="suanshu-upload-") as tmp:
         target = Path(tmp) / Path(file.filename or "upload").name
         with target.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
-        asset, scan = assets.add_asset(ex, actor, target, name=name, source_name=file.filename)
-    return assets.asset_json(asset, scan)
+        # The payload an Idempotency-Key is bound to: the file's bytes, its name and the asset name.
+        payload = {"sha256": _sha256(target), "filename": file.filename, "name": name}
+        return idem.run(payload, lambda: assets.asset_json(*assets.add_asset(
+            ex, actor, target, name=name, source_name=file.filename)), status=201)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @router.get("/vault/assets", response_model=list[AssetOut])

@@ -1,0 +1,142 @@
+"""Policy overhead (issue 4): governed queries vs raw DuckDB, and dp mode vs SmartNoise SQL.
+
+    uv run python bench/policy_overhead.py [--rows 10000000] [--repeats 7]
+        [--snsql-python /tmp/snsql/bin/python]
+
+Generates a deterministic table (a multiplicative hash of the row number, no randomness) in a
+temp dir as Parquet, then prints JSON lines:
+
+- ``shape``: per query shape, the median wall time of the governed engine (guard + rewrite +
+  sandboxed run + output check) and of the same SQL on a plain DuckDB connection with the same
+  threads and memory limit, in this process, interleaved; and the median guard latency alone;
+- ``dp``: one GROUP BY query at the same ε in our dp mode and in SmartNoise SQL (run in its own
+  venv, see bench/smartnoise_peer.py): median query times, speed ratio, mean absolute error of
+  the counts and sums against the exact (clamped) answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from suanshu.policy import Policy, Sandbox, guard, run_aggregate, run_dp
+
+MEMORY, THREADS = "4GB", 2
+SHAPES = {
+    "global": "SELECT count(*), avg(income) FROM t",
+    "group_one": "SELECT city, count(*), sum(income) FROM t GROUP BY city",
+    "filter_group": "SELECT region, avg(age) FROM t WHERE city IN ('c1', 'c2', 'c3') GROUP BY region",
+    "two_dims_having_order": "SELECT city, region, count(*) AS n FROM t GROUP BY city, region "
+                             "HAVING count(*) > 1000 ORDER BY n DESC LIMIT 10",
+    "expression_key": "SELECT lower(city) AS c, count(DISTINCT region), avg(income) FROM t GROUP BY 1 ORDER BY 1",
+}  # fmt: skip
+COLUMNS = {"city": "dimension", "region": "dimension", "age": "aggregate", "income": "aggregate", "name": "hidden"}
+AGGREGATE = Policy.from_dict({"mode": "aggregate", "table": "t", "columns": COLUMNS, "min_group_size": 10,
+                              "aggregates": ["count", "sum", "avg", "count_distinct"]})  # fmt: skip
+DP_SQL = "SELECT city, count(*), sum(income) FROM t GROUP BY city"
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def generate(path: Path, rows: int) -> None:
+    h = "((range * 2654435761) % 4294967296)"  # Knuth's multiplicative hash: deterministic, well spread
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT 'c' || ({h} % 20) AS city, 'r' || ({h} // 7 % 5) AS region,
+                         18 + ({h} // 11 % 63)::INT AS age, ({h} // 13 % 100000)::BIGINT AS income,
+                         'person-' || range AS name
+                  FROM range({rows})) TO '{path}' (FORMAT parquet)""")
+    con.close()
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--dp-repeats", type=int, default=5)
+    ap.add_argument("--epsilon", type=float, default=1.0)
+    ap.add_argument("--snsql-python", default="/tmp/snsql/bin/python")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="suanshu-bench-") as tmp:
+        data = Path(tmp) / "t.parquet"
+        emit({"bench": "policy_overhead", "rows": args.rows, "generate_s": round(timed(lambda: generate(data, args.rows)), 2),
+              "duckdb": duckdb.__version__, "threads": THREADS})  # fmt: skip
+        raw = duckdb.connect(config={"memory_limit": MEMORY, "threads": THREADS})
+        raw.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}')")
+        with Sandbox({"t": data}, memory_limit=MEMORY, threads=THREADS, timeout_s=600,
+                     views={"t": 'SELECT * FROM vault."t"'}) as box:
+            for name, sql in SHAPES.items():
+                run_aggregate(box, AGGREGATE, sql)  # warm both (file cache, metadata)
+                raw.execute(sql).fetchall()
+                governed, plain = [], []
+                for _ in range(args.repeats):  # interleaved, so drift hits both alike
+                    governed.append(timed(lambda: run_aggregate(box, AGGREGATE, sql)))
+                    plain.append(timed(lambda: raw.execute(sql).fetchall()))
+                guard_s = [timed(lambda: guard(sql, AGGREGATE)) for _ in range(200)]
+                g, r = statistics.median(governed), statistics.median(plain)
+                emit({"shape": name, "governed_ms": round(g * 1e3, 1), "raw_ms": round(r * 1e3, 1),
+                      "ratio": round(g / r, 3), "guard_ms": round(statistics.median(guard_s) * 1e3, 3)})
+
+            dp_policy = Policy.from_dict({
+                "mode": "dp", "table": "t", "columns": COLUMNS, "min_group_size": 10,
+                "dp": {"epsilon_per_query": args.epsilon, "epsilon_total": args.epsilon * 1000,
+                       "bounds": {"income": [0, 100_000], "age": [0, 120]}}})  # fmt: skip
+            truth = {c: (n, s) for c, n, s in raw.execute(
+                "SELECT city, count(*), sum(least(greatest(income, 0), 100000)) FROM t GROUP BY city").fetchall()}
+            ours_t, ours = [], []
+            for _ in range(args.dp_repeats):
+                t = time.perf_counter()
+                answer = run_dp(box, dp_policy, DP_SQL)
+                ours_t.append(time.perf_counter() - t)
+                ours.append(answer.rows)
+        raw.close()
+        result = {"dp": "group_by_count_sum", "epsilon": args.epsilon, "sql": DP_SQL,
+                  "suanshu_ms": round(statistics.median(ours_t) * 1e3, 1), **_mae("suanshu", ours, truth)}
+        peer = _smartnoise(args, data)
+        if peer is None:
+            result["smartnoise"] = f"skipped: {args.snsql_python} not found (see bench/smartnoise_peer.py)"
+        else:
+            result.update({"smartnoise_ms": round(statistics.median(peer["times_s"]) * 1e3, 1),
+                           "smartnoise_load_s": round(peer["load_s"], 1), **_mae("smartnoise", peer["answers"], truth),
+                           "smartnoise_epsilon_query": peer["epsilon_query"]})
+            result["speedup_vs_smartnoise"] = round(result["smartnoise_ms"] / result["suanshu_ms"], 1)
+        emit(result)
+
+
+def _mae(who: str, answers: list, truth: dict) -> dict:
+    count_err, sum_err = [], []
+    for rows in answers:
+        for city, n, s in rows:
+            count_err.append(abs(n - truth[city][0]))
+            sum_err.append(abs(s - truth[city][1]))
+    return {f"{who}_mae_count": round(statistics.fmean(count_err), 2),
+            f"{who}_mae_sum": round(statistics.fmean(sum_err), 1)}
+
+
+def _smartnoise(args, data: Path) -> dict | None:
+    if not Path(args.snsql_python).exists():
+        return None
+    peer = Path(__file__).with_name("smartnoise_peer.py")
+    out = subprocess.run([args.snsql_python, str(peer), "--parquet", str(data), "--epsilon", str(args.epsilon),
+                          "--repeats", str(args.dp_repeats)], check=True, capture_output=True, text=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

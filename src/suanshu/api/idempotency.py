@@ -1,0 +1,79 @@
+"""``Idempotency-Key`` on POSTs that move money or start work (rules: suanshu.core.idempotency).
+
+A route takes ``idem: IdempotencyDep`` and wraps its work::
+
+    return idem.run(body.model_dump(), lambda: do_the_work(), status=201)
+
+Without the header the work simply runs. With it: a replay returns the stored status and body
+(header ``Idempotent-Replayed: true``), the same key with a different payload is 422
+``idempotency.key_reused``, a duplicate while the first is running is 409 ``idempotency.in_flight``.
+Domain refusals (4xx) are stored and replayed like successes; unexpected failures release the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.audit import log as audit
+from suanshu.core import idempotency as store
+from suanshu.core.errors import SuanshuError, UsageError
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+
+HEADER = "Idempotency-Key"
+
+
+class Idempotency:
+    def __init__(self, ex: Exchange, actor: Actor, key: str | None, method: str, path: str):
+        self.ex, self.owner, self.key, self.method, self.path = ex, actor.label, key, method, path
+
+    def run(self, payload, work: Callable[[], object], *, status: int = 200):
+        if self.key is None:
+            return work()
+        db = self.ex.db
+        stored = store.claim(db, self.owner, self.key, store.fingerprint(self.method, self.path, payload))
+        if stored is not None:
+            return JSONResponse(stored.response, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+
+        def applied(session, event) -> None:
+            store.mark_applied(session, self.owner, self.key, event.seq)
+
+        token = audit.on_append.set(applied)
+        try:
+            result = work()
+        except SuanshuError as err:
+            store.finish(db, self.owner, self.key, err.http_status, err.to_dict())
+            raise
+        except BaseException:
+            store.release(db, self.owner, self.key)
+            raise
+        finally:
+            audit.on_append.reset(token)
+        body = jsonable_encoder(result)
+        store.finish(db, self.owner, self.key, status, body)
+        return JSONResponse(body, status_code=status)
+
+
+def _key(request: Request) -> str | None:
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft's sf-string form: "8e03978e-…"
+        key = key[1:-1]
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise UsageError("idempotency.bad_key", f"{HEADER} must be 1-255 printable ASCII characters")
+    return key
+
+
+def idempotency(request: Request, ex: ExchangeDep, actor: ActorDep) -> Idempotency:
+    return Idempotency(ex, actor, _key(request), request.method, request.url.path)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

@@ -1,0 +1,90 @@
+"""`suanshu analyze`: one governed query on a local table file (stable contract, DESIGN §5).
+
+Useful to a provider for trying a policy before publishing it: DATA (CSV, Parquet or xlsx) is
+ingested as the vault would ingest it, exposed as the policy's ``table`` in the same hardened
+sandbox, and the query runs through the same engine as on the exchange.
+
+Output (``--format json``): ``{"status": "ok", "columns", "rows", "epsilon_spent"}`` with exit 0;
+a refusal ``{"status": "denied", "code", "reason"}`` with exit 3; bad input (unreadable data or
+policy, SQL that does not parse) the same shape with ``"status": "error"`` and exit 2.
+``--state FILE`` keeps dp mode's ε budget between runs (one budget per policy table name);
+without it every run starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from suanshu.cli.output import Format, print_json, table
+from suanshu.core.errors import Refused, SuanshuError, UsageError
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="json (stable contract) or table")]
+
+
+def load_policy(path: Path):
+    """A policy file, JSON or YAML."""
+    import yaml
+
+    from suanshu.policy import Policy
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("policy.bad_file", f"cannot read the policy {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UsageError("policy.bad_file", f"the policy {path} is neither JSON nor YAML: {e}") from None
+    return Policy.from_dict(data)
+
+
+def analyze_file(data: Path, policy, sql: str, *, state: Path | None = None, purpose: str | None = None,
+                 region: str | None = None, max_rows: int = 10_000):
+    from suanshu.policy import FileBudgetStore, MemoryBudgetStore, Sandbox, run
+    from suanshu.vault.ingest import ingest_file
+
+    policy.check_terms(purpose=purpose, region=region)
+    budget = FileBudgetStore(state) if state is not None else MemoryBudgetStore()
+    with tempfile.TemporaryDirectory(prefix="suanshu-analyze-") as tmp:
+        parquet = Path(tmp) / "data.parquet"
+        ingest_file(data, parquet)
+        view = {policy.table: 'SELECT * FROM vault."data"'}
+        with Sandbox({"data": parquet}, views=view) as box:
+            return run(box, policy, sql, max_rows=max_rows, budget=budget, budget_key=f"table:{policy.table}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def analyze(
+        data: Annotated[Path, typer.Argument(help="CSV, Parquet or xlsx file loaded as the policy's table")],
+        policy: Annotated[Path, typer.Option("--policy", help="Policy file (JSON or YAML)")],
+        sql: Annotated[str, typer.Option("--sql", help="The query")],
+        state: Annotated[Path | None, typer.Option("--state", help="JSON file keeping the ε budget between runs")] = None,
+        purpose: Annotated[str | None, typer.Option(help="Declared purpose (checked against the policy's)")] = None,
+        region: Annotated[str | None, typer.Option(help="Region this runs in (checked against residency)")] = None,
+        fmt: FormatOpt = Format.json,
+    ) -> None:
+        """Run one governed query on a local table file; exit 0 answered, 3 denied, 2 bad input."""
+        try:
+            answer = analyze_file(data, load_policy(policy), sql, state=state, purpose=purpose, region=region)
+        except SuanshuError as err:
+            status = "denied" if isinstance(err, Refused) else "error"
+            body = {"status": status, "code": err.code, "reason": err.message}
+            if fmt == Format.json:
+                print_json(body)
+            else:
+                typer.echo(f"{status} {err.code}: {err.message}", err=True)
+            raise typer.Exit(err.exit_code) from None
+        if fmt == Format.json:
+            print_json({"status": "ok", "columns": answer.columns, "rows": [list(r) for r in answer.rows],
+                        "epsilon_spent": answer.epsilon_spent, "truncated": answer.truncated})
+        else:
+            table(f"{answer.rows_out} rows (ε spent {answer.epsilon_spent:g})", answer.columns, answer.rows)

@@ -1,0 +1,194 @@
+"""`suanshu audit …` and `suanshu ledger verify`: evidence and money checks (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from suanshu.audit import checkpoint as checkpoints
+from suanshu.audit import log as audit
+from suanshu.audit.models import AuditEvent
+from suanshu.cli.output import Format, console, handles_errors, print_json
+from suanshu.core.errors import NotFound
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
+
+
+def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Callable) -> None:
+    @audit_app.command("verify")
+    @handles_errors
+    def audit_verify(
+        checkpoints_file: Annotated[list[Path], typer.Option(
+            "--checkpoints", help="Exported checkpoints (JSON lines) to check the log against, repeatable")] = [],
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Check checkpoint signatures, recompute chain and Merkle root, check consistency between
+        checkpoints (database, data dir export, --checkpoints); exit 3 naming the first broken entry."""
+        ex = open_exchange()
+        extra = [cp for path in checkpoints_file for cp in checkpoints.read_jsonl(path)]
+        with ex.db.transaction() as s:
+            result = checkpoints.verify(s, ex.settings.home, extra)
+        if fmt == Format.json:
+            print_json(result.to_dict())
+        elif result.ok:
+            console.print(f"[green]audit log intact[/]: {result.entries} entries, root {result.root[:16]}…, "
+                          f"{result.checkpoints} signed checkpoints consistent")
+        else:
+            where = f" at entry {result.first_broken}" if result.first_broken else ""
+            console.print(f"[red]audit log broken[/]{where}: {result.reason}")
+        if not result.ok:
+            raise typer.Exit(3)
+
+    @audit_app.command("checkpoint")
+    @handles_errors
+    def audit_checkpoint(fmt: FormatOpt = Format.table) -> None:
+        """Sign the current tree head now (Ed25519) and append it to the data dir's export."""
+        ex = open_exchange()
+        cp = checkpoints.checkpoint(ex.db, ex.settings.home)
+        print_json(cp.to_dict()) if fmt == Format.json else console.print(
+            f"checkpoint: {cp.tree_size} entries, root {cp.root}, {cp.time}")
+
+    @audit_app.command("export-checkpoints")
+    @handles_errors
+    def audit_export(out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+        """Every signed checkpoint as JSON lines, each with the public key that verifies it."""
+        ex = open_exchange()
+        public = checkpoints.public_key(ex.settings.home)
+        with ex.db.transaction() as s:
+            lines = [json.dumps(cp.to_dict() | {"public_key": public}, sort_keys=True)
+                     for cp in checkpoints.stored(s)]
+        text = "".join(line + "\n" for line in lines)
+        out.write_text(text, encoding="utf-8") if out else sys.stdout.write(text)
+
+    @audit_app.command("prove")
+    @handles_errors
+    def audit_prove(
+        event: Annotated[str, typer.Argument(help="Entry number, or a subject such as a query id (qry_…)")],
+        tree_size: Annotated[int | None, typer.Option(help="Prove against this tree size "
+                                                          "(default: the newest checkpoint covering the entry)")] = None,
+    ) -> None:
+        """Print an inclusion proof of EVENT (JSON) that anyone can check with RFC 9162's algorithm."""
+        ex = open_exchange()
+        with ex.db.transaction() as s:
+            seq = int(event) if event.isdigit() else s.scalar(
+                select(AuditEvent.seq).where(AuditEvent.subject == event).order_by(AuditEvent.seq.desc()).limit(1))
+            if seq is None:
+                raise NotFound("audit.entry_not_found", f"no audit entry for {event!r}")
+            signed = None
+            if tree_size is None:
+                signed = next((cp for cp in reversed(checkpoints.stored(s)) if cp.tree_size >= seq), None)
+                tree_size = signed.tree_size if signed else None
+            proof = audit.prove(s, seq, tree_size)
+        if signed is not None:
+            proof["checkpoint"] = signed.to_dict() | {"public_key": checkpoints.public_key(ex.settings.home)}
+        print_json(proof)
+
+    @ledger_app.command("verify")
+    @handles_errors
+    def ledger_verify(fmt: FormatOpt = Format.table) -> None:
+        """Replay every transfer from zero and compare with the stored balances; exit 3 if they differ."""
+        from suanshu.ledger import engine
+
+        ex = open_exchange()
+        with ex.db.transaction() as s:
+            result = engine.verify(s)
+        if fmt == Format.json:
+            print_json(result.to_dict())
+        elif result.ok:
+            console.print(f"[green]ledger consistent[/]: {result.transfers} transfers replayed over "
+                          f"{result.accounts} accounts")
+        else:
+            console.print(f"[red]ledger inconsistent[/]: {result.reason} "
+                          f"(transfer {result.transfer or '-'}, account {result.account or '-'})")
+        if not result.ok:
+            raise typer.Exit(3)
+
+    @ledger_app.command("usage")
+    @handles_errors
+    def ledger_usage(file: Annotated[Path, typer.Argument(help="JSON lines of CloudEvents-shaped usage events")],
+                     fmt: FormatOpt = Format.table) -> None:
+        """Ingest usage events (id, source, type, subject, time, data); resends are dropped."""
+        from suanshu.core.orgs import OPERATOR_ORG
+        from suanshu.market import billing, orgs
+
+        ex = open_exchange()
+        events = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        out = billing.ingest_usage(ex, orgs.local_actor(ex, OPERATOR_ORG), events)
+        print_json(out) if fmt == Format.json else console.print(
+            f"{out['new']} new usage events, {out['duplicates']} duplicates dropped")
+
+    @ledger_app.command("invoice")
+    @handles_errors
+    def ledger_invoice(contract: str,
+                       plan: Annotated[str, typer.Option(help="Price plan JSON (see billing/rating.py)")],
+                       start: Annotated[str, typer.Option("--from", help="Period start, UTC ISO-8601")],
+                       end: Annotated[str, typer.Option("--to", help="Period end (exclusive)")]) -> None:
+        """Rate CONTRACT's uninvoiced usage up to the period end and settle it (one linked chain)."""
+        from suanshu.core.orgs import OPERATOR_ORG
+        from suanshu.market import billing, orgs
+
+        ex = open_exchange()
+        inv = billing.issue_invoice(ex, orgs.local_actor(ex, OPERATOR_ORG), contract, json.loads(plan),
+                                    _when(start), _when(end))
+        with ex.db.transaction() as s:
+            print_json(billing.invoice_json(s, inv))
+
+    @ledger_app.command("statement")
+    @handles_errors
+    def ledger_statement(org: str, start: Annotated[str, typer.Option("--from")], end: Annotated[str, typer.Option("--to")],
+                         as_: Annotated[str, typer.Option("--as", help="csv | html | json")] = "csv",
+                         out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+        """ORG's cash statement over [--from, --to): CSV, a printable HTML page, or JSON."""
+        from suanshu.market import billing
+
+        st = billing.statement(open_exchange(), None, org, _when(start), _when(end))
+        text = {"csv": billing.statement_csv, "html": billing.statement_html,
+                "json": lambda x: json.dumps(x, ensure_ascii=False, indent=2) + "\n"}[as_](st)
+        out.write_text(text, encoding="utf-8") if out else sys.stdout.write(text)
+
+    @ledger_app.command("reconcile")
+    @handles_errors
+    def ledger_reconcile(fmt: FormatOpt = Format.table) -> None:
+        """Invoice totals = sum of lines = settlement transfers, and the ledger replays; exit 3 if not."""
+        from suanshu.market import billing
+
+        report = billing.reconcile(open_exchange())
+        if fmt == Format.json:
+            print_json(report)
+        else:
+            console.print(("[green]reconciled[/]" if report["ok"] else "[red]does not reconcile[/]")
+                          + f": {report['invoices']} invoices, {report['total_fen']} fen")
+            for p in report["problems"]:
+                console.print(f"  {p}")
+        if not report["ok"]:
+            raise typer.Exit(3)
+
+    @ledger_app.command("sweep")
+    @handles_errors
+    def ledger_sweep(fmt: FormatOpt = Format.table) -> None:
+        """Void the holds of expired contracts (run it from cron; safe to repeat)."""
+        from suanshu.market import billing
+
+        swept = billing.sweep_expired(open_exchange())
+        print_json({"expired": swept}) if fmt == Format.json else console.print(
+            f"{len(swept)} expired contracts released")
+
+
+def _when(value: str):
+    from datetime import datetime
+
+    from suanshu.core.errors import UsageError
+
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError("billing.bad_time", f"not an ISO-8601 time: {value!r}") from None
+    if t.tzinfo is None:
+        raise UsageError("billing.bad_time", f"give a UTC offset: {value!r}")
+    return t

@@ -1,0 +1,578 @@
+"""The fast assignment: vectorised filter and score, regret-ordered greedy, then repair.
+
+Scale comes from never touching every (job, pool) pair in Python:
+
+- Jobs are grouped by **class**: (residency, arch, accelerator types, data region). Those four
+  decide which pools pass the filters, so each class filters the pool arrays once, with numpy.
+- Costs are scored for a chunk of a class's jobs at once (a jobs x pools matrix). Each job keeps
+  only its ``top_m`` cheapest pools that are large enough (all of them for small problems),
+  sorted by (cost, pool position).
+- The greedy places jobs in order of **regret** (what losing the cheapest pool would cost:
+  second cheapest minus cheapest; a job with one pool first, as its regret is unbounded) on the
+  cheapest of its pools with room. A job whose kept pools are all full searches all its class's
+  pools against the free capacity (rare; vectorised).
+- Repair, all moves that keep capacities: insert an unplaced job by moving one placed job out of
+  its way (ejection chain of depth 1; more jobs placed), swap an unplaced job for a placed job of
+  higher fair-share rank (same count, fairer), move a job to a cheaper pool with room, and swap
+  two jobs' pools when it lowers cost; repeated while something improves and the budget allows.
+
+The plan's lexicographic goal is the exact mode's (more placed, then fairer, then cheaper); how far
+it lands from CP-SAT's optimum is measured in tests and ``bench/scheduler.py``, not assumed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from suanshu.compute.scheduler import (
+    CAPACITY, NO_ACCELERATOR, NO_ARCH, NO_REGION, TOO_LARGE, UNREACHABLE, JobSpec, Placement, PoolSpec,
+    Resources, Schedule, Unplaced, cost_breakdown, fair_ranks, where,
+)
+
+LNS_ROUNDS = 300  # ruin-and-recreate rounds on small problems (deterministic, seeded)
+LNS_PATIENCE = 60  # ... stopping after this many rounds without a strictly better plan
+TOP_M = 32  # pools kept per job on large problems
+_CHUNK_CELLS = 1 << 21  # jobs x pools scored per numpy batch (~16 MB of float64)
+
+
+class Problem:
+    """Pools and jobs as arrays, each job's feasible pools with costs, and the free capacity."""
+
+    def __init__(self, pools: Sequence[PoolSpec], jobs: Sequence[JobSpec],
+                 capacity: Sequence[Resources] | None = None, top_m: int | None = None):
+        self.pools, self.jobs = list(pools), list(jobs)
+        P, J = len(self.pools), len(self.jobs)
+        if top_m is None and P * J > 1_000_000:
+            top_m = TOP_M
+        self.top_m = top_m
+        self.rank = fair_ranks(self.jobs)
+        self._region_ix = {}
+        for p in self.pools:
+            for r in (p.region, *p.transfer_fen_per_gb):
+                self._region_ix.setdefault(r, len(self._region_ix))
+        self.types = sorted({t for p in self.pools for t, _ in p.capacity.accelerators}
+                            | {t for j in self.jobs for t, _ in j.per_node.accelerators})
+        ti = {t: i for i, t in enumerate(self.types)}
+        self.region = np.array([self._region_ix[p.region] for p in self.pools], dtype=np.int64)
+        self.arch = np.array([p.arch for p in self.pools], dtype=object)
+        cap = capacity if capacity is not None else [p.capacity for p in self.pools]
+        self.size = self._resource_matrix([p.capacity for p in self.pools], ti)  # static: filters
+        self.free = self._resource_matrix(cap, ti)  # dynamic: what assignment may use
+        self.price = np.zeros((P, 2 + len(self.types)))
+        for i, p in enumerate(self.pools):
+            self.price[i, 0], self.price[i, 1] = p.cpu_hour, p.memory_gb_hour
+            for t, fen in p.accelerator_hour.items():
+                self.price[i, 2 + ti[t]] = fen
+        self.transfer = np.full((P, max(1, len(self._region_ix))), np.nan)
+        for i, p in enumerate(self.pools):
+            for r, fen in p.transfer_fen_per_gb.items():
+                self.transfer[i, self._region_ix[r]] = fen
+            if np.isnan(self.transfer[i, self.region[i]]):
+                self.transfer[i, self.region[i]] = 0  # a pool always reaches its own region
+        # Jobs: total demand (nodes x per node) as a matrix row per job, and their score inputs.
+        self.demand = self._resource_matrix([j.demand for j in self.jobs], ti)
+        self.hours = np.array([float(j.hours) for j in self.jobs])
+        self.gb = np.array([float(j.data_gb) for j in self.jobs])
+        self.dims = [np.flatnonzero(self.demand[j]) for j in range(J)]  # dimensions a job uses
+        self.cands: list[dict[int, float]] = [{} for _ in range(J)]  # pool -> cost, cheapest first
+        self.more = np.zeros(J, dtype=bool)  # pools beyond top_m exist
+        self.reason: dict[int, tuple[str, str]] = {}  # statically infeasible jobs
+        self._classes: dict[tuple, list[int]] = {}
+        self.class_of: list[tuple] = []
+        for j, job in enumerate(self.jobs):
+            key = (job.residency, job.arch, tuple(t for t, _ in job.per_node.accelerators), job.data_region)
+            self._classes.setdefault(key, []).append(j)
+            self.class_of.append(key)
+        self._class_pools: dict[tuple, np.ndarray] = {}
+        for key, members in self._classes.items():
+            self._score_class(key, members)
+
+    @staticmethod
+    def _resource_matrix(items: Sequence[Resources], ti: dict[str, int]) -> np.ndarray:
+        m = np.zeros((len(items), 2 + len(ti)), dtype=np.int64)
+        for i, r in enumerate(items):
+            m[i, 0], m[i, 1] = r.cpu, r.memory_gb
+            for t, c in r.accelerators:
+                m[i, 2 + ti[t]] = c
+        return m
+
+    # -- filter and score ---------------------------------------------------------------------
+
+    def _filter_class(self, key, job: JobSpec) -> tuple[np.ndarray, str | None, str | None]:
+        """The class's pools after residency, arch, accelerator type and reachability, or why none."""
+        residency, arch, types, data_region = key
+        mask = np.ones(len(self.pools), dtype=bool)
+        if residency:
+            mask &= np.isin(self.region, [self._region_ix.get(r, -1) for r in residency])
+            if not mask.any():
+                return mask, NO_REGION, f"no pool {where(job)}"
+        if arch:
+            mask &= np.isin(self.arch, list(arch))
+            if not mask.any():
+                return mask, NO_ARCH, f"no {'/'.join(sorted(arch))} pool {where(job)}"
+        for t in types:
+            mask &= self.size[:, 2 + self.types.index(t)] > 0
+            if not mask.any():
+                return mask, NO_ACCELERATOR, f"no pool with {t} {where(job)}"
+        if data_region is not None:
+            col = self._region_ix.get(data_region)
+            mask &= False if col is None else ~np.isnan(self.transfer[:, col])
+            if not mask.any():
+                return mask, UNREACHABLE, (f"no pool {where(job)} can receive data from {data_region} "
+                                           "(no transfer_fen_per_gb entry for it)")
+        return mask, None, None
+
+    def _costs(self, js: np.ndarray, E: np.ndarray, data_region: str | None) -> np.ndarray:
+        """Cost of jobs ``js`` on pools ``E`` (float64 holding whole fen; rounding as in cost_breakdown)."""
+        hourly = self.demand[js].astype(np.float64) @ self.price[E].T
+        cost = np.floor(self.hours[js, None] * hourly + 0.5)
+        if data_region is not None:
+            cost += np.floor(self.gb[js, None] * self.transfer[E, self._region_ix[data_region]][None, :] + 0.5)
+        return cost
+
+    def _fits(self, js: np.ndarray, E: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        return (cap[E][None, :, :] >= self.demand[js][:, None, :]).all(axis=2)
+
+    def _score_class(self, key, members: list[int]) -> None:
+        mask, code, text = self._filter_class(key, self.jobs[members[0]])
+        if code:
+            for j in members:
+                self.reason[j] = (code, text)
+            return
+        E = np.flatnonzero(mask)
+        self._class_pools[key] = E
+        m = len(E) if self.top_m is None else min(self.top_m, len(E))
+        step = max(1, _CHUNK_CELLS // (len(E) * (2 + len(self.types))))
+        for lo in range(0, len(members), step):
+            js = np.array(members[lo:lo + step])
+            cost = self._costs(js, E, key[3])
+            ok = self._fits(js, E, self.size)
+            cost[~ok] = np.inf
+            n_ok = ok.sum(axis=1)
+            if m < len(E):
+                part = np.argpartition(cost, m - 1, axis=1)[:, :m]
+            else:
+                part = np.broadcast_to(np.arange(len(E)), cost.shape)
+            part_cost = np.take_along_axis(cost, part, axis=1)
+            order = np.lexsort((E[part], part_cost), axis=1)  # by cost, then pool position
+            best = np.take_along_axis(part, order, axis=1)
+            for row, j in enumerate(js.tolist()):
+                if n_ok[row] == 0:
+                    self.reason[j] = self._too_large(j, E)
+                    continue
+                idx = best[row, :min(m, n_ok[row])]
+                self.cands[j] = dict(zip(E[idx].tolist(), cost[row, idx].tolist()))
+                self.more[j] = n_ok[row] > m
+
+    def _too_large(self, j: int, E: np.ndarray) -> tuple[str, str]:
+        job = self.jobs[j]
+        biggest = self.pools[int(E[np.argmax(self.size[E, 0])])]
+        gang = f" ({job.nodes} nodes)" if job.nodes > 1 else ""
+        return TOO_LARGE, (f"too large for every pool that passes the filters{gang}: e.g. {biggest.id}: "
+                           + ", ".join(job.demand.shortfall(biggest.capacity)))
+
+    def pair_count(self) -> int:
+        """Feasible (job, pool) pairs: what an exact model would have to decide."""
+        if self.top_m is None:
+            return sum(len(c) for c in self.cands)
+        return sum(len(self._class_pools.get(k, ())) * len(ms) for k, ms in self._classes.items())
+
+    def search_all(self, j: int, free: np.ndarray) -> int | None:
+        """The cheapest pool of the job's class with room now (when its kept pools are full)."""
+        job = self.jobs[j]
+        E = self._class_pools[self.class_of[j]]
+        E = E[(free[E] >= self.demand[j]).all(axis=1)]
+        if not len(E):
+            return None
+        cost = self._costs(np.array([j]), E, job.data_region)[0]
+        i = int(np.argmin(cost))
+        self.cands[j][int(E[i])] = float(cost[i])
+        return int(E[i])
+
+    # -- result -------------------------------------------------------------------------------
+
+    def result(self, assign: list[int], mode: str, optimal: bool | None, *, explain: bool = True) -> Schedule:
+        free = self.free.copy()
+        for j, p in enumerate(assign):
+            if p >= 0:
+                free[p] -= self.demand[j]
+        assert (free >= 0).all(), "a plan exceeded a pool's capacity"
+        placements, unplaced = [], []
+        for j, job in enumerate(self.jobs):
+            p = assign[j]
+            if p >= 0:
+                pool = self.pools[p]
+                bd = cost_breakdown(job, pool)
+                placements.append(Placement(job.id, pool.id, bd["cost"], bd if explain else None,
+                                            self._why(j, p, free) if explain else None))
+            elif j in self.reason:
+                unplaced.append(Unplaced(job.id, *self.reason[j]))
+            else:
+                names = [self.pools[q].id for q in list(self.cands[j])[:5]]
+                n = len(self.cands[j]) if not self.more[j] else f"{len(self.cands[j])}+"
+                unplaced.append(Unplaced(job.id, CAPACITY, (
+                    f"capacity exhausted on feasible pools [{', '.join(names)}{', …' if len(self.cands[j]) > 5 else ''}]"
+                    f" ({n} feasible; placing it would have displaced a job of equal or higher priority)")))
+        stats = {"jobs": len(self.jobs), "pools": len(self.pools), "placed": len(placements),
+                 "fair_rank_sum": sum(self.rank[j] for j, p in enumerate(assign) if p >= 0)}
+        return Schedule(placements, unplaced, mode, optimal, stats)
+
+    def _why(self, j: int, p: int, free: np.ndarray) -> str:
+        cands = self.cands[j]
+        cheaper = [q for q, c in cands.items() if c < cands[p]]
+        if not cheaper:
+            if len(cands) == 1 and not self.more[j]:
+                return "the only feasible pool"
+            return f"cheapest of {len(cands)}{'+' if self.more[j] else ''} feasible pools"
+        full = [q for q in cheaper if not (free[q] >= self.demand[j]).all()]
+        text = ", ".join(f"{self.pools[q].id} ({int(cands[q])} fen)" for q in cheaper[:3])
+        if len(full) == len(cheaper):
+            return f"cheaper feasible pools had no room left in this plan: {text}"
+        return f"cheaper pools with room exist ({text}); kept by the {len(cheaper) - len(full)} move(s) the heuristic missed"
+
+
+# -- assign ------------------------------------------------------------------------------------------
+
+def solve(problem: Problem, budget_s: float | None = None, starts: int | None = None) -> list[int]:
+    """A plan: ``assign[j]`` is a pool index or -1. ``budget_s`` caps the repair phase.
+
+    Small problems try two greedy orders (regret first: good for cost; small jobs first: good for
+    count when capacity is short) and keep the better plan after repair; large ones use regret only.
+    """
+    if starts is None:
+        starts = 2 if len(problem.jobs) * len(problem.pools) <= 1_000_000 else 1
+    best, best_key = None, None
+    for order in ("regret", "small")[:starts]:
+        g = _Greedy(problem, budget_s)
+        plan = g.run(order, light=starts == 1)
+        key = g.key()
+        if best_key is None or key < best_key:
+            best, best_key, kept = plan, key, g
+    if starts > 1:
+        kept.ruin_and_recreate(rounds=LNS_ROUNDS)
+        best = kept.assign
+    return best
+
+
+class _Greedy:
+    def __init__(self, pr: Problem, budget_s: float | None):
+        self.pr = pr
+        self.free = pr.free.copy()
+        J = len(pr.jobs)
+        self.assign = [-1] * J
+        self.residents: list[set[int]] = [set() for _ in pr.pools]
+        self.deadline = None if budget_s is None else time.perf_counter() + budget_s
+        self.rows = self.free.tolist()  # the same free capacity as Python ints, for the hot checks
+        self.failed: dict[tuple, list[np.ndarray]] = {}  # class -> demands its full search did not fit
+        # Plain lists: scalar access to Python ints is several times faster than to numpy scalars.
+        self.dem = [[(int(d), int(pr.demand[j, d])) for d in pr.dims[j]] for j in range(J)]
+
+    def over(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def fits(self, j: int, p: int) -> bool:
+        row = self.rows[p]
+        for d, n in self.dem[j]:
+            if row[d] < n:
+                return False
+        return True
+
+    def fits_without(self, j: int, p: int, v: int) -> bool:
+        """Would j fit on p if v left it?"""
+        row, vd = self.free[p], self.pr.demand[v]
+        return all(row[d] + vd[d] >= n for d, n in self.dem[j])
+
+    def put(self, j: int, p: int) -> None:
+        assert self.assign[j] < 0, "placing a job twice"
+        self.assign[j] = p
+        self.residents[p].add(j)
+        row = self.rows[p]
+        for d, n in self.dem[j]:
+            self.free[p, d] -= n
+            row[d] -= n
+
+    def take(self, j: int) -> int:
+        self.failed.clear()
+        p = self.assign[j]
+        self.assign[j] = -1
+        self.residents[p].discard(j)
+        row = self.rows[p]
+        for d, n in self.dem[j]:
+            self.free[p, d] += n
+            row[d] += n
+        return p
+
+    def key(self) -> tuple:
+        """The lexicographic goal: more placed, then smaller fair-share rank sum, then cheaper."""
+        placed = [(j, p) for j, p in enumerate(self.assign) if p >= 0]
+        return (-len(placed), sum(self.pr.rank[j] for j, _ in placed),
+                sum(self.pr.cands[j][p] for j, p in placed))
+
+    def run(self, order: str = "regret", light: bool = False) -> list[int]:
+        """Greedy, then repair. ``light`` (large problems): one pass of direct inserts and moves to
+        cheaper pools, no room-making chains or swaps, which cost a scan of pools' residents."""
+        pr = self.pr
+        jobs = [j for j in range(len(pr.jobs)) if pr.cands[j]]
+        if order == "regret":
+            regret = {}
+            for j in jobs:
+                costs = list(pr.cands[j].values())
+                regret[j] = costs[1] - costs[0] if len(costs) > 1 else float("inf")
+            # Highest regret first; among equals, higher fair-share priority, then input order.
+            jobs.sort(key=lambda j: (-regret[j], pr.rank[j], j))
+        else:
+            total = np.maximum(pr.free.sum(axis=0), 1)
+            share = (pr.demand / total).max(axis=1)  # dominant share of the whole network
+            jobs.sort(key=lambda j: (share[j], pr.rank[j], j))
+        for j in jobs:
+            self.place_cheapest(j)
+        if light:
+            # No insert pass: a job the greedy could not place finds no more room now, since
+            # capacity only shrank after it was tried; only moves to cheaper pools remain.
+            self.improve_cost(swaps=False, passes=1)
+        else:
+            self.repair()
+        return self.assign
+
+    def repair(self, focus: set[int] | None = None) -> None:
+        for _ in range(10):
+            changed = self.insert_unplaced(focus)
+            changed |= self.trade_one_for_two()
+            changed |= self.fair_swaps()
+            changed |= self.improve_cost()
+            if not changed or self.over():
+                break
+
+    def ruin_and_recreate(self, rounds: int, seed: int = 0) -> None:
+        """Large-neighbourhood search (Schrimpf et al., 2000): empty a few pools, refill, keep if not worse.
+
+        The pools emptied are those a waiting job could use (to find room for it) or random ones.
+        """
+        rng = random.Random(seed)
+        best_key, best = self.key(), list(self.assign)
+        stale = 0
+        n_pools = len(self.pr.pools)
+        for _ in range(rounds):
+            if self.over():
+                break
+            waiting = self.unplaced()
+            chosen = set()
+            if waiting and rng.random() < 0.7:
+                chosen.update(rng.sample(list(self.pr.cands[rng.choice(waiting)]), k=1))
+            while len(chosen) < min(n_pools, rng.choice((2, 3, 4))):
+                chosen.add(rng.randrange(n_pools))
+            out = [v for p in chosen for v in list(self.residents[p])]
+            for v in out:
+                self.take(v)
+            redo = self.unplaced()  # the jobs just taken out and those still waiting
+            rng.shuffle(redo)
+            redo.sort(key=lambda j: -self.pr.demand[j].sum() * rng.random())  # big jobs tend to go first
+            for j in redo:
+                self.place_cheapest(j)
+            self.repair(focus=chosen)
+            key = self.key()
+            stale = 0 if key < best_key else stale + 1
+            if key <= best_key:
+                best_key, best = key, list(self.assign)
+            else:
+                self._load(best)
+            if stale >= LNS_PATIENCE:
+                break
+
+    def _load(self, assign: list[int]) -> None:
+        self.failed.clear()
+        self.free = self.pr.free.copy()
+        self.rows = self.free.tolist()
+        self.assign = [-1] * len(assign)
+        self.residents = [set() for _ in self.pr.pools]
+        for j, p in enumerate(assign):
+            if p >= 0:
+                self.put(j, p)
+
+    def place_cheapest(self, j: int) -> bool:
+        rows, dem = self.rows, self.dem[j]
+        for p in self.pr.cands[j]:  # the hot loop at scale: fits() inlined
+            row = rows[p]
+            for d, n in dem:
+                if row[d] < n:
+                    break
+            else:
+                self.put(j, p)
+                return True
+        if self.pr.more[j]:
+            # While jobs are only added, a class whose search failed for demand d fails for any
+            # demand >= d: remember failures until a job leaves a pool (take clears them).
+            key = self.pr.class_of[j]
+            dj = self.pr.demand[j]
+            if any((dj >= d).all() for d in self.failed.get(key, ())):
+                return False
+            p = self.pr.search_all(j, self.free)
+            if p is not None:
+                self.put(j, p)
+                return True
+            self.failed.setdefault(key, []).append(dj)
+        return False
+
+    def unplaced(self) -> list[int]:
+        return [j for j in range(len(self.pr.jobs)) if self.assign[j] < 0 and self.pr.cands[j]]
+
+    def insert_unplaced(self, focus: set[int] | None = None) -> bool:
+        """Place waiting jobs directly, or by moving placed jobs off one pool to others with room.
+
+        ``focus``: only try to make room on these pools (the ones a search step just changed).
+        """
+        changed = False
+        for u in sorted(self.unplaced(), key=lambda u: self.pr.rank[u]):
+            if self.over():
+                break
+            if self.place_cheapest(u):
+                changed = True
+                continue
+            best = None
+            for p, cost_u in self.pr.cands[u].items():
+                if focus is not None and p not in focus:
+                    continue
+                moves = self._make_room(u, p)
+                if moves is not None:
+                    delta = cost_u + sum(d for d, _, _ in moves)
+                    if best is None or delta < best[0]:
+                        best = (delta, p, moves)
+            if best:
+                _, p, moves = best
+                for _, v, q in moves:
+                    self.take(v)
+                    self.put(v, q)
+                self.put(u, p)
+                changed = True
+        return changed
+
+    def _make_room(self, u: int, p: int) -> list[tuple[float, int, int]] | None:
+        """Moves (cost delta, job, to pool) of jobs on p to other pools with room so that u fits on p.
+
+        Residents move in order of how little their move costs; a plan, not yet applied.
+        """
+        need = self.pr.demand[u]
+        room = self.free[p].copy()
+        if not (need <= room + sum((self.pr.demand[v] for v in self.residents[p]), np.zeros_like(room))).all():
+            return None
+        options = []
+        for v in self.residents[p]:
+            if not (self.pr.demand[v][need > room] > 0).any():
+                continue  # moving v frees nothing u is short of
+            cv = self.pr.cands[v]
+            for q in cv:
+                if q != p and self.fits(v, q):
+                    options.append((cv[q] - cv[p], v, q))
+                    break
+        options.sort()
+        taken: dict[int, np.ndarray] = {}  # room used on target pools by this plan
+        moves = []
+        for delta, v, q in options:
+            dv = self.pr.demand[v]
+            if not (self.free[q] - taken.get(q, 0) >= dv).all():
+                continue
+            taken[q] = taken.get(q, 0) + dv
+            room = room + dv
+            moves.append((delta, v, q))
+            if (room >= need).all():
+                return moves
+        return None
+
+    def trade_one_for_two(self) -> bool:
+        """Unplace one job if two or more waiting jobs fit in the room it leaves (one more placed)."""
+        waiting: dict[int, list[int]] = {}
+        for u in self.unplaced():
+            for p in self.pr.cands[u]:
+                waiting.setdefault(p, []).append(u)
+        changed = False
+        for p, us in waiting.items():
+            if self.over():
+                break
+            us = [u for u in us if self.assign[u] < 0]
+            if len(us) < 2:
+                continue
+            us.sort(key=lambda u: (self.pr.demand[u].sum(), self.pr.rank[u]))
+            for v in sorted(self.residents[p], key=lambda v: -self.pr.demand[v].sum()):
+                room = self.free[p] + self.pr.demand[v]
+                fit = []
+                for u in us:
+                    if (room >= self.pr.demand[u]).all():
+                        room = room - self.pr.demand[u]
+                        fit.append(u)
+                if len(fit) >= 2:
+                    self.take(v)
+                    for u in fit:
+                        self.put(u, p)
+                    changed = True
+                    break
+        return changed
+
+    def fair_swaps(self) -> bool:
+        """Capacity is short: give a pool's place to a waiting job of better fair-share rank."""
+        changed = False
+        rank = self.pr.rank
+        for u in sorted(self.unplaced(), key=lambda u: rank[u]):
+            if self.over():
+                break
+            best = None
+            for p, cost_u in self.pr.cands[u].items():
+                for v in self.residents[p]:
+                    if rank[v] > rank[u] and self.fits_without(u, p, v):
+                        key = (-rank[v], cost_u - self.pr.cands[v][p])
+                        if best is None or key < best[0]:
+                            best = (key, p, v)
+            if best:
+                _, p, v = best
+                self.take(v)
+                self.put(u, p)
+                changed = True
+        return changed
+
+    def improve_cost(self, swaps: bool = True, passes: int = 1000) -> bool:
+        """Move jobs to cheaper pools with room, and swap pairs of jobs when that is cheaper."""
+        changed = True
+        any_change = False
+        pr = self.pr
+        while changed and passes > 0 and not self.over():
+            passes -= 1
+            changed = False
+            for j in range(len(pr.jobs)):
+                p = self.assign[j]
+                if p < 0:
+                    continue
+                cj = pr.cands[j]
+                for q, c in cj.items():
+                    if c >= cj[p]:
+                        break
+                    if self.fits(j, q):
+                        self.take(j)
+                        self.put(j, q)
+                        changed = any_change = True
+                        break
+                    if swaps and self._swap_into(j, p, q):
+                        changed = any_change = True
+                        break
+        return any_change
+
+    def _swap_into(self, j: int, p: int, q: int) -> bool:
+        """Swap j (on p) with some k on q when both fit afterwards and the total cost drops."""
+        cj = self.pr.cands[j]
+        dj, fp, fq = self.pr.demand[j], self.free[p], self.free[q]
+        for k in self.residents[q]:
+            ck = self.pr.cands[k]
+            if p not in ck:
+                continue
+            if cj[q] + ck[p] - cj[p] - ck[q] >= 0:
+                continue
+            dk = self.pr.demand[k]
+            if (fq + dk >= dj).all() and (fp + dj >= dk).all():
+                self.take(j)
+                self.take(k)
+                self.put(j, q)
+                self.put(k, p)
+                return True
+        return False

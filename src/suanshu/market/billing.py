@@ -1,0 +1,281 @@
+"""Metering to money: usage ingest, invoices rated from usage and settled as one linked chain,
+statements per org and period, a reconciliation report, and the sweeper of expired holds.
+
+Invoices are immutable: one per (contract, period start). Issuing takes every not-yet-invoiced
+event of the contract up to the period's end — including late arrivals from earlier periods —
+stamps them with the invoice, and posts the charge in the same transaction. So a resent event
+(dropped on (source, id)), a reordered stream, or a late event never changes an issued invoice:
+the late one is billed on the next.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from suanshu.audit import log as audit
+from suanshu.billing import rating
+from suanshu.billing import usage as usage_store
+from suanshu.billing.models import Invoice, InvoiceLine, UsageEvent
+from suanshu.core.clock import iso, local, utcnow
+from suanshu.core.errors import NotFound, UsageError
+from suanshu.core.ids import new_id
+from suanshu.core.money import format_fen, split_commission
+from suanshu.core.orgs import Organization, Role
+from suanshu.ledger import engine as ledger
+from suanshu.ledger.codes import CNY, AccountCode, TransferCode, TransferFlags
+from suanshu.ledger.models import Account, Transfer
+from suanshu.market import settlement
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import Contract
+
+
+def ingest_usage(ex: Exchange, actor: Actor, events: list[dict]) -> dict:
+    """Operator (or a compute provider's meter): store usage events; resends are dropped."""
+    actor.require(Role.OPERATOR, Role.COMPUTE)
+    with ex.db.transaction() as s:
+        new = usage_store.ingest(s, events, actor=actor.label)
+    return {"received": len(events), "new": new, "duplicates": len(events) - new}
+
+
+def _tid(invoice_id: str, leg: str) -> str:
+    """Settlement transfer ids derive from the invoice: a retried settlement converges (exists)."""
+    return hashlib.sha256(f"{invoice_id}/{leg}".encode()).hexdigest()[:32]
+
+
+def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, period_start: datetime,
+                  period_end: datetime) -> Invoice:
+    """Rate the contract's uninvoiced usage before ``period_end`` and settle it: buyer cash ->
+    escrow -> provider share + operator commission, one linked chain, in one transaction."""
+    actor.require(Role.OPERATOR)
+    rating.check_plan(plan)
+    if period_end <= period_start:
+        raise UsageError("billing.bad_period", "the period must end after it starts")
+    with ex.db.transaction() as s:
+        contract = s.get(Contract, contract_id)
+        if contract is None:
+            raise NotFound("contract.not_found", f"no contract {contract_id!r}")
+        existing = s.scalar(select(Invoice).where(Invoice.subject == contract.id,
+                                                  Invoice.period_start == period_start))
+        if existing is not None:
+            return existing  # one invoice per contract and period: issuing again changes nothing
+        events = list(s.scalars(select(UsageEvent).where(
+            UsageEvent.subject == contract.id, UsageEvent.invoice_id.is_(None), UsageEvent.time < period_end)
+            .order_by(UsageEvent.source, UsageEvent.id)))
+        totals = rating.Totals()
+        for e in events:
+            totals.add(e.type, e.data)
+        lines = rating.rate(plan, totals)
+        total = sum(line.amount_fen for line in lines)
+        provider_fen, operator_fen = split_commission(total, contract.commission_bps)
+        invoice_id = new_id("inv")
+        chain = []
+        if total:
+            escrow = settlement.account_id(s, settlement.operator_id(s), AccountCode.ESCROW)
+            memo = {"invoice": invoice_id, "contract": contract.id}
+            legs = [("charge", settlement.account_id(s, contract.buyer_org_id, AccountCode.CASH), escrow, total,
+                     TransferCode.CHARGE),
+                    ("provider", escrow, settlement.account_id(s, contract.provider_org_id, AccountCode.CASH),
+                     provider_fen, TransferCode.PROVIDER_SHARE),
+                    ("operator", escrow, settlement.account_id(s, settlement.operator_id(s), AccountCode.REVENUE),
+                     operator_fen, TransferCode.OPERATOR_COMMISSION)]
+            chain = [ledger.NewTransfer(_tid(invoice_id, leg), dr, cr, amount, CNY, code, memo=memo)
+                     for leg, dr, cr, amount, code in legs if amount]
+            chain = [_linked(t) for t in chain[:-1]] + chain[-1:]
+            ledger.require_ok(ledger.create_transfers(s, chain), chain)
+        invoice = Invoice(id=invoice_id, subject=contract.id, buyer_org_id=contract.buyer_org_id,
+                          provider_org_id=contract.provider_org_id, period_start=period_start,
+                          period_end=period_end, plan=plan, events=len(events), total_fen=total,
+                          provider_fen=provider_fen, operator_fen=operator_fen, transfers=[t.id for t in chain])
+        s.add(invoice)
+        s.flush()
+        s.add_all(InvoiceLine(invoice_id=invoice_id, n=i, kind=line.kind, description=line.description,
+                              quantity=line.quantity, amount_fen=line.amount_fen) for i, line in enumerate(lines, 1))
+        for e in events:
+            e.invoice_id = invoice_id
+        audit.append(s, actor=actor.label, action="invoice.issue", subject=invoice_id,
+                     payload={"contract": contract.id, "period_start": iso(period_start),
+                              "period_end": iso(period_end), "events": len(events), "total_fen": total,
+                              "lines": [line.__dict__ for line in lines], "transfers": invoice.transfers})
+    return invoice
+
+
+def _linked(t: ledger.NewTransfer) -> ledger.NewTransfer:
+    from dataclasses import replace
+
+    return replace(t, flags=t.flags | TransferFlags.LINKED)
+
+
+def invoice_json(s: Session, inv: Invoice) -> dict:
+    lines = s.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == inv.id).order_by(InvoiceLine.n))
+    return {"id": inv.id, "contract": inv.subject, "buyer": inv.buyer_org_id, "provider": inv.provider_org_id,
+            "period_start": iso(inv.period_start), "period_end": iso(inv.period_end), "events": inv.events,
+            "total_fen": inv.total_fen, "provider_fen": inv.provider_fen, "operator_fen": inv.operator_fen,
+            "transfers": inv.transfers,
+            "lines": [{"kind": x.kind, "description": x.description, "quantity": x.quantity,
+                       "amount_fen": x.amount_fen} for x in lines]}
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+def reconcile(ex: Exchange) -> dict:
+    """For every invoice: total = sum of its lines = its charge transfer = provider + operator
+    legs, and the ledger itself replays (``ledger.verify``)."""
+    problems: list[dict] = []
+    with ex.db.transaction() as s:
+        invoices = list(s.scalars(select(Invoice).order_by(Invoice.id)))
+        for inv in invoices:
+            lines = sum(s.scalars(select(InvoiceLine.amount_fen).where(InvoiceLine.invoice_id == inv.id)))
+            legs = {t.code: t.amount for t in ledger.lookup_transfers(s, inv.transfers)}
+            checks = {
+                "lines": lines,
+                "charge_transfer": legs.get(TransferCode.CHARGE, 0),
+                "provider_plus_operator": inv.provider_fen + inv.operator_fen,
+                "split_transfers": legs.get(TransferCode.PROVIDER_SHARE, 0)
+                + legs.get(TransferCode.OPERATOR_COMMISSION, 0),
+            }
+            for what, value in checks.items():
+                if value != inv.total_fen:
+                    problems.append({"invoice": inv.id, "check": what, "expected_fen": inv.total_fen,
+                                     "found_fen": value})
+        replay = ledger.verify(s)
+    return {"ok": not problems and replay.ok, "invoices": len(invoices),
+            "total_fen": sum(i.total_fen for i in invoices), "problems": problems, "ledger": replay.to_dict()}
+
+
+# --------------------------------------------------------------------------- statements
+
+@dataclass(frozen=True)
+class StatementRow:
+    time: str
+    transfer: str
+    code: str
+    description: str
+    debit_fen: int
+    credit_fen: int
+    balance_fen: int
+
+
+def statement(ex: Exchange, actor: Actor | None, org_name: str, start: datetime, end: datetime) -> dict:
+    """An org's cash account over [start, end): opening balance, every posted movement with a
+    running balance, closing balance. Pending holds are listed by ``ledger balances``, not here."""
+    from suanshu.market.orgs import org_by_name
+
+    with ex.db.transaction() as s:
+        org = org_by_name(s, org_name)
+        if actor is not None and actor.org_id != org.id and not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
+            raise NotFound("org.not_found", f"no org named {org_name!r}")
+        cash = settlement.account_id(s, org.id, AccountCode.CASH)
+        lo, hi = int(start.timestamp() * 1e9), int(end.timestamp() * 1e9)
+        movements = s.scalars(select(Transfer).where(
+            or_(Transfer.debit_account_id == cash, Transfer.credit_account_id == cash),
+            Transfer.timestamp < hi).order_by(Transfer.timestamp))
+        opening, balance, rows = 0, 0, []
+        for t in movements:
+            posted = not t.flags & (TransferFlags.PENDING | TransferFlags.VOID_PENDING_TRANSFER)
+            delta = (t.amount if t.credit_account_id == cash else -t.amount) if posted else 0
+            if t.timestamp < lo:
+                opening += delta
+                balance = opening
+                continue
+            if not delta:
+                continue
+            balance += delta
+            rows.append(StatementRow(local_ns(t.timestamp), t.id, _code(t.code), _describe(t.memo),
+                                     -delta if delta < 0 else 0, delta if delta > 0 else 0, balance))
+        account = s.get(Account, cash)
+    return {"org": org.name, "display_name": org.display_name or org.name, "account": account.name,
+            "period_start": iso(start), "period_end": iso(end), "opening_fen": opening, "closing_fen": balance,
+            "rows": [r.__dict__ for r in rows]}
+
+
+def local_ns(ns: int) -> str:
+    from datetime import UTC
+
+    return local(datetime.fromtimestamp(ns / 1e9, UTC))
+
+
+def _code(code: int) -> str:
+    try:
+        return TransferCode(code).name.lower()
+    except ValueError:
+        return str(code)
+
+
+def _describe(memo: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(memo.items()) if v)
+
+
+def statement_csv(st: dict) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["time (Asia/Shanghai)", "transfer", "code", "description", "debit_fen", "credit_fen",
+                "balance_fen"])
+    w.writerow(["", "", "opening", "", "", "", st["opening_fen"]])
+    for r in st["rows"]:
+        w.writerow([r["time"], r["transfer"], r["code"], r["description"], r["debit_fen"], r["credit_fen"],
+                    r["balance_fen"]])
+    w.writerow(["", "", "closing", "", "", "", st["closing_fen"]])
+    return out.getvalue()
+
+
+def statement_html(st: dict) -> str:
+    """A printable page (no scripts, no external assets)."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(r['time'])}</td><td><code>{e(r['transfer'][:12])}</code></td><td>{e(r['code'])}</td>"
+        f"<td>{e(r['description'])}</td><td class=n>{format_fen(r['debit_fen']) if r['debit_fen'] else ''}</td>"
+        f"<td class=n>{format_fen(r['credit_fen']) if r['credit_fen'] else ''}</td>"
+        f"<td class=n>{format_fen(r['balance_fen'])}</td></tr>" for r in st["rows"])
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>对账单 Statement — {e(st['display_name'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}.n{{text-align:right}}
+@media print{{body{{margin:0}}}}</style></head><body>
+<h1>对账单 Statement</h1>
+<p>{e(st['display_name'])} — {e(st['account'])}<br>{e(st['period_start'])} … {e(st['period_end'])} (UTC)</p>
+<table><thead><tr><th>时间 time</th><th>transfer</th><th>code</th><th>说明</th><th class=n>支出 debit</th>
+<th class=n>收入 credit</th><th class=n>余额 balance</th></tr></thead><tbody>
+<tr><td colspan=6>期初余额 opening balance</td><td class=n>{format_fen(st['opening_fen'])}</td></tr>
+{rows}
+<tr><td colspan=6>期末余额 closing balance</td><td class=n>{format_fen(st['closing_fen'])}</td></tr>
+</tbody></table></body></html>
+"""
+
+
+# --------------------------------------------------------------------------- the sweeper
+
+def sweep_expired(ex: Exchange, now: datetime | None = None) -> list[str]:
+    """Void the holds of contracts past their expiry and mark them expired; returns their ids.
+    Each contract in its own transaction with its audit entry; safe to run from cron repeatedly."""
+    now = now or utcnow()
+    with ex.db.transaction() as s:
+        due = list(s.scalars(select(Contract.id).where(Contract.state == "active", Contract.expires_at <= now)
+                             .order_by(Contract.id)))
+    swept = []
+    for cid in due:
+        with ex.db.transaction() as s:
+            c = s.get(Contract, cid)
+            if c.state != "active":
+                continue
+            released = None
+            if c.hold_transfer_id:
+                released = settlement.release(s, hold_id=c.hold_transfer_id, buyer_org_id=c.buyer_org_id,
+                                              memo={"contract": c.id, "reason": "expired"})
+            c.state, c.hold_transfer_id = "expired", None
+            audit.append(s, actor="system:sweeper", action="contract.expire", subject=c.id,
+                         payload={"released_transfer": released, "spent_fen": c.spent_fen})
+        swept.append(cid)
+    return swept
+
+
+def org_names(s: Session) -> dict[str, str]:
+    return dict(s.execute(select(Organization.id, Organization.name)).all())

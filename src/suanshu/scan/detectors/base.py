@@ -1,0 +1,133 @@
+"""What every detector shares: the Match, the Detector class, boundaries and digit folding.
+
+A detector is a small class in the style of a Presidio recognizer: a regex that proposes
+candidates, a ``validate`` step that confirms them (check digits, dates, area codes), optional
+context words (in the regex, as a prefix that is not part of the span: group ``v``) and a
+``hint`` — an RE2 pattern Arrow runs over a whole column at once, so that only cells that could
+possibly match reach Python. A hint must match a superset of the cells ``pattern`` can match.
+
+Rules that apply to every detector (REFERENCE §2):
+- text is folded one character for one character (full-width ``１３９`` -> ``139``, any Unicode
+  decimal digit -> ASCII), so offsets in the folded text ARE offsets in the original cell;
+- never ``\\b``: CJK characters are word characters, so ``\\b`` would miss ``电话13912345678``.
+  Boundaries are ``(?<![0-9A-Za-z])`` and ``(?![0-9A-Za-z])`` (plus: not inside a decimal).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
+
+import numpy as np
+
+# Identifier boundaries. Digits next to a decimal point belong to an amount (13912345678.00),
+# not to an identifier, so "digit." before and ".digit" after also end a candidate.
+NOT_BEFORE = r"(?<![0-9A-Za-z])(?<![0-9]\.)"
+NOT_AFTER = r"(?![0-9A-Za-z])(?!\.[0-9])"
+
+# RE2 building blocks for hints, over the ORIGINAL (unfolded) text.
+D = r"\p{Nd}"  # any decimal digit, full-width and other scripts included
+SEP = r"[ \-\x{3000}\x{ff0d}]"  # a separator that folds to ' ' or '-'
+END = r"(?:$|[^\p{Nd}A-Za-z])"  # a superset of NOT_AFTER
+
+
+GATES = {
+    "digits4": r"\p{Nd}{4}",
+    "han": r"\p{Han}",
+    # the context words of the context-bound detectors (QQ, WeChat, postal code, date of birth)
+    "context": r"(?i:qq|wechat|vx|wx|post|zip|dob|birth)|扣扣|微信|邮编|邮政|郵|出生|生日|生於",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Match:
+    start: int  # character offsets in the original cell text, end exclusive
+    end: int
+    type: str
+
+
+class Detector:
+    type: ClassVar[str]
+    pattern: ClassVar[re.Pattern]
+    hint: ClassVar[str]
+    # Identifier detectors see digits and full-width forms folded to ASCII; text detectors see
+    # the text as written (they fold Traditional characters themselves).
+    folds: ClassVar[bool] = True
+    # A cheaper RE2 test that every finding passes too, shared by several detectors and run once
+    # per column (see GATES): a column with no 4-digit run skips ten detectors at once.
+    gate: ClassVar[str | None] = None
+
+    def validate(self, candidate: str) -> bool:
+        return True
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        """``validate`` over many candidates; detectors with check digits do it with numpy."""
+        return np.fromiter(map(self.validate, candidates), dtype=bool, count=len(candidates))
+
+    def candidates(self, text: str) -> tuple[list[int], list[int], list[str]]:
+        """Starts, ends and texts of every regex candidate (before validation)."""
+        spans = list(self.spans(text))
+        return [s for s, _, _ in spans], [e for _, e, _ in spans], [c for _, _, c in spans]
+
+    def spans(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, candidate) for every regex candidate in folded text; the span is group
+        ``v`` when the pattern has one (context words are evidence, not part of the value)."""
+        by_group = "v" in self.pattern.groupindex
+        for m in self.pattern.finditer(text):
+            if by_group:
+                yield m.start("v"), m.end("v"), m.group("v")
+            else:
+                yield m.start(), m.end(), m.group()
+
+    def find(self, text: str) -> Iterator[tuple[int, int]]:
+        """Spans of confirmed matches in folded text."""
+        starts, ends, cands = self.candidates(text)
+        for s, e, ok in zip(starts, ends, self.validate_many(cands).tolist(), strict=True):
+            if ok:
+                yield s, e
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str]:
+    """Every Unicode decimal digit -> its ASCII digit; full-width ASCII forms (U+FF01-FF5E, but ：) -> ASCII;
+    the ideographic space -> space; small/full-width @ -> @. One character each way, always."""
+    table = {cp: str(unicodedata.digit(chr(cp))) for cp in range(0x80, sys.maxunicode + 1)
+             if unicodedata.category(chr(cp)) == "Nd"}
+    # The full-width colon stays: it is Chinese punctuation (登录IP：fe80::1), never part of a value.
+    table |= {cp: chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F) if cp != 0xFF1A}
+    table |= {0x3000: " ", 0xFE6B: "@"}
+    return table
+
+
+def code_point_map(table: dict[int, str]) -> np.ndarray:
+    """A lookup array over all code points for a one-to-one character mapping."""
+    out = np.arange(sys.maxunicode + 1, dtype=np.uint32)
+    out[list(table)] = [ord(v) for v in table.values()]
+    return out
+
+
+@lru_cache(maxsize=1)
+def _fold_map() -> np.ndarray:
+    return code_point_map(_fold_table())
+
+
+def remap(text: str, mapping: np.ndarray) -> str:
+    """``text`` with every character replaced through ``mapping`` (one for one), with numpy over
+    UTF-32 code points: ``str.translate`` with a dict costs a lookup per character."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return mapping[cps].tobytes().decode("utf-32-le")
+
+
+def fold(text: str) -> str:
+    """The text with digits and full-width forms folded to ASCII, same length (see module doc)."""
+    return text if text.isascii() else remap(text, _fold_map())
+
+
+def normalize(text: str) -> tuple[str, None]:
+    """Kept for callers of the first scanner: ``(fold(text), None)`` — offsets need no map now."""
+    return fold(text), None

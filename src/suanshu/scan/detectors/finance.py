@@ -1,0 +1,46 @@
+"""Financial accounts: bank cards (ISO/IEC 7812, Luhn)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from suanshu.scan import validators
+from suanshu.scan.detectors.base import NOT_AFTER, NOT_BEFORE, SEP, D, Detector
+
+
+class BankCardDetector(Detector):
+    """16-19 digit card numbers passing Luhn, plain or grouped 4-4-4-4(-1..3). An 18-digit
+    number that is a valid resident ID is an ID (the detector order decides, and in a column
+    whose header says card, ``report`` puts cards first: REFERENCE §2, headers break ties)."""
+
+    type = "BANK_CARD"
+    gate = "digits4"
+    pattern = re.compile(
+        NOT_BEFORE
+        + r"(?:[0-9]{16,19}|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?)"
+        + NOT_AFTER)
+    hint = rf"{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}"
+
+    def validate(self, candidate: str) -> bool:
+        return validators.is_bank_card(candidate.replace(" ", "").replace("-", ""))
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        return validators.are_bank_cards([c.replace(" ", "").replace("-", "") for c in candidates])
+
+
+class BankCardFirst(BankCardDetector):
+    """The same detector for a column whose header names a card: a Luhn-valid number that is
+    also a valid resident ID counts as the card it is declared to be."""
+
+    def validate(self, candidate: str) -> bool:
+        digits = candidate.replace(" ", "").replace("-", "")
+        return 16 <= len(digits) <= 19 and digits[0] in validators.CARD_MII and len(set(digits)) > 1 \
+            and validators.is_luhn(digits)
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        digits = [c.replace(" ", "").replace("-", "") for c in candidates]
+        shape = np.array([16 <= len(d) <= 19 and d[0] in validators.CARD_MII and len(set(d)) > 1
+                          for d in digits], dtype=bool)
+        return shape & validators.are_luhn(digits)

@@ -1,0 +1,133 @@
+"""Metering, rating, invoices, statements, reconciliation and the hold sweeper, on both backends."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from suanshu.billing import rating
+from suanshu.demo import datasets
+from suanshu.market import assets, billing, components, contracts, orgs, settlement
+from suanshu.market.exchange import Exchange
+
+PLAN = {"per_query_fen": 250, "per_1000_rows_fen": 40, "per_epsilon_fen": 50_000,
+        "resource_hour_fen": {"cpu": 5, "ascend-910b": 1200}, "monthly_fee_fen": 10_000,
+        "included": {"queries": 2}, "minimum_fen": 0}
+POLICY = {"mode": "aggregate", "min_group_size": 30,
+          "columns": {"city": "dimension", "temperature_c": "aggregate"}, "aggregates": ["count", "avg"]}
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_rating_lines():
+    t = rating.Totals()
+    for type_, data in [("query", {"rows": 1500}), ("query", {"rows": 10, "micro_epsilon": 250_000}),
+                        ("query", {}), ("resource", {"resource": "ascend-910b", "seconds": 5400}),
+                        ("resource", {"resource": "cpu", "seconds": 1}), ("epsilon", {"micro_epsilon": 3})]:
+        t.add(f"suanshu.usage.{type_}", data)
+    lines = {line.kind: line.amount_fen for line in rating.rate(PLAN, t)}
+    # 3 queries, 2 included; 1510 rows * 40/1000 = 60.4 -> 60; ε 0.250003 * 50000 = 12500.15 -> 12500;
+    # 1.5 h * 1200 = 1800; 1 s of cpu * 5/3600 -> 0
+    assert lines == {"subscription": 10_000, "queries": 250, "rows": 60, "epsilon": 12_500,
+                     "resource:ascend-910b": 1800, "resource:cpu": 0}
+    assert rating.rate({"minimum_fen": 999, "per_query_fen": 1}, t)[-1].amount_fen == 996
+    with pytest.raises(Exception):
+        rating.check_plan({"per_query_fen": -1})
+
+
+@pytest.fixture
+def market(settings, tmp_path):
+    ex = Exchange.open(settings)
+    orgs.ensure_operator(ex)
+    for name, role in (("meteo", "provider"), ("insurer", "buyer")):
+        orgs.create_org(ex, None, name, [role])
+    csv = datasets.write_csv(datasets.meteorology_hourly(rows=300), tmp_path / "w.csv")
+    meteo, buyer = orgs.local_actor(ex, "meteo"), orgs.local_actor(ex, "insurer")
+    assets.add_asset(ex, meteo, csv, name="weather")
+    components.publish(ex, meteo, components.ComponentSpec("weather_city", "weather", None, POLICY, 100, {}))
+    settlement.deposit(ex, orgs.local_actor(ex, _operator_name(ex)), "insurer", 1_000_000)
+    contract = contracts.request(ex, buyer, "weather_city", 5000, days=30)
+    yield ex, contract
+    ex.close()
+
+
+def _operator_name(ex):
+    from suanshu.core.orgs import OPERATOR_ORG
+
+    return OPERATOR_ORG
+
+
+def _events(contract_id: str) -> list[dict]:
+    out = []
+    for i in range(40):
+        kind = ("query", "resource")[i % 2]
+        data = {"rows": i * 7} if kind == "query" else {"resource": "ascend-910b", "seconds": 60 * i}
+        out.append({"id": f"ev-{i}", "source": "suanshu/queries", "type": f"suanshu.usage.{kind}",
+                    "subject": contract_id, "time": (T0 + timedelta(hours=i)).isoformat(), "data": data})
+    return out
+
+
+def test_duplicates_and_reordering_never_change_an_invoice(market):
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    events = _events(contract.id)
+    shuffled = events + random.Random(7).sample(events, 15)  # resends
+    random.Random(3).shuffle(shuffled)
+    for i in range(0, len(shuffled), 9):  # arriving in small batches, out of order
+        billing.ingest_usage(ex, op, shuffled[i:i + 9])
+    inv = billing.issue_invoice(ex, op, contract.id, PLAN, T0, T0 + timedelta(days=30))
+    t = rating.Totals()
+    for e in events:
+        t.add(e["type"], e["data"])
+    assert inv.total_fen == sum(line.amount_fen for line in rating.rate(PLAN, t)) and inv.events == 40
+    again = billing.issue_invoice(ex, op, contract.id, PLAN, T0, T0 + timedelta(days=30))
+    assert again.id == inv.id and again.total_fen == inv.total_fen
+    report = billing.reconcile(ex)
+    assert report["ok"] and report["invoices"] == 1 and report["total_fen"] == inv.total_fen, report
+
+
+def test_late_usage_is_billed_on_the_next_invoice(market):
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    plan = {"per_query_fen": 300}
+    billing.ingest_usage(ex, op, _events(contract.id)[:4])  # 2 queries in the first period
+    first = billing.issue_invoice(ex, op, contract.id, plan, T0, T0 + timedelta(days=1))
+    with ex.db.transaction() as s:
+        before = billing.invoice_json(s, first)
+    late = {"id": "late-1", "source": "suanshu/queries", "type": "suanshu.usage.query", "subject": contract.id,
+            "time": (T0 + timedelta(hours=1)).isoformat(), "data": {}}
+    assert billing.ingest_usage(ex, op, [late, late])["new"] == 1
+    with ex.db.transaction() as s:
+        assert billing.invoice_json(s, first) == before and first.total_fen == 600
+    second = billing.issue_invoice(ex, op, contract.id, plan, T0 + timedelta(days=1), T0 + timedelta(days=2))
+    assert second.total_fen == 300 and second.events == 1
+    assert billing.reconcile(ex)["ok"]
+
+
+def test_statement_csv_and_html(market):
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    billing.ingest_usage(ex, op, _events(contract.id)[:2])
+    inv = billing.issue_invoice(ex, op, contract.id, {"per_query_fen": 1234}, T0, T0 + timedelta(days=1))
+    now = datetime.now(UTC)
+    st = billing.statement(ex, None, "insurer", now - timedelta(days=1), now + timedelta(days=1))
+    assert st["opening_fen"] == 0 and st["closing_fen"] == 1_000_000 - 1234
+    assert [r["code"] for r in st["rows"]] == ["deposit", "charge"]
+    csv_text = billing.statement_csv(st)
+    assert csv_text.splitlines()[-1].endswith(str(1_000_000 - 1234)) and inv.transfers[0] in csv_text
+    page = billing.statement_html(st)
+    assert "对账单" in page and "¥9,987.66" in page.replace("¥9987.66", "¥9,987.66")
+
+
+def test_sweeper_voids_holds_of_expired_contracts(market):
+    ex, contract = market
+    rows = {r.account: r for r in settlement.balances(ex, None) if r.org == "insurer"}
+    assert next(iter(rows.values())).held_fen == 5000
+    assert billing.sweep_expired(ex) == []  # not expired yet
+    assert billing.sweep_expired(ex, now=contract.expires_at + timedelta(seconds=1)) == [contract.id]
+    assert billing.sweep_expired(ex, now=contract.expires_at + timedelta(days=1)) == []  # once
+    cash = next(r for r in settlement.balances(ex, None) if r.org == "insurer")
+    assert (cash.held_fen, cash.available_fen) == (0, 1_000_000)
+    with ex.db.transaction() as s:
+        assert s.get(type(contract), contract.id).state == "expired"

@@ -1,0 +1,152 @@
+"""The exchange's query path in dp and extract modes, and the contract terms (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from suanshu.core.errors import Refused
+from suanshu.market import components, contracts, orgs, queries, settlement
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import QueryRun
+from suanshu.policy.models import PolicyBudget
+
+CITIES = {"Changsha": 60, "Xiangtan": 45, "Zhuzhou": 40, "Yueyang": 4}
+DP_POLICY = {"mode": "dp", "min_group_size": 10, "aggregates": ["count", "sum", "avg"],
+             "columns": {"city": "dimension", "fee": "aggregate", "mobile": "hidden"},
+             "dp": {"epsilon_per_query": 0.5, "epsilon_total": 1.0, "bounds": {"fee": [0, 500]}}}  # fmt: skip
+
+
+@pytest.fixture
+def ex(settings):
+    exchange = Exchange.open(settings)
+    orgs.ensure_operator(exchange)
+    orgs.create_org(exchange, None, "telco", ["provider"], region="cn-hunan")
+    orgs.create_org(exchange, None, "bank", ["buyer"], region="cn-beijing")
+    settlement.deposit(exchange, orgs.local_actor(exchange, orgs.OPERATOR_ORG), "bank", 1_000_000)
+    yield exchange
+    exchange.close()
+
+
+@pytest.fixture
+def asset_file(tmp_path):
+    rng = random.Random(7)
+    lines = ["city,fee,mobile"]
+    for city, n in CITIES.items():
+        lines += [f"{city},{rng.randint(50, 400)},138{rng.randint(0, 99_999_999):08d}" for _ in range(n)]
+    path = tmp_path / "subscribers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def publish(ex, asset_file, name, policy, *, asset=True):
+    provider = orgs.local_actor(ex, "telco")
+    if asset:
+        from suanshu.market import assets
+
+        assets.add_asset(ex, provider, asset_file, name="subscribers")
+    return components.publish(ex, provider, components.ComponentSpec(
+        name=name, asset="subscribers", sql=None, policy=policy, price_fen=100, desensitize={}))
+
+
+def test_dp_queries_spend_the_contract_budget_then_stop(ex, asset_file):
+    publish(ex, asset_file, "fees", DP_POLICY)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 10_000, purpose="risk")
+    sql = "SELECT city, count(*), avg(fee) FROM fees GROUP BY city ORDER BY city"
+    for spent in (0.5, 1.0):
+        result = queries.run(ex, buyer, contract.id, sql)
+        assert [row[0] for row in result.rows] == ["Changsha", "Xiangtan", "Zhuzhou"]  # Yueyang < 10
+        assert all(0 <= row[2] <= 500 for row in result.rows)  # averages clamped to the bounds
+        assert result.receipt["mode"] == "dp" and result.receipt["epsilon_spent"] == 0.5
+        assert result.receipt["epsilon_spent_total"] == spent
+    with pytest.raises(Refused) as info:
+        queries.run(ex, buyer, contract.id, sql)
+    assert info.value.code == "query.budget_exhausted"
+    with ex.db.transaction() as s:
+        budget = s.get(PolicyBudget, contract.id)
+        assert (budget.spent, budget.reserved) == (10**9, 0)
+        runs = s.scalars(select(QueryRun).where(QueryRun.contract_id == contract.id).order_by(QueryRun.id)).all()
+        assert [r.status for r in runs] == ["succeeded", "succeeded", "denied"]
+        assert runs[-1].error_code == "query.budget_exhausted" and runs[-1].price_fen == 0
+
+
+def test_a_refused_dp_query_costs_no_epsilon(ex, asset_file):
+    publish(ex, asset_file, "fees", DP_POLICY)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 10_000)
+    with pytest.raises(Refused) as info:
+        queries.run(ex, buyer, contract.id, "SELECT city, sum(fee) AS s FROM fees GROUP BY city ORDER BY s LIMIT 1")
+    assert info.value.code == "query.dp_not_allowed"
+    with ex.db.transaction() as s:
+        assert s.get(PolicyBudget, contract.id) is None
+
+
+def test_extract_mode_rows_and_the_gate(ex, asset_file):
+    extract = {"mode": "extract", "max_rows": 5, "columns": {"city": "dimension", "fee": "aggregate"}}
+    publish(ex, asset_file, "rows", extract)
+    # the gate scans every column extract mode releases: clear mobile numbers are refused
+    with pytest.raises(Refused) as info:
+        publish(ex, asset_file, "leaky", {**extract, "columns": {"city": "dimension", "mobile": "aggregate"}},
+                asset=False)
+    assert info.value.code == "gate.personal_info_in_clear"
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "rows", 10_000)
+    result = queries.run(ex, buyer, contract.id, "SELECT city, fee FROM rows WHERE city = 'Yueyang' ORDER BY fee")
+    assert len(result.rows) == 4 and result.receipt["mode"] == "extract" and result.receipt["epsilon_spent"] == 0
+    assert len(queries.run(ex, buyer, contract.id, "SELECT city FROM rows").rows) == 5
+
+
+def test_purpose_expiry_and_residency_are_enforced(ex, asset_file):
+    terms = {"mode": "aggregate", "min_group_size": 10, "columns": {"city": "dimension", "fee": "aggregate"}}
+    soon = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+    publish(ex, asset_file, "scoped", {**terms, "purpose": ["risk"], "expiry": soon.isoformat()})
+    publish(ex, asset_file, "abroad", {**terms, "residency": ["eu-west"]}, asset=False)
+    publish(ex, asset_file, "expiring", {**terms, "expiry": "2000-01-01T00:00:00Z"}, asset=False)
+    buyer = orgs.local_actor(ex, "bank")
+    with pytest.raises(Refused) as info:
+        contracts.request(ex, buyer, "scoped", 10_000, purpose="marketing")
+    assert info.value.code == "policy.purpose_not_allowed"
+    contract = contracts.request(ex, buyer, "scoped", 10_000, purpose="risk", days=365)
+    assert contract.expires_at == soon  # a contract ends no later than the policy it carries
+    assert queries.run(ex, buyer, contract.id, "SELECT count(*) FROM scoped").rows
+    with pytest.raises(Refused) as info:
+        contracts.request(ex, buyer, "expiring", 10_000)
+    assert info.value.code == "policy.expired"
+    abroad = contracts.request(ex, buyer, "abroad", 10_000)
+    with pytest.raises(Refused) as info:  # the data (and so the compute) sits in cn-hunan
+        queries.run(ex, buyer, abroad.id, "SELECT count(*) FROM abroad")
+    assert info.value.code == "policy.residency_violation"
+
+
+def test_concurrent_dp_queries_on_one_contract_never_overspend(ex, asset_file):
+    """Six buyers' threads race on one contract whose ε covers two queries: exactly two answer."""
+    import threading
+
+    publish(ex, asset_file, "fees", DP_POLICY)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 10_000)
+    barrier, codes, lock = threading.Barrier(6), [], threading.Lock()
+
+    def query():
+        barrier.wait()
+        try:
+            queries.run(ex, buyer, contract.id, "SELECT city, count(*) FROM fees GROUP BY city")
+            code = "ok"
+        except Refused as e:
+            code = e.code
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=query) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == ["ok", "ok"] + ["query.budget_exhausted"] * 4
+    with ex.db.transaction() as s:
+        budget = s.get(PolicyBudget, contract.id)
+        assert (budget.spent, budget.reserved) == (10**9, 0)

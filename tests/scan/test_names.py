@@ -1,0 +1,81 @@
+"""Person names and addresses in free Chinese text: Simplified, Traditional, web-scrape noise,
+and the words and places that must not be names. Quality floors on the seeded news corpus."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.scan_corpus import news
+
+from suanshu.scan import names
+from suanshu.scan.detectors import TEXT_DETECTORS, detect
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(m.type, text[m.start:m.end]) for m in detect(text, TEXT_DETECTORS)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("据新华社报道，张伟昨日会见了李娜。", [("PERSON_NAME", "张伟"), ("PERSON_NAME", "李娜")]),
+    ("據新華社報道，張偉昨日會見了李娜。", [("PERSON_NAME", "張偉"), ("PERSON_NAME", "李娜")]),
+    ("数(shù)据显示王小明(wáng xiǎo míng)说", [("PERSON_NAME", "王小明")]),
+    ("董事长欧阳明辉因个人原因辞职", [("PERSON_NAME", "欧阳明辉")]),
+    ("市民孙嫣然向本报反映", [("PERSON_NAME", "孙嫣然")]),  # the segmenter splits 孙|嫣然
+    ("记者获悉，姜华洋已于上月调任", [("PERSON_NAME", "姜华洋")]),
+    ("董事長熊建佑因個人原因辭職", [("PERSON_NAME", "熊建佑")]),
+])
+def test_names_in_sentences(text, expected):
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "今天很高兴见到大家", "黄金价格上涨", "周末去黄山旅游", "阿里巴巴集团发布财报", "石家庄天气晴朗",
+    "高雄港货运量增加", "李宁公司发布新品", "万科集团公告", "北京", "常州", "5G智享套餐199元", "订购智享套餐",
+    "石田乡", "黄棕壤", "龙山县金穗水稻种植农民专业合作社",
+])
+def test_words_places_and_companies_are_not_names(text):
+    assert [t for t, _ in found(text) if t == "PERSON_NAME"] == []
+
+
+@pytest.mark.parametrize(("text", "piece"), [
+    ("家住北京市朝阳区建国路88号院3号楼2单元501室的张先生", "北京市朝阳区建国路88号院3号楼2单元501室"),
+    ("他住在上海市浦东新区碧桂园23栋2410室", "上海市浦东新区碧桂园23栋2410室"),
+    ("河南省信阳市光山县槐店乡王庄村3组", "河南省信阳市光山县槐店乡王庄村3组"),
+    ("臺北市信義路五段7號", "臺北市信義路五段7號"),
+])
+def test_street_level_addresses(text, piece):
+    assert ("ADDRESS", piece) in found(text)
+
+
+@pytest.mark.parametrize("text", ["北京市朝阳区", "我在上海", "走在建国路上", "广东省深圳市南山区"])
+def test_bare_places_are_not_addresses(text):
+    assert [t for t, _ in found(text) if t == "ADDRESS"] == []
+
+
+def test_whole_cell_names():
+    assert names.is_name_cell(" 张伟 ") and names.is_name_cell("诸葛明")
+    assert names.is_name_cell("陳小紅")  # Traditional
+    assert not names.is_name_cell("黄金") and not names.is_name_cell("北京市")
+
+
+def test_cleaning_keeps_offsets():
+    text = "數(shù)據(jù)顯示張偉"
+    cleaned, origin = names.clean(text)
+    assert cleaned == "数据显示张伟"
+    assert [text[i] for i in origin] == list("數據顯示張偉")
+
+
+def score(corpus):
+    tp = fp = fn = 0
+    for text, gold in corpus:
+        pred = [(m.start, m.end) for m in detect(text, TEXT_DETECTORS) if m.type == "PERSON_NAME"]
+        want = [(s, e) for s, e, t in gold if t == "PERSON_NAME"]
+        hit = {p for p in pred if any(p[0] < e and s < p[1] for s, e in want)}
+        tp += len(hit)
+        fp += len(pred) - len(hit)
+        fn += sum(1 for s, e in want if not any(p[0] < e and s < p[1] for p in pred))
+    return tp / max(1, tp + fp), tp / max(1, tp + fn)
+
+
+def test_name_quality_on_the_news_corpus():
+    precision, recall = score(news(400, seed=5))
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
