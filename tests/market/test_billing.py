@@ -6,9 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from suanshu.billing import rating
 from suanshu.demo import datasets
+from suanshu.ledger import engine as ledger_engine
 from suanshu.market import assets, billing, components, contracts, orgs, settlement
 from suanshu.market.exchange import Exchange
 
@@ -131,3 +134,70 @@ def test_sweeper_voids_holds_of_expired_contracts(market):
     assert (cash.held_fen, cash.available_fen) == (0, 1_000_000)
     with ex.db.transaction() as s:
         assert s.get(type(contract), contract.id).state == "expired"
+
+
+@given(price=st.integers(0, 10**12), bps=st.integers(0, 10_000), compute_part=st.floats(0, 1))
+def test_three_way_split_sums_exactly_and_follows_the_remainder_rule(price, bps, compute_part):
+    compute = int(price * compute_part)
+    sp = settlement.split_charge(price, bps, compute)
+    assert sp.data_provider_fen + sp.compute_provider_fen + sp.operator_fen == price
+    assert min(sp.data_provider_fen, sp.compute_provider_fen, sp.operator_fen) >= 0
+    assert sp.operator_fen == price * bps // 10_000  # rounded down on the whole price
+    assert sp.compute_provider_fen == compute * (10_000 - bps) // 10_000
+    assert settlement.split_charge(price, bps) == settlement.Split(price - price * bps // 10_000, 0,
+                                                                   price * bps // 10_000)
+
+
+def test_split_rejects_bad_parts():
+    for args in [(100, 500, 101), (100, 500, -1), (100, 10_001, 0), (-1, 0, 0)]:
+        with pytest.raises(Exception) as err:
+            settlement.split_charge(*args)
+        assert err.value.code == "money.bad_split"
+
+
+def test_job_charge_three_way_chain_from_a_hold(market):
+    """What a compute job does: hold at start, post as usage is rated, release the rest."""
+    ex, _ = market
+    orgs.create_org(ex, None, "npu-pool", ["compute"])
+    with ex.db.transaction() as s:
+        ids = billing.org_names(s)
+        org = {name: oid for oid, name in ids.items()}
+        hold = settlement.hold(s, org["insurer"], 10_000, {"job": "job_1"})
+        c1 = settlement.charge(s, hold_id=hold, buyer_org_id=org["insurer"], provider_org_id=org["meteo"],
+                               price=1_001, remaining_after=6_000, commission_bps=1_000, memo={"job": "job_1"},
+                               compute_provider_org_id=org["npu-pool"], compute_fen=700, ids_from="job_1/1")
+        # 1001: operator 100 (100.1 down), compute 630 (700 less 10 %), data gets the rest: 271
+        assert (c1.operator_fen, c1.compute_provider_fen, c1.provider_fen) == (100, 630, 271)
+        assert len(c1.transfers) == 5 and c1.new_hold_id
+        c2 = settlement.charge(s, hold_id=c1.new_hold_id, buyer_org_id=org["insurer"],
+                               provider_org_id=org["meteo"], price=500, remaining_after=0, commission_bps=1_000,
+                               memo={"job": "job_1"}, compute_provider_org_id=org["npu-pool"], compute_fen=500,
+                               ids_from="job_1/2")
+        assert c2.new_hold_id is None and c2.provider_fen == 0 and c2.compute_provider_fen == 450
+        # the hold is resolved: posting it again fails and writes nothing
+        with pytest.raises(Exception) as err:
+            settlement.charge(s, hold_id=c1.new_hold_id, buyer_org_id=org["insurer"],
+                              provider_org_id=org["meteo"], price=1, remaining_after=0, commission_bps=0,
+                              memo={}, ids_from="job_1/3")
+        assert err.value.code == "ledger.pending_transfer_already_posted"
+    rows = {(r.org, r.code): r for r in settlement.balances(ex, None)}
+    assert rows[("insurer", "cash")].held_fen == 5000  # the contract's hold; the job's is gone
+    assert rows[("insurer", "cash")].available_fen == 1_000_000 - 5000 - 1_501
+    assert rows[("npu-pool", "cash")].posted_fen == 630 + 450
+    assert rows[("meteo", "cash")].posted_fen == 271 + 0
+    assert sum(r.posted_fen for r in rows.values() if r.code != "bank") == 1_000_000
+    with ex.db.transaction() as s:
+        assert ledger_engine.verify(s).ok
+
+
+def test_failed_leg_fails_the_whole_charge(market):
+    ex, _ = market
+    with ex.db.transaction() as s:
+        org = {name: oid for oid, name in billing.org_names(s).items()}
+    with pytest.raises(Exception) as err, ex.db.transaction() as s:
+        # no hold: straight from cash, more than the buyer has available -> the chain fails as one
+        settlement.charge(s, hold_id=None, buyer_org_id=org["insurer"], provider_org_id=org["meteo"],
+                          price=2_000_000, remaining_after=0, commission_bps=500, memo={})
+    assert err.value.code == "ledger.exceeds_credits"
+    rows = {(r.org, r.code): r for r in settlement.balances(ex, None)}
+    assert rows[("meteo", "cash")].posted_fen == 0 and rows[("insurer", "cash")].posted_fen == 1_000_000

@@ -108,8 +108,9 @@ class TransferCode(IntEnum):
     WITHDRAW = 2
     HOLD = 10
     CHARGE = 20
-    PROVIDER_SHARE = 21
+    PROVIDER_SHARE = 21  # the data provider's share
     OPERATOR_COMMISSION = 22
+    COMPUTE_SHARE = 23  # the compute provider's share
     RELEASE = 30
 
 

@@ -8,6 +8,7 @@ budget again, and split the price from escrow to the provider and the operator.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,7 +17,6 @@ from sqlalchemy.orm import Session
 from suanshu.audit import log as audit
 from suanshu.core.errors import NotFound, UsageError
 from suanshu.core.ids import new_uuid_hex
-from suanshu.core.money import split_commission
 from suanshu.core.orgs import OPERATOR_ORG, Organization, Role
 from suanshu.ledger import engine as ledger
 from suanshu.ledger.codes import CNY, AccountCode, AccountFlags, TransferCode, TransferFlags
@@ -80,8 +80,10 @@ def deposit(ex: Exchange, actor: Actor, org_name: str, amount: int, reference: s
     return tid
 
 
-def hold(s: Session, buyer_org_id: str, amount: int, memo: dict) -> str:
-    tid = new_uuid_hex()
+def hold(s: Session, buyer_org_id: str, amount: int, memo: dict, *, tid: str | None = None) -> str:
+    """Reserve ``amount`` of the buyer's cash (pending buyer cash -> escrow); returns its id.
+    Pass ``tid`` (32 hex) to choose the id, so a retried start converges instead of holding twice."""
+    tid = tid or new_uuid_hex()
     _apply(s, [_hold_transfer(s, tid, buyer_org_id, amount, memo)])
     return tid
 
@@ -93,42 +95,95 @@ def _hold_transfer(s: Session, tid: str, buyer_org_id: str, amount: int, memo: d
 
 
 @dataclass(frozen=True)
+class Split:
+    """One charge divided between the data provider, the compute provider and the operator."""
+
+    data_provider_fen: int
+    compute_provider_fen: int
+    operator_fen: int
+
+
+def split_charge(price_fen: int, commission_bps: int, compute_fen: int = 0) -> Split:
+    """Split ``price_fen`` three ways in integer fen; the three parts always sum to the price.
+
+    ``compute_fen`` is the part of the price that pays for compute (the rated resource-hours);
+    the rest pays for the data. The remainder rule, fixed and deterministic: the operator's
+    commission is ``commission_bps`` of the whole price rounded **down**; the compute provider
+    gets its part less the same rate of commission, rounded **down**; the data provider gets
+    whatever is left, so any fen lost to rounding goes to the data provider.
+    """
+    if price_fen < 0 or not 0 <= compute_fen <= price_fen:
+        raise UsageError("money.bad_split", "need 0 <= compute_fen <= price_fen")
+    if not 0 <= commission_bps <= 10_000:
+        raise UsageError("money.bad_split", "commission_bps must be 0 to 10000")
+    operator = price_fen * commission_bps // 10_000
+    compute = compute_fen * (10_000 - commission_bps) // 10_000
+    return Split(price_fen - operator - compute, compute, operator)
+
+
+@dataclass(frozen=True)
 class Charge:
     price_fen: int
-    provider_fen: int
+    provider_fen: int  # the data provider's share
     operator_fen: int
     transfers: list[str]
     new_hold_id: str | None
+    compute_provider_fen: int = 0
 
 
-def charge(s: Session, *, hold_id: str, buyer_org_id: str, provider_org_id: str, price: int,
-           remaining_after: int, commission_bps: int, memo: dict) -> Charge:
-    """Post ``price`` from the hold, re-hold ``remaining_after``, split the price: one linked chain.
+def _derived_id(seed: str | None, leg: str) -> str:
+    """Ids derived from a caller's key make a retried charge converge (``exists``), not repeat."""
+    if seed is None:
+        return new_uuid_hex()
+    return hashlib.sha256(f"{seed}/{leg}".encode()).hexdigest()[:32]
 
+
+def charge(s: Session, *, hold_id: str | None, buyer_org_id: str, provider_org_id: str, price: int,
+           remaining_after: int, commission_bps: int, memo: dict,
+           compute_provider_org_id: str | None = None, compute_fen: int = 0,
+           ids_from: str | None = None) -> Charge:
+    """Charge ``price`` fen and split it, as **one linked chain** in the caller's transaction.
+
+    With ``hold_id``: post ``price`` from that pending hold (a partial post releases the rest),
+    and re-hold ``remaining_after`` as a new pending transfer. Without: debit the buyer's cash
+    directly (code CHARGE). Then escrow -> data provider, escrow -> compute provider (when
+    ``compute_provider_org_id`` is given and its share is not zero), escrow -> operator
+    revenue, as ``split_charge(price, commission_bps, compute_fen)``. Any failing leg fails
+    the whole chain (``LedgerError`` with the leg's result code; nothing is written).
+    ``ids_from`` (e.g. ``f"{job_id}/{n}"``) derives the transfer ids so a retry converges.
     Post and void carry the hold's code, as TigerBeetle requires of a pending transfer's resolution.
     """
-    provider_fen, operator_fen = split_commission(price, commission_bps)
-    escrow = account_id(s, operator_id(s), AccountCode.ESCROW)
-    post_id, new_hold = new_uuid_hex(), (new_uuid_hex() if remaining_after > 0 else None)
-    chain = [ledger.NewTransfer(post_id, account_id(s, buyer_org_id, AccountCode.CASH), escrow, price, CNY,
-                                TransferCode.HOLD, flags=TransferFlags.POST_PENDING_TRANSFER,
-                                pending_id=hold_id, memo=memo)]
+    if compute_fen and compute_provider_org_id is None:
+        raise UsageError("money.bad_split", "compute_fen needs a compute provider")
+    split = split_charge(price, commission_bps, compute_fen)
+    op = operator_id(s)
+    escrow, cash = account_id(s, op, AccountCode.ESCROW), account_id(s, buyer_org_id, AccountCode.CASH)
+    new_hold = _derived_id(ids_from, "rehold") if remaining_after > 0 else None
+    if hold_id is not None:
+        first = ledger.NewTransfer(_derived_id(ids_from, "post"), cash, escrow, price, CNY, TransferCode.HOLD,
+                                   flags=TransferFlags.POST_PENDING_TRANSFER, pending_id=hold_id, memo=memo)
+    else:
+        first = ledger.NewTransfer(_derived_id(ids_from, "charge"), cash, escrow, price, CNY,
+                                   TransferCode.CHARGE, memo=memo)
+    chain = [first]
     if new_hold:
         chain.append(_hold_transfer(s, new_hold, buyer_org_id, remaining_after, memo))
-    if provider_fen:
-        chain.append(ledger.NewTransfer(new_uuid_hex(), escrow, account_id(s, provider_org_id, AccountCode.CASH),
-                                        provider_fen, CNY, TransferCode.PROVIDER_SHARE, memo=memo))
-    if operator_fen:
-        chain.append(ledger.NewTransfer(new_uuid_hex(), escrow,
-                                        account_id(s, operator_id(s), AccountCode.REVENUE),
-                                        operator_fen, CNY, TransferCode.OPERATOR_COMMISSION, memo=memo))
+    legs = [("provider", provider_org_id, AccountCode.CASH, split.data_provider_fen, TransferCode.PROVIDER_SHARE),
+            ("compute", compute_provider_org_id, AccountCode.CASH, split.compute_provider_fen,
+             TransferCode.COMPUTE_SHARE),
+            ("operator", op, AccountCode.REVENUE, split.operator_fen, TransferCode.OPERATOR_COMMISSION)]
+    chain += [ledger.NewTransfer(_derived_id(ids_from, leg), escrow, account_id(s, org, code), amount, CNY, tcode,
+                                 memo=memo) for leg, org, code, amount, tcode in legs if amount]
     chain = [_linked(t) for t in chain[:-1]] + chain[-1:]
     _apply(s, chain)
-    return Charge(price, provider_fen, operator_fen, [t.id for t in chain], new_hold)
+    return Charge(price, split.data_provider_fen, split.operator_fen, [t.id for t in chain], new_hold,
+                  split.compute_provider_fen)
 
 
-def release(s: Session, *, hold_id: str, buyer_org_id: str, memo: dict) -> str:
-    tid = new_uuid_hex()
+def release(s: Session, *, hold_id: str, buyer_org_id: str, memo: dict, tid: str | None = None) -> str:
+    """Void a hold (cancel, expiry): the whole pending amount returns to the buyer. A hold
+    resolves once: voiding a posted or voided hold raises ``ledger.pending_transfer_already_*``."""
+    tid = tid or new_uuid_hex()
     _apply(s, [ledger.NewTransfer(tid, account_id(s, buyer_org_id, AccountCode.CASH),
                                   account_id(s, operator_id(s), AccountCode.ESCROW), 0, CNY,
                                   TransferCode.HOLD, flags=TransferFlags.VOID_PENDING_TRANSFER,
