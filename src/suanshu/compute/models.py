@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanshu.core.clock import utcnow
@@ -30,3 +30,39 @@ class Pool(Base):
     transfer_fen_per_gb: Mapped[dict]  # {region: fen}; a missing region cannot send data here
     executor: Mapped[str] = mapped_column(String(200), default="local")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A buyer's program run under a contract (compute-to-data); ``market.jobs`` drives its states.
+
+    queued -> placed -> running -> succeeded | failed | denied | cancelled. ``placement`` is the
+    scheduler's explanation (pool, cost breakdown, why) plus every attempt (failover);
+    ``metering`` the resource-seconds billed; ``result`` the output check's verdict and the
+    released files; ``receipt`` the bill with its audit entry.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    buyer_org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    program: Mapped[str] = mapped_column(Text)
+    program_sha256: Mapped[str] = mapped_column(String(64))
+    request: Mapped[dict]  # {"cpu", "memory_gb", "accelerators", "hours"}
+    pool_id: Mapped[str | None] = mapped_column(ForeignKey("pools.id"), index=True, default=None)
+    placement: Mapped[dict] = mapped_column(default=dict)
+    executor_ref: Mapped[str | None] = mapped_column(String(200), default=None)  # e.g. the Ray submission id
+    hold_transfer_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    hold_fen: Mapped[int] = mapped_column(Fen, default=0)
+    price_fen: Mapped[int] = mapped_column(Fen, default=0)
+    metering: Mapped[dict] = mapped_column(default=dict)
+    result: Mapped[dict] = mapped_column(default=dict)
+    receipt: Mapped[dict] = mapped_column(default=dict)
+    logs: Mapped[str] = mapped_column(Text, default="")  # released only when the output check passes
+    error_code: Mapped[str | None] = mapped_column(String(80), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
