@@ -8,6 +8,7 @@ from suanshu.core import orgs as _orgs  # noqa: F401
 from suanshu.core.db import Base
 from suanshu.ledger import models as _ledger  # noqa: F401
 from suanshu.market import models as _market  # noqa: F401
+from suanshu.market import tables as _market_tables  # noqa: F401
 from suanshu.policy import models as _policy  # noqa: F401
 from suanshu.vault import models as _vault  # noqa: F401
 

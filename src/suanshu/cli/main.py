@@ -47,6 +47,10 @@ def open_exchange() -> Exchange:
 
 _settlement.register(audit_app, ledger_app, lambda: open_exchange())
 
+from suanshu.cli import market as _market  # noqa: E402  (catalog, demand, component certificate: issue 8)
+
+_market.register(app, component_app, lambda: open_exchange())
+
 
 def operator(ex: Exchange):
     return orgs.local_actor(ex, OPERATOR_ORG)
