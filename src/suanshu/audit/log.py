@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from suanshu.audit import merkle
@@ -79,45 +79,87 @@ def head(session: Session) -> AuditTree:
     return tree
 
 
-def _locked_head(session: Session) -> AuditTree:
+class _Appending:
+    """One transaction's appends: the locked tree head held in memory (frontier as bytes) and
+    the entries not inserted yet. They are written at the next flush (``_write_pending``):
+    one INSERT for all of them and one UPDATE of the head, however many were appended."""
+
+    __slots__ = ("txn", "tree", "size", "chain_head", "frontier", "rows")
+
+    def __init__(self, txn, tree: AuditTree):
+        self.txn, self.tree = txn, tree
+        self.size, self.chain_head = tree.size, tree.chain_head
+        self.frontier = [bytes.fromhex(h) for h in tree.frontier]
+        self.rows: list[tuple] = []
+
+
+def _appending(session: Session) -> _Appending:
     """Lock and read the head once per transaction; later appends in the same transaction reuse
     it (it cannot change under us while we hold the lock), so a batch of appends costs one read."""
     txn = session.get_transaction()
-    cached = session.info.get("audit_head")
-    if cached is not None and cached[0] is txn:
-        return cached[1]
+    state = session.info.get("audit_head")
+    if state is not None and state.txn is txn:
+        return state
     _lock_head(session)
-    tree = head(session)
-    session.info["audit_head"] = (txn, tree)
-    return tree
+    state = _Appending(txn, head(session))
+    session.info["audit_head"] = state
+    return state
 
 
 def append(session: Session, *, actor: str, action: str, subject: str, payload: dict | None = None,
            time: datetime | None = None) -> AuditEvent:
     """Append one event inside the caller's transaction; it commits or rolls back with the change.
 
-    O(log n): reads the one-row head, writes the event and the new head. ``time`` defaults to
-    now; replays and cross-backend tests pass it to get byte-identical entries.
+    O(log n) hashes, no reads after the first append of a transaction, and no ORM bookkeeping:
+    the returned ``AuditEvent`` is a detached copy of the row, which is inserted with the rest
+    of the transaction's entries at its next flush (a query, or the commit). ``time`` defaults
+    to now; replays and cross-backend tests pass it to get byte-identical entries.
     """
-    tree = _locked_head(session)
-    seq, prev = tree.size + 1, tree.chain_head
+    st = _appending(session)
+    seq, prev = st.size + 1, st.chain_head
     # Round-trip the payload through JSON so what we hash is exactly what we store.
     payload = json.loads(canonical(payload or {}))
     time = time or utcnow()
     body = entry_bytes(seq, time, actor, action, subject, payload)
-    leaf = merkle.leaf_hash(body)
+    leaf = merkle.leaf_hash(body).hex()
     chain = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
+    st.frontier = merkle.frontier_append(st.frontier, st.size, bytes.fromhex(leaf))
+    st.size, st.chain_head = seq, chain
+    st.rows.append((seq, time, actor, action, subject, payload, prev, chain, leaf))
+    st.tree.size = seq  # marks the head dirty, so the commit flushes and _write_pending runs
     event = AuditEvent(seq=seq, time=time, actor=actor, action=action, subject=subject, payload=payload,
-                       prev_hash=prev, hash=chain, leaf_hash=leaf.hex())
-    frontier = merkle.frontier_append([bytes.fromhex(h) for h in tree.frontier], tree.size, leaf)
-    tree.size, tree.chain_head = seq, chain
-    tree.frontier = [h.hex() for h in frontier]
-    tree.root = merkle.frontier_root(frontier).hex()
-    # No flush here: the events of a transaction are inserted together when it flushes or commits.
-    session.add(event)
+                       prev_hash=prev, hash=chain, leaf_hash=leaf)
     if (hook := on_append.get()) is not None:
         hook(session, event)
     return event
+
+
+_COLUMNS = ("seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash", "leaf_hash")
+_SQLITE_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+@event.listens_for(Session, "before_flush")
+def _write_pending(session: Session, _flush_context, _instances) -> None:
+    """Insert the transaction's pending entries in one statement and bring the head up to date."""
+    st = session.info.get("audit_head")
+    if st is None or not st.rows or st.txn is not session.get_transaction():
+        return
+    rows, st.rows = st.rows, []
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # The driver's executemany with the columns' own bind processors: stored exactly as the
+        # ORM would store them, without its per-row parameter building.
+        table = AuditEvent.__table__
+        when = table.c.time.type._cached_bind_processor(conn.dialect)
+        as_json = table.c.payload.type._cached_bind_processor(conn.dialect)
+        conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], when(r[1]), r[2], r[3], r[4], as_json(r[5]), *r[6:])
+                                              for r in rows])
+    else:
+        conn.execute(insert(AuditEvent.__table__), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+    tree = st.tree
+    tree.size, tree.chain_head = st.size, st.chain_head
+    tree.frontier = [h.hex() for h in st.frontier]
+    tree.root = merkle.frontier_root(st.frontier).hex()
 
 
 # --------------------------------------------------------------------------- verification

@@ -26,17 +26,17 @@ How a batch runs (the shape the batched sequencer will keep):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from suanshu.core.clock import utcnow
 from suanshu.core.errors import Refused, UsageError
@@ -54,12 +54,15 @@ from suanshu.ledger.models import Account, Transfer
 
 R = CreateTransferResult
 AR = CreateAccountResult
+# Plain ints, not IntFlag members: ``&`` on an enum member is a Python-level call, and the hot
+# loop does several per transfer.
 LINKED = 1  # the same bit for accounts and transfers
-DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-PENDING = TransferFlags.PENDING
-POST = TransferFlags.POST_PENDING_TRANSFER
-VOID = TransferFlags.VOID_PENDING_TRANSFER
+DMNEC = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+CMNED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+PENDING = int(TransferFlags.PENDING)
+POST = int(TransferFlags.POST_PENDING_TRANSFER)
+VOID = int(TransferFlags.VOID_PENDING_TRANSFER)
+_UNKNOWN_TRANSFER_FLAGS = ~TRANSFER_FLAGS_KNOWN
 
 ZERO_ID = "0" * 32
 _HEX128 = re.compile(r"[0-9a-f]{32}")
@@ -98,9 +101,9 @@ class NewTransfer:
     memo: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _T:
-    """A transfer as plain values: a stored one, or one this batch is about to store."""
+class _T(NamedTuple):
+    """A transfer as plain values: a stored one, or one this batch is about to store.
+    (A tuple: built and read several times per transfer, so it must be cheap.)"""
 
     id: str
     debit_account_id: str
@@ -124,13 +127,15 @@ def _id(value, what: str) -> str:
     """Normalise an id: "" for zero (None, "" or 32 zeros), else 32 lowercase hex characters."""
     if value is None or value == "" or value == ZERO_ID:
         return ""
-    if not isinstance(value, str) or not _HEX128.fullmatch(value):
+    if type(value) is not str or not _HEX128.fullmatch(value):
         raise UsageError("ledger.malformed_id",
                          f"{what} must be 32 lowercase hex characters (128 bits), got {value!r}")
     return value
 
 
 def _int(value, what: str, maximum: int) -> int:
+    if type(value) is int and 0 <= value <= maximum:  # the common case, first and cheap
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise UsageError("ledger.malformed_event",
                          f"{what} must be an integer from 0 to {maximum}, got {value!r}")
@@ -142,22 +147,26 @@ def _memo(value) -> dict:
     if not isinstance(value, dict):
         raise UsageError("ledger.malformed_event",
                          f"memo must be a JSON object, got {type(value).__name__}")
+    if not value:
+        return {}
     try:
         return json.loads(json.dumps(value, sort_keys=True, ensure_ascii=False))
     except (TypeError, ValueError) as exc:
         raise UsageError("ledger.malformed_event", f"memo is not JSON: {exc}") from exc
 
 
-def _normalise_transfer(t: NewTransfer) -> _T:
-    return _T(id=_id(t.id, "id"),
-              debit_account_id=_id(t.debit_account_id, "debit_account_id"),
-              credit_account_id=_id(t.credit_account_id, "credit_account_id"),
-              amount=_int(t.amount, "amount", MAX_AMOUNT),
-              pending_id=_id(t.pending_id, "pending_id"),
-              ledger=_int(t.ledger, "ledger", _MAX_INT32),
-              code=_int(t.code, "code", _MAX_INT32),
-              flags=_int(t.flags, "flags", _MAX_INT32),
-              memo=_memo(t.memo))
+def _normalise_transfer(t: NewTransfer | _T) -> _T:
+    if type(t) is _T:  # already checked (the sequencer normalises in the caller's thread)
+        return t
+    return _T(_id(t.id, "id"), _id(t.debit_account_id, "debit_account_id"),
+              _id(t.credit_account_id, "credit_account_id"), _int(t.amount, "amount", MAX_AMOUNT),
+              _id(t.pending_id, "pending_id"), _int(t.ledger, "ledger", _MAX_INT32),
+              _int(t.code, "code", _MAX_INT32), _int(t.flags, "flags", _MAX_INT32), _memo(t.memo))
+
+
+def normalise_transfers(transfers: Sequence[NewTransfer]) -> list[_T]:
+    """Check every event is representable (``UsageError`` otherwise); the engine then skips it."""
+    return [_normalise_transfer(t) for t in transfers]
 
 
 def _normalise_account(a: NewAccount) -> NewAccount:
@@ -186,16 +195,20 @@ def _lock_ledger(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEDGER_LOCK})
 
 
-def _lock_accounts(session: Session, ids: set[str]) -> dict[str, Account]:
+_A_COLUMNS = (Account.id, Account.ledger, Account.flags, Account.debits_pending, Account.debits_posted,
+              Account.credits_pending, Account.credits_posted)
+
+
+def _lock_accounts(session: Session, ids: set[str]) -> dict[str, tuple]:
     """Load and lock accounts in id order (chunks are sorted too, so the order is global).
 
-    ``populate_existing`` refreshes rows the session may already hold with stale balances.
+    Rows come back as plain tuples ``(id, ledger, flags, dp, dpo, cp, cpo)``: building ORM
+    objects cost more than the rest of a batch's reads together.
     """
-    found: dict[str, Account] = {}
+    found: dict[str, tuple] = {}
     for chunk in _chunks(ids):
-        stmt = (select(Account).where(Account.id.in_(chunk)).order_by(Account.id)
-                .with_for_update().execution_options(populate_existing=True))
-        found.update((a.id, a) for a in session.scalars(stmt))
+        stmt = select(*_A_COLUMNS).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update()
+        found.update((r[0], tuple(r)) for r in session.execute(stmt))
     return found
 
 
@@ -205,8 +218,7 @@ _T_COLUMNS = (Transfer.id, Transfer.debit_account_id, Transfer.credit_account_id
 
 
 def _as_t(row) -> _T:
-    return _T(row.id, row.debit_account_id, row.credit_account_id, row.amount, row.pending_id or "",
-              row.ledger, row.code, row.flags, row.memo, row.timestamp)
+    return _T(row[0], row[1], row[2], row[3], row[4] or "", row[5], row[6], row[7], row[8], row[9])
 
 
 def _load_transfers(session: Session, ids: set[str]) -> dict[str, _T]:
@@ -342,10 +354,8 @@ def create_accounts(session: Session, accounts: Sequence[NewAccount]) -> list[Cr
 class _Balances:
     __slots__ = ("ledger", "flags", "dp", "dpo", "cp", "cpo")
 
-    def __init__(self, a: Account):
-        self.ledger, self.flags = a.ledger, a.flags
-        self.dp, self.dpo = a.debits_pending, a.debits_posted
-        self.cp, self.cpo = a.credits_pending, a.credits_posted
+    def __init__(self, row: tuple):
+        _, self.ledger, self.flags, self.dp, self.dpo, self.cp, self.cpo = row
 
     def snapshot(self) -> tuple[int, int, int, int]:
         return self.dp, self.dpo, self.cp, self.cpo
@@ -354,7 +364,7 @@ class _Balances:
 class _TransferBatch:
     """The in-memory working set of one create_transfers batch."""
 
-    def __init__(self, accounts: dict[str, Account], transfers: dict[str, _T],
+    def __init__(self, accounts: dict[str, tuple], transfers: dict[str, _T],
                  resolved: dict[str, int], last_timestamp: int):
         self.bal = {aid: _Balances(a) for aid, a in accounts.items()}
         self.transfers = transfers  # stored ones we referenced, plus this batch's new ones
@@ -367,7 +377,7 @@ class _TransferBatch:
     # -- the two TigerBeetle paths
 
     def create(self, t: _T) -> CreateTransferResult:
-        if t.flags & ~TRANSFER_FLAGS_KNOWN:
+        if t.flags & _UNKNOWN_TRANSFER_FLAGS:
             return R.RESERVED_FLAG
         if not t.id:
             return R.ID_MUST_NOT_BE_ZERO
@@ -475,27 +485,29 @@ class _TransferBatch:
 
     def _move(self, account_id: str, dp: int = 0, dpo: int = 0, cp: int = 0, cpo: int = 0) -> None:
         b = self.bal[account_id]
-        before = b.snapshot()
+        if self.scope.undo is not None:  # inside a linked chain: remember how to take it back
+            before = b.snapshot()
 
-        def undo() -> None:
-            b.dp, b.dpo, b.cp, b.cpo = before
+            def undo() -> None:
+                b.dp, b.dpo, b.cp, b.cpo = before
 
-        self.scope.record(undo)
+            self.scope.record(undo)
         b.dp, b.dpo, b.cp, b.cpo = b.dp + dp, b.dpo + dpo, b.cp + cp, b.cpo + cpo
 
     def _store(self, t: _T) -> None:
         ts = self.next_timestamp
-        stored = dataclasses.replace(t, timestamp=ts)
+        stored = _T(t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id, t.ledger, t.code,
+                    t.flags, t.memo, ts)
         self.transfers[t.id] = stored
         self.new.append(stored)
         self.next_timestamp = ts + 1
+        if self.scope.undo is not None:
+            def undo() -> None:
+                del self.transfers[t.id]
+                self.new.pop()
+                self.next_timestamp = ts
 
-        def undo() -> None:
-            del self.transfers[t.id]
-            self.new.pop()
-            self.next_timestamp = ts
-
-        self.scope.record(undo)
+            self.scope.record(undo)
 
 
 _EXISTS_ORDER = (
@@ -524,7 +536,7 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
     """Create transfers; one result per event, in order (TigerBeetle semantics, see module docs).
 
     ``ends``: indexes that end a request inside a grouped batch (see ``ledger.sequencer``)."""
-    events = [_normalise_transfer(t) for t in transfers]
+    events = normalise_transfers(transfers)
     if not events:
         return []
     _lock_ledger(session)
@@ -593,30 +605,32 @@ def _insert_transfers(session: Session, new: list[_T]) -> None:
     dialect = conn.dialect
     created_at = Transfer.__table__.c.created_at.type._cached_bind_processor(dialect)(utcnow())
     memo = Transfer.__table__.c.memo.type._cached_bind_processor(dialect)
+    empty = memo({})
     conn.exec_driver_sql(_SQLITE_INSERT_TRANSFERS, [
         (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id or None, t.ledger, t.code,
-         t.flags, memo(t.memo), t.timestamp, created_at) for t in new])
+         t.flags, memo(t.memo) if t.memo else empty, t.timestamp, created_at) for t in new])
 
 
-def _write_balances(session: Session, accounts: dict[str, Account],
-                    bal: dict[str, _Balances]) -> None:
-    """One UPDATE (PostgreSQL) or executemany (SQLite) for every changed account; the loaded
-    Account objects are then told their new committed values, so the session stays in step."""
-    changed = []
-    for aid, b in bal.items():
-        a = accounts[aid]
-        if tuple(getattr(a, c) for c in _BALANCE_COLUMNS) != b.snapshot():
-            changed.append((a, b.snapshot()))
+def _write_balances(session: Session, accounts: dict[str, tuple], bal: dict[str, _Balances]) -> None:
+    """One UPDATE (PostgreSQL) or executemany (SQLite) for every changed account. Account
+    objects the session already holds are then told their new committed values, so a caller
+    that loaded them before the batch does not read stale balances."""
+    changed = [(aid, v) for aid, b in bal.items() if (v := (b.dp, b.dpo, b.cp, b.cpo)) != accounts[aid][3:]]
     if not changed:
         return
     if _postgres(session):
         session.execute(_PG_UPDATE_BALANCES, {"rows": json.dumps(
-            [{"id": a.id, "dp": v[0], "dpo": v[1], "cp": v[2], "cpo": v[3]} for a, v in changed])})
+            [{"id": aid, "dp": v[0], "dpo": v[1], "cp": v[2], "cpo": v[3]} for aid, v in changed])})
     else:
-        session.connection().exec_driver_sql(_SQLITE_UPDATE_BALANCES, [(*v, a.id) for a, v in changed])
-    for a, values in changed:
-        for c, v in zip(_BALANCE_COLUMNS, values, strict=True):
-            set_committed_value(a, c, v)
+        session.connection().exec_driver_sql(_SQLITE_UPDATE_BALANCES, [(*v, aid) for aid, v in changed])
+    held = session.identity_map
+    if not len(held):
+        return
+    for aid, values in changed:
+        a = held.get(identity_key(Account, aid))
+        if a is not None:
+            for c, v in zip(_BALANCE_COLUMNS, values, strict=True):
+                set_committed_value(a, c, v)
 
 
 # --------------------------------------------------------------------------- queries
