@@ -34,8 +34,8 @@ from types import MappingProxyType
 
 from suanshu.core.errors import Refused, UsageError
 
-MODES_IMPLEMENTED = ("aggregate", "dp", "extract")
-MODES_PLANNED = ("job",)  # known to the design (DESIGN §3), built by the compute issue
+MODES_IMPLEMENTED = ("aggregate", "dp", "extract", "job")
+MODES_PLANNED: tuple[str, ...] = ()
 ROLES = ("dimension", "aggregate", "join", "hidden")
 # DP mode releases only aggregates whose sensitivity is bounded by the declared bounds.
 DP_AGGREGATES = ("count", "sum", "avg")
@@ -59,11 +59,12 @@ def fold(identifier: str) -> str:
 
 _SIMPLE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _KEYS = {"mode", "table", "columns", "aggregates", "min_group_size", "dp", "entity", "max_rows",
-         "purpose", "expiry", "residency"}
+         "purpose", "expiry", "residency", "job"}
 _REQUIRED = {"aggregate": {"mode", "table", "columns", "min_group_size"},
              "dp": {"mode", "table", "columns", "min_group_size", "dp"},
-             "extract": {"mode", "table", "columns"}}
-_MODE_ONLY = {"dp": {"dp"}, "max_rows": {"extract"}, "entity": {"aggregate", "dp"}}
+             "extract": {"mode", "table", "columns"},
+             "job": {"mode", "table", "columns", "job"}}
+_MODE_ONLY = {"dp": {"dp"}, "max_rows": {"extract"}, "entity": {"aggregate", "dp"}, "job": {"job"}}
 
 # Optional keys. min/max are left out by default: they release one individual's value.
 _DEFAULTS = {"aggregates": ["count", "sum", "avg"]}
@@ -103,6 +104,49 @@ def _invalid(reason: str) -> UsageError:
 
 
 @dataclass(frozen=True)
+class JobTerms:
+    """Job mode (compute-to-data): a buyer's program runs next to the data; what it may ask for and release.
+
+    ``{"max_cpu": 4, "max_memory_gb": 8, "max_hours": 1, "accelerators": {"ascend-910b": 1},
+    "max_output_bytes": 1048576, "max_row_overlap": 0.05}``. The program sees the component's view
+    (after desensitization); columns with role ``hidden`` (and unlisted ones) may be computed on but
+    none of their values may appear in what it releases; no released table may repeat source rows
+    beyond ``max_row_overlap`` (a share of its rows). The checks live in ``compute.outputs``.
+    """
+
+    max_cpu: int = 1
+    max_memory_gb: int = 1
+    max_hours: float = 1.0
+    accelerators: Mapping[str, int] = field(default_factory=dict)
+    max_output_bytes: int = 1 << 20
+    max_row_overlap: float = 0.05
+
+    @classmethod
+    def parse(cls, d: object) -> JobTerms:
+        known = {"max_cpu", "max_memory_gb", "max_hours", "accelerators", "max_output_bytes", "max_row_overlap"}
+        if not isinstance(d, Mapping) or set(d) - known:
+            raise _invalid(f"job must be an object with some of {sorted(known)}")
+        ints = {k: d.get(k, getattr(cls, k)) for k in ("max_cpu", "max_memory_gb", "max_output_bytes")}
+        accel = d.get("accelerators", {})
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in ints.values()) or \
+                not isinstance(accel, Mapping) or \
+                not all(isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                        for t, n in accel.items()):
+            raise _invalid("job: max_cpu, max_memory_gb, max_output_bytes are integers >= 1; "
+                           "accelerators is {type: count}")
+        hours, overlap = d.get("max_hours", cls.max_hours), d.get("max_row_overlap", cls.max_row_overlap)
+        for name, v, hi in (("max_hours", hours, 24 * 31), ("max_row_overlap", overlap, 1)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= hi:
+                raise _invalid(f"job.{name} must be in (0, {hi}], got {v!r}")
+        return cls(**ints, max_hours=hours, accelerators=MappingProxyType(dict(accel)), max_row_overlap=overlap)
+
+    def to_dict(self) -> dict:
+        return {"max_cpu": self.max_cpu, "max_memory_gb": self.max_memory_gb, "max_hours": self.max_hours,
+                "accelerators": dict(self.accelerators), "max_output_bytes": self.max_output_bytes,
+                "max_row_overlap": self.max_row_overlap}
+
+
+@dataclass(frozen=True)
 class Policy:
     mode: str
     table: str
@@ -115,6 +159,7 @@ class Policy:
     purpose: tuple[str, ...] | None = None
     expiry: datetime | None = None
     residency: tuple[str, ...] | None = None
+    job: JobTerms | None = None  # job mode
     # folded name -> role; identifiers match case-insensitively, as in DuckDB
     _roles: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -231,7 +276,7 @@ class Policy:
         return cls(mode=mode, table=table, columns=columns, aggregates=frozenset(aggregates), min_group_size=k,
                    dp=dp, entity=seen[fold(entity)] if entity else None, max_rows=max_rows,
                    purpose=_strings(d, "purpose"), expiry=_expiry(d.get("expiry")),
-                   residency=_strings(d, "residency"))
+                   residency=_strings(d, "residency"), job=JobTerms.parse(d["job"]) if mode == "job" else None)
 
     def to_dict(self) -> dict:
         out = {
@@ -251,6 +296,8 @@ class Policy:
         for key in ("purpose", "residency"):
             if getattr(self, key) is not None:
                 out[key] = list(getattr(self, key))
+        if self.job is not None:
+            out["job"] = self.job.to_dict()
         if self.expiry is not None:
             out["expiry"] = self.expiry.isoformat().replace("+00:00", "Z")
         return out

@@ -1,0 +1,149 @@
+"""The embedded executor: the program runs as a sandboxed subprocess on this host.
+
+Isolation, each layer applied where the OS allows it and recorded in ``RunResult.sandbox``
+(with the reason where it did not apply, so a receipt never claims more than was done):
+
+- **network**: a new, empty network namespace (``unshare --net``; as a non-root user
+  ``unshare -rn``, a user namespace that maps the caller to root inside it). The namespace has only
+  a loopback that is down, so every connect fails with ENETUNREACH.
+- **user**: as root, the program runs as ``nobody`` (``setpriv``), so it cannot read the exchange's
+  data dir (mode 0700) or the vault; the workspace is handed to that user.
+- **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
+  address space (memory), file size (the output limit), open files, no core dumps; a new session, so
+  the wall-clock timeout kills the whole process group.
+- **files**: the program starts in a private temp dir holding only itself and the governed view
+  (Parquet); ``python -I`` ignores the caller's environment and user site; the environment is
+  rebuilt from nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import cache
+
+from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
+
+NOBODY = 65534
+POLL_S = 0.05
+CANCEL_CHECK_S = 0.5
+_GB = 1 << 30
+# Python with pyarrow/numpy maps far more address space than it touches: never cap below this.
+MIN_ADDRESS_SPACE = 2 * _GB
+
+
+@cache
+def network_isolation() -> tuple[list[str], str]:
+    """The command prefix that cuts the network here, and what it is (or why there is none).
+
+    Probed once per process by running ``true`` under each candidate."""
+    candidates = [["unshare", "--net", "--"], ["unshare", "-rn", "--"]]
+    if os.geteuid() != 0:
+        candidates.reverse()  # a plain user needs the user namespace first
+    reasons = []
+    for prefix in candidates:
+        if shutil.which(prefix[0]) is None:
+            reasons.append(f"{prefix[0]} not installed")
+            break
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=10)
+        if probe.returncode == 0:
+            return prefix, " ".join(prefix[:-1])
+        reasons.append(f"{' '.join(prefix[:-1])}: {probe.stderr.strip() or probe.returncode}")
+    return [], "none (" + "; ".join(reasons) + ")"
+
+
+@cache
+def user_switch() -> tuple[list[str], str]:
+    if os.geteuid() != 0:
+        return [], f"uid {os.geteuid()} (not root: already unprivileged)"
+    if shutil.which("setpriv") is None:
+        return [], "root (setpriv not installed: could not drop privileges)"
+    return (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"],
+            f"nobody ({NOBODY})")
+
+
+def _limit(limits: Limits) -> Callable[[], None]:
+    cpu_s = max(1, int(limits.cpu * limits.wall_seconds) + 1)
+    address = max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB)
+    file_size = max(1 << 20, limits.max_output_bytes * 2)  # room to see that it is too large
+
+    def apply() -> None:  # in the child, between fork and exec
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (address, address))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def _hand_over(ws: Workspace, uid: int) -> None:
+    """Let the unprivileged user read the code and data and write the outputs (and nothing else)."""
+    for path in [ws.root, ws.code, ws.data, ws.out, *ws.code.rglob("*")]:
+        os.chown(path, uid, uid)
+
+
+class LocalExecutor:
+    name = "local"
+
+    def run(self, ws: Workspace, limits: Limits, *, job_id: str,
+            should_cancel: Callable[[], bool] = lambda: False) -> RunResult:
+        net_prefix, network = network_isolation()
+        user_prefix, user = user_switch()
+        if user_prefix:
+            _hand_over(ws, NOBODY)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(ws.code), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+               "OMP_NUM_THREADS": str(limits.cpu), "SUANSHU_DATA": str(ws.data),
+               "SUANSHU_OUTPUT": str(ws.out), "SUANSHU_JOB": job_id}
+        cmd = [*net_prefix, *user_prefix, sys.executable, "-I", str(ws.code / PROGRAM)]
+        sandbox = {"network": network, "user": user,
+                   "limits": {"cpu_seconds": max(1, int(limits.cpu * limits.wall_seconds) + 1),
+                              "address_space_bytes": max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB),
+                              "wall_seconds": limits.wall_seconds}}
+        started = time.monotonic()
+        with open(ws.log, "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, preexec_fn=_limit(limits))
+            status, next_check = None, started + CANCEL_CHECK_S
+            while proc.poll() is None:
+                now = time.monotonic()
+                if now - started > limits.wall_seconds:
+                    status = "timeout"
+                elif now >= next_check:
+                    next_check = now + CANCEL_CHECK_S
+                    status = "cancelled" if should_cancel() else None
+                if status:
+                    _kill(proc)
+                    break
+                time.sleep(POLL_S)
+        wall = time.monotonic() - started
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # all children so far; see cpu note below
+        logs = ws.log.read_bytes().decode("utf-8", errors="replace")
+        code = proc.returncode
+        if status is None:
+            status = "succeeded" if code == 0 else "failed"
+        error = {"timeout": f"killed after the time limit of {limits.wall_seconds:g} s",
+                 "cancelled": "cancelled by the buyer"}.get(status)
+        if status == "failed":
+            error = f"the program exited with {code}" if code > 0 else f"killed by signal {-code}"
+            if code == -signal.SIGXCPU or code == -signal.SIGKILL and "MemoryError" not in logs:
+                error += " (a resource limit: CPU time or memory)"
+        # RUSAGE_CHILDREN sums every child this process reaped: informational only (billing uses
+        # the allocated resources x wall time, as a cloud bills a reserved machine).
+        return RunResult(status=status, exit_code=code, logs=logs, wall_seconds=wall,
+                         cpu_seconds=usage.ru_utime + usage.ru_stime, sandbox=sandbox, error=error)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole session: the program and anything it spawned
+    except ProcessLookupError:
+        pass
+    proc.wait()

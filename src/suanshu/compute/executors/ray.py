@@ -1,0 +1,122 @@
+"""Ray pools: jobs go to a Ray cluster through the Job Submission API (the dashboard's job server).
+
+``JobSubmissionClient(address).submit_job(entrypoint="python program.py", runtime_env={"working_dir":
+<workspace code dir>, "env_vars": {...}}, entrypoint_num_cpus=cpu, entrypoint_memory=bytes,
+entrypoint_resources={"NPU": n})``: Ray uploads the workspace (program + governed Parquet view) to
+the cluster and runs the entrypoint on a node that has the resources. Accelerator types map onto Ray
+resources: ``ascend-*`` -> ``NPU`` (how Ray names Ascend), ``nvidia-*`` -> GPUs, anything else -> a
+custom resource of the same name. Status, logs and cancellation (``stop_job``) come from the same API.
+
+Outputs: the program writes to ``$SUANSHU_OUTPUT``, a directory of the exchange's host passed as an
+absolute path, so a Ray pool must share that file system (a cluster on this host, or a shared mount);
+fetching outputs from a remote object store is not built. Isolation inside a Ray worker is Ray's (no
+network namespace), and the receipt says so.
+
+A cluster that cannot be reached, or that stops answering, is ``unavailable``: the caller blocks the
+pool and fails over (SkyPilot's blocked-resources loop), and the failed attempt is not charged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
+
+POLL_S = 0.1
+TERMINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
+
+
+def ray_resources(accelerators: dict[str, int]) -> tuple[float | None, dict[str, float]]:
+    """(GPUs, custom resources) for the entrypoint, from the job's accelerators."""
+    gpus, custom = 0, {}
+    for kind, n in accelerators.items():
+        if not n:
+            continue
+        if kind.startswith("nvidia-"):
+            gpus += n
+        elif kind.startswith("ascend-"):
+            custom["NPU"] = custom.get("NPU", 0) + n
+        else:
+            custom[kind] = custom.get(kind, 0) + n
+    return (gpus or None), {k: float(v) for k, v in custom.items()}
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str):
+        self.address = address
+
+    def client(self):
+        """A Job Submission client; None when the cluster cannot be reached."""
+        from ray.job_submission import JobSubmissionClient
+
+        try:
+            return JobSubmissionClient(self.address)
+        except (ConnectionError, RuntimeError, OSError, ValueError):
+            return None
+
+    def run(self, ws: Workspace, limits: Limits, *, job_id: str,
+            should_cancel: Callable[[], bool] = lambda: False) -> RunResult:
+        started = time.monotonic()
+        sandbox = {"network": "none (a Ray worker: the cluster's own isolation)", "user": "the Ray worker's",
+                   "limits": {"wall_seconds": limits.wall_seconds, "cpu": limits.cpu,
+                              "memory_gb": limits.memory_gb}, "cluster": self.address}
+        client = self.client()
+        if client is None:
+            return RunResult("unavailable", None, "", 0.0, sandbox=sandbox,
+                             error=f"the Ray cluster at {self.address} cannot be reached")
+        gpus, custom = ray_resources(limits.accelerators)
+        submission = f"{job_id}-{int(time.time() * 1000)}"
+        try:
+            client.submit_job(
+                entrypoint=f"python -I {PROGRAM}", submission_id=submission,
+                runtime_env={"working_dir": str(ws.code),
+                             "env_vars": {"SUANSHU_DATA": "data", "SUANSHU_OUTPUT": str(ws.out),
+                                          "SUANSHU_JOB": job_id, "OMP_NUM_THREADS": str(limits.cpu)}},
+                entrypoint_num_cpus=limits.cpu, entrypoint_num_gpus=gpus,
+                entrypoint_resources=custom or None, metadata={"suanshu_job": job_id})
+        except Exception as err:  # noqa: BLE001  (the SDK raises bare RuntimeError/ConnectionError)
+            return RunResult("unavailable", None, "", time.monotonic() - started, sandbox=sandbox,
+                             error=f"the Ray cluster refused the job: {err}", ref=submission)
+        return self._wait(client, submission, limits, should_cancel, started, sandbox)
+
+    def _wait(self, client, submission: str, limits: Limits, should_cancel, started: float,
+              sandbox: dict) -> RunResult:
+        status = None
+        while status is None:
+            time.sleep(POLL_S)
+            try:
+                state = str(client.get_job_status(submission).value)
+            except Exception as err:  # noqa: BLE001
+                return RunResult("unavailable", None, "", time.monotonic() - started, sandbox=sandbox,
+                                 error=f"lost the Ray cluster while the job ran: {err}", ref=submission)
+            status = TERMINAL.get(state)
+            if status is None and (time.monotonic() - started > limits.wall_seconds or should_cancel()):
+                timed_out = time.monotonic() - started > limits.wall_seconds
+                client.stop_job(submission)
+                _wait_stopped(client, submission)
+                status = "timeout" if timed_out else "cancelled"
+        info = client.get_job_info(submission)
+        wall = ((info.end_time or 0) - (info.start_time or 0)) / 1000 if info.end_time else \
+            time.monotonic() - started
+        error = None
+        if status == "failed":
+            error = info.message or "the program failed"
+        elif status == "timeout":
+            error = f"stopped after the time limit of {limits.wall_seconds:g} s"
+        return RunResult(status=status, exit_code=getattr(info, "driver_exit_code", None),
+                         logs=client.get_job_logs(submission), wall_seconds=max(0.0, wall),
+                         sandbox=sandbox, error=error, ref=submission)
+
+    def stop(self, submission: str) -> None:
+        client = self.client()
+        if client is not None:
+            client.stop_job(submission)
+
+
+def _wait_stopped(client, submission: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and str(client.get_job_status(submission).value) not in TERMINAL:
+        time.sleep(POLL_S)

@@ -1,0 +1,553 @@
+"""Compute-to-data jobs (policy mode ``job``): a buyer's program runs next to the data, on a pool.
+
+submit -> place -> run -> check -> settle, each state change audited in its own transaction:
+
+- **submit** (``queued``): the contract must be active, its frozen policy in ``job`` mode, and the
+  request within the policy's job terms (cores, memory, accelerators, hours); otherwise ``denied``.
+- **place** (``placed``): the scheduler (``compute.scheduler``, pure) picks the cheapest feasible pool
+  for this one job, given the pools' free capacity, the policy's residency (数据不出域) and where the
+  data is (the provider's region; moving it costs the pool's ``transfer_fen_per_gb``). The most the
+  job can cost (the data price plus the placement's cost for the requested hours) is held at once.
+- **run** (``running``): only the component's governed view is materialised, in a private workspace;
+  the pool's executor runs the program (``compute.executors``). A pool that is down is blocked and the
+  job placed again on the next feasible pool (SkyPilot's failover); the failed attempt costs nothing.
+- **check**: outputs and logs pass ``compute.outputs`` (size, hidden values, raw rows) or nothing is
+  released and the job is ``denied``.
+- **settle**: resource-seconds (allocated resources x wall time, per accelerator type) become
+  CloudEvents usage events (``billing.usage``), rated at the pool's prices (``billing.rating``); the
+  data price is added only when outputs are released. One linked chain posts the charge from the
+  job's hold and splits it: data provider, compute provider, operator (``settlement.charge``); the
+  rest of the hold returns to the contract.
+
+Money while a job runs: the contract's hold covers its unspent budget; a placed job's hold is carved
+out of it (the contract's ``spent_fen`` counts the hold, so queries under the same contract see only
+what is left), and given back when the job settles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from suanshu.audit import log as audit
+from suanshu.billing import rating, usage
+from suanshu.billing.models import UsageEvent
+from suanshu.compute import outputs, scheduler
+from suanshu.compute.executors import Limits, RunResult, Workspace, executor_for
+from suanshu.compute.models import Job, Pool
+from suanshu.compute.scheduler import Resources
+from suanshu.core.clock import iso, utcnow
+from suanshu.core.errors import Conflict, NotFound, Refused, SuanshuError, UsageError
+from suanshu.core.ids import new_id
+from suanshu.core.orgs import Organization, Role
+from suanshu.market import components as component_service
+from suanshu.market import contracts as contract_service
+from suanshu.market import settlement
+from suanshu.market.actors import Actor
+from suanshu.market.exchange import Exchange
+from suanshu.market.models import Component, Contract
+from suanshu.market.pools import pool_json
+from suanshu.policy.model import Policy
+from suanshu.vault.models import Asset
+
+ACTIVE = ("placed", "running")  # holding money and pool capacity
+FINISHED = ("succeeded", "failed", "denied", "cancelled")
+MAX_PROGRAM_BYTES = 256 * 1024
+MAX_ATTEMPTS = 5
+USAGE_SOURCE = "suanshu/jobs"
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobRequest:
+    cpu: int
+    memory_gb: int
+    hours: float
+    accelerators: dict[str, int]
+
+    @staticmethod
+    def parse(d: dict) -> JobRequest:
+        if not isinstance(d, dict) or set(d) - {"cpu", "memory_gb", "hours", "accelerators"}:
+            raise UsageError("job.bad_request", "a job asks for {cpu, memory_gb, hours, accelerators}")
+        cpu, mem, hours = d.get("cpu", 1), d.get("memory_gb", 1), d.get("hours", 1)
+        acc = d.get("accelerators") or {}
+        ints_ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (cpu, mem))
+        acc_ok = isinstance(acc, dict) and all(isinstance(t, str) and t and isinstance(n, int)
+                                               and not isinstance(n, bool) and n >= 1 for t, n in acc.items())
+        if not ints_ok or not acc_ok or isinstance(hours, bool) or not isinstance(hours, int | float) \
+                or not 0 < hours <= 24 * 31:
+            raise UsageError("job.bad_request", "cpu and memory_gb are integers >= 1, hours in (0, 744], "
+                             "accelerators {type: count >= 1}")
+        return JobRequest(cpu, mem, hours, dict(acc))
+
+    def as_dict(self) -> dict:
+        return {"cpu": self.cpu, "memory_gb": self.memory_gb, "hours": self.hours,
+                "accelerators": dict(self.accelerators)}
+
+    def excess(self, policy: Policy) -> list[str]:
+        """What the request asks beyond the policy's job terms (empty: allowed)."""
+        t = policy.job
+        out = [f"cpu {self.cpu} > {t.max_cpu}"] if self.cpu > t.max_cpu else []
+        if self.memory_gb > t.max_memory_gb:
+            out.append(f"memory_gb {self.memory_gb} > {t.max_memory_gb}")
+        if self.hours > t.max_hours:
+            out.append(f"hours {self.hours:g} > {t.max_hours:g}")
+        out += [f"{k} {n} > {t.accelerators.get(k, 0)}" for k, n in self.accelerators.items()
+                if n > t.accelerators.get(k, 0)]
+        return out
+
+
+def _check_program(program: str) -> str:
+    if not isinstance(program, str) or not program.strip():
+        raise UsageError("job.bad_program", "the program is empty")
+    if len(program.encode()) > MAX_PROGRAM_BYTES:
+        raise UsageError("job.bad_program", f"the program is larger than {MAX_PROGRAM_BYTES} bytes")
+    try:
+        compile(program, "program.py", "exec")
+    except (SyntaxError, ValueError) as err:
+        raise UsageError("job.bad_program", f"the program is not valid Python: {err}") from None
+    return program
+
+
+# -- submit and place ------------------------------------------------------------------------------
+
+def submit(ex: Exchange, actor: Actor, contract_id: str, program: str, request: dict) -> Job:
+    """Record the job, check it against the contract's terms, place it and hold its cost."""
+    actor.require(Role.BUYER)
+    req = JobRequest.parse(request)
+    program = _check_program(program)
+    with ex.db.transaction() as s:
+        contract = contract_service.get_contract(s, actor, contract_id)
+        if contract.buyer_org_id != actor.org_id:
+            raise Refused("contract.not_buyer", "only the buyer of a contract may run jobs under it")
+        job = Job(id=new_id("job"), contract_id=contract.id, buyer_org_id=actor.org_id, state="queued",
+                  program=program, program_sha256=hashlib.sha256(program.encode()).hexdigest(),
+                  request=req.as_dict(), placement={"attempts": [], "blocked": []})
+        s.add(job)
+        s.flush()
+        audit.append(s, actor=actor.label, action="job.submit", subject=job.id,
+                     payload={"contract": contract.id, "program_sha256": job.program_sha256, "request": job.request})
+    try:
+        with ex.db.transaction() as s:
+            _check_terms(s.get(Contract, contract_id), req)
+    except Refused as err:
+        return _finish_without_run(ex, actor.label, job.id, "denied", err)
+    return place(ex, job.id, actor=actor.label)
+
+
+def _check_terms(contract: Contract, req: JobRequest) -> Policy:
+    if contract.state != "active":
+        raise Refused("contract.not_active", f"contract {contract.id} is {contract.state}")
+    if contract.expires_at <= utcnow():
+        raise Refused("contract.expired", f"contract {contract.id} expired at {iso(contract.expires_at)}")
+    policy = Policy.from_dict(contract.policy)
+    if policy.mode != "job":
+        raise Refused("policy.mode_mismatch", f"the contract's policy is in {policy.mode} mode; jobs need job mode")
+    policy.check_expiry()
+    policy.check_purpose(contract.purpose or None)
+    if excess := req.excess(policy):
+        raise Refused("job.resources_not_allowed", "the contract's job terms do not allow " + ", ".join(excess))
+    return policy
+
+
+def _free_capacity(s: Session, pools: list[Pool], exclude: str) -> list[Resources]:
+    """Each pool's capacity less what its placed and running jobs hold."""
+    free = {p.id: Resources.of(p.cpu, p.memory_gb, p.accelerators) for p in pools}
+    for other in s.scalars(select(Job).where(Job.state.in_(ACTIVE), Job.id != exclude)):
+        if other.pool_id in free:
+            r = other.request
+            free[other.pool_id] = free[other.pool_id] - Resources.of(r["cpu"], r["memory_gb"], r["accelerators"])
+    return [free[p.id] for p in pools]
+
+
+def _job_spec(s: Session, job: Job, contract: Contract, policy: Policy) -> dict:
+    """The scheduler's job shape: resources, where the data is and how big, where it may run."""
+    r = job.request
+    spec = {"id": job.id, "cpu": r["cpu"], "memory_gb": r["memory_gb"], "accelerators": r["accelerators"],
+            "hours": r["hours"], "buyer": contract.buyer_org_id}
+    region = s.get(Organization, contract.provider_org_id).region
+    if region:
+        asset = s.get(Asset, s.get(Component, contract.component_id).asset_id)
+        spec["data"] = {"region": region, "gb": round(asset.bytes / 1e9, 6)}
+    if policy.residency:
+        spec["residency"] = list(policy.residency)
+    return spec
+
+
+def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[str, ...] = ()) -> Job:
+    """Place a queued job on the cheapest feasible pool and hold its most expensive outcome."""
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        contract = s.get(Contract, job.contract_id, with_for_update=True)
+        policy = Policy.from_dict(contract.policy)
+        blocked_all = sorted(set(job.placement.get("blocked", [])) | set(blocked))
+        pools = [p for p in s.scalars(select(Pool).order_by(Pool.id)) if p.id not in blocked_all]
+        spec = _job_spec(s, job, contract, policy)
+        plan = scheduler.schedule([pool_json(p) for p in pools], [spec], mode="heuristic",
+                                  capacity=_free_capacity(s, pools, job.id)) if pools else None
+        placement = dict(job.placement, blocked=blocked_all)
+        if plan is None or not plan.placements:
+            code, why = ((plan.unplaced[0].code, plan.unplaced[0].reason) if plan else
+                         ("schedule.no_pools", "no pool is registered (or every pool is blocked)"))
+            job.placement = placement
+            return _fail_in(s, job, contract, actor, "failed", code, why)
+        chosen = plan.placements[0]
+        pool = s.get(Pool, chosen.pool)
+        hold = contract.price_fen + chosen.cost
+        left = contract_service.remaining_fen(contract) + job.hold_fen
+        if hold > left:
+            job.placement = placement
+            return _fail_in(s, job, contract, actor, "denied", "contract.budget_exhausted",
+                            f"the job may cost up to {hold} fen (data {contract.price_fen} + compute "
+                            f"{chosen.cost}); the contract has {left} fen left")
+        job.placement = dict(placement, pool=pool.id, pool_name=pool.name, region=pool.region,
+                             compute_provider=pool.org_id, executor=pool.executor, cost=chosen.cost,
+                             breakdown=chosen.breakdown, why=chosen.why, hold_fen=hold)
+        job.pool_id, job.state = pool.id, "placed"
+        _reserve(s, contract, job, hold)
+        audit.append(s, actor=actor, action="job.place", subject=job.id,
+                     payload={"pool": pool.id, "cost": chosen.cost, "hold_fen": hold, "why": chosen.why,
+                              "blocked": blocked_all})
+        return job
+
+
+def _reserve(s: Session, contract: Contract, job: Job, amount: int) -> None:
+    """Hold ``amount`` for the job out of the contract's hold (0: give the job's hold back).
+
+    Both holds are voided and made again in the caller's transaction, so the buyer's reserved cash
+    is the same before and after, and a failure changes nothing."""
+    memo = {"contract": contract.id, "job": job.id}
+    for hold_id in (contract.hold_transfer_id, job.hold_transfer_id):
+        if hold_id:
+            settlement.release(s, hold_id=hold_id, buyer_org_id=contract.buyer_org_id, memo=memo)
+    contract.spent_fen += amount - job.hold_fen
+    job.hold_fen = amount
+    job.hold_transfer_id = settlement.hold(s, contract.buyer_org_id, amount, memo) if amount else None
+    left = contract_service.remaining_fen(contract)
+    contract.hold_transfer_id = settlement.hold(s, contract.buyer_org_id, left, {"contract": contract.id}) \
+        if left > 0 else None
+
+
+def _fail_in(s: Session, job: Job, contract: Contract, actor: str, state: str, code: str, message: str) -> Job:
+    if job.hold_fen:
+        _reserve(s, contract, job, 0)
+    job.state, job.error_code, job.error_message, job.finished_at = state, code, message, utcnow()
+    action = {"denied": "job.deny", "failed": "job.fail", "cancelled": "job.cancel"}[state]
+    audit.append(s, actor=actor, action=action, subject=job.id, payload={"state": state, "code": code, "message": message})
+    return job
+
+
+def _finish_without_run(ex: Exchange, actor: str, job_id: str, state: str, err: SuanshuError) -> Job:
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        contract = s.get(Contract, job.contract_id, with_for_update=True)
+        return _fail_in(s, job, contract, actor, state, err.code, err.message)
+
+
+# -- run -------------------------------------------------------------------------------------------
+
+def run(ex: Exchange, job_id: str) -> Job:
+    """Run a placed job to the end: execute (failing over while pools are down), check, settle."""
+    for _ in range(MAX_ATTEMPTS):
+        started = _start(ex, job_id)
+        if started is None:
+            return get_job(ex, None, job_id)
+        pool, data, policy = started
+        with Workspace(_program(ex, job_id), {policy.table: data}) as ws:
+            result = executor_for(pool["executor"]).run(ws, _limits(ex, job_id, policy), job_id=job_id,
+                                                        should_cancel=lambda: _cancel_requested(ex, job_id))
+            if result.status == "unavailable":
+                _fail_over(ex, job_id, pool, result)
+                continue
+            verdict = _check_outputs(ws, result, data, policy)
+            released = _release(ex, job_id, ws) if verdict.passed and result.status == "succeeded" else []
+        return _settle(ex, job_id, pool, result, verdict, released)
+    return _finish_without_run(ex, "system", job_id, "failed",
+                               Refused("job.no_pool_available", f"{MAX_ATTEMPTS} pools failed in a row"))
+
+
+def run_in_background(ex: Exchange, job_id: str) -> threading.Thread:
+    """For the API: the request returns at once; the job's states tell the rest."""
+    thread = threading.Thread(target=_run_logged, args=(ex, job_id), name=f"job-{job_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_logged(ex: Exchange, job_id: str) -> None:
+    try:
+        run(ex, job_id)
+    except Exception as err:  # noqa: BLE001  (a thread has no caller: record the failure on the job)
+        _finish_without_run(ex, "system", job_id, "failed",
+                            SuanshuError("job.internal_error", f"the exchange failed running the job: {err!r}"))
+
+
+def _program(ex: Exchange, job_id: str) -> str:
+    with ex.db.transaction() as s:
+        return s.get(Job, job_id).program
+
+
+def _limits(ex: Exchange, job_id: str, policy: Policy) -> Limits:
+    with ex.db.transaction() as s:
+        r = s.get(Job, job_id).request
+    return Limits(cpu=r["cpu"], memory_gb=r["memory_gb"], wall_seconds=r["hours"] * 3600,
+                  max_output_bytes=policy.job.max_output_bytes, accelerators=dict(r["accelerators"]))
+
+
+def _start(ex: Exchange, job_id: str):
+    """placed -> running, and the governed view materialised; None when the job will not run."""
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job.state != "placed":
+            return None
+        contract = s.get(Contract, job.contract_id, with_for_update=True)
+        if job.cancel_requested:
+            _fail_in(s, job, contract, "system", "cancelled", "job.cancelled", "cancelled by the buyer")
+            return None
+        pool = pool_json(s.get(Pool, job.pool_id))
+        policy = Policy.from_dict(contract.policy)
+        component = s.get(Component, contract.component_id)
+        asset = s.get(Asset, component.asset_id)
+        job.state = "running"
+        job.started_at = job.started_at or utcnow()
+        job.placement = dict(job.placement, attempts=[*job.placement.get("attempts", []),
+                                                      {"pool": pool["id"], "started_at": iso(utcnow())}])
+        audit.append(s, actor="system", action="job.start", subject=job.id,
+                     payload={"pool": pool["id"], "executor": pool["executor"]})
+    sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
+    with sandbox:  # only the contract's governed view (after desensitization) leaves the vault
+        data = sandbox.execute_arrow(f"SELECT * FROM main.{component_service.quote(policy.table)}")
+    return pool, data, policy
+
+
+def _cancel_requested(ex: Exchange, job_id: str) -> bool:
+    with ex.db.transaction() as s:
+        return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def _fail_over(ex: Exchange, job_id: str, pool: dict, result: RunResult) -> None:
+    """Block the pool that is down and place the job again; the failed attempt is not charged."""
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        attempts = list(job.placement.get("attempts", []))
+        attempts[-1] = dict(attempts[-1], outcome="unavailable", error=result.error, charged_fen=0)
+        job.placement = dict(job.placement, attempts=attempts)
+        job.state = "placed"
+        audit.append(s, actor="system", action="job.failover", subject=job.id,
+                     payload={"pool": pool["id"], "error": result.error})
+    place(ex, job_id, blocked=(pool["id"],))
+
+
+def _check_outputs(ws: Workspace, result: RunResult, data, policy: Policy) -> outputs.Verdict:
+    hidden = [c for c in data.column_names if policy.role(c) == "hidden"]
+    dims = [c for c in data.column_names if policy.role(c) == "dimension"]
+    out_dir = ws.out if result.status == "succeeded" else ws.root / "nothing-released"
+    return outputs.check(out_dir, result.logs, outputs.Source(data, hidden, dims),
+                         max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap)
+
+
+def outputs_dir(ex: Exchange, job_id: str) -> Path:
+    return ex.settings.home / "jobs" / job_id / "outputs"
+
+
+def _release(ex: Exchange, job_id: str, ws: Workspace) -> list[dict]:
+    """Copy checked outputs into the data dir (they are released to the buyer from there)."""
+    dest = outputs_dir(ex, job_id)
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    files = []
+    for path in sorted(p for p in ws.out.rglob("*") if p.is_file() and not p.is_symlink()):
+        target = dest / path.relative_to(ws.out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        files.append({"name": str(path.relative_to(ws.out)), "bytes": target.stat().st_size,
+                      "sha256": hashlib.sha256(target.read_bytes()).hexdigest()})
+    return files
+
+
+# -- settle ----------------------------------------------------------------------------------------
+
+def meter(job: Job, pool: dict, seconds: int) -> dict[str, int]:
+    """Resource-seconds billed: the allocated resources x wall seconds (per accelerator type)."""
+    r = job.request
+    out = {"cpu": r["cpu"] * seconds, "memory_gb": r["memory_gb"] * seconds}
+    out.update({kind: n * seconds for kind, n in r["accelerators"].items()})
+    return out
+
+
+def usage_events(job: Job, attempt: int, resource_seconds: dict[str, int], pool: dict) -> list[dict]:
+    """CloudEvents-shaped usage records (deduplicated on source + id, so a retried settle adds nothing)."""
+    now = iso(utcnow())
+    return [{"id": f"{job.id}/{attempt}/{kind}", "source": USAGE_SOURCE, "type": "suanshu.usage.resource",
+             "subject": job.contract_id, "time": now,
+             "data": {"resource": kind, "seconds": secs, "job": job.id, "pool": pool["id"]}}
+            for kind, secs in sorted(resource_seconds.items()) if secs]
+
+
+def rate_compute(resource_seconds: dict[str, int], pool: dict) -> tuple[int, list[dict]]:
+    """The pool's hourly prices applied to resource-seconds (``billing.rating``, half up per line)."""
+    price = pool["price"]
+    plan = {"resource_hour_fen": {"cpu": price["cpu_hour"], "memory_gb": price["memory_gb_hour"],
+                                  **price["accelerator_hour"]}}
+    totals = rating.Totals()
+    for kind, secs in resource_seconds.items():
+        totals.add("suanshu.usage.resource", {"resource": kind, "seconds": secs})
+    lines = rating.rate(rating.check_plan(plan), totals)
+    return sum(line.amount_fen for line in lines), [line.__dict__ for line in lines]
+
+
+def _settle(ex: Exchange, job_id: str, pool: dict, result: RunResult, verdict: outputs.Verdict,
+            released: list[dict]) -> Job:
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        contract = s.get(Contract, job.contract_id, with_for_update=True)
+        seconds = max(1, round(result.wall_seconds))
+        resource_seconds = meter(job, pool, seconds)
+        attempt = len(job.placement.get("attempts", []))
+        events = usage_events(job, attempt, resource_seconds, pool)
+        usage.ingest(s, events, actor="system")
+        # these events are settled by the job's own charge below: stamp them so an invoice never bills them again
+        s.execute(update(UsageEvent).where(UsageEvent.source == USAGE_SOURCE,
+                                           UsageEvent.id.in_([e["id"] for e in events])).values(invoice_id=job.id))
+        compute_fen, lines = rate_compute(resource_seconds, pool)
+        transfer_fen = job.placement.get("breakdown", {}).get("transfer", 0)
+        state = {"succeeded": "succeeded", "cancelled": "cancelled"}.get(result.status, "failed")
+        code = None if state == "succeeded" else f"job.{result.status}"
+        if not verdict.passed:  # nothing leaves: not the outputs, not the logs
+            state, code = "denied", verdict.problems[0]["code"]
+        data_fen = contract.price_fen if state == "succeeded" else 0
+        price = min(job.hold_fen, data_fen + compute_fen + transfer_fen)
+        charge = _charge(s, contract, job, pool, price, min(price, compute_fen + transfer_fen))
+        job.state, job.finished_at, job.executor_ref = state, utcnow(), result.ref
+        job.error_code = code
+        job.error_message = "; ".join(p["message"] for p in verdict.problems) or result.error
+        job.logs = result.logs if verdict.passed else "[withheld: the output check refused this job's outputs]"
+        job.price_fen = price
+        job.metering = {"wall_seconds": round(result.wall_seconds, 3), "billed_seconds": seconds,
+                        "cpu_seconds_used": result.cpu_seconds, "resource_seconds": resource_seconds,
+                        "usage_events": [e["id"] for e in events], "lines": lines}
+        job.result = {"status": result.status, "exit_code": result.exit_code, "check": verdict.as_dict(),
+                      "outputs": released, "sandbox": result.sandbox}
+        receipt = {"job": job.id, "contract": contract.id, "component": contract.component_id,
+                   "program_sha256": job.program_sha256, "state": state, "pool": pool["id"],
+                   "compute_provider": pool["org"], "data_provider": contract.provider_org_id,
+                   "resource_seconds": resource_seconds, "compute_fen": compute_fen, "transfer_fen": transfer_fen,
+                   "data_fen": data_fen, "price_fen": price, "held_fen": job.placement.get("hold_fen", 0),
+                   "data_provider_fen": charge.provider_fen if charge else 0,
+                   "compute_provider_fen": charge.compute_provider_fen if charge else 0,
+                   "operator_fen": charge.operator_fen if charge else 0,
+                   "transfers": charge.transfers if charge else [], "outputs": released,
+                   "budget_left_fen": contract_service.remaining_fen(contract), "time": iso(utcnow())}
+        event = audit.append(s, actor="system", action=f"job.{state}", subject=job.id, payload=receipt)
+        job.receipt = dict(receipt, audit_seq=event.seq, audit_hash=event.hash,
+                           audit_leaf_index=audit.leaf_index(event), audit_tree_size=event.seq)
+        return job
+
+
+def _charge(s: Session, contract: Contract, job: Job, pool: dict, price: int, compute_fen: int):
+    """Post ``price`` from the job's hold and split it; the rest of the hold returns to the contract."""
+    if price == 0:
+        _reserve(s, contract, job, 0)
+        return None
+    memo = {"contract": contract.id, "job": job.id}
+    if contract.hold_transfer_id:
+        settlement.release(s, hold_id=contract.hold_transfer_id, buyer_org_id=contract.buyer_org_id, memo=memo)
+    contract.spent_fen += price - job.hold_fen
+    charge = settlement.charge(
+        s, hold_id=job.hold_transfer_id, buyer_org_id=contract.buyer_org_id,
+        provider_org_id=contract.provider_org_id, price=price,
+        remaining_after=contract_service.remaining_fen(contract), commission_bps=contract.commission_bps,
+        memo=memo, compute_provider_org_id=pool["org"], compute_fen=compute_fen, ids_from=f"{job.id}/settle")
+    contract.hold_transfer_id = charge.new_hold_id
+    job.hold_transfer_id, job.hold_fen = None, 0
+    return charge
+
+
+# -- read and cancel -------------------------------------------------------------------------------
+
+def _visible(actor: Actor | None, job: Job, contract: Contract) -> bool:
+    return actor is None or actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR) or \
+        actor.org_id in (job.buyer_org_id, contract.provider_org_id)
+
+
+def _get(s: Session, actor: Actor | None, job_id: str) -> Job:
+    job = s.get(Job, job_id)
+    if job is None or not _visible(actor, job, s.get(Contract, job.contract_id)):
+        raise NotFound("job.not_found", f"no job {job_id!r}" + (f" visible to {actor.org_name}" if actor else ""))
+    return job
+
+
+def get_job(ex: Exchange, actor: Actor | None, job_id: str) -> Job:
+    with ex.db.transaction() as s:
+        return _get(s, actor, job_id)
+
+
+def list_jobs(ex: Exchange, actor: Actor | None, contract_id: str | None = None) -> list[Job]:
+    with ex.db.transaction() as s:
+        q = select(Job).order_by(Job.id)
+        if contract_id:
+            q = q.where(Job.contract_id == contract_id)
+        return [j for j in s.scalars(q) if _visible(actor, j, s.get(Contract, j.contract_id))]
+
+
+def _buyer_only(s: Session, actor: Actor | None, job_id: str) -> Job:
+    job = _get(s, actor, job_id)
+    if actor is not None and actor.org_id != job.buyer_org_id:
+        raise Refused("job.not_buyer", "only the job's buyer receives its logs and outputs")
+    return job
+
+
+def logs(ex: Exchange, actor: Actor | None, job_id: str) -> str:
+    with ex.db.transaction() as s:
+        job = _buyer_only(s, actor, job_id)
+        if job.state not in FINISHED:
+            raise Conflict("job.not_finished", f"job {job_id} is {job.state}: logs are released after the check")
+        return job.logs
+
+
+def output_files(ex: Exchange, actor: Actor | None, job_id: str) -> list[tuple[dict, bytes]]:
+    """The released outputs with their bytes; refused while running and when the check refused them."""
+    with ex.db.transaction() as s:
+        job = _buyer_only(s, actor, job_id)
+        if job.state != "succeeded":
+            raise Conflict("job.no_outputs", f"job {job_id} is {job.state}: only a succeeded job has outputs"
+                           + (f" ({job.error_code})" if job.error_code else ""))
+        released = list(job.result.get("outputs", []))
+    base = outputs_dir(ex, job_id)
+    return [(f, (base / f["name"]).read_bytes()) for f in released]
+
+
+def cancel(ex: Exchange, actor: Actor | None, job_id: str) -> Job:
+    """Cancel a job: at once before it runs; a running one is stopped by its runner (charged for its time)."""
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        contract = s.get(Contract, job.contract_id, with_for_update=True) if job else None
+        if job is None or not _visible(actor, job, contract):
+            raise NotFound("job.not_found", f"no job {job_id!r}")
+        if actor is not None and actor.org_id != job.buyer_org_id and not actor.has(Role.OPERATOR):
+            raise Refused("job.not_buyer", "only the job's buyer or the operator may cancel it")
+        if job.state in FINISHED:
+            raise Conflict("job.finished", f"job {job_id} is already {job.state}")
+        label = actor.label if actor else "local"
+        if job.state in ("queued", "placed"):
+            return _fail_in(s, job, contract, label, "cancelled", "job.cancelled", "cancelled before it ran")
+        job.cancel_requested = True
+        audit.append(s, actor=label, action="job.cancel_request", subject=job.id, payload={"state": job.state})
+        return job
+
+
+def job_json(job: Job) -> dict:
+    return {"id": job.id, "contract": job.contract_id, "buyer": job.buyer_org_id, "state": job.state,
+            "request": job.request, "program_sha256": job.program_sha256, "pool": job.pool_id,
+            "placement": job.placement, "metering": job.metering, "result": job.result, "receipt": job.receipt,
+            "price_fen": job.price_fen, "hold_fen": job.hold_fen,
+            "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+            "cancel_requested": job.cancel_requested, "created_at": iso(job.created_at),
+            "started_at": iso(job.started_at) if job.started_at else None,
+            "finished_at": iso(job.finished_at) if job.finished_at else None}
