@@ -9,6 +9,7 @@ from suanshu.core.db import Base
 from suanshu.ledger import models as _ledger  # noqa: F401
 from suanshu.market import models as _market  # noqa: F401
 from suanshu.market import tables as _market_tables  # noqa: F401
+from suanshu.market import users as _users  # noqa: F401  (console users and sessions)
 from suanshu.policy import models as _policy  # noqa: F401
 from suanshu.vault import models as _vault  # noqa: F401
 

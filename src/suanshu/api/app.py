@@ -28,9 +28,9 @@ def create_app(ex: Exchange) -> FastAPI:
     for module in (orgs, vault, components, contracts, pools, ledger, audit, catalog, demands):
         app.include_router(module.router, prefix=API)
 
-    from suanshu.web.console import router as console_router
+    from suanshu.web.console import install as install_console
 
-    app.include_router(console_router)
+    install_console(app)  # console views, /static files, sign-in redirects
 
     @app.exception_handler(SuanshuError)
     async def domain_error(_request: Request, err: SuanshuError):

@@ -1,23 +1,27 @@
-"""The console's landing page: what is on the exchange right now (zh-CN first)."""
+"""The web console: one module per view under ``web/``, mounted on the API's app by ``install``.
+
+Server-rendered (Jinja2), zh-CN first (``web/i18n``), plain forms everywhere with htmx where a
+partial update helps (the query workbench). Every view calls the same market services as the API
+and the CLI; none writes to a domain table itself.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 
 from suanshu.audit import log
-from suanshu.core.clock import local
-from suanshu.core.money import format_fen
 from suanshu.core.orgs import Organization
 from suanshu.market.models import Component, Contract, QueryRun
+from suanshu.web import i18n
+from suanshu.web.auth import Forbidden, LoginRequired
+from suanshu.web.i18n import _
+from suanshu.web.render import STATIC, page
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["yuan"] = format_fen
-templates.env.filters["local"] = local
 router = APIRouter(include_in_schema=False)
 
 
@@ -39,4 +43,64 @@ def overview(ex) -> dict:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    return templates.TemplateResponse(request, "home.html", overview(request.app.state.exchange))
+    from suanshu.web.auth import COOKIE
+    from suanshu.market import users
+
+    request.state.user = users.session(request.app.state.exchange, request.cookies.get(COOKIE))
+    return page(request, "home.html", **overview(request.app.state.exchange))
+
+
+def _language_middleware(app):
+    """Pick the page language per request (cookie, else zh-CN) before any view runs."""
+
+    async def middleware(scope, receive, send):
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            cookies = headers.get(b"cookie", b"").decode("latin-1")
+            chosen = None
+            for part in cookies.split(";"):
+                name, _sep, value = part.strip().partition("=")
+                if name == i18n.COOKIE:
+                    chosen = value
+            i18n.activate(i18n.pick(chosen, headers.get(b"accept-language", b"").decode("latin-1")))
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def install(app: FastAPI) -> None:
+    """Mount the console (views, static files, error pages) on the API's app."""
+    from suanshu.web import account, audit_log, catalog, compose, contracts, dashboard, pools, review, vault
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (account, vault, compose, catalog, contracts, pools, review, dashboard, audit_log):
+        app.include_router(module.router)
+    app.include_router(router)
+    app.add_middleware(_LanguageMiddleware)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _err: LoginRequired):
+        target = "/login?next=" + quote(request.url.path)
+        if request.headers.get("hx-request"):
+            return HTMLResponse("", headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, err: Forbidden):
+        if err.message == "csrf":
+            box = {"title": _("This form has expired"), "code": "auth.csrf",
+                   "message": _("The page you sent it from is too old or came from another site."),
+                   "next": _("Reload the page and send the form again.")}
+        else:
+            box = {"title": _("Not for your role"), "code": "auth.role_required",
+                   "message": _("Your account does not hold the role this page needs."),
+                   "next": _("Ask the exchange operator for the role, or sign in as another user.")}
+        return page(request, "message.html", status_code=403, error=box)
+
+
+class _LanguageMiddleware:
+    def __init__(self, app):
+        self.app = _language_middleware(app)
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)

@@ -1,0 +1,32 @@
+"""Auditor: the audit log with filters, and the verification of the whole chain and tree."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from suanshu.audit import log
+from suanshu.core.errors import SuanshuError
+from suanshu.core.orgs import Role
+from suanshu.market import workspace
+from suanshu.web import errors
+from suanshu.web.auth import User, need
+from suanshu.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/audit")
+def audit(request: Request, who: User, action: str = "", actor: str = "", subject: str = "",
+          before: int | None = None):
+    need(who, Role.AUDITOR, Role.OPERATOR)
+    ex = request.app.state.exchange
+    error = None
+    try:
+        events = workspace.audit_events(ex, who.actor, action=action, who=actor, subject=subject, before=before)
+    except SuanshuError as err:
+        events, error = [], errors.box(err)
+    with ex.db.transaction() as s:
+        verification = log.verify(s)
+    return page(request, "audit.html", events=events, verification=verification, actions=workspace.audit_actions(ex),
+                filters={"action": action, "actor": actor, "subject": subject}, error=error,
+                older=events[-1].seq if len(events) == workspace.AUDIT_PAGE else None)

@@ -1,0 +1,112 @@
+"""Contracts: the list (as buyer and as provider, with revenue), one contract with its query
+workbench (SQL editor, result table, chart, refusals explained), and the buyer's bills."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+
+from suanshu.billing.models import Invoice, InvoiceLine
+from suanshu.core.errors import SuanshuError
+from suanshu.core.orgs import Role
+from suanshu.market import queries, settlement, workspace
+from suanshu.market.models import QueryRun
+from suanshu.web import errors
+from suanshu.web.auth import Posted, User, need
+from suanshu.web.i18n import _
+from suanshu.web.render import page
+
+router = APIRouter(include_in_schema=False)
+CHART_ROWS = 50
+
+
+@router.get("/contracts")
+def contract_list(request: Request, who: User):
+    need(who, Role.BUYER, Role.PROVIDER, Role.OPERATOR, Role.AUDITOR)
+    ex = request.app.state.exchange
+    rows = workspace.contract_rows(ex, who.actor)
+    bought = [r for r in rows if r.contract.buyer_org_id == who.actor.org_id]
+    sold = [r for r in rows if r.contract.provider_org_id == who.actor.org_id]
+    others = [r for r in rows if r not in bought and r not in sold]
+    revenue = workspace.revenue(ex, who.actor) if who.actor.has(Role.PROVIDER) else None
+    chart = None
+    if revenue and revenue["days"]:
+        chart = {"type": "bar", "x": [d for d, _v in revenue["days"]],
+                 "series": [{"name": _("earned (yuan)"), "data": [v / 100 for _d, v in revenue["days"]]}]}
+    return page(request, "contracts.html", bought=bought, sold=sold, others=others, revenue=revenue,
+                revenue_chart=chart)
+
+
+def chart_of(columns: list[str], rows: list[list]) -> dict | None:
+    """A bar chart of the result: the first non-numeric column along x, numeric columns as series."""
+    if not rows:
+        return None
+    numeric = [i for i, _c in enumerate(columns)
+               if all(isinstance(r[i], numbers.Number) and not isinstance(r[i], bool) for r in rows if r[i] is not None)
+               and any(r[i] is not None for r in rows)]
+    labels = [i for i in range(len(columns)) if i not in numeric]
+    if not numeric:
+        return None
+    x = [" / ".join(str(r[i]) for i in labels) if labels else str(n + 1) for n, r in enumerate(rows[:CHART_ROWS])]
+    series = [{"name": columns[i], "data": [float(r[i]) if r[i] is not None else None for r in rows[:CHART_ROWS]]}
+              for i in numeric]
+    return {"type": "bar", "x": x, "series": series}
+
+
+def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
+    ex = request.app.state.exchange
+    contract, component, runs = workspace.contract_detail(ex, who.actor, contract_id)
+    return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
+                is_buyer=contract.buyer_org_id == who.actor.org_id, **extra)
+
+
+@router.get("/contracts/{contract_id}")
+def contract(request: Request, who: User, contract_id: str, signed: str = ""):
+    try:
+        return _detail(request, who, contract_id,
+                       notice=_("Signed. The budget is held; write a query below.") if signed else None)
+    except SuanshuError as err:
+        return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+
+
+@router.post("/contracts/{contract_id}/query")
+def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[str, Form()]):
+    need(who, Role.BUYER)
+    ex = request.app.state.exchange
+    outcome: dict = {"sql": sql}
+    try:
+        result = queries.run(ex, who.actor, contract_id, sql)
+        outcome |= {"columns": result.columns, "rows": result.rows, "receipt": result.receipt,
+                    "chart": chart_of(result.columns, result.rows)}
+        status = 200
+    except SuanshuError as err:
+        outcome["refusal"] = errors.box(err, _("The query was refused"))
+        status = 200 if request.headers.get("hx-request") else err.http_status
+    if request.headers.get("hx-request"):
+        return page(request, "_result.html", status_code=status, outcome=outcome)
+    try:
+        return _detail(request, who, contract_id, status=status, outcome=outcome)
+    except SuanshuError as err:
+        return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+
+
+@router.get("/invoices")
+def bills(request: Request, who: User):
+    need(who, Role.BUYER, Role.PROVIDER)
+    ex = request.app.state.exchange
+    rows = [r for r in workspace.contract_rows(ex, who.actor) if r.contract.buyer_org_id == who.actor.org_id]
+    with ex.db.transaction() as s:
+        ids = [r.contract.id for r in rows]
+        charges = list(s.scalars(select(QueryRun).where(QueryRun.contract_id.in_(ids), QueryRun.status == "succeeded")
+                                 .order_by(QueryRun.created_at.desc()))) if ids else []
+        invoices = list(s.scalars(select(Invoice).where(Invoice.buyer_org_id == who.actor.org_id)
+                                  .order_by(Invoice.created_at.desc())))
+        lines = {i.id: list(s.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == i.id)
+                                      .order_by(InvoiceLine.n))) for i in invoices}
+    titles = {r.contract.id: r.component.title for r in rows}
+    balances = [b for b in settlement.balances(ex, who.actor) if b.code == "cash"]
+    return page(request, "bills.html", rows=rows, charges=charges, titles=titles, invoices=invoices, lines=lines,
+                balances=balances, total_spent=sum(r.contract.spent_fen for r in rows))

@@ -1,0 +1,51 @@
+"""The console's one door to listing review: submit, the queue, approve and reject.
+
+The operator review workflow is the service ``market.review`` (the API helper's); until it is
+installed, a component is listed when it passes the compliance gate (``components.publish``)
+and the queue is empty. Keeping the choice here means the views never change when it lands.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from suanshu.market import components
+from suanshu.market.actors import Actor
+from suanshu.market.components import ComponentSpec
+from suanshu.market.exchange import Exchange
+
+
+def _review():
+    try:
+        return importlib.import_module("suanshu.market.review")
+    except ImportError:
+        return None
+
+
+def available() -> bool:
+    return _review() is not None
+
+
+def submit(ex: Exchange, actor: Actor, spec: ComponentSpec) -> str:
+    """'review' when the component waits for the operator, 'listed' when it is listed at once."""
+    review = _review()
+    if review is None:
+        components.publish(ex, actor, spec)
+        return "listed"
+    component = review.submit(ex, actor, spec)
+    return "listed" if component.state == "listed" else "review"
+
+
+def queue(ex: Exchange, actor: Actor) -> list:
+    review = _review()
+    return [] if review is None else list(review.queue(ex, actor))
+
+
+def decide(ex: Exchange, actor: Actor, component_id: str, approve: bool, reason: str) -> None:
+    review = _review()
+    if review is None:
+        return
+    if approve:
+        review.approve(ex, actor, component_id, note=reason)
+    else:
+        review.reject(ex, actor, component_id, reason=reason)

@@ -1,0 +1,61 @@
+"""Policies in plain words, for buyers and providers, in the page's language."""
+
+from __future__ import annotations
+
+from suanshu.core.money import format_fen
+from suanshu.web.i18n import _
+
+AGG_NAMES = {"count": lambda: _("count"), "sum": lambda: _("sum"), "avg": lambda: _("average"),
+             "min": lambda: _("minimum"), "max": lambda: _("maximum"), "sum_distinct": lambda: _("distinct sum"),
+             "count_distinct": lambda: _("distinct count")}
+
+
+def mode_summaries() -> dict[str, str]:
+    return {
+        "aggregate": _("Aggregate: buyers ask for counts, sums and averages grouped by dimension columns; "
+                       "groups smaller than the minimum size are never answered."),
+        "extract": _("Extract: buyers receive desensitized rows of the allowed columns, at most the row limit per query."),
+        "dp": _("Differential privacy: every answer carries calibrated noise and the contract's privacy budget (ε) stops answers when spent."),
+    }
+
+
+def policy_words(policy: dict, price_fen: int) -> list[str]:
+    """One sentence per rule, in the order a buyer needs them."""
+    cols = policy.get("columns", {})
+    dims = [c for c, r in cols.items() if r == "dimension"]
+    aggs = [c for c, r in cols.items() if r == "aggregate"]
+    hidden = [c for c, r in cols.items() if r == "hidden"]
+    names = ", ".join(AGG_NAMES.get(a, lambda a=a: a)() for a in policy.get("aggregates", []))
+    mode = policy.get("mode")
+    out = []
+    if mode == "aggregate":
+        out.append(_("You receive aggregates only, never single records."))
+        out.append(_("Group and filter by: %(cols)s.") % {"cols": ", ".join(dims) or "-"})
+        out.append(_("Compute %(funcs)s over: %(cols)s.") % {"funcs": names or "-", "cols": ", ".join(aggs) or "-"})
+        out.append(_("Every group in an answer covers at least %(k)s records; smaller groups are left out.")
+                   % {"k": policy.get("min_group_size")})
+        out.append(_("Aggregate mode cannot stop differencing: comparing several answers (for example with and "
+                     "without one filter) can still reveal one person. Only dp mode stops that."))
+    elif mode == "dp":
+        dp = policy.get("dp", {})
+        out.append(_("Answers are noisy counts, sums and averages (differential privacy)."))
+        out.append(_("Each query spends ε %(q)s of a total budget of ε %(t)s; when it is spent, no more answers.")
+                   % {"q": dp.get("epsilon_per_query"), "t": dp.get("epsilon_total")})
+        out.append(_("Group by: %(cols)s.") % {"cols": ", ".join(dims) or "-"})
+        out.append(_("dp mode is built to resist differencing across many answers, up to the budget."))
+    elif mode == "extract":
+        out.append(_("You receive desensitized rows of: %(cols)s.") % {"cols": ", ".join(dims + aggs) or "-"})
+        out.append(_("At most %(n)s rows per query.") % {"n": policy.get("max_rows")})
+    elif mode == "job":
+        out.append(_("Your program runs next to the data; only outputs that pass the output checks leave."))
+    if hidden:
+        out.append(_("Never shown: %(cols)s (they may still be used where the policy allows, never output).")
+                   % {"cols": ", ".join(hidden)})
+    if policy.get("purpose"):
+        out.append(_("Allowed purposes: %(p)s.") % {"p": ", ".join(policy["purpose"])})
+    if policy.get("residency"):
+        out.append(_("Processed only in: %(r)s.") % {"r": ", ".join(policy["residency"])})
+    if policy.get("expiry"):
+        out.append(_("The policy expires at %(t)s (UTC).") % {"t": policy["expiry"]})
+    out.append(_("Each answered query costs %(price)s; refused queries cost nothing.") % {"price": format_fen(price_fen)})
+    return out
