@@ -1,7 +1,6 @@
 """Policy overhead (issue 4): governed queries vs raw DuckDB, and dp mode vs SmartNoise SQL.
 
     uv run python bench/policy_overhead.py [--rows 10000000] [--repeats 7]
-        [--snsql-python /tmp/snsql/bin/python]
 
 Generates a deterministic table (a multiplicative hash of the row number, no randomness) in a
 temp dir as Parquet, then prints JSON lines:
@@ -9,8 +8,9 @@ temp dir as Parquet, then prints JSON lines:
 - ``shape``: per query shape, the median wall time of the governed engine (guard + rewrite +
   sandboxed run + output check) and of the same SQL on a plain DuckDB connection with the same
   threads and memory limit, in this process, interleaved; and the median guard latency alone;
-- ``dp``: one GROUP BY query at the same ε in our dp mode and in SmartNoise SQL (run in its own
-  venv, see bench/smartnoise_peer.py): median query times, speed ratio, mean absolute error of
+- ``dp``: one GROUP BY query at the same ε in our dp mode and in SmartNoise SQL (the ``bench``
+  dependency group; it runs in a child process, bench/smartnoise_peer.py, so its pandas copy of
+  the table does not share memory or threads with the DuckDB runs): median query times, speed ratio, mean absolute error of
   the counts and sums against the exact (clamped) answer.
 """
 
@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--dp-repeats", type=int, default=5)
     ap.add_argument("--epsilon", type=float, default=1.0)
-    ap.add_argument("--snsql-python", default="/tmp/snsql/bin/python")
+    ap.add_argument("--snsql-python", default=sys.executable, help="a Python with smartnoise-sql installed")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="suanshu-bench-") as tmp:

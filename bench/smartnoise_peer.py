@@ -1,7 +1,5 @@
-"""The SmartNoise SQL side of bench/policy_overhead.py. Runs in its own throwaway venv (smartnoise-sql
-pins its own SQLAlchemy/pandas, so it is not a project dependency):
-
-    uv venv /tmp/snsql && uv pip install --python /tmp/snsql smartnoise-sql pyarrow
+"""The SmartNoise SQL side of bench/policy_overhead.py (smartnoise-sql is in the ``bench``
+dependency group); policy_overhead.py runs it as a child process.
 
 Reads the same Parquet file, runs the same DP query ``repeats`` times at the same ε, prints one
 JSON object: load time, per-run query times and every noisy answer, and the ε SmartNoise
@@ -13,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from importlib.metadata import version
 
 import pandas as pd
 import snsql
@@ -51,7 +50,7 @@ def main() -> None:
         answers.append([[r[0], float(r[1]), float(r[2])] for r in rows[1:]])  # rows[0] is the header
     print(json.dumps({"load_s": load_s, "times_s": times, "answers": answers, "epsilon_per_column": per_column,
                       "epsilon_query": reader.get_privacy_cost(sql)[0],
-                      "version": snsql.__version__ if hasattr(snsql, "__version__") else "1.0.10"}))
+                      "version": version("smartnoise-sql")}))
 
 
 if __name__ == "__main__":

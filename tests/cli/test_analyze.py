@@ -88,3 +88,26 @@ def test_extract_policy_on_parquet_with_terms(tmp_path):
     assert (code, out["code"]) == (3, "policy.purpose_not_allowed")
     code, out = analyze(path, "--policy", policy, "--sql", sql, "--purpose", "research")
     assert (code, out["code"]) == (3, "policy.residency_violation")
+
+
+def test_join_with_the_analysts_own_table(tmp_path):
+    people = write(tmp_path, "people.csv", "id_no,city,income,name\n"
+                   + "".join(f"P{i:03d},Changsha,{100 + i},secret{i}\n" for i in range(12)))
+    # 8 of the 12 people are "vip" in the analyst's table, 2 are "new" (below the threshold of 3)
+    mine = write(tmp_path, "mine.csv", "id,tier\n" + "".join(f"P{i:03d},vip\n" for i in range(8))
+                 + "P008,new\nP009,new\nX999,vip\n")
+    policy = write(tmp_path, "p.json", json.dumps({
+        "mode": "aggregate", "table": "people", "min_group_size": 3,
+        "columns": {"id_no": "join", "city": "dimension", "income": "aggregate", "name": "hidden"}}))  # fmt: skip
+    sql = "SELECT o.tier, count(*) AS n, sum(p.income) AS s FROM people p JOIN crm o ON p.id_no = o.id GROUP BY o.tier"
+    code, out = analyze(people, "--policy", policy, "--sql", sql, "--own", f"crm={mine}")
+    assert code == 0, out
+    assert out["columns"] == ["tier", "n", "s"] and out["rows"] == [["vip", 8, sum(100 + i for i in range(8))]]
+    # the join key is never output; without --own there is nothing to join
+    code, out = analyze(people, "--policy", policy, "--own", f"crm={mine}",
+                        "--sql", "SELECT p.id_no, count(*) FROM people p JOIN crm o ON p.id_no = o.id GROUP BY 1")
+    assert (code, out["code"]) == (3, "query.column_not_allowed")
+    code, out = analyze(people, "--policy", policy, "--sql", sql)
+    assert (code, out["code"]) == (3, "query.join") and "--own" in out["reason"]
+    code, out = analyze(people, "--policy", policy, "--sql", sql, "--own", f"people={mine}")
+    assert (code, out["code"]) == (2, "analyze.bad_own")

@@ -80,8 +80,8 @@ def test_a_refused_query_never_runs(sandbox, customers_policy, monkeypatch):
 def test_output_check_catches_a_broken_rewrite(sandbox, customers_policy, monkeypatch):
     real_guard = engine.guard
 
-    def broken_guard(sql, policy):  # a guard bug: the HAVING threshold went missing
-        g = real_guard(sql, policy)
+    def broken_guard(sql, policy, own=()):  # a guard bug: the HAVING threshold went missing
+        g = real_guard(sql, policy, own)
         return dataclasses.replace(g, sql=g.sql.replace(f" HAVING COUNT(*) >= {K}", ""))
 
     monkeypatch.setattr(engine, "guard", broken_guard)

@@ -7,6 +7,7 @@ from policy_helpers import POLICY_DICT
 
 from suanshu.core.errors import Refused, UsageError
 from suanshu.policy import Policy
+from suanshu.policy.model import MODES_PLANNED
 
 DPA = {"mode": "dp", "aggregates": ["count", "sum", "avg"]}
 DP = {"epsilon_per_query": 1.0, "epsilon_total": 3.0, "bounds": {"income": [0, 100000], "age": [0, 120]}}
@@ -30,7 +31,8 @@ def test_aggregates_serialise_in_canonical_order():
     assert p.to_dict()["aggregates"] == ["count", "avg"]
 
 
-@pytest.mark.parametrize("mode", ["job"])
+# job mode belongs to the compute issue; until it lands, policy.model lists it as planned
+@pytest.mark.parametrize("mode", MODES_PLANNED)
 def test_planned_modes_say_they_come_later(mode):
     with pytest.raises(UsageError) as info:
         Policy.from_dict({**POLICY_DICT, "mode": mode})

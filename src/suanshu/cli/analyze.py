@@ -8,12 +8,15 @@ Output (``--format json``): ``{"status": "ok", "columns", "rows", "epsilon_spent
 a refusal ``{"status": "denied", "code", "reason"}`` with exit 3; bad input (unreadable data or
 policy, SQL that does not parse) the same shape with ``"status": "error"`` and exit 2.
 ``--state FILE`` keeps dp mode's ε budget between runs (one budget per policy table name);
-without it every run starts afresh.
+without it every run starts afresh. ``--own NAME=FILE`` (repeatable) loads the analyst's own
+table as ``NAME``, which the query may join once on a ``join`` column of the policy
+(``JOIN NAME ON t.key = NAME.col``; see policy.sqlguard).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -46,19 +49,44 @@ def load_policy(path: Path):
     return Policy.from_dict(data)
 
 
+_OWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def parse_own(specs: list[str], policy) -> dict[str, Path]:
+    """``NAME=FILE`` options -> {name: file}; names are simple identifiers unlike the policy table's."""
+    from suanshu.policy.model import fold
+
+    own: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not _OWN_NAME.fullmatch(name) or not file:
+            raise UsageError("analyze.bad_own", f"--own takes NAME=FILE with NAME a simple identifier, got {spec!r}")
+        if fold(name) == fold(policy.table) or fold(name) in {fold(n) for n in own}:
+            raise UsageError("analyze.bad_own", f"--own name {name!r} is already taken (the policy table or "
+                             "another --own); choose another")
+        own[name] = Path(file)
+    return own
+
+
 def analyze_file(data: Path, policy, sql: str, *, state: Path | None = None, purpose: str | None = None,
-                 region: str | None = None, max_rows: int = 10_000):
-    from suanshu.policy import FileBudgetStore, MemoryBudgetStore, Sandbox, run
+                 region: str | None = None, max_rows: int = 10_000, own: dict[str, Path] | None = None):
+    from suanshu.policy import FileBudgetStore, MemoryBudgetStore, Sandbox, own_tables, run
     from suanshu.vault.ingest import ingest_file
 
     policy.check_terms(purpose=purpose, region=region)
     budget = FileBudgetStore(state) if state is not None else MemoryBudgetStore()
+    own = own or {}
     with tempfile.TemporaryDirectory(prefix="suanshu-analyze-") as tmp:
-        parquet = Path(tmp) / "data.parquet"
-        ingest_file(data, parquet)
-        view = {policy.table: 'SELECT * FROM vault."data"'}
-        with Sandbox({"data": parquet}, views=view) as box:
-            return run(box, policy, sql, max_rows=max_rows, budget=budget, budget_key=f"table:{policy.table}")
+        files = {"data": Path(tmp) / "data.parquet"}
+        ingest_file(data, files["data"])
+        views = {policy.table: 'SELECT * FROM vault."data"'}
+        for i, (name, path) in enumerate(own.items()):
+            files[f"own{i}"] = Path(tmp) / f"own{i}.parquet"
+            ingest_file(path, files[f"own{i}"])
+            views[name] = f'SELECT * FROM vault."own{i}"'
+        with Sandbox(files, views=views) as box:
+            return run(box, policy, sql, max_rows=max_rows, budget=budget, budget_key=f"table:{policy.table}",
+                       own=own_tables(box, list(own)))
 
 
 def register(app: typer.Typer) -> None:
@@ -70,11 +98,15 @@ def register(app: typer.Typer) -> None:
         state: Annotated[Path | None, typer.Option("--state", help="JSON file keeping the ε budget between runs")] = None,
         purpose: Annotated[str | None, typer.Option(help="Declared purpose (checked against the policy's)")] = None,
         region: Annotated[str | None, typer.Option(help="Region this runs in (checked against residency)")] = None,
+        own: Annotated[list[str] | None, typer.Option(
+            "--own", help="Your own table NAME=FILE (CSV, Parquet, xlsx) to join on a policy join column; repeatable")] = None,
         fmt: FormatOpt = Format.json,
     ) -> None:
         """Run one governed query on a local table file; exit 0 answered, 3 denied, 2 bad input."""
         try:
-            answer = analyze_file(data, load_policy(policy), sql, state=state, purpose=purpose, region=region)
+            rules = load_policy(policy)
+            answer = analyze_file(data, rules, sql, state=state, purpose=purpose, region=region,
+                                  own=parse_own(own or [], rules))
         except SuanshuError as err:
             status = "denied" if isinstance(err, Refused) else "error"
             body = {"status": status, "code": err.code, "reason": err.message}

@@ -19,7 +19,9 @@ query.not_single_select         zero or several statements, or not a SELECT (INS
 query.cte                       WITH ... (common table expressions)
 query.set_operation             UNION / INTERSECT / EXCEPT
 query.subquery                  a SELECT nested anywhere (FROM, WHERE, SELECT list, ...)
-query.join                      JOIN, comma joins, LATERAL
+query.join                      JOIN, comma joins, LATERAL; the one join allowed is
+                                ``JOIN own ON t.key = own.col`` with the buyer's own table
+                                (see Joins below), in aggregate and dp modes
 query.unknown_table             FROM anything but the policy table, unqualified: other
                                 tables, schema/catalog qualifiers (vault.x), table functions
                                 (read_csv, read_parquet, glob, ...), file paths ('x.csv'),
@@ -68,6 +70,18 @@ aliases used in GROUP BY / HAVING are replaced by the expressions they name, and
 DuckDB evaluates before the threshold applies (WHERE, GROUP BY expressions that could raise,
 HAVING conditions on group keys) is wrapped in ``TRY(...)``: a runtime error that fires only for one row or one
 small group would otherwise answer a yes/no question about it.
+
+Joins (the ``join`` role). A buyer who brings their own table (``guard(..., own=[OwnTable])``;
+``suanshu analyze --own NAME=FILE``) may write exactly one ``[INNER] JOIN own [AS o] ON
+t.key = own.col``: ``t.key`` a column whose role is ``join``, ``own.col`` a column of their
+table; no other join kind, no USING, no second condition. Join keys appear nowhere else (never
+output, filtered, grouped or ordered). Columns of the buyer's table count as dimensions. Every
+column reference in a join query must be qualified (an unqualified name could bind to an
+unlisted column of either table), and the two tables' names and aliases must differ. The group
+threshold still counts the provider's rows: the engine refuses an own table whose key column
+repeats a value (``query.own_keys_not_unique``), so each source row joins at most one own row
+and COUNT(*) over the join counts source rows. Extract mode refuses joins (a join would link
+released rows to the buyer's identities).
 
 Column references are resolved here rather than with sqlglot's optimizer.qualify: there is one
 table and one scope, and what matters is how *DuckDB* binds a name (alias or column, which
@@ -153,6 +167,23 @@ _IO_FUNCTION = re.compile(
 
 
 @dataclass(frozen=True)
+class OwnTable:
+    """A table the buyer brings to join with (their own data: its columns count as dimensions)."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JoinKey:
+    """The one equality join of a query: source column (role ``join``) = own table column."""
+
+    source_column: str
+    own_table: str
+    own_column: str
+
+
+@dataclass(frozen=True)
 class GuardedQuery:
     sql: str  # the rewritten query, DuckDB dialect: the only SQL that should run
     original_sql: str
@@ -161,6 +192,7 @@ class GuardedQuery:
     mode: str = "aggregate"
     result_columns: tuple[str, ...] = ()  # the columns the rewritten SQL returns
     dp_outputs: tuple[dpmath.Output, ...] = ()  # dp mode: how each output comes from measurements
+    join: JoinKey | None = None  # the join with the buyer's own table, if any
 
 
 class _Findings:
@@ -213,10 +245,14 @@ def _function_name(node: exp.Func) -> str:
 
 
 def _norm(node: exp.Expression) -> str:
-    """Canonical text of an expression, for matching SELECT expressions to GROUP BY keys."""
+    """Canonical text of an expression, for matching SELECT expressions to GROUP BY keys.
+
+    One table: qualifiers are dropped (city and t.city are the same key). In a join query every
+    reference is qualified and the qualifier tells the tables apart, so it is kept."""
+    joined = bool(node.root().args.get("joins"))
     copy = node.unnest().copy()
     for col in copy.find_all(exp.Column):
-        col.set("table", None)
+        col.set("table", exp.to_identifier(fold(col.table)) if joined and col.table else None)
         col.set("this", exp.Identifier(this=fold(col.name), quoted=False))
     return copy.sql(dialect=DIALECT, comments=False)
 
@@ -232,8 +268,14 @@ def _int_literal(node: exp.Expression | None) -> int | None:
 
 
 def _check_structure(select: exp.Select, policy: Policy, f: _Findings) -> exp.Table | None:
-    """Clause, table, node and function allow-lists. Returns the FROM table if it is valid."""
+    """Clause, table, node and function allow-lists. Returns the FROM table if it is valid.
+    The query's own JOIN clauses (and the tables they name) are judged by ``_check_join``; their
+    ON conditions are walked here like every other expression."""
+    joins = select.args.get("joins") or []
+    joined_tables = [j.this for j in joins]
     for key, value in select.args.items():
+        if key == "joins":
+            continue
         if value and key not in _CLAUSE_ARGS:
             f.add(_SELECT_ARG_CODES.get(key, "query.construct_not_allowed"),
                   f"{key.rstrip('_').upper()} is not allowed in a governed query")  # fmt: skip
@@ -265,8 +307,11 @@ def _check_structure(select: exp.Select, policy: Policy, f: _Findings) -> exp.Ta
     for node in select.walk():
         if node is not select and isinstance(node, exp.Query | exp.Subquery | exp.Exists):
             f.add("query.subquery", "subqueries are not allowed")
+        elif any(node is j for j in joins) or any(node is t for t in joined_tables):
+            continue  # judged by _check_join
         elif isinstance(node, exp.Join | exp.Lateral):
-            f.add("query.join", "joins are not allowed; the policy covers one table")
+            f.add("query.join", "joins are not allowed here: the only join is JOIN <your table> ON "
+                  f"{policy.table}.<join column> = <your table>.<column>, with your own table supplied")
         elif isinstance(node, exp.Table) and node is not _from_table(select):
             f.add("query.unknown_table", "only the policy table may be read, once, in FROM")
         elif isinstance(node, exp.Qualify):
@@ -295,6 +340,76 @@ def _check_structure(select: exp.Select, policy: Policy, f: _Findings) -> exp.Ta
         else:
             f.add("query.construct_not_allowed", f"{node.key.upper()} is not allowed")
     return table
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier, quoted."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=DIALECT)
+
+
+def _qualifiers(table: exp.Table) -> set[str]:
+    return {fold(table.name), fold(table.alias_or_name)}
+
+
+def _check_join(select: exp.Select, policy: Policy, own: tuple[OwnTable, ...], f: _Findings) -> JoinKey | None:
+    """The one join a query may make: ``[INNER] JOIN own ON t.key = own.col``. Returns its key
+    when the query joins validly; records why otherwise (every JOIN clause is judged here)."""
+    joins = select.args.get("joins") or []
+    if not joins:
+        return None
+    source = _from_table(select)
+    how = (f"JOIN <your table> ON {policy.table}.<join column> = <your table>.<column>; the policy's "
+           f"join columns are {policy.columns_with_role('join') or 'none'}")
+    if not own:
+        f.add("query.join", f"joins need your own table (suanshu analyze --own NAME=FILE), then {how}")
+        return None
+    if policy.mode not in ("aggregate", "dp"):
+        f.add("query.join", f"{policy.mode} mode releases rows; joins are allowed in aggregate and dp modes only")
+        return None
+    if len(joins) > 1:
+        f.add("query.join", f"one join at most: {how}")
+        return None
+    join = joins[0]
+    extra = [k for k, v in join.args.items() if v and k not in ("this", "on", "kind")]
+    table = join.this
+    owned = {fold(t.name): t for t in own}
+    if extra or join.args.get("kind") not in (None, "INNER") or not isinstance(join.args.get("on"), exp.EQ):
+        f.add("query.join", f"only an inner equality join is allowed: {how}")
+        return None
+    if (not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier)
+            or any(v for k, v in table.args.items() if k not in ("this", "alias"))
+            or fold(table.name) not in owned):  # fmt: skip
+        f.add("query.join", f"the joined table must be your own table, one of {sorted(t.name for t in own)}")
+        return None
+    alias = table.args.get("alias")
+    if alias is not None and alias.args.get("columns"):
+        f.add("query.construct_not_allowed", "table aliases may not rename columns")
+        return None
+    mine = owned[fold(table.name)]
+    if not isinstance(source, exp.Table):
+        return None  # _check_structure reports the FROM clause
+    if _qualifiers(source) & _qualifiers(table):
+        f.add("query.join", "your table and the policy table need different names and aliases")
+        return None
+    sides = {}
+    for col in (join.args["on"].this, join.args["on"].expression):
+        if not isinstance(col, exp.Column) or col.args.get("db") or col.args.get("catalog"):
+            break
+        side = ("source" if fold(col.table) in _qualifiers(source)
+                else "own" if fold(col.table) in _qualifiers(table) else None)
+        sides.setdefault(side, col)
+    if set(sides) != {"source", "own"}:
+        f.add("query.join", f"the join condition must compare one column of each table, both qualified: {how}")
+        return None
+    key, other = sides["source"], sides["own"]
+    if policy.role(key.name) != "join":
+        f.add("query.column_not_allowed",
+              f"column {key.name!r} is not a join column of the policy; {how}")  # fmt: skip
+        return None
+    if fold(other.name) not in {fold(c) for c in mine.columns}:
+        f.add("query.column_not_allowed", f"your table {mine.name!r} has no column {other.name!r}")
+        return None
+    return JoinKey(source_column=key.name, own_table=mine.name, own_column=other.name)
 
 
 def _misplaced(node: exp.Expression, select: exp.Select) -> str | None:
@@ -410,10 +525,15 @@ def _aggregate_condition_problem(leaf: exp.Expression) -> str | None:
 class _AggregateRules:
     """Semantic rules of aggregate mode over a structurally valid SELECT."""
 
-    def __init__(self, select: exp.Select, table: exp.Table, policy: Policy) -> None:
+    def __init__(self, select: exp.Select, table: exp.Table, policy: Policy,
+                 own: OwnTable | None = None) -> None:
         self.select = select
         self.policy = policy
-        self.qualifiers = {fold(table.name), fold(table.alias_or_name)}
+        self.qualifiers = _qualifiers(table)
+        self.own = own  # the buyer's joined table, if the query joins one
+        joins = select.args.get("joins")
+        self.own_qualifiers = _qualifiers(joins[0].this) if own is not None else set()
+        self.own_columns = {fold(c) for c in own.columns} if own is not None else set()
         self.items = list(select.expressions)
         self.aliases = {fold(i.alias): i.this for i in self.items if isinstance(i, exp.Alias)}
         self.group_keys: set[str] = set()  # normalised GROUP BY keys
@@ -438,9 +558,13 @@ class _AggregateRules:
         name = col.name
         if col.args.get("db") or col.args.get("catalog"):
             return "refused", f"column {col.sql(dialect=DIALECT)} has a schema or catalog qualifier"
+        if col.table and fold(col.table) in self.own_qualifiers:
+            if fold(name) not in self.own_columns:
+                return "refused", f"your table {self.own.name!r} has no column {name!r}"
+            return "dimension", f"{col.table}.{name}"  # the buyer's own data
         if col.table and fold(col.table) not in self.qualifiers:
             return "refused", f"unknown qualifier {col.table!r} on column {name!r}"
-        if not col.table and fold(name) in self.qualifiers:
+        if not col.table and fold(name) in self.qualifiers | self.own_qualifiers:
             # DuckDB reads a bare table name or alias as the whole row (a struct of every
             # column, hidden ones included) whenever no column of that name exists.
             return "refused", f"{name!r} names the table, not a column"
@@ -448,10 +572,14 @@ class _AggregateRules:
         if (clause in ("having", "order") and not col.table and not isinstance(in_agg, exp.AggFunc)
                 and fold(name) in self.aliases):  # fmt: skip
             return "alias", name
+        if self.own is not None and not col.table:
+            return "refused", (f"qualify {name!r} (e.g. {self.policy.table}.{name}): in a join query every "
+                               "column reference names its table")
         role = self.policy.role(name)
         if role == "join":
-            return "refused", (f"column {name!r} is a join key: it may only join with your own table, "
-                               "which this version does not support yet")
+            return "refused", (f"column {name!r} is a join key: it may only appear in JOIN <your table> ON "
+                               f"{self.policy.table}.{name} = <your table>.<column>, never output, "
+                               "filtered, grouped or ordered")
         if role == "hidden":
             why = "is hidden by the policy" if self.policy.is_listed(name) else "is unknown (unlisted columns are hidden)"
             return "refused", f"column {name!r} {why}"
@@ -499,7 +627,7 @@ class _AggregateRules:
         for leaf in _leaves(where.this) if where is not None else ():
             if leaf.find(exp.AggFunc):
                 f.add("query.predicate_not_allowed", "aggregates are not allowed in WHERE; use HAVING")
-            elif len({fold(c.name) for c in leaf.find_all(exp.Column)}) > 1:
+            elif len({(fold(c.table), fold(c.name)) for c in leaf.find_all(exp.Column)}) > 1:
                 f.add("query.predicate_not_allowed",
                       f"WHERE may only compare one dimension with literals: {leaf.sql(dialect=DIALECT)}")  # fmt: skip
 
@@ -628,7 +756,8 @@ def _try_wrap_keys(node: exp.Expression, expression_keys: set[str]) -> None:
         _try_wrap_keys(child, expression_keys)
 
 
-def _rewrite_aggregate(select: exp.Select, policy: Policy, names: list[str], expression_keys: set[str]) -> str:
+def _rewrite_aggregate(select: exp.Select, policy: Policy, names: list[str], expression_keys: set[str],
+                       source: str | None = None) -> str:
     """The query that runs. Besides the group-size threshold, every expression DuckDB evaluates
     for rows or groups that may not pass the threshold (WHERE, GROUP BY keys, HAVING conditions
     on keys) goes inside TRY(...): an error there (a failed cast, an overflow) would otherwise
@@ -650,19 +779,21 @@ def _rewrite_aggregate(select: exp.Select, policy: Policy, names: list[str], exp
     for item, name in zip(list(query.expressions), names, strict=True):
         if not isinstance(item, exp.Alias | exp.Column):
             item.replace(exp.alias_(item.copy(), name, quoted=True))
-    query.select(exp.alias_(_group_measure(policy), GROUP_ROWS), copy=False)
-    threshold = exp.GTE(this=_group_measure(policy), expression=exp.Literal.number(policy.min_group_size))
+    query.select(exp.alias_(_group_measure(policy, source), GROUP_ROWS), copy=False)
+    threshold = exp.GTE(this=_group_measure(policy, source), expression=exp.Literal.number(policy.min_group_size))
     having = query.args.get("having")
     condition = threshold if having is None else exp.And(this=exp.Paren(this=having.this), expression=threshold)
     query.set("having", exp.Having(this=condition))
     return query.sql(dialect=DIALECT, comments=False)
 
 
-def _group_measure(policy: Policy) -> exp.Expression:
-    """What a group's size is: its rows, or its distinct entities when the policy names an entity."""
+def _group_measure(policy: Policy, source: str | None = None) -> exp.Expression:
+    """What a group's size is: its rows, or its distinct entities when the policy names an entity.
+    ``source`` qualifies the entity column in a join query (the buyer's table may share its name)."""
     if policy.entity is None:
         return exp.Count(this=exp.Star())
-    entity = exp.column(exp.to_identifier(policy.entity, quoted=True))
+    entity = exp.column(exp.to_identifier(policy.entity, quoted=True),
+                        table=exp.to_identifier(source, quoted=True) if source else None)
     return exp.Count(this=exp.Distinct(expressions=[entity]))
 
 
@@ -707,8 +838,8 @@ def _quantised(col: exp.Column, grid: dpmath.Grid) -> tuple[exp.Expression, exp.
     return sqlglot.parse_one(on_grid, read=DIALECT), sqlglot.parse_one(value, read=DIALECT)
 
 
-def _rewrite_dp(select: exp.Select, policy: Policy, names: list[str],
-                expression_keys: set[str]) -> tuple[str, tuple[str, ...], tuple[dpmath.Output, ...]]:
+def _rewrite_dp(select: exp.Select, policy: Policy, names: list[str], expression_keys: set[str],
+                source: str | None = None) -> tuple[str, tuple[str, ...], tuple[dpmath.Output, ...]]:
     query = select.copy()
     items = list(query.expressions)
     # GROUP BY / ORDER BY positions count the buyer's outputs, which the measurements change
@@ -746,7 +877,7 @@ def _rewrite_dp(select: exp.Select, policy: Policy, names: list[str],
             source = (measure(exp.Sum(this=on_grid)), measure(exp.Count(this=value)))
             outputs.append(dpmath.Output("avg", source, grid))
     query.set("expressions", new_items)
-    sql = _rewrite_aggregate(query, policy, result_names, expression_keys)
+    sql = _rewrite_aggregate(query, policy, result_names, expression_keys, source)
     return sql, (*result_names, GROUP_ROWS), tuple(outputs)
 
 
@@ -793,8 +924,9 @@ def _rewrite_extract(select: exp.Select, policy: Policy, names: list[str]) -> st
     return query.sql(dialect=DIALECT, comments=False)
 
 
-def guard(sql: str, policy: Policy) -> GuardedQuery:
-    """Check a buyer's query against the policy; return it rewritten, or raise Refused/UsageError."""
+def guard(sql: str, policy: Policy, own: tuple[OwnTable, ...] = ()) -> GuardedQuery:
+    """Check a buyer's query against the policy; return it rewritten, or raise Refused/UsageError.
+    ``own``: the tables the buyer brought, which the query may join once (see Joins above)."""
     if policy.mode not in ("aggregate", "dp", "extract"):
         raise UsageError("policy.mode_unsupported", f"policy mode {policy.mode!r} takes no SQL queries")
     tree = _parse_one(sql)
@@ -810,28 +942,32 @@ def guard(sql: str, policy: Policy) -> GuardedQuery:
         f.add("query.subquery", "subqueries are not allowed")
     f.raise_first()
 
+    joined = _check_join(tree, policy, tuple(own), f)
     _check_structure(tree, policy, f)
     f.raise_first()  # the semantic rules assume one valid table and no nested scopes
+    key = joined
+    mine = next((t for t in own if key and fold(t.name) == fold(key.own_table)), None)
+    source = _from_table(tree).alias_or_name if key else None
     select = _expand_aliases(tree, policy)
     names = [_output_name(item) for item in select.expressions]
     normalised = tree.sql(dialect=DIALECT, comments=False)
     common = {"original_sql": sql, "sha256": hashlib.sha256(normalised.encode()).hexdigest(),
-              "output_columns": tuple(names), "mode": policy.mode}
+              "output_columns": tuple(names), "mode": policy.mode, "join": key}
 
     if policy.mode == "extract":
         _ExtractRules(select, _from_table(select), policy).check(f)
         f.raise_first()
         return GuardedQuery(sql=_rewrite_extract(select, policy, names), result_columns=tuple(names), **common)
 
-    rules = _AggregateRules(select, _from_table(select), policy)
+    rules = _AggregateRules(select, _from_table(select), policy, mine)
     rules.check(f)
     if policy.mode == "dp":
         _DPRules(rules).check(f)
     f.raise_first()
     if policy.mode == "dp":
-        rewritten, result_columns, outputs = _rewrite_dp(select, policy, names, rules.expression_keys)
+        rewritten, result_columns, outputs = _rewrite_dp(select, policy, names, rules.expression_keys, source)
         return GuardedQuery(sql=rewritten, result_columns=result_columns, dp_outputs=outputs, **common)
-    return GuardedQuery(sql=_rewrite_aggregate(select, policy, names, rules.expression_keys),
+    return GuardedQuery(sql=_rewrite_aggregate(select, policy, names, rules.expression_keys, source),
                         result_columns=(*names, GROUP_ROWS), **common)
 
 
