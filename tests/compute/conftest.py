@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from suanshu.compute.executors.ray import local_cluster
 from suanshu.market import assets, components, contracts, orgs, pools, settlement
 from suanshu.market.exchange import Exchange
 
@@ -26,10 +20,10 @@ JOB_POLICY = {"mode": "job", "columns": {"city": "dimension", "fee": "aggregate"
 PRICE_FEN = 500  # the data's price per released job
 
 
-def pool_spec(name: str, executor: str = "local", *, region: str = REGION, cpu_hour: int = 360,
+def pool_spec(name: str, executor: str = "local", *, region: str = REGION, cpu_hour: int = 36_000,
               npu: int = 0) -> dict:
     spec = {"name": name, "kind": "ai" if npu else "general", "arch": "x86_64", "region": region, "cpu": 8,
-            "memory_gb": 32, "price": {"cpu_hour": cpu_hour, "memory_gb_hour": 36, "accelerator_hour": {}},
+            "memory_gb": 32, "price": {"cpu_hour": cpu_hour, "memory_gb_hour": 3_600, "accelerator_hour": {}},
             "transfer_fen_per_gb": {REGION: 0}, "executor": executor}
     if npu:
         spec["accelerators"] = {"ascend-910b": npu}
@@ -79,57 +73,13 @@ def job_world(settings, tmp_path):
 
 # -- a real local Ray cluster -----------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
-    """``ray start --head --block`` on loopback with 1 CPU and 1 NPU; yields the dashboard address.
-
-    Started once per session (it takes tens of seconds); stopped by signalling the process we started
-    and its process group (never ``ray stop``, which would stop any other cluster on the machine)."""
-    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
-    if ray_bin is None:
-        pytest.fail("ray is not installed: `uv sync --inexact --all-groups` installs ray[default] (dev group)")
-    gcs, dashboard = free_port(), free_port()
-    log = (tmp_path_factory.mktemp("ray") / "ray.log").open("w")
-    env = dict(os.environ, RAY_agent_register_timeout_ms="300000", RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=1",
-         '--resources={"NPU": 1}', "--disable-usage-stats"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
+    """One real Ray head on loopback (1 CPU, 1 NPU) for the session: it takes tens of seconds to start."""
+    pytest.importorskip("ray", reason="ray[default] is in the dev group: uv sync --inexact --all-groups")
+    log = tmp_path_factory.mktemp("ray") / "ray.log"
     try:
-        _wait_for_job_server(address, proc)
-        yield address
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=30)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
-
-
-def _wait_for_job_server(address: str, proc: subprocess.Popen, timeout_s: float = 300.0) -> None:
-    from ray.job_submission import JobSubmissionClient
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"ray start exited with {proc.returncode}")
-        try:
-            JobSubmissionClient(address).list_jobs()
-            return
-        except Exception:  # noqa: BLE001  (not up yet)
-            time.sleep(1)
-    pytest.fail(f"the Ray job server at {address} did not come up in {timeout_s:.0f} s")
+        with local_cluster(num_cpus=1, resources={"NPU": 1}, log_path=str(log)) as address:
+            yield address
+    except RuntimeError as err:
+        pytest.fail(f"{err}; log: {log.read_text()[-2000:]}")

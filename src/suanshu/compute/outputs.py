@@ -187,7 +187,8 @@ def _csv_table(text: str) -> pa.Table | None:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;| ")
     except csv.Error:
         return None
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), dialect))
+    # the first line is taken as a header and skipped: a header is not data, and a dump loses one row
+    rows = list(csv.reader(io.StringIO("\n".join(lines[1:])), dialect))
     width = max(len(r) for r in rows)
     if width < 2:
         return None

@@ -18,8 +18,15 @@ pool and fails over (SkyPilot's blocked-resources loop), and the failed attempt 
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
 
@@ -120,3 +127,74 @@ def _wait_stopped(client, submission: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and str(client.get_job_status(submission).value) not in TERMINAL:
         time.sleep(POLL_S)
+
+
+# -- a local cluster (tests, benchmarks, the demo) ---------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = None, log_path: str | None = None,
+                  timeout_s: float = 300.0) -> Iterator[str]:
+    """``ray start --head --block`` on loopback; yields the job server's address (the dashboard).
+
+    The interpreter's bin dir leads PATH, so ``python`` in an entrypoint is this environment's. Stopped
+    by signalling the process group we started (never ``ray stop``, which stops every cluster on the
+    host). The raylet waits for the dashboard agent longer than Ray's default: a loaded machine
+    (two shared cores) starts it slowly."""
+    ray_bin = Path(sys.executable).parent / "ray"
+    gcs, dashboard = _free_port(), _free_port()
+    env = dict(os.environ, RAY_agent_register_timeout_ms="300000", RAY_USAGE_STATS_ENABLED="0",
+               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed in finally)
+    proc = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--num-cpus={num_cpus}",
+         f"--resources={json.dumps(resources or {})}", "--disable-usage-stats"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        _wait_up(address, proc, timeout_s)
+        yield address
+    finally:
+        _stop_group(proc)
+        log.close()
+
+
+def _wait_up(address: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {proc.returncode}")
+        try:
+            JobSubmissionClient(address).list_jobs()
+            return
+        except Exception:  # noqa: BLE001  (not up yet)
+            time.sleep(1)
+    raise RuntimeError(f"the Ray job server at {address} did not come up in {timeout_s:.0f} s")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the group (Ray's own shutdown), then SIGKILL what is left of it (gcs_server lingers)."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)  # anyone left in the group?
+            except ProcessLookupError:
+                proc.poll()
+                return
+            proc.poll()
+            time.sleep(0.2)

@@ -1,0 +1,94 @@
+"""Jobs on a real local Ray cluster (Job Submission API): execution with an NPU, failover, cancellation.
+
+One cluster for the whole session (``ray_cluster`` in conftest: 1 CPU, ``{"NPU": 1}``, loopback).
+SQLite only: the backends are covered by test_jobs.py; here the executor is under test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from suanshu.compute.executors.ray import ray_resources
+from suanshu.market import jobs, pools
+from suanshu.market.exchange import Exchange
+
+from .conftest import build_job_world, pool_spec
+
+pytestmark = pytest.mark.ray
+
+NPU_PROGRAM = """
+import os, pyarrow.parquet as pq
+t = pq.read_table(os.path.join(os.environ["SUANSHU_DATA"], "fees.parquet"))
+open(os.path.join(os.environ["SUANSHU_OUTPUT"], "mean_fee.txt"), "w").write(str(round(sum(t.column("fee").to_pylist()) / t.num_rows, 2)))
+print("rows", t.num_rows)
+"""
+REQUEST = {"cpu": 1, "memory_gb": 1, "hours": 0.05, "accelerators": {"ascend-910b": 1}}
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world(settings, tmp_path):
+    ex = Exchange.open(settings)
+    yield build_job_world(ex, tmp_path)
+    ex.close()
+
+
+def _closed_port() -> str:
+    from suanshu.compute.executors.ray import _free_port
+
+    return f"http://127.0.0.1:{_free_port()}"  # nothing listens there: a pool that is down
+
+
+def test_accelerators_map_to_ray_resources():
+    assert ray_resources({"ascend-910b": 2, "nvidia-h100": 1, "cambricon-mlu370": 4}) == (
+        1, {"NPU": 2.0, "cambricon-mlu370": 4.0})
+
+
+def test_a_pool_that_is_down_is_blocked_and_the_job_fails_over_to_ray(world, ray_cluster):
+    ex, hpc, bank = world.ex, world.actor("hpc"), world.actor("bank")
+    down = pools.register(ex, hpc, pool_spec("npu-down", _closed_port(), npu=8, cpu_hour=1_000))
+    live = pools.register(ex, hpc, pool_spec("npu-ray", ray_cluster, npu=1))
+    job = jobs.submit(ex, bank, world.contract_id, NPU_PROGRAM, REQUEST)
+    assert job.pool_id == down.id  # the cheaper pool first
+    first_hold = job.hold_fen
+
+    job = jobs.run(ex, job.id)
+    assert job.state == "succeeded", (job.error_code, job.error_message)
+    assert job.pool_id == live.id and job.placement["blocked"] == [down.id]
+    failed, ok = job.placement["attempts"]
+    assert (failed["pool"], failed["outcome"], failed["charged_fen"]) == (down.id, "unavailable", 0)
+    assert ok["pool"] == live.id
+    assert job.placement["hold_fen"] > first_hold  # re-held at the live pool's (higher) price
+    assert job.executor_ref.startswith(job.id)  # the Ray submission id
+    logs = jobs.logs(ex, bank, job.id)
+    assert f"Running entrypoint for job {job.executor_ref}" in logs and "rows 145" in logs  # Ray ran it
+    [(meta, body)] = jobs.output_files(ex, bank, job.id)
+    assert meta["name"] == "mean_fee.txt" and float(body) > 0
+    # billed once, on the pool that ran it, per accelerator type
+    seconds = job.metering["billed_seconds"]
+    assert job.receipt["pool"] == live.id
+    assert job.receipt["resource_seconds"] == {"cpu": seconds, "memory_gb": seconds, "ascend-910b": seconds}
+
+
+def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):
+    ex, bank = world.ex, world.actor("bank")
+    pools.register(ex, world.actor("hpc"), pool_spec("npu-ray", ray_cluster, npu=1))
+    job = jobs.submit(ex, bank, world.contract_id, "import time\nprint('started', flush=True)\ntime.sleep(600)\n",
+                      REQUEST)
+    runner = threading.Thread(target=jobs.run, args=(ex, job.id))
+    runner.start()
+    deadline = time.monotonic() + 120
+    while jobs.get_job(ex, bank, job.id).state != "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert jobs.cancel(ex, bank, job.id).cancel_requested
+    runner.join(timeout=120)
+    job = jobs.get_job(ex, bank, job.id)
+    assert (job.state, job.error_code) == ("cancelled", "job.cancelled")
+    assert job.receipt["data_fen"] == 0 and job.hold_fen == 0  # the hold is resolved
