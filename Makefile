@@ -7,11 +7,12 @@ SUANSHU_HOME ?= $(CURDIR)/.data/demo
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test env postgres demo serve bench lint clean
+.PHONY: run test env postgres demo serve bench lint clean assets chromium
 
 env:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+	@$(MAKE) --no-print-directory assets
 
 # The PostgreSQL tests start their own throwaway server from Debian's binaries.
 postgres:
@@ -20,7 +21,21 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
-test: env postgres
+# The console's browser libraries (ECharts, htmx): `npm pack` at the versions and sha512 pinned in
+# src/suanshu/web/vendor.lock, copied into src/suanshu/web/static/vendor/ (gitignored). Without npm
+# the console still works, with tables and no charts.
+assets:
+	@python3 src/suanshu/web/vendor.py || echo "assets: not installed; the console will run without charts"
+
+# The browser tests drive Debian's Chromium (never a downloaded browser) with Playwright;
+# fonts-noto-cjk so Chinese renders in screenshots.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Chromium (Debian packages chromium, fonts-noto-cjk)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+test: env postgres chromium
 	$(UV) run --frozen pytest -q -n 2 --dist loadfile
 
 demo: env

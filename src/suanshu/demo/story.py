@@ -23,10 +23,13 @@ from suanshu.core.errors import Refused
 from suanshu.core.money import format_fen
 from suanshu.core.settings import load_settings
 from suanshu.demo import datasets
-from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement
+from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement, users
 from suanshu.market.exchange import Exchange
 
 console = Console()
+# Console sign-in for every demo org: the username is the org's name (exchange = the operator).
+# A demo password, printed by `make run`; never use it outside the demo.
+DEMO_PASSWORD = "suanshu-demo"
 
 COMPONENTS = {
     "hunan-meteo": dict(
@@ -153,6 +156,8 @@ def build(ex: Exchange) -> dict:
         org, token = orgs.create_org(ex, None, spec["name"], spec["roles"], display_name=spec["display_name"],
                                      region=spec.get("region", ""))
         story["tokens"][org.name] = token
+    for org in orgs.list_orgs(ex):
+        users.create_user(ex, None, org.name, org.name, DEMO_PASSWORD, display_name=org.display_name)
     for owner, specs in POOLS.items():
         for spec in specs:
             pools.register(ex, orgs.local_actor(ex, owner), spec)
@@ -234,6 +239,9 @@ def report(ex: Exchange, story: dict) -> None:
     console.print(f"Audit log: {'intact' if result.ok else 'BROKEN'}, {result.entries} entries, "
                   f"Merkle root {result.root[:16]}… signed at size {signed.tree_size}")
     console.print(f"Data dir: {ex.settings.home}  (API tokens: {ex.settings.home / 'demo-tokens.json'})")
+    console.print(f"Console: sign in as any org name above (e.g. [bold]xiangnong-insurance[/] buyer, "
+                  f"[bold]hunan-meteo[/] provider, [bold]exchange[/] operator) with the password "
+                  f"[bold]{DEMO_PASSWORD}[/]")
 
 
 def run_demo(*, reset: bool = False) -> dict:

@@ -55,7 +55,7 @@
           if (!e.lengthComputable) return;
           bar.hidden = false;
           bar.value = Math.round((100 * e.loaded) / e.total);
-          status.textContent = status.dataset.sending.replace("%s", bar.value);
+          status.textContent = status.dataset.sending.replace("{pct}", bar.value);
         });
         xhr.upload.addEventListener("load", function () {
           status.textContent = status.dataset.scanning;
