@@ -36,12 +36,40 @@ SEP = r"[ \-\x{3000}\x{ff0d}]"  # a separator that folds to ' ' or '-'
 END = r"(?:$|[^\p{Nd}A-Za-z])"  # a superset of NOT_AFTER
 
 
+# RE2 forms of the boundaries, for the column engine (``engine.py``) over FOLDED text. RE2 has no
+# lookbehind: the boundary is one consumed character (or the cell's start/end) outside group ``v``.
+RE2_BEFORE = r"(?:^|[^0-9A-Za-z.]|(?:^|[^0-9])\.)"  # = NOT_BEFORE
+RE2_AFTER = r"(?:$|[^0-9A-Za-z.]|\.$|\.[^0-9])"  # = NOT_AFTER
+
 GATES = {
     "digits4": r"\p{Nd}{4}",
     "han": r"\p{Han}",
     # the context words of the context-bound detectors (QQ, WeChat, postal code, date of birth)
     "context": r"(?i:qq|wechat|vx|wx|post|zip|dob|birth)|扣扣|微信|邮编|邮政|郵|出生|生日|生於",
 }
+
+
+# Character classes whose per-cell counts decide which cells a detector looks at (``needs``),
+# as lookup tables over the bytes of FOLDED UTF-8 text (ASCII bytes never occur inside a
+# multi-byte character).
+def _byte_class(chars: str) -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint8)
+    table[[ord(c) for c in chars]] = 1
+    return table
+
+
+FEATURES = {
+    "digits": _byte_class("0123456789"),
+    "alnum": _byte_class("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+    "upper": _byte_class("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+    "@": _byte_class("@"),
+    ".": _byte_class("."),
+    ":": _byte_class(":"),
+    "ipv6": None,  # colons, or 7 when the cell has "::" (engine.py)
+}
+
+# The same gates over folded text (digits are ASCII there).
+GATES_FOLDED = GATES | {"digits4": r"[0-9]{4}"}
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +89,28 @@ class Detector:
     # A cheaper RE2 test that every finding passes too, shared by several detectors and run once
     # per column (see GATES): a column with no 4-digit run skips ten detectors at once.
     gate: ClassVar[str | None] = None
+    # The RE2 form the column engine runs (over folded text): ``context`` + ``before`` +
+    # ``(?P<v>value)`` + ``after`` must find exactly the candidates ``pattern`` finds. Detectors
+    # without a ``value`` (names, addresses) run their Python ``find`` instead.
+    value: ClassVar[str | None] = None
+    before: ClassVar[str] = RE2_BEFORE
+    after: ClassVar[str] = RE2_AFTER
+    context: ClassVar[str] = ""
+    # Whether a cell that is just one value may be taken whole (context-bound types may not).
+    whole: ClassVar[bool] = True
+    # Least count per character class (``FEATURES``) of a cell holding any candidate: a
+    # necessary condition, never a guess (tests/scan/test_engine.py checks every candidate).
+    needs: ClassVar[dict[str, int]] = {}
+
+    @property
+    def span(self) -> str:
+        """RE2: the first candidate of a cell, in group ``v``."""
+        return f"{self.context}{self.before}(?P<v>{self.value}){self.after}"
+
+    @property
+    def anchored(self) -> str:
+        """RE2: the cell is one candidate and nothing else (ASCII whitespace around it)."""
+        return rf"^\s*(?:{self.value})\s*$"
 
     def validate(self, candidate: str) -> bool:
         return True

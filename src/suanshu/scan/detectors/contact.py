@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from suanshu.scan.detectors.base import END, NOT_AFTER, SEP, D, Detector
 
 
@@ -14,6 +18,9 @@ class EmailDetector(Detector):
     pattern = re.compile(
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}" + NOT_AFTER)
     hint = "[@\uff20\ufe6b]"  # @, full-width @, small @
+    value = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+    before = r"(?:^|[^A-Za-z0-9._%+-])"
+    needs = {"@": 1, ".": 1}
 
     def validate(self, candidate: str) -> bool:
         local, _, domain = candidate.rpartition("@")
@@ -21,6 +28,15 @@ class EmailDetector(Detector):
             return False
         labels = domain.split(".")
         return all(lb and not lb.startswith("-") and not lb.endswith("-") for lb in labels)
+
+    # ``validate`` as one RE2 test for a whole batch: no dot at either end of the local part nor
+    # two in a row; domain labels not empty and not starting or ending with "-".
+    _VALID = (r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@"
+              r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        return pc.match_substring_regex(pa.array(candidates, pa.string()), self._VALID).to_numpy(
+            zero_copy_only=False).astype(bool)
 
 
 class MobileDetector(Detector):
@@ -38,6 +54,10 @@ class MobileDetector(Detector):
         r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])"
         r"([ -]?)[0-9]{4}\1[0-9]{4}" + NOT_AFTER)
     hint = rf"{D}{{3}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}{END}"
+    value = (r"(?:(?:\+|00)86[ -]?)?1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])"
+             r"(?: [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4}|[0-9]{8})")
+    before = r"(?:^|[^0-9A-Za-z+.]|(?:^|[^0-9])\.)"
+    needs = {"digits": 11}
 
 
 class LandlineDetector(Detector):
@@ -61,6 +81,16 @@ class LandlineDetector(Detector):
         # bare 12-digit run is far more often an order or serial number than 0XXX + 8 digits.
         return not candidate.isdigit() or len(candidate) == 11
     hint = rf"[0０(（+]{D}{{1,3}}[\)）]?{SEP}?(?:[(（]?{D}{{1,3}}[\)）]?{SEP}?)?{D}{{3,4}}{SEP}?{D}{{4}}"
+    # RE2 has no conditional groups: one alternative per area-code form (010/02X take 8 digits)
+    value = (r"(?:(?:\+|00)86[ -]?(?:\(0\))?(?:10|2[0-9])[ -]?[2-9][0-9]{3}"
+             r"|(?:\+|00)86[ -]?(?:\(0\))?[3-9][0-9]{2}[ -]?[2-9][0-9]{2,3}"
+             r"|\((?:010|02[0-9])\)[ -]?[2-9][0-9]{3}"
+             r"|\(0[3-9][0-9]{2}\)[ -]?[2-9][0-9]{2,3}"
+             r"|(?:010|02[0-9])[ -]?[2-9][0-9]{3}"
+             r"|0[3-9][0-9]{2}[ -]?[2-9][0-9]{2,3})"
+             r"[ -]?[0-9]{4}(?:(?:转|分机|-| ?ext\.? ?| ?x|#)[0-9]{1,5})?")
+    before = r"(?:^|[^0-9A-Za-z+.]|(?:^|[^0-9])\.)"
+    needs = {"digits": 11}  # 010/02X + 8 digits or 0XXX + 7; +86 forms have more
 
 
 class QQDetector(Detector):
@@ -70,6 +100,9 @@ class QQDetector(Detector):
     gate = "context"
     pattern = re.compile(r"(?:QQ|qq|Qq|扣扣)\s*(?:号码|号|账号|帳號)?\s*[:：]?\s*(?P<v>[1-9][0-9]{4,10})(?![0-9A-Za-z])")
     hint = r"(?i)qq|扣扣"
+    context = r"(?:QQ|qq|Qq|扣扣)\s*(?:号码|号|账号|帳號)?\s*[:：]?\s*"
+    before, value, after, whole = "", r"[1-9][0-9]{4,10}", r"(?:$|[^0-9A-Za-z])", False
+    needs = {"digits": 5}
 
 
 class WeChatDetector(Detector):
@@ -81,6 +114,8 @@ class WeChatDetector(Detector):
         r"(?:微信|微信号|微信號|[Ww]e[Cc]hat|VX|vx|WX|wx)\s*(?:号|號|ID|id)?\s*[:：]?\s*"
         r"(?P<v>[A-Za-z][-_A-Za-z0-9]{5,19})(?![-_A-Za-z0-9])")
     hint = r"微信|(?i)wechat|vx|wx"
+    context = r"(?:微信|微信号|微信號|[Ww]e[Cc]hat|VX|vx|WX|wx)\s*(?:号|號|ID|id)?\s*[:：]?\s*"
+    before, value, after, whole = "", r"[A-Za-z][-_A-Za-z0-9]{5,19}", r"(?:$|[^-_A-Za-z0-9])", False
 
     def validate(self, candidate: str) -> bool:
         return not candidate.lower().startswith(("http", "www"))
@@ -95,3 +130,6 @@ class PostalCodeDetector(Detector):
     pattern = re.compile(r"(?:邮编|邮政编码|郵編|郵遞區號|[Pp]ost ?[Cc]ode|ZIP|[Zz]ip ?[Cc]ode)\s*[:：]?\s*"
                          r"(?P<v>(?:0[1-9]|[1-7][0-9]|8[0-6])[0-9]{4})(?![0-9])")
     hint = r"邮编|邮政|郵|(?i)post|zip"
+    context = r"(?:邮编|邮政编码|郵編|郵遞區號|[Pp]ost ?[Cc]ode|ZIP|[Zz]ip ?[Cc]ode)\s*[:：]?\s*"
+    before, value, after, whole = "", r"(?:0[1-9]|[1-7][0-9]|8[0-6])[0-9]{4}", r"(?:$|[^0-9])", False
+    needs = {"digits": 6}

@@ -22,6 +22,9 @@ class BankCardDetector(Detector):
         + r"(?:[0-9]{16,19}|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?)"
         + NOT_AFTER)
     hint = rf"{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}"
+    # RE2 has no backreference: one alternative per separator
+    needs = {"digits": 16}
+    value = r"[0-9]{16,19}|[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?"
 
     def validate(self, candidate: str) -> bool:
         return validators.is_bank_card(candidate.replace(" ", "").replace("-", ""))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from suanshu.scan.detectors.base import Detector
 
 # Four decimals of a degree are ~11 m: a house, not a town. Fewer are not "precise".
@@ -20,11 +24,23 @@ class GeoCoordinateDetector(Detector):
         rf"(?<![0-9A-Za-z.])[NSEW]?(?P<a>{_NUM})°?[NSEW]?\s*[,;/ ]\s*[NSEW]?(?P<b>{_NUM})°?[NSEW]?"
         r"(?![0-9]|\.[0-9])")
     hint = r"\p{Nd}[.．]\p{Nd}{4}\p{Nd}*°?[NSEW]?\s*[,;/ ，；\x{3000}]\s*[NSEW]?-?\p{Nd}{1,3}[.．]\p{Nd}{4}"
+    value = rf"[NSEW]?{_NUM}°?[NSEW]?\s*[,;/ ]\s*[NSEW]?{_NUM}°?[NSEW]?"
+    before = r"(?:^|[^0-9A-Za-z.])"
+    after = r"(?:$|[^0-9.]|\.$|\.[^0-9])"
+    needs = {"digits": 10, ".": 2}
 
     def validate(self, candidate: str) -> bool:
         a, b = (float(x) for x in re.findall(r"-?[0-9]+\.[0-9]+", candidate))
         return _lat_lon(a, b) or _lat_lon(b, a)
 
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        """``validate`` for a batch: the two numbers cut out by RE2, the ranges tested in numpy."""
+        parts = pc.extract_regex(pa.array(candidates, pa.string()),
+                                 r"^[^0-9-]*(?P<a>-?[0-9]+\.[0-9]+)[^0-9-]+(?P<b>-?[0-9]+\.[0-9]+)")
+        a, b = (pc.cast(parts.field(k), pa.float64()).to_numpy(zero_copy_only=False) for k in "ab")
+        return _lat_lon(a, b) | _lat_lon(b, a)
 
-def _lat_lon(lat: float, lon: float) -> bool:
-    return -90 <= lat <= 90 and -180 <= lon <= 180 and not (lat == 0 and lon == 0)
+
+def _lat_lon(lat, lon):
+    """Both in range and not the (0, 0) of a missing fix; floats or numpy arrays alike."""
+    return (-90 <= lat) & (lat <= 90) & (-180 <= lon) & (lon <= 180) & ~((lat == 0) & (lon == 0))

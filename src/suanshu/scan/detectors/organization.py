@@ -18,6 +18,8 @@ class UsccDetector(Detector):
     gate = "digits4"
     pattern = re.compile(NOT_BEFORE + r"[0-9A-HJ-NP-RTUWXY]{18}" + NOT_AFTER)
     hint = r"[0-9A-Y０-９Ａ-Ｙ]{18}" + END
+    value = r"[0-9A-HJ-NP-RTUWXY]{18}"
+    needs = {"alnum": 18}
 
     def validate(self, candidate: str) -> bool:
         return validators.is_uscc(candidate)

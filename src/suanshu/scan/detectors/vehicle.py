@@ -22,6 +22,10 @@ class LicensePlateDetector(Detector):
         rf"(?:[DF][{_L}0-9][0-9]{{4}}|[0-9]{{5}}[DF]|[{_L}0-9]{{4}}[{_L}0-9挂学警港澳])"
         r"(?![0-9A-Za-z])")
     hint = f"[{PROVINCES}][A-ZＡ-Ｚ]"
+    value = rf"[{PROVINCES}][{_L}][·•・.]?(?:[DF][{_L}0-9][0-9]{{4}}|[0-9]{{5}}[DF]|[{_L}0-9]{{4}}[{_L}0-9挂学警港澳])"
+    before = ""
+    needs = {"digits": 1}  # validation wants a digit in the serial
+    after = r"(?:$|[^0-9A-Za-z])"
 
     def validate(self, candidate: str) -> bool:
         serial = candidate[-5:]

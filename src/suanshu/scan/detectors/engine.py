@@ -1,0 +1,384 @@
+"""The column engine: every detector over a whole Arrow string column, with the regex work in
+RE2 (Arrow's C++ kernels) and the per-candidate work in numpy, so Python pays per column and per
+candidate, never per character.
+
+Steps for one column batch (``scan_array``):
+
+1. **Distinct values.** Real tables repeat values (status, channel, product, city): when a sample
+   says at most half the cells are distinct, the distinct values are scanned once and the
+   findings mapped back to every row that holds them.
+2. **Fold once.** Digits and full-width forms are folded to ASCII one character for one
+   (``base.fold``), so character offsets are the original cell's; an ASCII column is used as is.
+3. **Only cells that could hold a candidate.** Each detector states the characters every
+   candidate needs (``Detector.needs``: 15 digits for a resident ID, an ``@`` for an e-mail…);
+   per-cell counts of those classes (numpy over the folded bytes, computed once per column)
+   keep each detector to the cells that qualify, so an order time skips ten detectors at once.
+4. **Whole cells, then spans in rounds**, every identifier detector in priority order. A cell
+   that is one candidate and nothing else matches the detector's anchored RE2 pattern
+   (``^\\s*(?:…)\\s*$``: a DFA pass, no submatches) and the candidate is the trimmed cell. In
+   the other cells ``extract_regex_span`` finds the first candidate (RE2 has no lookbehind: the
+   boundary is a consumed character outside group ``v``), the candidate's bytes are masked with
+   NUL and the cells that had one are searched again, until none has — the same leftmost,
+   non-overlapping candidates as Python's ``finditer``. Candidates are validated in batches
+   (``Detector.validate_many``). A cell that one finding covers whole leaves the later
+   detectors' input: they could only add overlapping candidates of lower priority.
+5. **Text detectors** (addresses, names: Python, see ``scan/names.py``) see only the cells not
+   yet covered whose hint matches, joined into one string.
+6. Overlaps are resolved by priority (``_resolve``).
+
+Offsets: RE2 reports bytes; a byte -> character index map of the folded column turns them into
+character offsets (ASCII columns need none).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from suanshu.scan.detectors.base import FEATURES, GATES, GATES_FOLDED, Detector, fold
+
+SAMPLE = 512  # cells whose distinct count decides whether to scan distinct values only
+DEDUP_MIN_CELLS = 256  # below this, finding the distinct values costs more than it saves
+
+
+class Found(NamedTuple):
+    """Findings as parallel arrays sorted by (row, start); ``types`` index the caller's types."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    types: np.ndarray
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def scan_column(text: pa.Array, detectors: tuple[Detector, ...], type_index: dict[str, int]) -> Found:
+    """Every finding in a string column, non-overlapping, sorted by (row, start)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if not len(text) or text.null_count == len(text):
+        return Found(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+    if len(text) >= DEDUP_MIN_CELLS and _repeats(text):
+        encoded = pc.dictionary_encode(text)
+        found = _scan_cells(encoded.dictionary, detectors, type_index)
+        return _expand(found, encoded.indices)
+    return _scan_cells(text, detectors, type_index)
+
+
+def _repeats(text: pa.Array) -> bool:
+    """Whether at most half of the cells are distinct, judged on a sample."""
+    head = text.slice(0, SAMPLE)
+    return pc.count_distinct(head).as_py() * 2 <= len(head)
+
+
+def _expand(found: Found, indices: pa.Array) -> Found:
+    """Findings on distinct values -> findings on every row holding the value."""
+    if not len(found.rows):
+        return found
+    idx = indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.argsort(idx, kind="stable")
+    ordered = idx[order]
+    first = np.searchsorted(ordered, found.rows, "left")
+    counts = np.searchsorted(ordered, found.rows, "right") - first
+    which = np.repeat(np.arange(len(found.rows)), counts)
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = order[np.repeat(first, counts) + within]
+    starts, ends, types = found.starts[which], found.ends[which], found.types[which]
+    o = np.lexsort((starts, rows))
+    return Found(rows[o], starts[o], ends[o], types[o])
+
+
+class _Column:
+    """The folded text of a column: an Arrow array for RE2, one Python string for slicing out
+    candidates, byte offsets of the cells and a byte -> character index map."""
+
+    def __init__(self, raw: pa.Array) -> None:
+        raw = pc.fill_null(raw, "")
+        if pa.types.is_large_string(raw.type):
+            raw = raw.cast(pa.string())  # a batch of cells is far below 2 GB
+        self.raw = raw
+        self.n = len(raw)
+        self._counts: dict[str, np.ndarray] = {}
+        offsets, data = _buffers(raw)
+        self.ascii = not len(data) or int(data.max()) < 0x80
+        if self.ascii:
+            self.text = data.tobytes().decode("ascii")
+            self.arr, self.offsets, self.data = raw, offsets, data
+            self.cstart = offsets
+            self.cidx = None
+            return
+        original = data.tobytes().decode("utf-8")
+        self.text = fold(original)
+        cstart = _running((data & 0xC0) != 0x80)  # character index of every byte
+        self.cstart = cstart[offsets]  # character index of each cell start
+        if self.text == original:
+            self.arr, self.offsets, self.data, self.cidx = raw, offsets, data, cstart
+            return
+        data = np.frombuffer(self.text.encode("utf-8"), dtype=np.uint8)
+        lead = (data & 0xC0) != 0x80
+        cidx = _running(lead)
+        char_byte = np.append(np.flatnonzero(lead), len(data))  # byte offset of each character
+        self.offsets = char_byte[self.cstart]
+        self.data, self.cidx = data, cidx
+        self.arr = _from_buffers(self.offsets, data)
+
+    def count(self, feature: str) -> np.ndarray:
+        """Per cell, how many characters of a class it holds (``base.FEATURES``); cached."""
+        if feature not in self._counts:
+            if feature == "ipv6":  # 7 colons, or as good as 7 when "::" stands for the rest
+                double = pc.match_substring(self.arr, "::").to_numpy(zero_copy_only=False)
+                self._counts[feature] = np.where(double, 7, self.count(":"))
+            else:
+                total = _running(FEATURES[feature][self.data])
+                self._counts[feature] = total[self.offsets[1:]] - total[self.offsets[:-1]]
+        return self._counts[feature]
+
+    def could_hold(self, detector: Detector, rows: np.ndarray) -> np.ndarray:
+        """Mask over ``rows``: the cell has the characters every candidate of ``detector`` needs."""
+        ok = np.ones(len(rows), dtype=bool)
+        for feature, least in detector.needs.items():
+            ok &= self.count(feature)[rows] >= least
+        return ok
+
+    def chars(self, rows: np.ndarray, byte_starts: np.ndarray, byte_lens: np.ndarray):
+        """(start, end) character offsets within their cells of byte spans within cells."""
+        if self.cidx is None:
+            return byte_starts, byte_starts + byte_lens
+        absolute = self.offsets[rows] + byte_starts
+        base = self.cstart[rows]
+        return self.cidx[absolute] - base, self.cidx[absolute + byte_lens] - base
+
+    def pieces(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+        base = self.cstart[rows]
+        text = self.text
+        return [text[s:e] for s, e in zip((base + starts).tolist(), (base + ends).tolist(), strict=True)]
+
+
+def _running(member: np.ndarray) -> np.ndarray:
+    """0, then the running count of ``member`` (a cumulative sum in int32: numpy's cast to int64
+    inside cumsum costs 30x more; a batch of cells is far below 2**31 bytes)."""
+    total = np.zeros(len(member) + 1, dtype=np.int64)
+    total[1:] = np.cumsum(member, dtype=np.int32)
+    return total
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Byte offsets (from 0) and the data bytes of a string array."""
+    _, off_buf, data_buf = arr.buffers()
+    kind = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(off_buf, dtype=kind)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
+    if data_buf is None:
+        return offsets - offsets[0], np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[int(offsets[0]):int(offsets[-1])]
+    return offsets - offsets[0], data
+
+
+def _from_buffers(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    kind, arrow = (np.int32, pa.string()) if len(data) < 2**31 else (np.int64, pa.large_string())
+    return pa.Array.from_buffers(arrow, len(offsets) - 1,
+                                 [None, pa.py_buffer(offsets.astype(kind)), pa.py_buffer(data)])
+
+
+def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
+    """The cells ``rows`` (sorted, distinct) of ``arr``; all of them without a copy."""
+    return arr if len(rows) == len(arr) else arr.take(pa.array(rows))
+
+
+def _gate(arr: pa.Array, gates: dict, patterns: dict[str, str], gate: str | None, active: np.ndarray,
+          cand: np.ndarray) -> np.ndarray:
+    """``cand`` without the cells a shared gate (``base.GATES``) rules out; each gate runs once per
+    column, over the cells still active when a detector first needs it."""
+    if gate is None or not len(cand):
+        return cand
+    if gate not in gates:
+        gates[gate] = np.zeros(len(arr), dtype=bool)
+        gates[gate][active[_matching(_take(arr, active), patterns[gate])]] = True
+    return cand[gates[gate][cand]]
+
+
+def _matching(arr: pa.Array, pattern: str) -> np.ndarray:
+    """Positions of the cells an RE2 pattern matches somewhere in."""
+    mask = pc.match_substring_regex(arr, pattern)
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
+
+class _Collector:
+    """Candidates found so far (all detectors), and which cells one finding covers whole."""
+
+    def __init__(self, n: int) -> None:
+        self.parts: list[tuple] = []
+        self.touched = np.zeros(n, dtype=bool)  # the cell holds a finding already
+        self.covered = np.zeros(n, dtype=bool)
+
+    def add(self, rows, starts, ends, type_i: int, prio: int) -> None:
+        if len(rows):
+            self.parts.append((rows, starts, ends, np.full(len(rows), type_i), np.full(len(rows), prio)))
+
+
+def _scan_cells(raw: pa.Array, detectors: tuple[Detector, ...], type_index: dict[str, int]) -> Found:
+    col = _Column(raw)
+    out = _Collector(col.n)
+    lengths = pc.utf8_length(col.arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    _run(col, detectors, type_index, out, lengths)
+    if not out.parts:
+        return Found(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+    rows, starts, ends, types, prios = (np.concatenate(c) for c in zip(*out.parts))
+    return _resolve(rows, starts, ends, types, prios)
+
+
+_WS = " \t\n\r\f\v"
+
+
+def _trimmed(col: _Column, cells: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of each cell without its leading and trailing ASCII whitespace."""
+    starts, ends = np.zeros(len(cells), dtype=np.int64), lengths[cells].copy()
+    sub = _take(col.arr, cells)
+    for i in _matching(sub, r"^\s|\s$").tolist():
+        piece = col.text[col.cstart[cells[i]]:col.cstart[cells[i]] + ends[i]]
+        starts[i] = len(piece) - len(piece.lstrip(_WS))
+        ends[i] = len(piece.rstrip(_WS))
+    return starts, ends
+
+
+def _run(col: _Column, detectors: tuple[Detector, ...], type_index, out: _Collector,
+         lengths: np.ndarray) -> None:
+    """Every detector in priority order over the cells not yet covered (module doc, steps 3-5)."""
+    folded_gates: dict[str, np.ndarray] = {}
+    raw_gates: dict[str, np.ndarray] = {}
+    active = np.arange(col.n)
+    for prio, detector in enumerate(detectors):
+        active = active[~out.covered[active]]
+        if not len(active):
+            return
+        if detector.value is not None:
+            cand = active[col.could_hold(detector, active)]
+            cand = _gate(col.arr, folded_gates, GATES_FOLDED, detector.gate, active, cand)
+            cells, starts, ends = _identifiers(col, cand, detector, lengths)
+        else:
+            cand = _gate(col.raw, raw_gates, GATES, detector.gate, active, active)
+            cells, starts, ends = _free_text(col, cand, detector)
+        if not len(cells):
+            continue
+        out.add(cells, starts, ends, type_index[detector.type], prio)
+        # a cell one finding fills whole, with no other finding before it, is done
+        full = (starts == 0) & (ends == lengths[cells]) & ~out.touched[cells]
+        out.touched[cells] = True
+        out.covered[cells[full]] = True
+
+
+def _identifiers(col: _Column, cand: np.ndarray, detector: Detector, lengths: np.ndarray):
+    """Validated candidates of an identifier detector: (cell, start, end)."""
+    if not len(cand):
+        return _EMPTY, _EMPTY, _EMPTY
+    cells, starts, ends = _candidates(col, cand, detector, lengths)
+    if not len(cells):
+        return _EMPTY, _EMPTY, _EMPTY
+    ok = detector.validate_many(col.pieces(cells, starts, ends))
+    return cells[ok], starts[ok], ends[ok]
+
+
+def _candidates(col: _Column, rows: np.ndarray, detector: Detector, lengths: np.ndarray):
+    """(cell, start, end) of every candidate of ``detector`` in ``rows``, character offsets.
+
+    A cell that is one candidate and nothing else is found by the anchored pattern (a DFA pass,
+    no submatches, the span is the trimmed cell); only the others need ``_rounds``."""
+    if detector.whole:
+        sub = _take(col.arr, rows)
+        hit = np.zeros(len(rows), dtype=bool)
+        hit[_matching(sub, detector.anchored)] = True
+        whole = rows[hit]
+        w_starts, w_ends = _trimmed(col, whole, lengths) if len(whole) else (_EMPTY, _EMPTY)
+        rows = rows[~hit]
+    else:
+        whole, w_starts, w_ends = _EMPTY, _EMPTY, _EMPTY
+    cells, bstarts, blens = _rounds(col, rows, detector.span) if len(rows) else (_EMPTY, _EMPTY, _EMPTY)
+    starts, ends = col.chars(cells, bstarts, blens)
+    if not len(whole):
+        return cells, starts, ends
+    return np.concatenate([whole, cells]), np.concatenate([w_starts, starts]), np.concatenate([w_ends, ends])
+
+
+def _rounds(col: _Column, rows: np.ndarray, pattern: str):
+    """All leftmost non-overlapping candidates of ``pattern`` (group ``v``) in the cells ``rows``:
+    (cell, byte start, byte length) triples, by masking each round's candidates with NUL."""
+    found_rows, found_starts, found_lens = [], [], []
+    masked = None
+    sub = _take(col.arr, rows)
+    current = rows
+    while len(current):
+        spans = pc.extract_regex_span(sub, pattern)
+        valid = spans.is_valid().to_numpy(zero_copy_only=False)
+        hit = np.flatnonzero(valid)
+        if not len(hit):
+            break
+        pairs = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[hit].astype(np.int64)
+        cells = current[hit]
+        found_rows.append(cells)
+        found_starts.append(pairs[:, 0])
+        found_lens.append(pairs[:, 1])
+        if masked is None:
+            masked = col.data.copy()
+        absolute = col.offsets[cells] + pairs[:, 0]
+        lens = np.maximum(pairs[:, 1], 1)  # never an empty candidate, but always progress
+        masked[np.repeat(absolute, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))] = 0
+        sub = _from_buffers(col.offsets, masked).take(pa.array(cells))
+        current = cells
+    if not found_rows:
+        return _EMPTY, _EMPTY, _EMPTY
+    return np.concatenate(found_rows), np.concatenate(found_starts), np.concatenate(found_lens)
+
+
+def _free_text(col: _Column, cand: np.ndarray, detector: Detector):
+    """Findings of a Python detector (names, addresses) in the cells whose hint matches, found
+    in one string of those cells joined by NUL."""
+    if len(cand):
+        cand = cand[_matching(_take(col.raw, cand), detector.hint)]
+    if not len(cand):
+        return _EMPTY, _EMPTY, _EMPTY
+    joined, cell_starts = _join(_take(col.raw, cand))
+    spans = np.fromiter((x for se in detector.find(joined) for x in se), dtype=np.int64)
+    s, e = spans[0::2], spans[1::2]
+    which = np.searchsorted(cell_starts, s, side="right") - 1
+    return cand[which], s - cell_starts[which], e - cell_starts[which]
+
+
+def _join(sub: pa.Array) -> tuple[str, np.ndarray]:
+    """The cells as one string with NUL after each, and each cell's start (in characters)."""
+    cells = pc.fill_null(sub, "")
+    with_sep = pc.binary_join_element_wise(cells, "\x00", "")
+    lengths = pc.utf8_length(with_sep).to_numpy(zero_copy_only=False)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    offsets, data = _buffers(with_sep)
+    return str(memoryview(data), "utf-8"), starts
+
+
+def _resolve(rows, starts, ends, types, prios) -> Found:
+    """Drop candidates that overlap one of higher priority in the same cell.
+
+    Sorted by (row, start), a candidate overlaps an earlier one in its cell iff it starts before
+    the running maximum of earlier ends (rows are spaced apart so cells never mix). Only the
+    cells with such a clash are resolved one by one, in priority order; the rest is kept as is.
+    """
+    order = np.lexsort((starts, rows))
+    rows, starts, ends, types, prios = rows[order], starts[order], ends[order], types[order], prios[order]
+    spread = (int(ends.max()) + 1) if len(ends) else 1
+    g_start, g_end = rows * spread + starts, rows * spread + ends
+    prev_max = np.maximum.accumulate(np.concatenate(([-1], g_end[:-1])))
+    clash_rows = np.unique(rows[g_start < prev_max])
+    if not len(clash_rows):
+        return Found(rows, starts, ends, types)
+    keep = ~np.isin(rows, clash_rows)
+    for r in clash_rows.tolist():
+        idx = np.flatnonzero(rows == r)
+        taken: list[tuple[int, int]] = []
+        for i in sorted(idx.tolist(), key=lambda i: (prios[i], starts[i])):
+            s, e = int(starts[i]), int(ends[i])
+            if not any(s < te and ts < e for ts, te in taken):
+                taken.append((s, e))
+                keep[i] = True
+    return Found(rows[keep], starts[keep], ends[keep], types[keep])
