@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from policy_helpers import assert_same_rows, reference, write_parquet
 
@@ -164,3 +164,112 @@ def test_extract_rows_match_the_data_and_never_leak(rows, where, cap):
     expected = sorted(matching, key=lambda t: (t[1], t[0] is not None, t[0] or ""))[:cap]
     assert answer.rows == expected and answer.truncated == (len(matching) > cap)
     assert "HIDDEN-" not in repr(answer) and "id-" not in repr(answer)
+
+
+# --- random SQL over every column, hidden ones included ---------------------------------------
+# Fragments the generator combines freely; many combinations are refused, and that is fine. For
+# every combination the guard allows, the answer must equal plain DuckDB running the buyer's own
+# SQL on the raw table with the groups below k removed, and no hidden value may appear.
+WILD_SELECT = ["city", "region", "lower(city) AS lc", "name", "ssn", "age", "count(*)", "count(name)",
+               "sum(income)", "avg(age)", "max(income)", "count(DISTINCT region)", "count(DISTINCT id_code)",
+               "sum(CASE WHEN region = 'north' THEN income END)", "CASE WHEN name LIKE 'H%' THEN 1 ELSE 0 END",
+               "coalesce(city, 'none') AS c2", "upper(region) AS ur", "people.city"]  # fmt: skip
+WILD_WHERE = ["city = 'Beijing'", "region <> 'south'", "name = 'HIDDEN-NAME-1'", "income > 10", "city = region",
+              "lower(city) LIKE 'b%'", "id_code IS NOT NULL", "city IN ('Beijing', 'Xi''an') OR region = 'north'",
+              "NOT (region = 'north')"]  # fmt: skip
+WILD_GROUP = ["city", "region", "lower(city)", "lc", "name", "1", "coalesce(city, 'none')", "upper(region)"]
+WILD_HAVING = ["count(*) > 3", "sum(income) > 100", "max(name) > 'a'", "region = 'north'", "lc <> 'x'",
+               "avg(age) / count(*) < 50"]  # fmt: skip
+
+
+# The same fragments, paired so that half the queries are well-formed (keys grouped, only
+# allowed columns): without this, most random combinations stop at the first hidden column.
+TIDY_KEYS = [("city", "city"), ("region", "region"), ("lower(city) AS lc", "lc"), ("people.city", "1"),
+             ("coalesce(city, 'none') AS c2", "coalesce(city, 'none')"), ("upper(region) AS ur", "upper(region)")]
+TIDY_AGGS = ["count(*)", "count(income)", "sum(income)", "avg(age)", "count(DISTINCT region)"]
+TIDY_WHERE = [w for w in WILD_WHERE if not any(c in w for c in ("name", "income", "id_code", "= region"))]
+TIDY_HAVING = ["count(*) > 3", "sum(income) > 100", "avg(age) / count(*) < 50", "count(*) >= 2 OR sum(income) < 0"]
+
+
+@st.composite
+def wild_query(draw) -> str:
+    if draw(st.booleans()):  # anything goes
+        items = draw(st.lists(st.sampled_from(WILD_SELECT), unique=True, min_size=1, max_size=4))
+        group = draw(st.lists(st.sampled_from(WILD_GROUP), unique=True, max_size=2))
+        where_pool, having_pool = WILD_WHERE, WILD_HAVING
+    else:  # tidy
+        keys = draw(st.lists(st.sampled_from(TIDY_KEYS[:3]), unique=True, max_size=2)
+                    | st.lists(st.sampled_from(TIDY_KEYS[3:]), unique=True, max_size=1))
+        aggs = draw(st.lists(st.sampled_from(TIDY_AGGS), unique=True, min_size=1, max_size=3))
+        items = [item for item, _ in keys] + aggs
+        group = [key for _, key in keys]
+        where_pool, having_pool = TIDY_WHERE, TIDY_HAVING
+    sql = f"SELECT {', '.join(items)} FROM people"
+    if draw(st.booleans()):
+        sql += " WHERE " + " AND ".join(draw(st.lists(st.sampled_from(where_pool), min_size=1, max_size=2)))
+    if group:
+        sql += " GROUP BY " + ", ".join(group)
+    if draw(st.booleans()):
+        sql += " HAVING " + draw(st.sampled_from(having_pool))
+    return sql
+
+
+WILD_POLICY = {
+    "mode": "aggregate", "table": "people",
+    "columns": {"city": "dimension", "region": "dimension", "age": "aggregate", "income": "aggregate",
+                "name": "hidden", "id_code": "hidden"},  # ssn is unlisted, so hidden too
+    "aggregates": ["count", "sum", "avg", "count_distinct"],
+}  # fmt: skip
+
+
+def _raw_with_group_sizes(path: Path, sql: str) -> list[tuple]:
+    """The buyer's SQL as written, on a plain DuckDB over the raw file, plus each row's group size."""
+    import duckdb
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql, read="duckdb").select("count(*) AS __n", copy=True)
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW people AS SELECT * FROM read_parquet('{path}')")
+    try:
+        return con.execute(tree.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=dataset(), sql=wild_query(), k=st.integers(2, 8))
+def test_random_sql_is_refused_or_answers_exactly_the_large_groups(rows, sql, k):
+    from suanshu.core.errors import Refused
+
+    policy = Policy.from_dict({**WILD_POLICY, "min_group_size": k})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_parquet(rows, Path(tmp) / "people.parquet")
+        with Sandbox({"people": path}, views={"people": 'SELECT * FROM vault."people"'}) as box:
+            try:
+                answer = run_aggregate(box, policy, sql)
+            except Refused as e:  # refusals are allowed outcomes, but only for the guard's reasons
+                event(e.code)
+                assert e.code.startswith("query.") and e.code != "query.output_check_failed", (sql, e)
+                return
+        raw = _raw_with_group_sizes(path, sql)
+    event("answered")
+    expected = [row[:-1] for row in raw if row[-1] >= k]
+    assert_same_rows(answer.rows, expected)
+    assert "HIDDEN-" not in repr(answer.rows) and "id-" not in repr(answer.rows)
+
+
+def test_the_random_sql_fragments_reach_both_outcomes():
+    """The generator is not vacuous: among its fragments, some queries pass and some are refused."""
+    from suanshu.core.errors import Refused
+    from suanshu.policy import guard
+
+    policy = Policy.from_dict({**WILD_POLICY, "min_group_size": 3})
+    outcomes = set()
+    for item in WILD_SELECT:
+        for group in ("", " GROUP BY city", " GROUP BY 1"):
+            try:
+                guard(f"SELECT {item}, count(*) FROM people{group}", policy)
+                outcomes.add("ok")
+            except Refused:
+                outcomes.add("refused")
+    assert outcomes == {"ok", "refused"}

@@ -11,6 +11,11 @@ Defences, in the order they are set up:
 4. ``setup(con)`` runs (register UDFs such as ss_hmac), then the ``views`` are created in main;
 5. ``lock_configuration=true``: nothing above can be changed by any later statement.
 
+Memory is capped by ``memory_limit`` and ``threads``; what a query spills past it goes to a
+private temporary directory (removed on close) capped by ``temp_limit``, not to DuckDB's
+default ``.tmp`` under whatever directory the process runs in. The progress bar is off: DuckDB
+prints it on stdout, where it would corrupt ``suanshu analyze``'s JSON.
+
 External access is cut *before* ``setup`` and the views run, so even caller-supplied SQL can
 only ever read the listed files. Every query runs under a wall-clock limit: a timer thread calls
 ``con.interrupt()``.
@@ -18,6 +23,8 @@ only ever read the listed files. Every query runs under a wall-clock limit: a ti
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,6 +68,7 @@ class Sandbox:
         files: Mapping[str, Path | str],
         *,
         memory_limit: str = "1GB",
+        temp_limit: str = "2GB",
         threads: int = 2,
         timeout_s: float = 30.0,
         setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
@@ -73,19 +81,27 @@ class Sandbox:
         for name, path in paths.items():
             if not path.is_file():
                 raise UsageError("sandbox.missing_file", f"vault file for {name!r} not found: {path}")
-        self._con = duckdb.connect(
-            ":memory:",
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "allow_community_extensions": False,
-                "python_enable_replacements": False,
-                "memory_limit": memory_limit,
-                "threads": int(threads),
-            },
-        )
+        self._spill = tempfile.mkdtemp(prefix="suanshu-sandbox-")
+        try:
+            self._con = duckdb.connect(
+                ":memory:",
+                config={
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                    "allow_community_extensions": False,
+                    "python_enable_replacements": False,
+                    "memory_limit": memory_limit,
+                    "temp_directory": self._spill,
+                    "max_temp_directory_size": temp_limit,
+                    "threads": int(threads),
+                },
+            )
+        except BaseException:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            raise
         try:
             con = self._con
+            con.execute("SET enable_progress_bar = false")  # a session option, not a connect one
             # allowed_paths cannot be changed once external access is off, so it comes first.
             allowed = ", ".join(_sql_string(str(p)) for p in paths.values())
             con.execute(f"SET allowed_paths = [{allowed}]")
@@ -103,7 +119,7 @@ class Sandbox:
                 con.execute(f"CREATE VIEW main.{_sql_identifier(name)} AS {select_sql}")
             con.execute("SET lock_configuration = true")
         except BaseException:
-            self._con.close()
+            self.close()
             raise
 
     def execute(self, sql: str, *, max_rows: int | None = None, redact: bool = False) -> ResultTable:
@@ -154,6 +170,7 @@ class Sandbox:
 
     def close(self) -> None:
         self._con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
         return self
