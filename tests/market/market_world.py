@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from suanshu.core.orgs import OPERATOR_ORG
 from suanshu.demo import datasets
@@ -62,3 +63,17 @@ def build_world(ex: Exchange, tmp: Path, *, deposit_fen: int = 2_000_000) -> Wor
             pool_ids[spec["name"]] = pools.register(ex, orgs.local_actor(ex, org), spec).id
     settlement.deposit(ex, orgs.local_actor(ex, OPERATOR_ORG), "insurer", deposit_fen, "test funds")
     return World(ex, tokens, comp_ids, pool_ids)
+
+
+@pytest.fixture
+def fresh_ex(settings):
+    """A migrated exchange with its operator, on the backend under test."""
+    ex = Exchange.open(settings)
+    orgs.ensure_operator(ex)
+    yield ex
+    ex.close()
+
+
+@pytest.fixture
+def world(fresh_ex, tmp_path):
+    return build_world(fresh_ex, tmp_path / "src")

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from market_world import build_world
+from market_world import fresh_ex, world  # noqa: F401  (fixtures)
 from suanshu.core.errors import UsageError
 from suanshu.market import orgs, search
-from suanshu.market.exchange import Exchange
 from suanshu.market.search import CatalogIndex, Doc, query_terms, terms
-
-
-@pytest.fixture
-def world(settings, tmp_path):
-    ex = Exchange.open(settings)
-    orgs.ensure_operator(ex)
-    yield build_world(ex, tmp_path / "src")
-    ex.close()
 
 
 def doc(key, title, desc="", *, region="湖南-长沙", grade="general-2", mode="aggregate", price=100, tags=()):

@@ -1,0 +1,177 @@
+"""Demands (RFQ) and bids on a real exchange: matching, notifications, sealed bids, atomic acceptance, expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from market_world import fresh_ex, world  # noqa: F401  (fixtures)
+from suanshu.audit.models import AuditEvent
+from suanshu.core.clock import utcnow
+from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
+from suanshu.ledger.models import Transfer
+from suanshu.market import demands, orgs, queries, settlement
+from suanshu.market.demands import DemandSpec
+from suanshu.market.models import Contract
+from suanshu.market.tables import Bid, Demand
+
+JOB = {"cpu": 64, "memory_gb": 256, "accelerators": {"ascend-910b": 8}, "hours": 50,
+       "data": {"region": "湖南-长沙", "gb": 20}}
+
+
+def post(world, **kw):
+    spec = dict(title="长沙 2023 年逐时天气", description="训练水稻产量模型需要长沙逐时降雨与气温", tags=("气象", "降雨"),
+                region="湖南-长沙", compute=JOB, budget_fen=1_000_000, deadline=utcnow() + timedelta(days=7))
+    return demands.post(world.ex, world.actor("insurer"), DemandSpec(**{**spec, **kw}))
+
+
+def counts(ex) -> dict:
+    with ex.db.transaction() as s:
+        return {"contracts": s.scalar(select(func.count()).select_from(Contract)),
+                "transfers": s.scalar(select(func.count()).select_from(Transfer)),
+                "audit": s.scalar(select(func.count()).select_from(AuditEvent)),
+                "accepted": s.scalar(select(func.count()).select_from(Bid).where(Bid.state == "accepted"))}
+
+
+def test_post_finds_providers_and_pools_and_runs_the_auction(world):
+    ex = world.ex
+    d = post(world)
+    meteo = orgs.local_actor(ex, "meteo")
+    assert d.matches["components"][0] == world.components["hunan_weather_monthly"]
+    assert meteo.org_id in d.matches["orgs"]
+    # only the Ascend pool has ascend-910b: the others are infeasible and do not bid
+    assert d.matches["pools"] == [world.pools["ascend-910b"]]
+    assert [n.kind for n in demands.notifications(ex, meteo)] == ["demand.match"]
+    assert demands.notifications(ex, orgs.local_actor(ex, "xiangjiang-ai"))[0].subject == d.id
+    board = demands.show(ex, world.actor("insurer"), d.id)
+    auto = [b for b in board.bids if b.kind == "compute"]
+    assert len(auto) == 1 and auto[0].auto and auto[0].pool_id == world.pools["ascend-910b"]
+    # price plan: 50 h x (64 cpu x 5 + 256 GB x 1 + 8 x 1200) + 20 GB x 15 transfer
+    assert auto[0].price_fen == 50 * (64 * 5 + 256 + 8 * 1200) + 20 * 15
+    assert {b["pool"]: b["feasible"] for b in board.auction.bids}[world.pools["x86-hpc"]] is False
+
+
+def test_bids_are_sealed_and_acceptance_creates_contract_and_holds(world):
+    ex = world.ex
+    d = post(world)
+    meteo, agri = world.actor("meteo"), world.actor("agri")
+    b1 = demands.bid(ex, meteo, d.id, component=world.components["hunan_weather_monthly"], price_fen=150, note="含2023全年")
+    b2 = demands.bid(ex, agri, d.id, component=world.components["county_crop_yield"], price_fen=400)
+    assert [b.id for b in demands.show(ex, meteo, d.id).bids] == [b1.id]  # sealed: a bidder sees its own
+    board = demands.show(ex, world.actor("insurer"), d.id)
+    assert {b.id for b in board.bids if b.kind == "data"} == {b1.id, b2.id}
+    compute_bid = next(b for b in board.bids if b.kind == "compute")
+
+    award = demands.accept(ex, world.actor("insurer"), d.id, [b1.id, compute_bid.id])
+    assert len(award["contracts"]) == 1 and len(award["holds"]) == 2
+    with ex.db.transaction() as s:
+        contract = s.get(Contract, award["contracts"][0])
+        assert contract.price_fen == 150 and contract.budget_fen == 1_000_000 - compute_bid.price_fen
+        assert s.get(Demand, d.id).state == "awarded"
+        assert {b.id: b.state for b in s.scalars(select(Bid).where(Bid.demand_id == d.id))} == {
+            b1.id: "accepted", b2.id: "rejected", compute_bid.id: "accepted"}
+    insurer = next(r for r in settlement.balances(ex, world.actor("insurer")) if r.code == "cash")
+    assert insurer.held_fen == 1_000_000
+    assert demands.notifications(ex, agri)[0].kind == "bid.rejected"
+    # the contract works: a governed query settles from its hold
+    result = queries.run(ex, world.actor("insurer"), contract.id,
+                         "SELECT city, count(*) AS n FROM hunan_weather_monthly GROUP BY city")
+    assert result.receipt["price_fen"] == 150
+    with pytest.raises(Conflict):
+        demands.accept(ex, world.actor("insurer"), d.id, [b2.id])
+
+
+def test_acceptance_is_atomic_when_the_compute_hold_fails(world, monkeypatch):
+    """The data contract's hold succeeds, the compute hold fails: no contract, no hold, nothing audited."""
+    ex = world.ex
+    d = post(world)
+    b1 = demands.bid(ex, world.actor("meteo"), d.id, component=world.components["hunan_weather_monthly"], price_fen=150)
+    compute_bid = next(b for b in demands.show(ex, world.actor("insurer"), d.id).bids if b.kind == "compute")
+    before = counts(ex)
+    real_hold, calls = settlement.hold, []
+
+    def failing_hold(s, buyer, amount, memo, **kw):
+        calls.append(memo)
+        if "bid" in memo:  # the compute hold, after the contract and its hold were written
+            raise RuntimeError("injected failure in the compute hold")
+        return real_hold(s, buyer, amount, memo, **kw)
+
+    monkeypatch.setattr(settlement, "hold", failing_hold)
+    with pytest.raises(RuntimeError):
+        demands.accept(ex, world.actor("insurer"), d.id, [b1.id, compute_bid.id])
+    assert len(calls) == 2 and "contract" in calls[0]
+    assert counts(ex) == before
+    with ex.db.transaction() as s:
+        assert s.get(Demand, d.id).state == "open"
+
+
+def test_acceptance_is_atomic_when_funds_run_short(world):
+    """A real ledger refusal: the buyer's cash covers the data budget but not the compute price too."""
+    ex = world.ex
+    d = post(world, budget_fen=3_000_000)  # the world deposits 2,000,000 fen
+    b1 = demands.bid(ex, world.actor("meteo"), d.id, component=world.components["hunan_weather_monthly"], price_fen=150)
+    compute_bid = next(b for b in demands.show(ex, world.actor("insurer"), d.id).bids if b.kind == "compute")
+    before = counts(ex)
+    with pytest.raises(Exception) as err:
+        demands.accept(ex, world.actor("insurer"), d.id, [b1.id, compute_bid.id])
+    assert getattr(err.value, "code", "") == "ledger.exceeds_credits"
+    assert counts(ex) == before
+
+
+def test_only_the_auction_winner_gets_the_compute_award(world):
+    ex = world.ex
+    d = post(world, compute={**JOB, "accelerators": {}, "data": {"region": "湖南-长沙", "gb": 1}})
+    board = demands.show(ex, world.actor("insurer"), d.id)
+    compute = sorted((b for b in board.bids if b.kind == "compute"), key=lambda b: b.price_fen)
+    assert len(compute) == 4  # every pool can run a CPU job
+    with pytest.raises(Refused) as err:
+        demands.accept(ex, world.actor("insurer"), d.id, [compute[-1].id])
+    assert err.value.code == "demand.not_auction_winner"
+    # a compute provider undercuts with a typed bid on its own pool; it becomes the winner
+    typed = demands.bid(ex, world.actor("changsha-hpc"), d.id, pool="x86-hpc", price_fen=compute[0].price_fen - 1)
+    award = demands.accept(ex, world.actor("insurer"), d.id, [typed.id])
+    assert award["contracts"] == [] and len(award["holds"]) == 1
+
+
+def test_bid_rules(world):
+    ex = world.ex
+    d = post(world)
+    meteo = world.actor("meteo")
+    cases = [
+        (lambda: demands.bid(ex, world.actor("insurer"), d.id, component=world.components["county_crop_yield"],
+                             price_fen=1), Refused, "bid.own_demand"),
+        (lambda: demands.bid(ex, meteo, d.id, component=world.components["county_crop_yield"], price_fen=1),
+         Refused, "bid.not_your_listing"),
+        (lambda: demands.bid(ex, meteo, d.id, price_fen=1), UsageError, "bid.invalid"),
+        (lambda: demands.bid(ex, meteo, d.id, component=world.components["hunan_weather_monthly"],
+                             price_fen=2_000_000), Refused, "bid.over_budget"),
+        (lambda: demands.bid(ex, world.actor("changsha-hpc"), d.id, pool="x86-hpc", price_fen=1),
+         Refused, "bid.infeasible"),
+        (lambda: demands.bid(ex, meteo, "dmd_nope", component="x", price_fen=1), NotFound, "demand.not_found"),
+    ]
+    for call, kind, code in cases:
+        with pytest.raises(kind) as err:
+            call()
+        assert err.value.code == code
+    with pytest.raises(UsageError):
+        post(world, deadline=utcnow() - timedelta(minutes=1))
+    with pytest.raises(UsageError) as err:
+        post(world, compute={"cpu": 1})  # no hours
+    assert err.value.code == "schedule.invalid_job"
+
+
+def test_sweep_closes_expired_demands(world):
+    ex = world.ex
+    d = post(world, deadline=utcnow() + timedelta(hours=1))
+    keep = post(world, title="株洲 耕地 数据", compute=None)
+    b = demands.bid(ex, world.actor("meteo"), d.id, component=world.components["hunan_weather_monthly"], price_fen=10)
+    assert demands.sweep(ex) == []
+    closed = demands.sweep(ex, now=utcnow() + timedelta(hours=2))
+    assert closed == [d.id]
+    with ex.db.transaction() as s:
+        assert s.get(Demand, d.id).state == "expired" and s.get(Demand, keep.id).state == "open"
+        assert s.get(Bid, b.id).state == "lapsed"
+    assert demands.notifications(ex, world.actor("insurer"))[0].kind == "demand.expired"
+    assert demands.sweep(ex, now=utcnow() + timedelta(hours=2)) == []  # idempotent
