@@ -150,3 +150,31 @@ def test_concurrent_dp_queries_on_one_contract_never_overspend(ex, asset_file):
     with ex.db.transaction() as s:
         budget = s.get(PolicyBudget, contract.id)
         assert (budget.spent, budget.reserved) == (10**9, 0)
+
+
+def test_every_answer_and_refusal_is_audited_with_its_receipt(ex, asset_file):
+    import hashlib
+
+    from suanshu.audit.models import AuditEvent
+
+    publish(ex, asset_file, "fees", DP_POLICY)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 10_000)
+    sql = "SELECT city, count(*) FROM fees GROUP BY city"
+    result = queries.run(ex, buyer, contract.id, sql)
+    with pytest.raises(Refused):
+        queries.run(ex, buyer, contract.id, "SELECT mobile, count(*) FROM fees GROUP BY mobile")
+    receipt = result.receipt
+    assert receipt["contract"] == contract.id and receipt["rows_out"] == 3 == len(result.rows)
+    assert receipt["query_sha256"] == hashlib.sha256(sql.encode()).hexdigest() and receipt["epsilon_spent"] == 0.5
+    with ex.db.transaction() as s:
+        answered = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.answer")).all()
+        denied = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.deny")).all()
+        assert [e.subject for e in answered] == [receipt["query"]]
+        logged = answered[0].payload
+        assert {k: logged[k] for k in ("contract", "query_sha256", "epsilon_spent", "rows_out", "mode")} == {
+            "contract": contract.id, "query_sha256": receipt["query_sha256"], "epsilon_spent": 0.5,
+            "rows_out": 3, "mode": "dp"}  # fmt: skip
+        assert answered[0].seq == receipt["audit_seq"] and answered[0].hash == receipt["audit_hash"]
+        assert [(e.payload["contract"], e.payload["code"]) for e in denied] == [(contract.id, "query.column_not_allowed")]
+        assert "138" not in repr([e.payload for e in denied])  # no mobile number reaches the log

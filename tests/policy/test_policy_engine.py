@@ -172,3 +172,30 @@ def test_group_size_counts_distinct_entities_when_named(sandbox, customers_polic
     east = run_aggregate(sandbox, policy(entity="city", min_group_size=2),
                          "SELECT region, count(*) FROM customers GROUP BY region")  # fmt: skip
     assert east.rows == [("east", CITY_SIZES["Shanghai"] + CITY_SIZES["Hangzhou"])] and east.min_group_rows == 2
+
+
+def test_differencing_is_the_documented_limit_of_aggregate_mode(sandbox, customers_policy, customers_rows):
+    """Two allowed answers over large groups, subtracted, give one person's value: aggregate mode
+    cannot stop this (docs/ARCHITECTURE.md says so); dp mode is the answer, and there the
+    difference is noise-dominated."""
+    from policy_helpers import POLICY_DICT, policy
+
+    from suanshu.policy import MemoryBudgetStore, run
+
+    target = next(r for r in customers_rows if r["income"] is not None)
+    everyone = "SELECT count(*), sum(income) FROM customers"
+    but_one = f"{everyone} WHERE id_code <> '{target['id_code']}'"
+    (n_all, s_all), = run_aggregate(sandbox, customers_policy, everyone).rows
+    (n_rest, s_rest), = run_aggregate(sandbox, customers_policy, but_one).rows
+    assert (n_all - n_rest, s_all - s_rest) == (1, target["income"])  # the limit, demonstrated
+
+    dp = policy(mode="dp", aggregates=["count", "sum", "avg"], columns=POLICY_DICT["columns"],
+                dp={"epsilon_per_query": 1.0, "epsilon_total": 2.0, "bounds": {"income": [0, 100000], "age": [0, 120]}})
+    budget = MemoryBudgetStore()
+    (_, noisy_all), = run(sandbox, dp, everyone, budget=budget).rows
+    (_, noisy_rest), = run(sandbox, dp, but_one, budget=budget).rows
+    # sum noise has scale 100000 / 0.5: the difference misses the income by far more than a grid step
+    assert noisy_all - noisy_rest != pytest.approx(target["income"], abs=1.0)
+    with pytest.raises(Refused) as info:  # and the budget bounds how often one may try
+        run(sandbox, dp, everyone, budget=budget)
+    assert info.value.code == "query.budget_exhausted"

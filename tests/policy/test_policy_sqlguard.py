@@ -132,6 +132,30 @@ ATTACKS = [
     ("query.not_single_select", "SELECT count(*) FROM customers; DROP VIEW customers"),
     ("query.not_single_select", ""),
     ("query.not_single_select", " ; "),
+    ("query.not_single_select", "DETACH vault"),
+    ("query.not_single_select", "CALL duckdb_settings()"),
+    ("query.not_single_select", "USE vault"),
+    ("query.not_single_select", "EXPLAIN SELECT name FROM customers"),
+    ("query.not_single_select", "PIVOT customers ON city USING count(*)"),
+    # more smuggling: quoted names, casts, CASE in HAVING and ORDER BY, FILTER, struct builders
+    ("query.set_operation", "SELECT count(*) FROM customers INTERSECT SELECT count(*) FROM customers"),
+    ("query.function_not_allowed", "SELECT now() AS t, count(*) FROM customers"),
+    ("query.function_not_allowed", "SELECT struct_pack(a := name) AS s, count(*) FROM customers GROUP BY 1"),
+    ("query.function_not_allowed", "SELECT city, list(name) FROM customers GROUP BY city"),
+    ("query.unknown_table", "SELECT count(*) FROM duckdb_settings()"),
+    ("query.join", "SELECT count(*) FROM customers, read_csv('/etc/passwd')"),
+    ("query.subquery", "SELECT city, count(*) FROM customers GROUP BY city LIMIT (SELECT 1)"),
+    ("query.subquery", "SELECT city, avg(age) FROM customers GROUP BY city HAVING avg(age) > (SELECT 30)"),
+    ("query.column_not_allowed", 'SELECT "city", count(*) FROM "customers" WHERE "Name" IS NOT NULL GROUP BY 1'),
+    ("query.column_not_allowed", "SELECT CAST(name AS INT) AS n, count(*) FROM customers GROUP BY 1"),
+    ("query.column_not_allowed", "SELECT count(*) FROM customers WHERE TRY_CAST(income AS VARCHAR) = '5'"),
+    ("query.column_not_allowed", "SELECT city, count(*) FROM customers GROUP BY city "
+     "HAVING sum(CASE WHEN name = 'x' THEN 1 END) > 0"),
+    ("query.column_not_allowed", "SELECT city, count(*) FROM customers GROUP BY city ORDER BY CASE WHEN name = 'x' THEN 1 END"),
+    ("query.column_not_allowed", "SELECT city, count(*) FROM customers t GROUP BY t.city ORDER BY t.name"),
+    ("query.column_not_allowed", "SELECT count(*) FROM customers WHERE city = 'Lhasa' AND region = 'west' OR name = 'x'"),
+    ("query.construct_not_allowed", "SELECT sum(income) FILTER (WHERE id_code = 'ID-0001') FROM customers"),
+    ("query.construct_not_allowed", "SELECT count(*) FROM customers AT (VERSION => 1)"),
 ]
 
 
