@@ -78,9 +78,17 @@ def component_sample(ex: Exchange, component_id: str, actor: Actor | None = None
             shown = [c for c in kept if policy.role(c) == "dimension"]
             if not shown:
                 return {"columns": [], "rows": [], "withheld": _withheld(kept, policy, set())}
-            k = policy.min_group_size or 2
-            sql = (f"SELECT {_cols(shown)} FROM main.{table} GROUP BY ALL HAVING count(*) >= {int(k)} "
-                   f"ORDER BY count(*) DESC LIMIT {SAMPLE_ROWS}")
+            k = int(policy.min_group_size or 2)
+            # Fewer dimensions make bigger groups: drop trailing ones until some group reaches k.
+            for n in range(len(shown), 0, -1):
+                sql = (f"SELECT {_cols(shown[:n])} FROM main.{table} GROUP BY ALL HAVING count(*) >= {k} "
+                       f"ORDER BY count(*) DESC LIMIT {SAMPLE_ROWS}")
+                result = sandbox.execute(sql)
+                if result.rows:
+                    shown = shown[:n]
+                    break
+            return {"columns": shown, "rows": [list(r) for r in result.rows],
+                    "withheld": _withheld(kept, policy, set(shown))}
         result = sandbox.execute(sql) if shown else None
     rows = [list(r) for r in result.rows] if result else []
     return {"columns": shown, "rows": rows, "withheld": _withheld(kept, policy, set(shown))}

@@ -18,6 +18,7 @@ from suanshu.market import assets, previews
 from suanshu.vault.models import ScanReport
 from suanshu.web import errors
 from suanshu.web.auth import Posted, User, need
+from suanshu.web.i18n import _
 from suanshu.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -58,9 +59,11 @@ def _charts(report: dict) -> dict:
         for t in column["types"]:
             by_type[t["type"]] += t["cells"]
     pi = Counter(c["pi"] for c in report["columns"])
+    labels = {"none": _("none"), "personal": _("personal"), "sensitive": _("sensitive")}
     return {
-        "types": {"type": "bar", "x": list(by_type), "series": [{"name": "cells", "data": list(by_type.values())}]},
-        "pi": {"type": "pie", "x": list(pi), "series": [{"name": "columns", "data": list(pi.values())}]},
+        "types": {"type": "bar", "x": list(by_type), "series": [{"name": _("cells"), "data": list(by_type.values())}]},
+        "pi": {"type": "pie", "x": [labels.get(k, k) for k in pi],
+               "series": [{"name": _("columns"), "data": list(pi.values())}]},
     }
 
 

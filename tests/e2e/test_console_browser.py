@@ -1,0 +1,234 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright, against a real
+`suanshu serve` on a free loopback port over a fresh data dir.
+
+A provider uploads a GBK CSV with personal information and publishes a desensitized component;
+the operator approves it (when the review service is installed); a buyer finds it by a Chinese
+word, signs, runs a query and sees the result, the chart and the bill; a refused query shows its
+code and reason. Every step leaves a screenshot in .artifacts/screenshots/ (1280x800 and phone).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from suanshu.demo import datasets
+from suanshu.web import render, review_bridge
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+PASSWORD = "browser-test-pw"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="Debian's chromium is not installed (`make test` installs it)")
+
+
+def _cli(home: Path, *args: str, stdin: str | None = None) -> str:
+    exe = Path(sys.executable).parent / "suanshu"
+    out = subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True,
+                         env=os.environ | {"SUANSHU_HOME": str(home)}, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen) -> None:
+    for _ in range(300):  # readiness poll, bounded: the server must answer before the browser starts
+        if proc.poll() is not None:
+            raise RuntimeError(f"suanshu serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/login") as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("suanshu serve did not start")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not all(render.vendor_present().values()):
+        pytest.fail("ECharts/htmx are not in src/suanshu/web/static/vendor/: run `make assets`")
+    home = tmp_path_factory.mktemp("console-home")
+    _cli(home, "init")
+    _cli(home, "org", "create", "xiangxin-telecom", "-r", "provider", "--display-name", "湘信通信湖南分公司",
+         "--region", "湖南-长沙")
+    _cli(home, "org", "create", "furong-analytics", "-r", "buyer", "--display-name", "芙蓉零售数据分析")
+    _cli(home, "ledger", "deposit", "furong-analytics", "5000")
+    for org, user in [("xiangxin-telecom", "telecom"), ("furong-analytics", "analyst"), ("exchange", "operator")]:
+        _cli(home, "user", "create", org, user, "--password-stdin", stdin=PASSWORD + "\n")
+    port = _free_port()
+    log = (home / "serve.log").open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "suanshu"), "serve", "--host", "127.0.0.1",
+                             "--port", str(port)], env=os.environ | {"SUANSHU_HOME": str(home)},
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(url, proc)
+        yield {"url": url, "home": home}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def signed_in(browser, server, username: str, viewport=DESKTOP):
+    context = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.goto(server["url"] + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/catalog$"))
+    return context, page
+
+
+def test_trade_loop_in_the_browser(browser, server, tmp_path):
+    subscribers = datasets.telecom_subscribers(rows=400)
+    gbk = datasets.write_csv(subscribers, tmp_path / "湘信用户.csv", encoding="gbk")
+
+    # 1. the provider uploads a GBK CSV and reads its scan report
+    ctx, page = signed_in(browser, server, "telecom")
+    page.goto(server["url"] + "/vault")
+    shot(page, "01-vault-empty")
+    page.set_input_files("#file", str(gbk))
+    page.fill("#name", "subscribers")
+    page.click("form[data-upload] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/vault/ast_\w+$"))
+    assert page.locator("text=CN_RESIDENT_ID").count() > 0
+    assert page.locator("#chart-types ~ *, [data-chart='chart-types'] svg").count() > 0
+    shot(page, "02-scan-report")
+    resident_ids = subscribers.column("resident_id").to_pylist()
+    assert not any(i in page.content() for i in resident_ids[:50])  # samples are masked
+
+    # 2. composes a desensitized component from the scan's suggestions and submits it
+    page.click("text=用这张表组建数据元件")
+    page.fill("#name", "subscriber_churn")
+    page.fill("#title", "湘信用户流失与消费画像")
+    page.fill("#description", "按城市、套餐聚合的月消费与流失率；身份证号哈希、手机号掩码")
+    page.fill("#tags", "通信, 用户画像")
+    page.fill("#price", "3.00")
+    page.fill("#min_group_size", "10")
+    shot(page, "03-compose")
+    page.click("button:has-text('提交审核')")
+    page.wait_for_url(re.compile(r".*/components\?done=\w+$"))
+    shot(page, "04-submitted")
+    ctx.close()
+
+    # 3. the operator approves it in the review queue (listed at once when no review service)
+    ctx, page = signed_in(browser, server, "operator")
+    page.goto(server["url"] + "/review")
+    if review_bridge.available():
+        entry = page.locator("[data-review='subscriber_churn']")
+        assert entry.locator("text=general-4").count() > 0  # the table's grade is shown
+        shot(page, "05-review-queue")
+        entry.locator("button[value=approve]").click()
+        page.wait_for_url(re.compile(r".*/review\?done=approved$"))
+    else:
+        assert page.locator("text=本服务器未安装审核服务").count() == 1
+    shot(page, "06-review-done")
+    ctx.close()
+
+    # 4. the buyer finds it by a Chinese word, signs, queries, sees result, chart and bill
+    ctx, page = signed_in(browser, server, "analyst")
+    page.fill("#q", "流失")
+    page.click("form[role=search] button[type=submit]")
+    page.click("text=湘信用户流失与消费画像")
+    assert page.locator("text=聚合模式无法阻止差分攻击").count() > 0
+    shot(page, "07-component")
+    page.fill("#budget", "60.00")
+    page.click("button:has-text('签约并冻结预算')")
+    page.wait_for_url(re.compile(r".*/contracts/ctr_\w+\?signed=1$"))
+    page.fill("#sql", "SELECT city, plan, count(*) AS users, round(avg(monthly_fee_fen) / 100, 2) AS arpu "
+                      "FROM subscriber_churn GROUP BY city, plan ORDER BY users DESC")
+    page.click("button:has-text('运行查询')")
+    page.wait_for_selector("#result table[data-result] tbody tr")
+    page.wait_for_selector("#result [data-chart='chart-result'] svg")
+    assert "¥3.00" in page.inner_text("#result")
+    shot(page, "08-query-result")
+
+    # 5. a refused query shows its code and reason, and costs nothing
+    page.fill("#sql", "SELECT resident_id FROM subscriber_churn")
+    page.click("button:has-text('运行查询')")
+    page.wait_for_selector("#result [data-refusal]")
+    refusal = page.inner_text("#result [data-refusal]")
+    assert "query." in refusal and "未产生任何费用" in refusal
+    shot(page, "09-query-refused")
+
+    page.click("nav >> text=账单")
+    charges = page.locator("table[data-charges]")
+    assert "湘信用户流失与消费画像" in charges.inner_text() and "¥3.00" in charges.inner_text()
+    shot(page, "10-bills")
+    ctx.close()
+
+    # 6. the same pages at phone size, and the English switch
+    ctx, page = signed_in(browser, server, "analyst", viewport=PHONE)
+    page.goto(server["url"] + "/catalog?q=流失")
+    shot(page, "11-phone-catalog")
+    page.goto(server["url"] + "/contracts")
+    page.click("text=湘信用户流失与消费画像")
+    shot(page, "12-phone-contract")
+    page.click("text=English")
+    assert page.locator("text=Query workbench").count() == 1
+    shot(page, "13-phone-english")
+    ctx.close()
+
+    # 7. the auditor's log verifies
+    ctx, page = signed_in(browser, server, "operator")
+    page.goto(server["url"] + "/audit")
+    assert page.locator("[data-verify]").inner_text().startswith("校验通过")
+    shot(page, "14-audit")
+    page.goto(server["url"] + "/dashboard")
+    page.wait_for_selector("[data-chart='chart-gmv'] svg")
+    shot(page, "15-dashboard")
+    ctx.close()
+
+
+def test_keyboard_alone_signs_in_and_reaches_the_content(browser, server):
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    page.goto(server["url"] + "/login")
+    assert page.evaluate("document.activeElement.id") == "username"  # autofocus
+    page.keyboard.type("analyst")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/catalog$"))
+    page.keyboard.press("Tab")  # the first stop on every page skips the navigation
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    context.close()
