@@ -17,7 +17,7 @@ from suanshu.cli.output import Format, console, handles_errors, print_json, tabl
 from suanshu.core.clock import local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
-from suanshu.market import auction, demands, orgs, search
+from suanshu.market import auction, demands, orgs, registration, search
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 
@@ -218,3 +218,20 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
         out = {"pool": o.pool_id, "floor_fen": o.floor_fen, "ceiling_fen": o.ceiling_fen,
                "ready_hours": o.ready_hours, "enabled": o.enabled}
         print_json(out) if fmt == Format.json else console.print(f"Offer for {o.pool_id}: {out}")
+
+    # -- registration ---------------------------------------------------------------------------
+
+    @component_app.command("certificate")
+    @handles_errors
+    def component_certificate(component_id: Annotated[str, typer.Argument(help="component id or name")],
+                              out: Annotated[Path, typer.Option("--out", "-o", help="where to write the HTML")],
+                              base_url: Annotated[str, typer.Option(help="the exchange's public URL, for the "
+                                                                    "verification link")] = "",
+                              fmt: FormatOpt = Format.table) -> None:
+        """Write the signed registration certificate (登记证书) of a listed component as printable HTML."""
+        ex = open_exchange()
+        reg = registration.ensure(ex, None, component_id)
+        out.write_text(registration.certificate_html(ex, reg, base_url=base_url), encoding="utf-8")
+        result = {**registration.registration_json(reg), "file": str(out)}
+        print_json(result) if fmt == Format.json else console.print(
+            f"Registration [bold]{reg.id}[/] (audit #{reg.audit_seq}) written to {out}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
-from suanshu.market import search
+from suanshu.market import registration, search
 
 router = APIRouter(tags=["catalog"])
 
@@ -20,3 +22,28 @@ def catalog_search(ex: ExchangeDep, actor: ActorDep, q: str = "", region: str | 
     """Ranked search over listed components and imported listings (Chinese segmentation, synonyms)."""
     return search.search(ex, q, region=region, grade=grade, mode=mode, price_min=price_min, price_max=price_max,
                          limit=limit, offset=offset, include_external=external).as_dict()
+
+
+class RegistrationIn(BaseModel):
+    source_legality_statement: str = Field(min_length=10, max_length=2000,
+                                           description="The provider's statement that the source is lawful")
+
+
+@router.get("/components/{ref}/registration")
+def get_registration(ref: str, ex: ExchangeDep, actor: ActorDep) -> dict:
+    """The registration record (登记) of a listed component, created on first request."""
+    return registration.registration_json(registration.ensure(ex, actor, ref))
+
+
+@router.post("/components/{ref}/registration", status_code=201)
+def register(ref: str, body: RegistrationIn, ex: ExchangeDep, actor: ActorDep) -> dict:
+    """Provider: register a listed component with its own source-legality statement (before anyone asks)."""
+    return registration.registration_json(registration.ensure(ex, actor, ref,
+                                                              statement=body.source_legality_statement))
+
+
+@router.get("/components/{ref}/certificate", response_class=HTMLResponse)
+def certificate(ref: str, request: Request, ex: ExchangeDep, actor: ActorDep) -> HTMLResponse:
+    """The signed registration certificate, printable HTML, with a link to the audit proof."""
+    reg = registration.ensure(ex, actor, ref)
+    return HTMLResponse(registration.certificate_html(ex, reg, base_url=str(request.base_url)))
