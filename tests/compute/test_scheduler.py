@@ -113,12 +113,13 @@ def test_gang_is_all_or_nothing_on_one_pool(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_fair_share_between_buyers_when_short(mode):
-    # Room for 4 equal jobs; buyer a asks for 5, b for 2, c for 1: b and c get all theirs, a the rest.
+    # Room for 4 equal jobs; buyer a asks for 5, b for 2, c for 1: every buyer gets one first (max-min),
+    # then the fourth place goes to a second job of a or b (their second jobs rank equally).
     jobs = ([job(f"a{i}", cpu=16, buyer="a") for i in range(5)] + [job(f"b{i}", cpu=16, buyer="b") for i in range(2)]
             + [job("c0", cpu=16, buyer="c")])
     result = run([pool("p", cpu=64)], jobs, mode)
     placed = sorted(p.job for p in result.placements)
-    assert placed == ["a0", "b0", "b1", "c0"]
+    assert placed in (["a0", "a1", "b0", "c0"], ["a0", "b0", "b1", "c0"])
 
 
 @pytest.mark.parametrize("mode", MODES)

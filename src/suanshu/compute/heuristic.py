@@ -35,6 +35,7 @@ from suanshu.compute.scheduler import (
 
 LNS_ROUNDS = 300  # ruin-and-recreate rounds on small problems (deterministic, seeded)
 LNS_PATIENCE = 60  # ... stopping after this many rounds without a strictly better plan
+LNS_SEEDS = 4  # independent ruin-and-recreate searches from the best greedy start
 TOP_M = 32  # pools kept per job on large problems
 _CHUNK_CELLS = 1 << 21  # jobs x pools scored per numpy batch (~16 MB of float64)
 
@@ -240,21 +241,26 @@ class Problem:
 def solve(problem: Problem, budget_s: float | None = None, starts: int | None = None) -> list[int]:
     """A plan: ``assign[j]`` is a pool index or -1. ``budget_s`` caps the repair phase.
 
-    Small problems try two greedy orders (regret first: good for cost; small jobs first: good for
-    count when capacity is short) and keep the better plan after repair; large ones use regret only.
+    Small problems try three greedy starts (regret first: good for cost; small jobs first: good for
+    count when capacity is short; LP rounding: sees the whole packing) and keep the best after repair,
+    then run ``LNS_SEEDS`` ruin-and-recreate searches from it; large ones use regret only.
     """
     if starts is None:
         starts = 2 if len(problem.jobs) * len(problem.pools) <= 1_000_000 else 1
     best, best_key = None, None
-    for order in ("regret", "small")[:starts]:
+    for order in ("regret", "small", "lp")[:starts + (starts > 1)]:
         g = _Greedy(problem, budget_s)
         plan = g.run(order, light=starts == 1)
         key = g.key()
         if best_key is None or key < best_key:
             best, best_key, kept = plan, key, g
     if starts > 1:
-        kept.ruin_and_recreate(rounds=LNS_ROUNDS)
-        best = kept.assign
+        # a few independent searches from the best start: one seed alone stalls a job short at times
+        for seed in range(LNS_SEEDS):
+            kept._load(best)
+            kept.ruin_and_recreate(rounds=LNS_ROUNDS, seed=seed)
+            if seed == 0 or kept.key() < best_key:  # the first search's plan stands unless beaten
+                best, best_key = list(kept.assign), kept.key()
     return best
 
 
@@ -324,6 +330,9 @@ class _Greedy:
                 regret[j] = costs[1] - costs[0] if len(costs) > 1 else float("inf")
             # Highest regret first; among equals, higher fair-share priority, then input order.
             jobs.sort(key=lambda j: (-regret[j], pr.rank[j], j))
+        elif order == "lp":
+            self.place_lp_guided(jobs)
+            jobs = []
         else:
             total = np.maximum(pr.free.sum(axis=0), 1)
             share = (pr.demand / total).max(axis=1)  # dominant share of the whole network
@@ -370,7 +379,11 @@ class _Greedy:
                 self.take(v)
             redo = self.unplaced()  # the jobs just taken out and those still waiting
             rng.shuffle(redo)
-            redo.sort(key=lambda j: -self.pr.demand[j].sum() * rng.random())  # big jobs tend to go first
+            if rng.random() < 0.5:
+                redo.sort(key=lambda j: -self.pr.demand[j].sum() * rng.random())  # big jobs tend to go first
+            else:  # small jobs first (by dominant share of the ruined pools): more of them fit
+                room = np.maximum(sum(self.pr.free[p] for p in chosen), 1)
+                redo.sort(key=lambda j: (self.pr.demand[j] / room).max() * (0.5 + rng.random()))
             for j in redo:
                 self.place_cheapest(j)
             self.repair(focus=chosen)
@@ -416,6 +429,41 @@ class _Greedy:
                 return True
             self.failed.setdefault(key, []).append(dj)
         return False
+
+    def place_lp_guided(self, jobs: list[int]) -> None:
+        """LP rounding (small problems): solve the relaxation of "place the most jobs, then cheapest"
+        with GLOP, then place jobs in order of their LP value on the pool the LP gave them most of.
+
+        Multi-dimensional packing defeats cost- and size-ordered greedies now and then (a job or
+        two short of the optimum); the relaxation sees the whole packing at once."""
+        from ortools.linear_solver import pywraplp
+
+        pr = self.pr
+        lp = pywraplp.Solver.CreateSolver("GLOP")
+        top = max((c for j in jobs for c in pr.cands[j].values()), default=1) or 1
+        x = {(j, p): lp.NumVar(0, 1, "") for j in jobs for p in pr.cands[j]}
+        for j in jobs:
+            lp.Add(sum(x[j, p] for p in pr.cands[j]) <= 1)
+        by_pool: dict[int, list[int]] = {}
+        for j, p in x:
+            by_pool.setdefault(p, []).append(j)
+        for p, js in by_pool.items():
+            for d in range(pr.free.shape[1]):
+                if any(pr.demand[j, d] for j in js):
+                    lp.Add(sum(float(pr.demand[j, d]) * x[j, p] for j in js) <= float(pr.free[p, d]))
+        # one more job is worth more than any saving: costs are scaled below 1 per job
+        lp.Maximize(sum(v * (1 - 0.5 * pr.cands[j][p] / top) for (j, p), v in x.items()))
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            for j in jobs:
+                self.place_cheapest(j)
+            return
+        value = {k: v.solution_value() for k, v in x.items()}
+        mass = {j: sum(value[j, p] for p in pr.cands[j]) for j in jobs}
+        for j in sorted(jobs, key=lambda j: (-mass[j], pr.rank[j], j)):
+            for p in sorted(pr.cands[j], key=lambda p: (-value[j, p], pr.cands[j][p])):
+                if self.fits(j, p):
+                    self.put(j, p)
+                    break
 
     def unplaced(self) -> list[int]:
         return [j for j in range(len(self.pr.jobs)) if self.assign[j] < 0 and self.pr.cands[j]]
