@@ -7,7 +7,10 @@ temp dir as Parquet, then prints JSON lines:
 
 - ``shape``: per query shape, the median wall time of the governed engine (guard + rewrite +
   sandboxed run + output check) and of the same SQL on a plain DuckDB connection with the same
-  threads and memory limit, in this process, interleaved; and the median guard latency alone;
+  threads and memory limit, in this process, interleaved; the rewritten SQL on that plain
+  connection (what the rewrite alone costs); and the guard's median latency alone, as wall time
+  and as CPU time of this process (the guard is single-threaded Python; on a loaded machine
+  the wall time also counts waiting for a core);
 - ``dp``: one GROUP BY query at the same ε in our dp mode and in SmartNoise SQL (the ``bench``
   dependency group; it runs in a child process, bench/smartnoise_peer.py, so its pandas copy of
   the table does not share memory or threads with the DuckDB runs): median query times, speed ratio, mean absolute error of
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -64,6 +68,18 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def measured(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call; CPU counts every thread of this process (DuckDB's too),
+    so it does not grow when other processes hold the cores."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def ms(samples, digits: int = 1) -> float:
+    return round(statistics.median(samples) * 1e3, digits)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -75,7 +91,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="suanshu-bench-") as tmp:
         data = Path(tmp) / "t.parquet"
-        emit({"bench": "policy_overhead", "rows": args.rows, "generate_s": round(timed(lambda: generate(data, args.rows)), 2),
+        emit({"bench": "policy_overhead", "rows": args.rows, "load_avg": os.getloadavg(), "generate_s": round(timed(lambda: generate(data, args.rows)), 2),
               "duckdb": duckdb.__version__, "threads": THREADS})  # fmt: skip
         raw = duckdb.connect(config={"memory_limit": MEMORY, "threads": THREADS})
         raw.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}')")
@@ -84,14 +100,25 @@ def main() -> None:
             for name, sql in SHAPES.items():
                 run_aggregate(box, AGGREGATE, sql)  # warm both (file cache, metadata)
                 raw.execute(sql).fetchall()
-                governed, plain = [], []
-                for _ in range(args.repeats):  # interleaved, so drift hits both alike
-                    governed.append(timed(lambda: run_aggregate(box, AGGREGATE, sql)))
-                    plain.append(timed(lambda: raw.execute(sql).fetchall()))
-                guard_s = [timed(lambda: guard(sql, AGGREGATE)) for _ in range(200)]
-                g, r = statistics.median(governed), statistics.median(plain)
-                emit({"shape": name, "governed_ms": round(g * 1e3, 1), "raw_ms": round(r * 1e3, 1),
-                      "ratio": round(g / r, 3), "guard_ms": round(statistics.median(guard_s) * 1e3, 3)})
+                rewritten = guard(sql, AGGREGATE).sql
+                runs = {"governed": lambda q=sql: run_aggregate(box, AGGREGATE, q),
+                        "raw": lambda q=sql: raw.execute(q).fetchall(),
+                        "rewritten_raw": lambda q=rewritten: raw.execute(q).fetchall()}
+                wall, cpu = {k: [] for k in runs}, {k: [] for k in runs}
+                for _ in range(args.repeats):  # interleaved, so drift hits all alike
+                    for kind, fn in runs.items():
+                        w, c = measured(fn)
+                        wall[kind].append(w)
+                        cpu[kind].append(c)
+                guard_wall, guard_cpu = zip(*(measured(lambda q=sql: guard(q, AGGREGATE)) for _ in range(200)))
+                out = {"shape": name, "sql": sql}
+                for kind in runs:
+                    out[f"{kind}_ms"] = ms(wall[kind])
+                    out[f"{kind}_cpu_ms"] = ms(cpu[kind])
+                out["ratio"] = round(out["governed_ms"] / out["raw_ms"], 3)
+                out["cpu_ratio"] = round(out["governed_cpu_ms"] / out["raw_cpu_ms"], 3)
+                out.update(guard_ms=ms(guard_wall, 3), guard_cpu_ms=ms(guard_cpu, 3))
+                emit(out)
 
             dp_policy = Policy.from_dict({
                 "mode": "dp", "table": "t", "columns": COLUMNS, "min_group_size": 10,

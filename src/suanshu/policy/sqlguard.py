@@ -250,11 +250,18 @@ def _norm(node: exp.Expression) -> str:
     One table: qualifiers are dropped (city and t.city are the same key). In a join query every
     reference is qualified and the qualifier tells the tables apart, so it is kept."""
     joined = bool(node.root().args.get("joins"))
-    copy = node.unnest().copy()
-    for col in copy.find_all(exp.Column):
-        col.set("table", exp.to_identifier(fold(col.table)) if joined and col.table else None)
-        col.set("this", exp.Identifier(this=fold(col.name), quoted=False))
-    return copy.sql(dialect=DIALECT, comments=False)
+    node = node.unnest()
+    # Columns are renamed in place and restored, rather than rendering a copy: copying the
+    # subtree was a third of the guard's time.
+    saved = [(col, col.args.get("table"), col.args.get("this")) for col in node.find_all(exp.Column)]
+    try:
+        for col, table, name in saved:
+            col.args["table"] = exp.to_identifier(fold(table.name)) if joined and table is not None else None
+            col.args["this"] = exp.Identifier(this=fold(name.name), quoted=False)
+        return node.sql(dialect=DIALECT, comments=False)
+    finally:
+        for col, table, name in saved:
+            col.args["table"], col.args["this"] = table, name
 
 
 def _int_literal(node: exp.Expression | None) -> int | None:
@@ -763,8 +770,9 @@ def _rewrite_aggregate(select: exp.Select, policy: Policy, names: list[str], exp
     on keys) goes inside TRY(...): an error there (a failed cast, an overflow) would otherwise
     tell whether some small group or single row exists. SELECT and ORDER BY run after HAVING,
     on released groups only; HAVING conditions on aggregates were restricted to error-free forms.
+    ``select`` is changed in place: callers pass a copy they own.
     """
-    query = select.copy()
+    query = select
     for clause in (*query.expressions, query.args.get("group"), query.args.get("having"), query.args.get("order")):
         if clause is not None:
             _try_wrap_keys(clause, expression_keys)
