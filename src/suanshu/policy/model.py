@@ -15,9 +15,9 @@ compute may run).
 Column roles follow the AWS Clean Rooms aggregation rule and SecretFlow SCQL column control
 (REFERENCE §4): a *dimension* may be grouped on, filtered against literals and output
 (SCQL PLAINTEXT_AFTER_GROUP_BY); an *aggregate* column may only appear inside an allowed
-aggregate (PLAINTEXT_AFTER_AGGREGATE); a *join* column may only join with the buyer's own
-table (PLAINTEXT_AS_JOIN_PAYLOAD; such joins are not built yet, so today it is as unusable as
-hidden); a *hidden* column may not appear at all. Columns the policy does not list are hidden,
+aggregate (PLAINTEXT_AFTER_AGGREGATE); a *join* column may only appear in one equality join
+with the buyer's own table, never output, filtered or grouped (PLAINTEXT_AS_JOIN_PAYLOAD; see
+policy.sqlguard, "Joins"); a *hidden* column may not appear at all. Columns the policy does not list are hidden,
 so forgetting a column fails closed. In ``extract`` mode, dimension and aggregate columns are
 both released row by row (after the component's desensitization).
 """
