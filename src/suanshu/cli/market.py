@@ -17,7 +17,7 @@ from suanshu.cli.output import Format, console, handles_errors, print_json, tabl
 from suanshu.core.clock import local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
-from suanshu.market import auction, demands, orgs, registration, search
+from suanshu.market import auction, catalog, demands, orgs, registration, search
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 
@@ -78,6 +78,29 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
               [(h["title"], h["org_name"] + (f" ({h['source']})" if h["source"] else ""), h["region"], h["grade"],
                 h["mode"], "-" if h["price_fen"] is None else format_fen(h["price_fen"]), h["score"], h["id"])
                for h in (hit.as_dict() for hit in result.hits)])
+
+    @catalog_app.command("export")
+    @handles_errors
+    def catalog_export(fmt: Annotated[str, typer.Option("--format", "-f", help="dcat (JSON-LD)")] = "dcat",
+                       base_url: Annotated[str, typer.Option(help="the exchange's public URL for the IRIs")] = "",
+                       out: Annotated[Path | None, typer.Option("--out", "-o")] = None) -> None:
+        """Print the catalog as W3C DCAT JSON-LD, each component's policy an ODRL offer."""
+        if fmt != "dcat":
+            raise UsageError("catalog.bad_format", "the export format is dcat")
+        text = json.dumps(catalog.export_dcat(open_exchange(), base_url=base_url), ensure_ascii=False, indent=2)
+        if out:
+            out.write_text(text + "\n", encoding="utf-8")
+        else:
+            print(text)
+
+    @catalog_app.command("import")
+    @handles_errors
+    def catalog_import(file: Path, fmt: FormatOpt = Format.table) -> None:
+        """Import another exchange's DCAT catalog (JSON-LD file) as read-only listings."""
+        result = catalog.import_dcat(open_exchange(), None, load_json(str(file), "catalog"))
+        print_json(result) if fmt == Format.json else console.print(
+            f"Imported {result['datasets']} listing(s) from {result['source']}: "
+            f"{result['added']} new, {result['updated']} updated")
 
     # -- demands ------------------------------------------------------------------------------
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
-from suanshu.market import registration, search
+from suanshu.market import catalog, registration, search
 
 router = APIRouter(tags=["catalog"])
 
@@ -47,3 +47,22 @@ def certificate(ref: str, request: Request, ex: ExchangeDep, actor: ActorDep) ->
     """The signed registration certificate, printable HTML, with a link to the audit proof."""
     reg = registration.ensure(ex, actor, ref)
     return HTMLResponse(registration.certificate_html(ex, reg, base_url=str(request.base_url)))
+
+
+@router.get("/catalog/dcat")
+def dcat(request: Request, ex: ExchangeDep) -> JSONResponse:
+    """The catalog as W3C DCAT (JSON-LD), each policy an ODRL offer: open to dataspace connectors, no token."""
+    doc = catalog.export_dcat(ex, base_url=str(request.base_url))
+    return JSONResponse(doc, media_type="application/ld+json")
+
+
+@router.post("/catalog/import", status_code=201)
+def import_catalog(body: dict, ex: ExchangeDep, actor: ActorDep) -> dict:
+    """Operator: import another exchange's DCAT catalog as read-only listings (shown in search with their source)."""
+    return catalog.import_dcat(ex, actor, body)
+
+
+@router.get("/catalog/external")
+def external(ex: ExchangeDep, actor: ActorDep, source: str | None = None) -> list[dict]:
+    """Imported listings, by source catalog."""
+    return [catalog.external_json(e) for e in catalog.list_external(ex, source)]
