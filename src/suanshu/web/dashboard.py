@@ -22,7 +22,7 @@ def dashboard(request: Request, who: User):
     days, series = act["days"], act["series"]
     charts = {
         "gmv": {"type": "bar", "x": days, "series": [{"name": _("GMV (yuan)"), "data": [v / 100 for v in series["gmv_fen"]]}]},
-        "trade": {"type": "line", "x": days, "series": [
+        "trade": {"type": "bar", "x": days, "series": [
             {"name": _("contracts"), "data": series["contracts"]}, {"name": _("answered queries"), "data": series["queries"]},
             {"name": _("refused queries"), "data": series["denied"]}]},
         "findings": {"type": "bar", "x": days, "series": [{"name": _("findings in new tables"), "data": series["findings"]}]},
