@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from suanshu import __version__
 from suanshu.api.routes import audit, components, contracts, ledger, orgs, pools, vault
 from suanshu.api.routes import catalog, demands  # market (issue 8)
+from suanshu.api.routes import jobs  # compute-to-data (issue 6)
 from suanshu.core.errors import SuanshuError
 from suanshu.market.exchange import Exchange
 
@@ -25,7 +26,7 @@ def create_app(ex: Exchange) -> FastAPI:
                   docs_url=f"{API}/docs", redoc_url=None,
                   description="An exchange for data products and compute. Money is integer fen; times are UTC.")
     app.state.exchange = ex
-    for module in (orgs, vault, components, contracts, pools, ledger, audit, catalog, demands):
+    for module in (orgs, vault, components, contracts, pools, ledger, audit, catalog, demands, jobs):
         app.include_router(module.router, prefix=API)
 
     from suanshu.web.console import install as install_console

@@ -394,6 +394,10 @@ from suanshu.cli import analyze as _analyze  # noqa: E402  (registers `suanshu a
 
 _analyze.register(app)
 
+from suanshu.cli import jobs as _jobs  # noqa: E402  (registers `suanshu job`)
+
+_jobs.register(app, lambda: open_exchange())
+
 from suanshu.cli import users as _users  # noqa: E402  (registers `suanshu user`)
 
 _users.register(app, lambda: open_exchange())

@@ -12,8 +12,8 @@ program wrote and everything it printed are checked against the source table fir
    what aggregate mode releases anyway), the share of output rows found verbatim among the source rows
    (projected on the matched columns) must not exceed ``max_row_overlap``.
 
-Known limits (documented, not hidden): values shorter than ``MIN_HIDDEN_LEN`` characters are not
-searched (a 2-digit number appears everywhere by chance); an encoded or transformed value (base64,
+Known limits (documented, not hidden): values shorter than ``MIN_HIDDEN_LEN`` bytes are not
+searched, nor values that are also values of a releasable column (a 2-digit number appears everywhere by chance); an encoded or transformed value (base64,
 reversed, arithmetic on it) is not recognised; binary files other than Parquet count towards the size
 only. These checks stop the plain leaks the issue names; they are not a proof of non-leakage.
 """
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-MIN_HIDDEN_LEN = 4  # shorter values (small numbers, short codes) appear by chance
+MIN_HIDDEN_LEN = 4  # bytes (UTF-8): shorter values (small numbers, short codes) appear by chance
 MIN_DUMP_ROWS = 5  # fewer matching rows than this is not a dump
 COLUMN_MATCH = 0.8  # share of an output column's distinct values found in a source column
 _TOKEN = re.compile(r"[^\s,;:|\t\"'()\[\]{}<>=]+")
@@ -80,10 +80,14 @@ class Source:
 
     def __init__(self, table: pa.Table, hidden: list[str], dimensions: list[str]):
         self.table = table
+        self.columns = {name: _cells(table[name]) for name in table.column_names}
         self.hidden_values: set[str] = set()
         for name in hidden:
-            self.hidden_values |= {v for v in _cells(table[name]) if len(v) >= MIN_HIDDEN_LEN}
-        self.columns = {name: _cells(table[name]) for name in table.column_names}
+            self.hidden_values |= {v for v in self.columns[name] if len(v.encode()) >= MIN_HIDDEN_LEN}
+        # a value that is also a value of a column the buyer may release (a station named like its
+        # city) is not a leak of the hidden column
+        for name in set(table.column_names) - set(hidden):
+            self.hidden_values -= self.columns[name]
         self.dimensions = set(dimensions)
         self._rows: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
 
