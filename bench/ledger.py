@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import os
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +36,8 @@ from suanshu.core.db import Database  # noqa: E402
 from suanshu.core.settings import load_settings  # noqa: E402
 from suanshu.ledger import engine  # noqa: E402
 from suanshu.ledger.codes import CNY, AccountCode, AccountFlags, TransferCode  # noqa: E402
-from suanshu.ledger.sequencer import Sequencer  # noqa: E402
+from suanshu.ledger.sequencer import AuditNote, Sequencer  # noqa: E402
+from suanshu.ledger.server import LedgerClient  # noqa: E402
 
 ACCOUNTS = 1000
 
@@ -97,12 +101,29 @@ def run_clients(clients: int, per_client: int, send, window: int = 1) -> dict:
             "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2)}
 
 
-def bench_backend(name: str, url: str, home: Path, quick: bool) -> None:
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(url: str, home: Path) -> tuple[subprocess.Popen, Path, bytes]:
+    key = secrets.token_bytes(32)
+    key_file, address = home / "ledger.key", home / "ledger.sock"
+    key_file.write_bytes(key)
+    proc = subprocess.Popen([sys.executable, "-m", "suanshu.ledger.server", url, str(address), str(key_file)],
+                            stdout=subprocess.PIPE, text=True)
+    assert "ledger server" in proc.stdout.readline()
+    return proc, address, key
+
+
+LEVELS = ((16, 4), (64, 8))  # (client threads, requests in flight per thread): 64 and 512 in flight
+
+
+def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict) -> None:
     scale = 0.3 if quick else 1.0
     db, bank, cash = setup(url, home)
-
-    def leaf(s, results):
-        audit.append(s, actor="bench", action="ledger.transfer", subject="bench", payload={"results": results})
+    note = AuditNote("bench", "ledger.transfer", "bench")
 
     def direct(with_audit: bool):
         def send(rng):
@@ -110,28 +131,47 @@ def bench_backend(name: str, url: str, home: Path, quick: bool) -> None:
             with db.transaction() as s:
                 engine.require_ok(engine.create_transfers(s, [t]), [t])
                 if with_audit:
-                    leaf(s, ["ok"])
+                    audit.append(s, actor=note.actor, action=note.action, subject=note.subject)
             return lambda: None
         return send
 
-    def sequenced(seq: Sequencer, with_audit: bool):
+    def through(seq, with_audit: bool):
         def send(rng):
             t = transfer(cash, rng)
-            future = seq.submit([t], after=leaf if with_audit else None)
+            future = seq.submit([t], audit_note=note if with_audit else None)
             return lambda: engine.require_ok(future.result(), [t])
         return send
 
+    def out(mode, clients, window, with_audit, r, cpu=None):
+        r |= {"in_flight": clients * window} | extra
+        if cpu is not None:
+            r["writer_cpu_us_per_transfer"] = round(cpu / r["transfers"] * 1e6, 1)
+        emit(name, mode, clients, with_audit, r)
+
     for with_audit in (False, True):
-        clients = 8
-        r = run_clients(clients, int(120 * scale), direct(with_audit))
-        emit(name, "unbatched", clients, with_audit, r)
-        clients, window = 64, 8
-        seq = Sequencer(db, name=name)
-        r = run_clients(clients, int(250 * scale), sequenced(seq, with_audit), window)
-        r["in_flight"] = clients * window
-        r["groups"], r["mean_group"] = seq.groups, round(r["transfers"] / max(seq.groups, 1), 1)
-        seq.close()
-        emit(name, "sequencer", clients, with_audit, r)
+        r = run_clients(8, int(120 * scale), direct(with_audit))
+        out("unbatched", 8, 1, with_audit, r)
+        for clients, window in LEVELS:
+            per_client = int(16_000 * scale) // clients
+            seq = Sequencer(db, name=name)
+            c0 = time.process_time()
+            r = run_clients(clients, per_client, through(seq, with_audit), window)
+            cpu = time.process_time() - c0  # writer and clients share this process
+            r["mean_group"] = round(r["transfers"] / max(seq.groups, 1), 1)
+            seq.close()
+            out("sequencer", clients, window, with_audit, r, cpu)
+
+            proc, address, key = start_server(url, home)
+            try:
+                client = LedgerClient(address, key)
+                c0 = server_cpu(proc.pid)
+                r = run_clients(clients, per_client, through(client, with_audit), window)
+                cpu = server_cpu(proc.pid) - c0  # the server process alone
+                client.close()
+            finally:
+                proc.terminate()
+                proc.wait()
+            out("server", clients, window, with_audit, r, cpu)
 
     # usage ingest: batches of 5,000 CloudEvents-shaped events, 10 % of them resends
     n, batch, t0 = int(50_000 * scale), 5000, datetime(2026, 11, 1, tzinfo=UTC)
@@ -145,7 +185,7 @@ def bench_backend(name: str, url: str, home: Path, quick: bool) -> None:
             new += usage.ingest(s, chunk, actor="bench")
     elapsed = time.perf_counter() - start
     print(json.dumps({"backend": name, "bench": "usage_ingest", "events": n, "new": new,
-                      "seconds": round(elapsed, 3), "events_per_s": round(n / elapsed)}), flush=True)
+                      "seconds": round(elapsed, 3), "events_per_s": round(n / elapsed)} | extra), flush=True)
     with db.transaction() as s:
         assert engine.verify(s).ok and audit.verify(s).ok
     db.dispose()
@@ -153,26 +193,49 @@ def bench_backend(name: str, url: str, home: Path, quick: bool) -> None:
 
 def emit(backend: str, mode: str, clients: int, with_audit: bool, r: dict) -> None:
     print(json.dumps({"backend": backend, "bench": "transfers", "mode": mode, "clients": clients,
-                      "audit_leaf_per_request": with_audit} | r), flush=True)
+                      "audit_leaf_per_request": with_audit} | r | {"load": os.getloadavg()[0]}), flush=True)
+
+
+class DurablePgServer(PgServer):
+    """The test server, but durable: fsync, synchronous_commit and full_page_writes on (the
+    defaults); tests/pgserver.py turns all three off for speed."""
+
+    def start(self) -> DurablePgServer:
+        if self.user:
+            shutil.chown(self.root, self.user)
+        self._run("initdb", "-D", str(self.data), "-U", "suanshu", "--auth=trust", "-E", "UTF8",
+                  "--locale=C.UTF-8", "--no-sync")
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=on "
+                "-c synchronous_commit=on -c full_page_writes=on -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+        return self
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a third of the work, for a smoke run")
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
+                    help="on: a durable server (default); off: the test server's settings")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="suanshu-bench-") as tmp:
         root = Path(tmp)
         if args.backend in ("sqlite", "both"):
-            bench_backend("sqlite", f"sqlite:///{root / 'sqlite' / 'suanshu.db'}", root / "sqlite", args.quick)
+            (root / "sqlite").mkdir()
+            bench_backend("sqlite", f"sqlite:///{root / 'sqlite' / 'suanshu.db'}", root / "sqlite", args.quick,
+                          {"durability": "WAL, synchronous=NORMAL"})
         if args.backend in ("postgres", "both"):
             bindir = find_bindir()
             if bindir is None:
                 print(json.dumps({"backend": "postgres", "skipped": "no PostgreSQL binaries"}))
                 return
-            server = PgServer(bindir).start()
+            server = (DurablePgServer if args.pg_fsync == "on" else PgServer)(bindir).start()
+            durability = ("fsync=on, synchronous_commit=on" if args.pg_fsync == "on"
+                          else "fsync=off, synchronous_commit=off (the test server)")
             try:
-                bench_backend("postgres", server.create_database("bench"), root / "pg", args.quick)
+                (root / "pg").mkdir()
+                bench_backend("postgres", server.create_database("bench"), root / "pg", args.quick,
+                              {"durability": durability})
             finally:
                 server.stop()
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -164,6 +164,15 @@ def _normalise_transfer(t: NewTransfer | _T) -> _T:
               _int(t.code, "code", _MAX_INT32), _int(t.flags, "flags", _MAX_INT32), _memo(t.memo))
 
 
+def transfer_from_fields(fields) -> _T:
+    """A transfer sent as a list ``[id, debit_account_id, credit_account_id, amount, pending_id,
+    ledger, code, flags, memo]`` (the ledger server's wire form), checked like any other."""
+    if not isinstance(fields, list) or len(fields) != 9:
+        raise UsageError("ledger.malformed_event", "a transfer is a list of 9 fields")
+    i, dr, cr, amount, pending_id, ledger, code, flags, memo = fields
+    return _normalise_transfer(NewTransfer(i, dr, cr, amount, ledger, code, flags, pending_id, memo))
+
+
 def normalise_transfers(transfers: Sequence[NewTransfer]) -> list[_T]:
     """Check every event is representable (``UsageError`` otherwise); the engine then skips it."""
     return [_normalise_transfer(t) for t in transfers]
@@ -189,27 +198,56 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
         yield ids[i:i + _CHUNK]
 
 
+def _cursor(session: Session):
+    """A DB-API cursor on the session's connection (inside its transaction). The hot path runs
+    fixed SQL on it directly: SQLAlchemy's per-statement machinery cost more than the SQL."""
+    return session.connection().connection.cursor()
+
+
 def _lock_ledger(session: Session) -> None:
     """Serialise ledger batches. SQLite: the transaction already holds the write lock."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEDGER_LOCK})
+    if _postgres(session):
+        _cursor(session).execute("SELECT pg_advisory_xact_lock(%s)", (_LEDGER_LOCK,))
 
 
-_A_COLUMNS = (Account.id, Account.ledger, Account.flags, Account.debits_pending, Account.debits_posted,
-              Account.credits_pending, Account.credits_posted)
+# The hot path's reads are fixed SQL strings run by the driver: building SQLAlchemy statements
+# cost milliseconds per batch, more than a whole group of small requests. A whole id set is one
+# parameter (SQLite: a JSON array read by json_each; PostgreSQL: an array), so there is one
+# statement per read whatever the batch size, and every statement text stays the same.
+_T_SELECT = ("SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, memo, "
+             "timestamp FROM ledger_transfers")
+_A_SELECT = ("SELECT id, ledger, flags, debits_pending, debits_posted, credits_pending, credits_posted "
+             "FROM ledger_accounts")
+_READS = {
+    "sqlite": {
+        "transfers": f"{_T_SELECT} WHERE id IN (SELECT value FROM json_each(?))",
+        "accounts": f"{_A_SELECT} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        "resolutions": "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id IN "
+                       "(SELECT value FROM json_each(?))",
+    },
+    "postgresql": {
+        "transfers": f"{_T_SELECT} WHERE id = ANY(%s)",
+        # in id order, so two writers never wait on each other's locks in opposite orders
+        "accounts": f"{_A_SELECT} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        "resolutions": "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id = ANY(%s)",
+    },
+}
+
+
+def _read(session: Session, what: str, ids: set[str]) -> list[tuple]:
+    if not ids:
+        return []
+    pg = _postgres(session)
+    param = sorted(ids) if pg else json.dumps(sorted(ids))
+    cur = _cursor(session)
+    cur.execute(_READS["postgresql" if pg else "sqlite"][what], (param,))
+    return cur.fetchall()
 
 
 def _lock_accounts(session: Session, ids: set[str]) -> dict[str, tuple]:
-    """Load and lock accounts in id order (chunks are sorted too, so the order is global).
-
-    Rows come back as plain tuples ``(id, ledger, flags, dp, dpo, cp, cpo)``: building ORM
-    objects cost more than the rest of a batch's reads together.
-    """
-    found: dict[str, tuple] = {}
-    for chunk in _chunks(ids):
-        stmt = select(*_A_COLUMNS).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update()
-        found.update((r[0], tuple(r)) for r in session.execute(stmt))
-    return found
+    """Load and lock accounts in id order, as plain tuples ``(id, ledger, flags, dp, dpo, cp,
+    cpo)``: building ORM objects cost more than the rest of a batch's reads together."""
+    return {r[0]: tuple(r) for r in _read(session, "accounts", ids)}
 
 
 _T_COLUMNS = (Transfer.id, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount,
@@ -222,21 +260,22 @@ def _as_t(row) -> _T:
 
 
 def _load_transfers(session: Session, ids: set[str]) -> dict[str, _T]:
-    found: dict[str, _T] = {}
-    for chunk in _chunks(ids):
-        rows = session.execute(select(*_T_COLUMNS).where(Transfer.id.in_(chunk)))
-        found.update((r.id, _as_t(r)) for r in rows)
-    return found
+    rows = _read(session, "transfers", ids)
+    if rows and isinstance(rows[0][8], str):  # SQLite hands JSON columns back as text
+        return {r[0]: _T(r[0], r[1], r[2], r[3], r[4] or "", r[5], r[6], r[7], json.loads(r[8]), r[9])
+                for r in rows}
+    return {r[0]: _as_t(r) for r in rows}
 
 
 def _load_resolutions(session: Session, pending_ids: set[str]) -> dict[str, int]:
     """pending id -> flags of the post or void that resolved it."""
-    found: dict[str, int] = {}
-    for chunk in _chunks(pending_ids):
-        rows = session.execute(select(Transfer.pending_id, Transfer.flags)
-                               .where(Transfer.pending_id.in_(chunk)))
-        found.update((r.pending_id, r.flags) for r in rows)
-    return found
+    return dict(_read(session, "resolutions", pending_ids))
+
+
+def _last_timestamp(session: Session) -> int:
+    cur = _cursor(session)
+    cur.execute("SELECT max(timestamp) FROM ledger_transfers")
+    return cur.fetchone()[0] or 0
 
 
 # --------------------------------------------------------------------------- linked chains
@@ -549,42 +588,36 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
     accounts = _lock_accounts(session, touched)
     # Resolutions are read after the locks, so a concurrent post of the same pending is seen.
     resolved = _load_resolutions(session, pending_ids)
-    last = session.scalar(select(func.max(Transfer.timestamp))) or 0
+    last = _last_timestamp(session)
 
     batch = _TransferBatch(accounts, known, resolved, last)
     results = _run(events, batch.create, batch.scope,
                    R.OK, R.LINKED_EVENT_FAILED, R.LINKED_EVENT_CHAIN_OPEN, ends)
 
     if batch.new:
-        _insert_transfers(session, batch.new)
-        _write_balances(session, accounts, batch.bal)
+        _write(session, batch.new, accounts, batch.bal)
     return results
 
 
-# On PostgreSQL a batch is written with one statement per table whose single parameter is the
-# rows as JSON: an executemany costs a pipelined round trip per row, and a multi-VALUES INSERT
-# makes psycopg parse thousands of placeholders. SQLite's executemany runs in-process.
-_PG_INSERT_TRANSFERS = text("""
-    INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id, ledger,
-                                  code, flags, memo, timestamp, created_at)
-    SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, memo,
-           timestamp, :created_at
-    FROM json_to_recordset(CAST(:rows AS json)) AS x(id varchar, debit_account_id varchar,
-         credit_account_id varchar, amount bigint, pending_id varchar, ledger integer, code integer,
-         flags integer, memo json, timestamp bigint)""").bindparams(
-    bindparam("created_at", type_=Transfer.__table__.c.created_at.type))
-_PG_UPDATE_BALANCES = text("""
+# PostgreSQL: a batch is written with ONE statement, one round trip: the new transfers and the
+# changed balances each travel as one JSON parameter (json_to_recordset), and the INSERT rides
+# in a data-modifying CTE of the UPDATE. (An executemany costs a pipelined round trip per row,
+# and a multi-VALUES INSERT makes the driver handle thousands of placeholders.) The SQL text
+# never changes, so the driver prepares it once per connection.
+_PG_WRITE = """
+    WITH new_transfers AS (
+        INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id, ledger,
+                                      code, flags, memo, timestamp, created_at)
+        SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, memo,
+               timestamp, %s
+        FROM json_to_recordset(%s::json) AS x(id varchar, debit_account_id varchar,
+             credit_account_id varchar, amount bigint, pending_id varchar, ledger integer, code integer,
+             flags integer, memo json, timestamp bigint))
     UPDATE ledger_accounts AS a SET debits_pending = x.dp, debits_posted = x.dpo,
                                     credits_pending = x.cp, credits_posted = x.cpo
-    FROM json_to_recordset(CAST(:rows AS json)) AS x(id varchar, dp bigint, dpo bigint, cp bigint,
-         cpo bigint)
-    WHERE a.id = x.id""")
-
-
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
+    FROM json_to_recordset(%s::json) AS x(id varchar, dp bigint, dpo bigint, cp bigint, cpo bigint)
+    WHERE a.id = x.id"""
+# SQLite runs in-process: the driver's executemany with plain tuples is the cheapest form.
 _SQLITE_INSERT_TRANSFERS = (
     "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id, ledger, "
     "code, flags, memo, timestamp, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -592,37 +625,30 @@ _SQLITE_UPDATE_BALANCES = ("UPDATE ledger_accounts SET debits_pending = ?, debit
                            "credits_pending = ?, credits_posted = ? WHERE id = ?")
 
 
-def _insert_transfers(session: Session, new: list[_T]) -> None:
-    if _postgres(session):
-        rows = [t.row() for t in new]
-        session.execute(_PG_INSERT_TRANSFERS, {"rows": json.dumps(rows, ensure_ascii=False),
-                                               "created_at": utcnow()})
-        return
-    # SQLite: the driver's executemany with plain tuples; SQLAlchemy's per-row parameter
-    # processing was a third of a batch's time. Values are stored exactly as the column types
-    # would store them (their bind processors, applied here once per batch or per row).
-    conn = session.connection()
-    dialect = conn.dialect
-    created_at = Transfer.__table__.c.created_at.type._cached_bind_processor(dialect)(utcnow())
-    memo = Transfer.__table__.c.memo.type._cached_bind_processor(dialect)
-    empty = memo({})
-    conn.exec_driver_sql(_SQLITE_INSERT_TRANSFERS, [
-        (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id or None, t.ledger, t.code,
-         t.flags, memo(t.memo) if t.memo else empty, t.timestamp, created_at) for t in new])
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
-def _write_balances(session: Session, accounts: dict[str, tuple], bal: dict[str, _Balances]) -> None:
-    """One UPDATE (PostgreSQL) or executemany (SQLite) for every changed account. Account
-    objects the session already holds are then told their new committed values, so a caller
-    that loaded them before the batch does not read stale balances."""
+def _write(session: Session, new: list[_T], accounts: dict[str, tuple], bal: dict[str, _Balances]) -> None:
+    """Store the batch's new transfers and every changed balance. Values are stored exactly as
+    the column types would store them (their bind processors, applied once per batch or row).
+    Account objects the session already holds are then told their new committed values, so a
+    caller that loaded them before the batch does not read stale balances."""
     changed = [(aid, v) for aid, b in bal.items() if (v := (b.dp, b.dpo, b.cp, b.cpo)) != accounts[aid][3:]]
-    if not changed:
-        return
-    if _postgres(session):
-        session.execute(_PG_UPDATE_BALANCES, {"rows": json.dumps(
-            [{"id": aid, "dp": v[0], "dpo": v[1], "cp": v[2], "cpo": v[3]} for aid, v in changed])})
+    dialect = session.get_bind().dialect
+    created_at = Transfer.__table__.c.created_at.type._cached_bind_processor(dialect)(utcnow())
+    cur = _cursor(session)
+    if dialect.name == "postgresql":
+        cur.execute(_PG_WRITE, (created_at, json.dumps([t.row() for t in new], ensure_ascii=False),
+                                json.dumps([{"id": aid, "dp": v[0], "dpo": v[1], "cp": v[2], "cpo": v[3]}
+                                            for aid, v in changed])))
     else:
-        session.connection().exec_driver_sql(_SQLITE_UPDATE_BALANCES, [(*v, aid) for aid, v in changed])
+        memo = Transfer.__table__.c.memo.type._cached_bind_processor(dialect)
+        empty = memo({})
+        cur.executemany(_SQLITE_INSERT_TRANSFERS, [
+            (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id or None, t.ledger, t.code,
+             t.flags, memo(t.memo) if t.memo else empty, t.timestamp, created_at) for t in new])
+        cur.executemany(_SQLITE_UPDATE_BALANCES, [(*v, aid) for aid, v in changed])
     held = session.identity_map
     if not len(held):
         return

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from suanshu.audit import log as audit
 from suanshu.core.db import Database
+from suanshu.core.errors import UsageError
 from suanshu.ledger import engine
 from suanshu.ledger.codes import CreateTransferResult
 
@@ -38,12 +40,47 @@ MAX_EVENTS = 8190  # TigerBeetle's batch size
 After = Callable[[Session, list[CreateTransferResult]], object]
 
 
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit entry to append, in the group's transaction, when every transfer of its request
+    is ``ok``: the data form of an ``after`` hook, which can also travel over a socket."""
+
+    actor: str
+    action: str
+    subject: str
+    payload: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("actor", "action", "subject"):  # the audit_events columns hold 80 characters
+            value = getattr(self, name)
+            if not isinstance(value, str) or not 0 < len(value) <= 80:
+                raise UsageError("ledger.malformed_event", f"audit {name} must be 1 to 80 characters")
+        if not isinstance(self.payload, dict):
+            raise UsageError("ledger.malformed_event", "audit payload must be a JSON object")
+
+
+@dataclass
+class _Part:
+    """One request: TigerBeetle's batch, its own results, chains never crossing its end."""
+
+    events: list  # engine._T, checked in the caller's thread
+    after: After | None = None
+    note: AuditNote | None = None
+
+
 @dataclass
 class _Request:
-    events: list[engine.NewTransfer]
-    after: After | None
+    """What one future waits for: a request, or several (a remote client's coalesced message)."""
+
+    parts: list[_Part]
     context: contextvars.Context
+    single: bool
     future: Future = field(default_factory=Future)
+    results: list = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.events) for p in self.parts)
 
 
 class Sequencer:
@@ -55,26 +92,37 @@ class Sequencer:
         self._lock = threading.Lock()
         self.groups = 0  # committed groups, for benchmarks and tests
 
-    def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None) -> Future:
-        events = list(transfers)
+    def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
+               audit_note: AuditNote | None = None) -> Future:
+        """Queue one request; the future gives its results once its group has committed."""
+        # Malformed events are the caller's error, raised in the caller's thread; the engine
+        # does not check them again.
+        events = engine.normalise_transfers(transfers)
         if not events:
             done: Future = Future()
             done.set_result([])
             return done
-        for t in events:  # malformed events are the caller's error, raised in the caller's thread
-            engine._normalise_transfer(t)
-        if len(events) > self.max_events:
-            raise ValueError(f"a request holds at most {self.max_events} transfers")
+        return self._put([_Part(events, after, audit_note)], single=True)
+
+    def submit_many(self, parts: Sequence[tuple[list, AuditNote | None]]) -> Future:
+        """Queue several requests under one future (results: one list per request). For the
+        ledger server, which receives a client's concurrent requests as one message. Events
+        must already be normalised (``engine.normalise_transfers``)."""
+        return self._put([_Part(list(events), None, note) for events, note in parts], single=False)
+
+    def _put(self, parts: list[_Part], single: bool) -> Future:
+        req = _Request(parts, contextvars.copy_context(), single)
+        if req.size > self.max_events:
+            raise UsageError("ledger.batch_too_large", f"a request holds at most {self.max_events} transfers")
         self._start()
         # The caller's context travels with the request: ``after`` runs in it (audit hooks).
-        req = _Request(events, after, contextvars.copy_context())
         self._queue.put(req)
         return req.future
 
-    def create_transfers(self, transfers: Sequence[engine.NewTransfer],
-                         after: After | None = None) -> list[CreateTransferResult]:
+    def create_transfers(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
+                         audit_note: AuditNote | None = None) -> list[CreateTransferResult]:
         """Submit and wait: the results once the request's group has committed."""
-        return self.submit(transfers, after).result()
+        return self.submit(transfers, after, audit_note=audit_note).result()
 
     def close(self) -> None:
         with self._lock:
@@ -86,6 +134,8 @@ class Sequencer:
     # -- the writer thread
 
     def _start(self) -> None:
+        if self._started:  # checked again under the lock: one writer thread, started once
+            return
         with self._lock:
             if not self._started:
                 self._thread.start()
@@ -96,7 +146,7 @@ class Sequencer:
             first = self._queue.get()
             if first is None:
                 return
-            group, size, stop = [first], len(first.events), False
+            group, size, stop = [first], first.size, False
             while size < self.max_events:
                 try:
                     nxt = self._queue.get_nowait()
@@ -105,32 +155,37 @@ class Sequencer:
                 if nxt is None:
                     stop = True
                     break
-                if size + len(nxt.events) > self.max_events:
+                if size + nxt.size > self.max_events:
                     self._commit(group)
                     group, size = [], 0
                 group.append(nxt)
-                size += len(nxt.events)
+                size += nxt.size
             if group:
                 self._commit(group)
             if stop:
                 return
 
     def _commit(self, group: list[_Request]) -> None:
-        events = [e for r in group for e in r.events]
-        ends, at = set(), 0
-        for r in group:
-            at += len(r.events)
-            ends.add(at - 1)
+        parts = [p for r in group for p in r.parts]
+        events, ends = [], set()
+        for p in parts:
+            events += p.events
+            ends.add(len(events) - 1)
         try:
             with self.db.transaction() as s:
                 results = engine.create_transfers(s, events, ends=frozenset(ends))
-                per_request, at = [], 0
+                at = 0
                 for r in group:
-                    mine = results[at:at + len(r.events)]
-                    at += len(r.events)
-                    if r.after is not None:
-                        r.context.run(r.after, s, mine)
-                    per_request.append(mine)
+                    r.results = []
+                    for p in r.parts:
+                        mine = results[at:at + len(p.events)]
+                        at += len(p.events)
+                        if p.after is not None:
+                            r.context.run(p.after, s, mine)
+                        if p.note is not None and all(x is CreateTransferResult.OK for x in mine):
+                            n = p.note
+                            audit.append(s, actor=n.actor, action=n.action, subject=n.subject, payload=n.payload)
+                        r.results.append(mine)
         except BaseException as exc:  # noqa: BLE001 — every waiting caller must hear back
             if len(group) == 1:
                 group[0].future.set_exception(exc)
@@ -139,5 +194,5 @@ class Sequencer:
                     self._commit([r])
             return
         self.groups += 1
-        for r, mine in zip(group, per_request, strict=True):
-            r.future.set_result(mine)
+        for r in group:
+            r.future.set_result(r.results[0] if r.single else r.results)
