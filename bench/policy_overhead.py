@@ -31,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from suanshu.policy import Policy, Sandbox, guard, run_aggregate, run_dp
+from suanshu.policy import Policy, Sandbox, guard, own_tables, run_aggregate, run_dp
 
 MEMORY, THREADS = "4GB", 2
 SHAPES = {
@@ -41,8 +41,11 @@ SHAPES = {
     "two_dims_having_order": "SELECT city, region, count(*) AS n FROM t GROUP BY city, region "
                              "HAVING count(*) > 1000 ORDER BY n DESC LIMIT 10",
     "expression_key": "SELECT lower(city) AS c, count(DISTINCT region), avg(income) FROM t GROUP BY 1 ORDER BY 1",
+    # beyond the issue's five: the join role, with an analyst's table of a tenth as many keys
+    "join_own": "SELECT o.segment, count(*), avg(t.income) FROM t JOIN own AS o ON t.pid = o.pid GROUP BY o.segment",
 }  # fmt: skip
-COLUMNS = {"city": "dimension", "region": "dimension", "age": "aggregate", "income": "aggregate", "name": "hidden"}
+COLUMNS = {"city": "dimension", "region": "dimension", "age": "aggregate", "income": "aggregate", "name": "hidden",
+           "pid": "join"}  # fmt: skip
 AGGREGATE = Policy.from_dict({"mode": "aggregate", "table": "t", "columns": COLUMNS, "min_group_size": 10,
                               "aggregates": ["count", "sum", "avg", "count_distinct"]})  # fmt: skip
 DP_SQL = "SELECT city, count(*), sum(income) FROM t GROUP BY city"
@@ -57,8 +60,11 @@ def generate(path: Path, rows: int) -> None:
     con = duckdb.connect()
     con.execute(f"""COPY (SELECT 'c' || ({h} % 20) AS city, 'r' || ({h} // 7 % 5) AS region,
                          18 + ({h} // 11 % 63)::INT AS age, ({h} // 13 % 100000)::BIGINT AS income,
-                         'person-' || range AS name
+                         'person-' || range AS name, range AS pid
                   FROM range({rows})) TO '{path}' (FORMAT parquet)""")
+    # the analyst's own table: every tenth person, with a segment of theirs
+    con.execute(f"""COPY (SELECT range * 10 AS pid, 's' || (range % 4) AS segment FROM range({rows // 10}))
+                  TO '{path.with_name("own.parquet")}' (FORMAT parquet)""")
     con.close()
 
 
@@ -94,14 +100,17 @@ def main() -> None:
         emit({"bench": "policy_overhead", "rows": args.rows, "load_avg": os.getloadavg(), "generate_s": round(timed(lambda: generate(data, args.rows)), 2),
               "duckdb": duckdb.__version__, "threads": THREADS})  # fmt: skip
         raw = duckdb.connect(config={"memory_limit": MEMORY, "threads": THREADS})
+        own_file = data.with_name("own.parquet")
         raw.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}')")
-        with Sandbox({"t": data}, memory_limit=MEMORY, threads=THREADS, timeout_s=600,
-                     views={"t": 'SELECT * FROM vault."t"'}) as box:
+        raw.execute(f"CREATE VIEW own AS SELECT * FROM read_parquet('{own_file}')")
+        with Sandbox({"t": data, "own": own_file}, memory_limit=MEMORY, threads=THREADS, timeout_s=600,
+                     views={"t": 'SELECT * FROM vault."t"', "own": 'SELECT * FROM vault."own"'}) as box:
+            own = own_tables(box, ["own"])
             for name, sql in SHAPES.items():
-                run_aggregate(box, AGGREGATE, sql)  # warm both (file cache, metadata)
+                run_aggregate(box, AGGREGATE, sql, own=own)  # warm both (file cache, metadata)
                 raw.execute(sql).fetchall()
-                rewritten = guard(sql, AGGREGATE).sql
-                runs = {"governed": lambda q=sql: run_aggregate(box, AGGREGATE, q),
+                rewritten = guard(sql, AGGREGATE, own).sql
+                runs = {"governed": lambda q=sql: run_aggregate(box, AGGREGATE, q, own=own),
                         "raw": lambda q=sql: raw.execute(q).fetchall(),
                         "rewritten_raw": lambda q=rewritten: raw.execute(q).fetchall()}
                 wall, cpu = {k: [] for k in runs}, {k: [] for k in runs}
@@ -110,7 +119,7 @@ def main() -> None:
                         w, c = measured(fn)
                         wall[kind].append(w)
                         cpu[kind].append(c)
-                guard_wall, guard_cpu = zip(*(measured(lambda q=sql: guard(q, AGGREGATE)) for _ in range(200)))
+                guard_wall, guard_cpu = zip(*(measured(lambda q=sql: guard(q, AGGREGATE, own)) for _ in range(200)))
                 out = {"shape": name, "sql": sql}
                 for kind in runs:
                     out[f"{kind}_ms"] = ms(wall[kind])

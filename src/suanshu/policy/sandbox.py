@@ -77,6 +77,9 @@ class Sandbox:
         if timeout_s <= 0:
             raise UsageError("sandbox.invalid_timeout", "timeout_s must be positive")
         self.timeout_s = float(timeout_s)
+        # (table, policy.sqlguard.JoinKey) pairs the engine has checked: the sandbox's files and
+        # views are fixed for its life, so facts about them stay true
+        self.checked_joins: set[tuple] = set()
         paths = {name: Path(path).resolve() for name, path in files.items()}
         for name, path in paths.items():
             if not path.is_file():
