@@ -145,6 +145,32 @@ def _write_sources(tmp: Path) -> dict[str, Path]:
     return files
 
 
+DEMAND_JOB = {"cpu": 16, "memory_gb": 64, "accelerators": {"ascend-910b": 4}, "hours": 20,
+              "data": {"region": "湖南-长沙", "gb": 10}}
+
+
+def demand_round(ex: Exchange, buyer: str) -> dict:
+    """A scenario demand (场景需求): posted, bid on by two providers and the pools, awarded in one step."""
+    from datetime import timedelta
+
+    from suanshu.core.clock import utcnow
+    from suanshu.market import demands
+
+    spec = demands.DemandSpec(title="长沙 2023 逐时降雨 + 智算训练水稻产量模型", tags=("气象", "降水", "农业"),
+                              description="需要长沙逐时降水与气温，以及 4 卡昇腾训练 20 小时", region="湖南-长沙",
+                              compute=DEMAND_JOB, budget_fen=300_000, deadline=utcnow() + timedelta(days=7),
+                              purpose="demo analysis")
+    demand = demands.post(ex, orgs.local_actor(ex, buyer), spec)
+    data_bid = demands.bid(ex, orgs.local_actor(ex, "hunan-meteo"), demand.id,
+                           component="hunan_weather_monthly", price_fen=150, note="2023 全年逐时")
+    demands.bid(ex, orgs.local_actor(ex, "hunan-agri-data"), demand.id, component="county_crop_yield", price_fen=400)
+    board = demands.show(ex, orgs.local_actor(ex, buyer), demand.id)
+    winner = board.auction.winner_pool_id if board.auction else None
+    compute = [b.id for b in board.bids if b.kind == "compute" and b.pool_id == winner]
+    award = demands.accept(ex, orgs.local_actor(ex, buyer), demand.id, [data_bid.id, *compute])
+    return {"demand": demand, "board": demands.show(ex, orgs.local_actor(ex, buyer), demand.id), "award": award}
+
+
 def build(ex: Exchange) -> dict:
     """Create the demo's orgs, data, components, contracts and queries; return what happened."""
     story: dict = {"tokens": {}, "assets": [], "refusals": [], "components": {}, "contracts": {}, "queries": []}
@@ -198,6 +224,7 @@ def build(ex: Exchange) -> dict:
             story["queries"].append((buyer, comp, queries.run(ex, orgs.local_actor(ex, buyer), contract.id, sql)))
         except Refused as refusal:
             story["queries"].append((buyer, comp, refusal))
+    story["demand"] = demand_round(ex, insurer)
     return story
 
 
@@ -226,6 +253,11 @@ def report(ex: Exchange, story: dict) -> None:
         console.print(f"  receipt {r['query']}: {r['rows_out']} rows, {format_fen(r['price_fen'])} "
                       f"(provider {format_fen(r['provider_fen'])}, operator {format_fen(r['operator_fen'])}), "
                       f"audit #{r['audit_seq']}")
+    if story.get("demand"):
+        d = story["demand"]
+        table(f"Demand (场景需求) {d['demand'].title}: bids side by side", ["kind", "bidder", "price", "state"],
+              [(b.kind, d["board"].names.get(b.bidder_org_id), format_fen(b.price_fen), b.state) for b in d["board"].bids])
+        console.print(f"  awarded: contract {', '.join(d['award']['contracts'])}, {len(d['award']['holds'])} hold(s)")
     rows = settlement.balances(ex, None)
     table("Ledger balances", ["org", "account", "posted", "held", "available"],
           [(r.org, r.account, format_fen(r.posted_fen), format_fen(r.held_fen), format_fen(r.available_fen))
