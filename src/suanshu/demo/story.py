@@ -23,7 +23,7 @@ from suanshu.core.errors import Refused
 from suanshu.core.money import format_fen
 from suanshu.core.settings import load_settings
 from suanshu.demo import datasets
-from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement, users
+from suanshu.market import assets, components, contracts, jobs, orgs, pools, queries, settlement, users
 from suanshu.market.exchange import Exchange
 
 console = Console()
@@ -109,6 +109,27 @@ POOLS = {
          "transfer_fen_per_gb": {"湖南-湘潭": 0, "湖南-长沙": 15}},
     ],
 }
+
+# Compute-to-data (issue 6): the buyer's program runs next to the weather data on a Changsha pool; the
+# station ids stay hidden (usable in the computation, never in what leaves), outputs are checked.
+JOB_COMPONENT = dict(
+    asset="weather_hourly", name="hunan_weather_compute", price_fen=300,
+    title="湖南逐时气象（计算下沉：程序在数据旁运行）", tags=("气象", "计算下沉", "湖南"),
+    description="买方提交 Python 程序，在长沙的算力池上就地运行；站点编号不可输出，结果经检查后放行。",
+    sql="SELECT city, station_id, observed_at, temperature_c, precipitation_mm FROM weather_hourly",
+    policy={"mode": "job", "residency": ["湖南-长沙"],
+            "columns": {"city": "dimension", "observed_at": "dimension", "temperature_c": "aggregate",
+                        "precipitation_mm": "aggregate", "station_id": "hidden"},
+            "job": {"max_cpu": 2, "max_memory_gb": 2, "max_hours": 0.5, "max_output_bytes": 262144}},
+    desensitize={})
+DEMO_JOB = """import os, pyarrow.parquet as pq, pyarrow.compute as pc, pyarrow.csv as csv
+t = pq.read_table(os.path.join(os.environ["SUANSHU_DATA"], "hunan_weather_compute.parquet"))
+t = t.append_column("month", pc.utf8_slice_codeunits(t["observed_at"], 0, 7))
+rain = t.group_by(["city", "month"]).aggregate([("precipitation_mm", "sum"), ("temperature_c", "mean")])
+csv.write_csv(rain.sort_by([("city", "ascending"), ("month", "ascending")]),
+              os.path.join(os.environ["SUANSHU_OUTPUT"], "monthly_rain_by_city.csv"))
+print("cities x months:", rain.num_rows)
+"""
 
 QUERIES = [
     ("insurer", "hunan_weather_monthly",
@@ -210,6 +231,7 @@ def build(ex: Exchange) -> dict:
     except Refused as refusal:
         story["refusals"].append(refusal)
     story["components"][TELECOM["name"]] = publish("xiangxin-telecom", TELECOM)
+    story["components"][JOB_COMPONENT["name"]] = publish("hunan-meteo", JOB_COMPONENT)
 
     insurer, analytics = buyers[0], buyers[1]
     who = {"insurer": insurer, "analytics": analytics}
@@ -217,6 +239,11 @@ def build(ex: Exchange) -> dict:
                         (insurer, "land_use_stats"), (analytics, "subscriber_churn")]:
         contract = contracts.request(ex, orgs.local_actor(ex, buyer), comp, 100_000, purpose="demo analysis")
         story["contracts"][(buyer, comp)] = contract
+    job_contract = contracts.request(ex, orgs.local_actor(ex, insurer), JOB_COMPONENT["name"], 100_000,
+                                     purpose="demo analysis")
+    job = jobs.submit(ex, orgs.local_actor(ex, insurer), job_contract.id, DEMO_JOB,
+                      {"cpu": 1, "memory_gb": 1, "hours": 0.1})
+    story["jobs"] = [jobs.run(ex, job.id) if job.state == "placed" else job]
     for buyer_key, comp, sql in QUERIES:
         buyer = who[buyer_key]
         contract = story["contracts"][(buyer, comp)]
@@ -253,6 +280,12 @@ def report(ex: Exchange, story: dict) -> None:
         console.print(f"  receipt {r['query']}: {r['rows_out']} rows, {format_fen(r['price_fen'])} "
                       f"(provider {format_fen(r['provider_fen'])}, operator {format_fen(r['operator_fen'])}), "
                       f"audit #{r['audit_seq']}")
+    for job in story.get("jobs", []):
+        r, p = job.receipt, job.placement
+        console.print(f"Compute-to-data job {job.id}: [bold]{job.state}[/] on {p.get('pool_name')} "
+                      f"({p.get('region')}; {p.get('why')}); bill {format_fen(r.get('price_fen', 0))} = data "
+                      f"{format_fen(r.get('data_fen', 0))} + compute {format_fen(r.get('compute_fen', 0))}, "
+                      f"outputs {[f['name'] for f in r.get('outputs', [])]}, audit #{r.get('audit_seq')}")
     if story.get("demand"):
         d = story["demand"]
         table(f"Demand (场景需求) {d['demand'].title}: bids side by side", ["kind", "bidder", "price", "state"],
