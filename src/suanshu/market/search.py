@@ -74,15 +74,28 @@ def synonyms() -> dict[str, str]:
     return table
 
 
+_TOKEN_MEMO: dict[str, str | None] = {}  # token -> its term (None: not a term); bounded by the vocabulary
+
+
+def _term(tok: str) -> str | None:
+    tok = tok.strip()
+    if not tok or tok in _STOP or not _WORDLIKE.search(tok):
+        return None
+    return synonyms().get(tok, tok)
+
+
 def terms(text: str) -> list[str]:
     """Search terms of ``text``, in order, repeats kept (term frequency counts them)."""
-    syn = synonyms()
     folded = unicodedata.normalize("NFKC", text or "").lower()
-    out = []
+    memo, out = _TOKEN_MEMO, []
     for tok in rjieba.cut_for_search(folded):
-        tok = tok.strip()
-        if tok and tok not in _STOP and _WORDLIKE.search(tok):
-            out.append(syn.get(tok, tok))
+        term = memo.get(tok, "")
+        if term == "":
+            term = _term(tok)
+            if len(memo) < 1_000_000:
+                memo[tok] = term
+        if term is not None:
+            out.append(term)
     return out
 
 
@@ -282,19 +295,20 @@ class CatalogIndex:
 # -- loading from the database --------------------------------------------------------------------
 
 def _component_docs(s: Session, ids: list[str] | None = None) -> list[Doc]:
+    # only the two JSON fields search needs, extracted by the database (json_extract / ->>)
     q = (select(Component.id, Component.title, Component.description, Component.tags, Component.org_id,
-                Organization.display_name, Organization.region, Component.gate, ScanReport.grade,
-                Component.policy, Component.price_fen, Component.listed_at)
+                Organization.display_name, Organization.region, Component.gate["scan_grade"].as_string(),
+                ScanReport.grade, Component.policy["mode"].as_string(), Component.price_fen, Component.listed_at)
          .join(Organization, Organization.id == Component.org_id)
          .outerjoin(ScanReport, ScanReport.asset_id == Component.asset_id)
          .where(Component.state == "listed"))
     if ids is not None:
         q = q.where(Component.id.in_(ids))
     out = []
-    for (cid, title, desc, tags, org, org_name, region, gate, asset_grade, policy, price, listed_at) in s.execute(q):
+    for (cid, title, desc, tags, org, org_name, region, gate_grade, asset_grade, mode, price, listed_at) in s.execute(q):
         out.append(Doc(cid, "component", title, desc or "", list(tags or []), org, org_name, region or "",
-                       (gate or {}).get("scan_grade") or asset_grade or "", (policy or {}).get("mode", ""),
-                       price, None, listed_at.timestamp() if listed_at else 0.0))
+                       gate_grade or asset_grade or "", mode or "", price, None,
+                       listed_at.timestamp() if listed_at else 0.0))
     return out
 
 
