@@ -15,7 +15,6 @@ import json
 import random
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -201,14 +200,20 @@ class DurablePgServer(PgServer):
     defaults); tests/pgserver.py turns all three off for speed."""
 
     def start(self) -> DurablePgServer:
-        if self.user:
-            shutil.chown(self.root, self.user)
-        self._run("initdb", "-D", str(self.data), "-U", "suanshu", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=on "
-                "-c synchronous_commit=on -c full_page_writes=on -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+        super().start()
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=200 "
+                "-c fsync=on -c synchronous_commit=on -c full_page_writes=on")
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "restart")
         return self
+
+
+def pg_durability(url: str) -> str:
+    """What the server actually runs with, asked of the server."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        return ", ".join(f"{k}={conn.execute(f'SHOW {k}').fetchone()[0]}"
+                         for k in ("fsync", "synchronous_commit", "full_page_writes"))
 
 
 def main() -> None:
@@ -230,12 +235,10 @@ def main() -> None:
                 print(json.dumps({"backend": "postgres", "skipped": "no PostgreSQL binaries"}))
                 return
             server = (DurablePgServer if args.pg_fsync == "on" else PgServer)(bindir).start()
-            durability = ("fsync=on, synchronous_commit=on" if args.pg_fsync == "on"
-                          else "fsync=off, synchronous_commit=off (the test server)")
             try:
+                url = server.create_database("bench")
                 (root / "pg").mkdir()
-                bench_backend("postgres", server.create_database("bench"), root / "pg", args.quick,
-                              {"durability": durability})
+                bench_backend("postgres", url, root / "pg", args.quick, {"durability": pg_durability(url)})
             finally:
                 server.stop()
 

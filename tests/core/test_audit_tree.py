@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from suanshu.audit import checkpoint, log, merkle
@@ -190,3 +192,30 @@ def test_migration_backfills_leaves_of_an_existing_chain(database_url, settings)
         result = log.verify(s)
     db.dispose()
     assert result.ok and result.entries == 9, result
+
+
+@given(actor=st.text(max_size=20), action=st.text(max_size=20), subject=st.text(max_size=20),
+       payload=st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=8), st.none()),
+                               max_size=4),
+       seq=st.integers(1, 2**40), micros=st.integers(0, 10**15))
+def test_append_builds_the_canonical_entry_bytes(actor, action, subject, payload, seq, micros):
+    """append assembles entries from a pre-encoded payload; verify recomputes them with
+    entry_bytes: the two must agree byte for byte for every string, or verify would fail."""
+    from datetime import UTC, datetime, timedelta
+
+    when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    fast = log._entry_bytes_fast(seq, when, actor, action, subject, log.canonical(payload))
+    assert fast == log.entry_bytes(seq, when, actor, action, subject, payload)
+
+
+def test_many_appends_in_one_transaction_are_written_at_flush(db):
+    """Entries are held in memory and inserted together; a query in the same transaction
+    (autoflush) sees them, and appends after it continue the same tree."""
+    with db.transaction() as s:
+        first = [log.append(s, actor="t", action="t", subject=f"s{i}") for i in range(5)]
+        assert s.scalar(select(text("count(*)")).select_from(AuditEvent)) == 5
+        later = [log.append(s, actor="t", action="t", subject=f"s{i}", payload={"i": i}) for i in range(5, 9)]
+    assert [e.seq for e in first + later] == list(range(1, 10))
+    with db.transaction() as s:
+        assert log.verify(s).ok and log.head(s).size == 9
+        assert log.head(s).root == merkle.Tree([bytes.fromhex(e.leaf_hash) for e in first + later]).mth(0, 9).hex()

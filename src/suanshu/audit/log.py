@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime
 
 from sqlalchemy import event, insert, select, text
@@ -37,7 +38,7 @@ _HEAD_ID = 1
 
 # Called with (session, event) after every append, inside the appending transaction: lets an
 # adapter record "this request's effects committed" atomically with them (Idempotency-Key).
-on_append: ContextVar[Callable[[Session, AuditEvent], None] | None] = ContextVar("audit_on_append", default=None)
+on_append: ContextVar[Callable[[Session, Entry], None] | None] = ContextVar("audit_on_append", default=None)
 
 
 def canonical(obj) -> bytes:
@@ -51,6 +52,18 @@ def entry_bytes(seq: int, time: datetime, actor: str, action: str, subject: str,
                       "subject": subject, "payload": payload})
 
 
+_quote = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a str
+
+
+def _entry_bytes_fast(seq: int, time: datetime, actor: str, action: str, subject: str,
+                      payload_json: bytes) -> bytes:
+    """``entry_bytes`` assembled from an already canonical payload: the same bytes (keys in
+    sorted order: action, actor, payload, seq, subject, time) without encoding the payload
+    twice. Used by ``append`` for str fields; ``verify`` recomputes with ``entry_bytes``."""
+    return (f'{{"action":{_quote(action)},"actor":{_quote(actor)},"payload":'.encode() + payload_json
+            + f',"seq":{seq},"subject":{_quote(subject)},"time":{_quote(iso(time))}}}'.encode())
+
+
 def entry_hash(prev_hash: str, seq: int, time: datetime, actor: str, action: str, subject: str, payload: dict) -> str:
     body = entry_bytes(seq, time, actor, action, subject, payload)
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
@@ -60,7 +73,7 @@ def event_entry(ev: AuditEvent) -> bytes:
     return entry_bytes(ev.seq, ev.time, ev.actor, ev.action, ev.subject, ev.payload)
 
 
-def leaf_index(ev: AuditEvent) -> int:
+def leaf_index(ev: AuditEvent | Entry) -> int:
     return ev.seq - 1
 
 
@@ -106,29 +119,47 @@ def _appending(session: Session) -> _Appending:
     return state
 
 
+class Entry(NamedTuple):
+    """An appended entry, as the row ``audit_events`` will hold (same names as ``AuditEvent``)."""
+
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    subject: str
+    payload: dict
+    prev_hash: str
+    hash: str
+    leaf_hash: str
+
+
 def append(session: Session, *, actor: str, action: str, subject: str, payload: dict | None = None,
-           time: datetime | None = None) -> AuditEvent:
+           time: datetime | None = None) -> Entry:
     """Append one event inside the caller's transaction; it commits or rolls back with the change.
 
     O(log n) hashes, no reads after the first append of a transaction, and no ORM bookkeeping:
-    the returned ``AuditEvent`` is a detached copy of the row, which is inserted with the rest
+    the returned ``Entry`` holds the row's values; the row is inserted with the rest
     of the transaction's entries at its next flush (a query, or the commit). ``time`` defaults
     to now; replays and cross-backend tests pass it to get byte-identical entries.
     """
     st = _appending(session)
     seq, prev = st.size + 1, st.chain_head
     # Round-trip the payload through JSON so what we hash is exactly what we store.
-    payload = json.loads(canonical(payload or {}))
+    payload_json = canonical(payload) if payload else b"{}"
+    payload = json.loads(payload_json) if payload else {}
     time = time or utcnow()
-    body = entry_bytes(seq, time, actor, action, subject, payload)
+    if type(actor) is str and type(action) is str and type(subject) is str:
+        body = _entry_bytes_fast(seq, time, actor, action, subject, payload_json)
+    else:
+        body = entry_bytes(seq, time, actor, action, subject, payload)
     leaf = merkle.leaf_hash(body).hex()
     chain = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
     st.frontier = merkle.frontier_append(st.frontier, st.size, bytes.fromhex(leaf))
     st.size, st.chain_head = seq, chain
-    st.rows.append((seq, time, actor, action, subject, payload, prev, chain, leaf))
-    st.tree.size = seq  # marks the head dirty, so the commit flushes and _write_pending runs
-    event = AuditEvent(seq=seq, time=time, actor=actor, action=action, subject=subject, payload=payload,
-                       prev_hash=prev, hash=chain, leaf_hash=leaf)
+    if not st.rows:  # the first since the last flush: mark the head dirty, so a flush comes
+        st.tree.size = seq
+    event = Entry(seq, time, actor, action, subject, payload, prev, chain, leaf)
+    st.rows.append(event)
     if (hook := on_append.get()) is not None:
         hook(session, event)
     return event
@@ -155,7 +186,7 @@ def _write_pending(session: Session, _flush_context, _instances) -> None:
         conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], when(r[1]), r[2], r[3], r[4], as_json(r[5]), *r[6:])
                                               for r in rows])
     else:
-        conn.execute(insert(AuditEvent.__table__), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
+        conn.execute(insert(AuditEvent.__table__), [r._asdict() for r in rows])
     tree = st.tree
     tree.size, tree.chain_head = st.size, st.chain_head
     tree.frontier = [h.hex() for h in st.frontier]
