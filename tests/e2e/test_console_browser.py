@@ -177,6 +177,7 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.wait_for_selector("#result table[data-result] tbody tr")
     page.wait_for_selector("#result [data-chart='chart-result'] svg")
     assert "¥3.00" in page.inner_text("#result")
+    page.wait_for_selector("#history td:has-text('已应答')")  # history refreshed out of band
     shot(page, "08-query-result")
 
     # 5. a refused query shows its code and reason, and costs nothing
