@@ -1,6 +1,6 @@
 """Policy overhead (issue 4): governed queries vs raw DuckDB, and dp mode vs SmartNoise SQL.
 
-    uv run python bench/policy_overhead.py [--rows 10000000] [--repeats 7]
+    uv run python bench/policy_overhead.py [--rows 10000000] [--repeats 7] [--dp-repeats 5] [--no-peer]
 
 Generates a deterministic table (a multiplicative hash of the row number, no randomness) in a
 temp dir as Parquet, then prints JSON lines:
@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--dp-repeats", type=int, default=5)
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--snsql-python", default=sys.executable, help="a Python with smartnoise-sql installed")
+    ap.add_argument("--no-peer", action="store_true", help="skip SmartNoise (its setup takes minutes at 10M rows)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="suanshu-bench-") as tmp:
@@ -144,9 +145,9 @@ def main() -> None:
         raw.close()
         result = {"dp": "group_by_count_sum", "epsilon": args.epsilon, "sql": DP_SQL,
                   "suanshu_ms": round(statistics.median(ours_t) * 1e3, 1), **_mae("suanshu", ours, truth)}
-        peer = _smartnoise(args, data)
+        peer = None if args.no_peer else _smartnoise(args, data)
         if peer is None:
-            result["smartnoise"] = f"skipped: {args.snsql_python} not found (see bench/smartnoise_peer.py)"
+            result["smartnoise"] = "skipped: --no-peer" if args.no_peer else f"skipped: {args.snsql_python} not found"
         else:
             result.update({"smartnoise_ms": round(statistics.median(peer["times_s"]) * 1e3, 1),
                            "smartnoise_load_s": round(peer["load_s"], 1), **_mae("smartnoise", peer["answers"], truth),
