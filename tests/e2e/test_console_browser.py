@@ -141,6 +141,7 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.fill("#tags", "通信, 用户画像")
     page.fill("#price", "3.00")
     page.fill("#min_group_size", "10")
+    assert page.locator("header nav >> text=数据金库").count() == 1  # the provider's navigation stays
     shot(page, "03-compose")
     page.click("button:has-text('提交审核')")
     page.wait_for_url(re.compile(r".*/components\?done=\w+$"))
@@ -178,6 +179,7 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.wait_for_selector("#result [data-chart='chart-result'] svg")
     assert "¥3.00" in page.inner_text("#result")
     page.wait_for_selector("#history td:has-text('已应答')")  # history refreshed out of band
+    assert "¥57.00" in page.inner_text("#contract-stats")  # and the budget left
     shot(page, "08-query-result")
 
     # 5. a refused query shows its code and reason, and costs nothing
@@ -185,7 +187,8 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.click("button:has-text('运行查询')")
     page.wait_for_selector("#result [data-refusal]")
     refusal = page.inner_text("#result [data-refusal]")
-    assert "query." in refusal and "未产生任何费用" in refusal
+    assert "query.column_not_allowed" in refusal and "未产生任何费用" in refusal
+    assert "查询用到了策略隐藏的字段" in refusal  # the reason in the page's language, then the service's
     shot(page, "09-query-refused")
 
     page.click("nav >> text=账单")

@@ -64,7 +64,8 @@ def _compose_page(request, who, asset_id: str, status: int = 200, values: dict |
             if f"col-{i}-{key}" in values or (key == "keep" and values):
                 col[key] = values.get(f"col-{i}-{key}", "") if key != "keep" else f"col-{i}-keep" in values
     return page(request, "compose.html", status_code=status, asset=asset, columns=columns, values=values,
-                methods=METHODS, roles=ROLES, aggregates=AGGREGATES, mode_words=words.mode_summaries(), **extra)
+                methods=METHODS, policy_roles=ROLES, aggregates=AGGREGATES, mode_words=words.mode_summaries(),
+                agg_names={a: words.AGG_NAMES[a]() for a in AGGREGATES}, **extra)
 
 
 @router.get("/components/new")

@@ -86,8 +86,9 @@ def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[st
         outcome["refusal"] = errors.box(err, _("The query was refused"))
         status = 200 if request.headers.get("hx-request") else err.http_status
     if request.headers.get("hx-request"):  # the result, and the history refreshed out of band
-        _contract, _component, runs = workspace.contract_detail(ex, who.actor, contract_id)
-        return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, history_oob=True)
+        contract, _component, runs = workspace.contract_detail(ex, who.actor, contract_id)
+        return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
+                    history_oob=True)
     try:
         return _detail(request, who, contract_id, status=status, outcome=outcome)
     except SuanshuError as err:

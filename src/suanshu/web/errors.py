@@ -22,6 +22,25 @@ NEXT_STEPS = {
 }
 
 
+# What a refusal means, in the page's language (the service's own message follows it verbatim).
+MEANINGS = {
+    "query.column_not_allowed": lambda: _("The query uses a column the policy hides or does not allow there."),
+    "query.not_aggregated": lambda: _("This component answers aggregates only: group by dimension columns and use count/sum/average."),
+    "query.star": lambda: _("SELECT * is not allowed: name the columns."),
+    "query.function_not_allowed": lambda: _("The query calls a function the policy does not allow."),
+    "query.aggregate_not_allowed": lambda: _("The policy does not allow this aggregate on this column."),
+    "query.parse_error": lambda: _("The SQL could not be read."),
+    "query.not_single_select": lambda: _("Only one SELECT statement is allowed."),
+    "query.budget_exhausted": lambda: _("The contract's privacy budget is spent."),
+    "query.timeout": lambda: _("The query ran too long and was stopped."),
+    "query.unknown_table": lambda: _("The query names a table other than this contract's."),
+    "contract.budget_exhausted": lambda: _("The contract's money budget does not cover another query."),
+    "contract.expired": lambda: _("The contract has expired."),
+    "gate.personal_info_in_clear": lambda: _("Buyers would see personal information in clear."),
+    "ledger.exceeds_credits": lambda: _("Not enough cash to hold this budget."),
+}
+
+
 def next_step(code: str) -> str:
     for prefix in sorted(NEXT_STEPS, key=len, reverse=True):
         if code.startswith(prefix):
@@ -30,5 +49,6 @@ def next_step(code: str) -> str:
 
 
 def box(err: SuanshuError, title: str | None = None) -> dict:
-    return {"title": title or _("That did not work"), "code": err.code, "message": err.message,
-            "next": next_step(err.code)}
+    meaning = MEANINGS.get(err.code)
+    return {"title": title or _("That did not work"), "code": err.code,
+            "message": f"{meaning()} ({err.message})" if meaning else err.message, "next": next_step(err.code)}
