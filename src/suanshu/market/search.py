@@ -331,7 +331,9 @@ class _Mirror:
     index: CatalogIndex = field(default_factory=CatalogIndex)
     seq: int | None = None  # the audit tree size the index reflects
     checked: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # held while syncing *and* while searching: an in-place update must not run under a reader
+    # (searches take ~1 ms of CPU under the GIL, so serialising them costs little)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def sync(self, ex: Exchange, *, force: bool = False) -> CatalogIndex:
         with self.lock:
@@ -374,12 +376,14 @@ _MIRRORS: dict[str, _Mirror] = {}
 _MIRRORS_LOCK = threading.Lock()
 
 
+def _mirror(ex: Exchange) -> _Mirror:
+    with _MIRRORS_LOCK:
+        return _MIRRORS.setdefault(ex.settings.database_url, _Mirror())
+
+
 def index_of(ex: Exchange, *, force: bool = False) -> CatalogIndex:
     """The exchange's catalog index, brought up to date (keyed by database URL: one per database)."""
-    url = ex.settings.database_url
-    with _MIRRORS_LOCK:
-        mirror = _MIRRORS.setdefault(url, _Mirror())
-    return mirror.sync(ex, force=force)
+    return _mirror(ex).sync(ex, force=force)
 
 
 def invalidate(ex: Exchange) -> None:
@@ -417,6 +421,8 @@ def search(ex: Exchange, q: str = "", *, region: str | None = None, grade: str |
                   price_max=price_max, limit=limit, offset=offset)
     if len(q or "") > 500:
         raise UsageError("search.bad_query", "the query is at most 500 characters")
-    idx = index_of(ex)
-    return idx.search(q, limit=limit, offset=offset, region=region, grade=grade or None, mode=mode or None,
-                      price_min=price_min, price_max=price_max, include_external=include_external)
+    mirror = _mirror(ex)
+    with mirror.lock:
+        return mirror.sync(ex).search(q, limit=limit, offset=offset, region=region, grade=grade or None,
+                                      mode=mode or None, price_min=price_min, price_max=price_max,
+                                      include_external=include_external)
