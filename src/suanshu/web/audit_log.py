@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from suanshu.audit import log
+from suanshu.audit import checkpoint
 from suanshu.core.errors import SuanshuError
 from suanshu.core.orgs import Role
 from suanshu.market import workspace
@@ -26,7 +26,8 @@ def audit(request: Request, who: User, action: str = "", actor: str = "", subjec
     except SuanshuError as err:
         events, error = [], errors.box(err)
     with ex.db.transaction() as s:
-        verification = log.verify(s)
+        # signatures of every checkpoint (database and the data dir's export), then chain, tree and roots
+        verification = checkpoint.verify(s, ex.settings.home)
     return page(request, "audit.html", events=events, verification=verification, actions=workspace.audit_actions(ex),
                 filters={"action": action, "actor": actor, "subject": subject}, error=error,
                 older=events[-1].seq if len(events) == workspace.AUDIT_PAGE else None)
