@@ -76,8 +76,11 @@ _ADDRESS = re.compile(
     rf"(?:{_P}{{1,8}}?(?:省|自治区|特别行政区))?(?:{_P}{{1,8}}?(?:市|自治州|州|盟|地区))?"
     rf"(?:{_P}{{1,8}}?(?:区|县|旗|市))?(?:{_P}{{1,8}}?(?:镇|乡|街道))?"
     rf"(?:{_P}{{1,10}}?{_ROAD}|{_P}{{1,8}}?{_VILLAGE}|{_P}{{2,8}}?{_COMPOUND}){_DETAIL}")
-_CORE = re.compile(rf"(?P<road>{_ROAD})|(?P<village>{_VILLAGE})|(?P<compound>{_COMPOUND})")
-_LEFT = re.compile(rf"{_P}+$")
+# The first character of every core, as a lookahead: Python's regex engine then skips to the
+# next such character in C instead of trying all three alternatives at every position (3x).
+CORE_FIRST = "路街大巷弄胡里村小花公家新苑园城府庭"
+_CORE = re.compile(rf"(?=[{CORE_FIRST}])(?:(?P<road>{_ROAD})|(?P<village>{_VILLAGE})|(?P<compound>{_COMPOUND}))")
+_LEFT = re.compile(rf"{_P}+")  # matched on the reversed text before a core
 _RIGHT = re.compile(_DETAIL)
 MAX_PREFIX = 40  # characters of place name before the core: province + city + district + road
 
@@ -222,6 +225,46 @@ def simplified(text: str) -> str:
     return remap(text, _t2s_map())
 
 
+@lru_cache(maxsize=1)
+def _char_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Booleans over the BMP: is a single-character surname; never occurs in a given name."""
+    single, not_given = np.zeros(0x10000, dtype=bool), np.zeros(0x10000, dtype=bool)
+    single[[ord(c) for c in SURNAMES]] = True
+    not_given[[ord(c) for c in _NOT_GIVEN]] = True
+    return single, not_given
+
+
+def name_cells(words: list[str]) -> np.ndarray:
+    """``is_name_cell`` for many simplified, stripped cells at once: the character tests of
+    ``is_name`` in numpy over a (cells, 4) code point matrix, then the dictionary tests only for
+    the cells left (the name column of a large table is tens of thousands of cells)."""
+    lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    out = (lens >= 2) & (lens <= 4)
+    idx = np.flatnonzero(out)
+    if not len(idx):
+        return out
+    sub = [words[i] for i in idx.tolist()]
+    cps = np.frombuffer("".join(w.ljust(4, "\x00") for w in sub).encode("utf-32-le"),
+                        dtype=np.uint32).reshape(-1, 4)
+    n = lens[idx]
+    single, not_given = _char_tables()
+    bmp = np.minimum(cps, 0xFFFF)
+    compound = np.fromiter((w[:2] in SURNAMES_COMPOUND for w in sub), dtype=bool, count=len(sub))
+    surname = np.where(compound, 2, 1)
+    inside = np.arange(4) < n[:, None]
+    han = ((cps >= 0x3400) & (cps <= 0x9FFF)) | ~inside
+    given = inside & (np.arange(4) >= surname[:, None])
+    ok = han.all(1) & (compound | single[bmp[:, 0]]) & (n - surname >= 1) & (n - surname <= 2)
+    ok &= ~(not_given[bmp] & given).any(1)
+    tags, places = _word_tags(), _places()
+    keep = idx[ok]
+    out[:] = False
+    out[keep] = [tags.get(w, "nr") == "nr" and w not in _NOT_NAMES and w not in places
+                 and not (len(w) == 3 and tags.get(w[:2]) in ("ns", "nt", "nz"))
+                 and not w.endswith(_NOT_AFTER_NAME) for w in (words[i] for i in keep.tolist())]
+    return out
+
+
 def is_name_cell(cell: str, simplified: bool = False) -> bool:
     """A cell that is nothing but a person's name (a 姓名 column); Traditional accepted."""
     word = cell.strip() if simplified else globals()["simplified"](cell.strip())
@@ -237,7 +280,7 @@ _GLUED = set("因在说和是的也都已将曾被向对于与等称表认指介
 # verb of reporting or punctuation after it (市民 孙|嫣然 向本报…, ，姜|华洋 已于…).
 _TITLES = {"市民", "村民", "居民", "董事长", "总经理", "经理", "代表", "嫌疑人", "记者", "教授", "院士", "主任",
            "局长", "市长", "县长", "书记", "患者", "学生", "老师", "医生", "同学", "网友", "员工", "家属",
-           "总裁", "副总裁", "和", "与", "及", "的", "：", "，"}
+           "总裁", "副总裁", "和", "与", "及", "的", "：", "，", "\x00"}  # NUL: a cell's start
 _AFTER = {"说", "表示", "介绍", "指出", "称", "认为", "透露", "强调", "已", "已于", "因", "向", "和", "与", "等",
           "共同", "同志", "先生", "女士", "教授", "博士", "医生", "老师", "在", "于", "曾", "也", "是"}
 # Single characters that are far more often words than surnames when they stand alone.
@@ -260,10 +303,27 @@ def _split_name(words: list[str], i: int) -> str | None:
     return w + nxt if context and is_name(w + nxt) else None
 
 
+def _han_only(text: str) -> tuple[str, np.ndarray]:
+    """The text with every run of non-Han characters shortened to its last character (kept when
+    it is "，" or "：", context for names, or the NUL that ends a cell; any other becomes \\x01),
+    and the index in ``text`` of each character kept. The segmenter then reads 3x less:
+    identifiers, numbers and Latin text are most of a table's free text, and no name is made
+    of them."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    han = (cps >= 0x3400) & (cps <= 0x9FFF)
+    keep = han | np.append(han[1:], True)  # Han, or the last character before Han or the end
+    where = np.flatnonzero(keep)
+    out = cps[where].copy()
+    other = ~han[where] & (out != ord("，")) & (out != ord("：")) & (out != 0)
+    out[other] = 1
+    return out.tobytes().decode("utf-32-le"), where
+
+
 def find_names(text: str) -> list[tuple[int, int]]:
     """Person names in free text, as (start, end) in the original text."""
     cleaned, origin = clean(text)
-    words = _segment(cleaned)
+    han, where = _han_only(cleaned)
+    words = _segment(han)
     if not words:
         return []
     # Only words of 2-4 characters that start with a surname character can be names: pick them
@@ -271,7 +331,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
     lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     ends = np.cumsum(lens)
     starts = ends - lens
-    points = np.frombuffer(cleaned.encode("utf-32-le"), dtype=np.uint32)[starts]
+    points = np.frombuffer(han.encode("utf-32-le"), dtype=np.uint32)[starts]
     maybe = (lens >= 1) & (lens <= 4) & _surname_table()[np.minimum(points, 0xFFFF)] & (points <= 0xFFFF)
     spans = []
     for i in np.flatnonzero(maybe).tolist():
@@ -290,6 +350,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
             nxt = words[i + 1]
             if len(nxt) == 2 and _HAN.match(nxt[0]) and nxt[1] in _GLUED and not _known(nxt):
                 w, end = w + nxt[0], pos + 1
+        start, end = int(where[start]), int(where[end - 1]) + 1  # a name is Han only: contiguous
         if not is_name(w) or cleaned.startswith(_NOT_AFTER_NAME, end):
             continue
         if start and cleaned[start - 1].isascii() and cleaned[start - 1].isalnum():
@@ -310,13 +371,14 @@ def find_addresses(text: str) -> list[tuple[int, int]]:
     spans, pos = [], 0
     while m := _CORE.search(cleaned, pos):
         start = m.start()
-        left = _LEFT.search(cleaned, max(pos, start - MAX_PREFIX), start)
+        # the run of place-name characters right before the core, read backwards
+        left = _LEFT.match(cleaned[max(pos, start - MAX_PREFIX):start][::-1])
         need = 2 if m.lastgroup == "compound" else 1  # a name before the core: 建国|路, 碧桂|园
-        if left is None or left.end() - left.start() < need:
+        if left is None or left.end() < need:
             pos = m.start() + 1
             continue
         end = _RIGHT.match(cleaned, m.end()).end()
-        spans.append(_back(left.start(), end, origin))
+        spans.append(_back(start - left.end(), end, origin))
         pos = end
     return spans
 

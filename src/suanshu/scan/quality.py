@@ -25,14 +25,16 @@ _KINDS = {  # RE2, whole cell
     "date": r"[0-9]{4}[-/.年][0-9]{1,2}[-/.月][0-9]{1,2}日?(?:[ T][0-9:.]+)?",
 }
 # Anchored, each pattern fails at the first character of most cells: three such passes cost less
-# than one extract_regex with a group per kind.
+# than one extract_regex with a group per kind; and only cells that start like a number or a
+# date (one pass) get them.
 _KIND_RES = {k: r"^\s*" + p + r"\s*$" for k, p in _KINDS.items()}
+_NUMERIC_START = r"^\s*[-+.0-9]"
 
 
 class Profile:
     def __init__(self) -> None:
         self.rows = self.nulls = 0
-        self.values: set = set()
+        self.values: pa.Array | None = None  # the distinct values seen, while exact
         self.exact = True
         self.kinds: Counter = Counter()
         self.arrow_type: str | None = None
@@ -45,11 +47,14 @@ class Profile:
         self.nulls += column.null_count
         self.arrow_type = str(column.type)
         if self.exact:
-            self.values.update(pc.unique(column.drop_null()).to_pylist())
+            # distinct values stay in Arrow (hashing in C++, no Python object per value)
+            fresh = pc.unique(column.drop_null())
+            self.values = fresh if self.values is None else pc.unique(pa.concat_arrays(
+                [self.values, fresh.cast(self.values.type)]))
             if len(self.values) > DISTINCT_CAP:
                 self.exact = False
                 self.seen = len(self.values)
-                self.values = set()
+                self.values = None
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
                 or pa.types.is_decimal(column.type):
             mm = pc.min_max(column)
@@ -58,13 +63,15 @@ class Profile:
                 self.min = lo if self.min is None else min(self.min, lo)
                 self.max = hi if self.max is None else max(self.max, hi)
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            for kind, pattern in _KIND_RES.items():
-                self.kinds[kind] += pc.sum(pc.match_substring_regex(column, pattern)).as_py() or 0
+            numeric = column.filter(pc.match_substring_regex(column, _NUMERIC_START))
+            if len(numeric):
+                for kind, pattern in _KIND_RES.items():
+                    self.kinds[kind] += pc.sum(pc.match_substring_regex(numeric, pattern)).as_py() or 0
 
     def result(self, types: list[dict]) -> dict:
         non_null = self.rows - self.nulls
         exact = self.exact or self.distinct is not None
-        distinct = len(self.values) if self.exact else self.distinct if self.distinct is not None else self.seen
+        distinct = (len(self.values) if self.values is not None else 0) if self.exact else self.distinct if self.distinct is not None else self.seen
         kind, conforming = self._dominant(types, non_null)
         out = {
             "nulls": self.nulls,

@@ -74,12 +74,16 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
-               max_findings: int | None = None, sample: int | None = None) -> dict:
+               max_findings: int | None = None, sample: int | None = None,
+               findings_as: str = "dicts") -> dict:
     """Scan a ``pa.Table``, a ``pa.RecordBatch``, a ``RecordBatchReader`` or an iterable of
-    record batches (consumed once, one batch in memory at a time)."""
+    record batches (consumed once, one batch in memory at a time).
+
+    ``findings_as="arrow"``: ``findings`` is a ``pa.Table`` (row, column, type, start, end) rather
+    than a list of dicts — the same content without a Python object per finding."""
     names, batches = _as_batches(table_or_batches)
     return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings,
-                 sample=sample)
+                 sample=sample, findings_as=findings_as)
 
 
 def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
@@ -104,13 +108,13 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
 def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
           encoding: str | None, max_findings: int | None, sample: int | None = None,
           progress: Callable[[int], None] | None = None,
-          distinct: Callable[[list[str]], dict[str, int]] | None = None) -> dict:
+          distinct: Callable[[list[str]], dict[str, int]] | None = None, findings_as: str = "dicts") -> dict:
     non_null = [0] * len(names)
     cells: list[Counter] = [Counter() for _ in names]
     profiles = [quality.Profile() for _ in names]
     chosen = [detectors_for(card_header=classify.names_card(n)) for n in names]
-    findings: list[dict] = []
-    total = rows = 0
+    kept: list[tuple[np.ndarray, ...]] = []  # (row, column, type, start, end) chunks, reading order
+    total = rows = listed = 0
     for batch in batches:
         if sample is not None and rows >= sample:
             break
@@ -134,12 +138,11 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
             r, c, s, e, t = (np.concatenate(x) for x in zip(*found))
             order = np.lexsort((s, c, r))  # reading order: row, then column, then offset
             total += len(order)
-            room = len(order) if max_findings is None else max(0, max_findings - len(findings))
+            room = len(order) if max_findings is None else max(0, max_findings - listed)
             order = order[:room]
-            findings.extend(
-                {"row": rr, "column": names[cc], "type": TYPES[tt], "start": ss, "end": ee}
-                for rr, cc, ss, ee, tt in zip(r[order].tolist(), c[order].tolist(), s[order].tolist(),
-                                              e[order].tolist(), t[order].tolist()))
+            if len(order):
+                kept.append((r[order], c[order], t[order], s[order], e[order]))
+                listed += len(order)
         rows += batch.num_rows
         if progress is not None:
             progress(batch.num_rows)
@@ -150,6 +153,7 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
             if name in counts:
                 profiles[ci].distinct = counts[name]
     columns = [_column(name, non_null[ci], cells[ci], profiles[ci]) for ci, name in enumerate(names)]
+    findings = _findings(kept, names, findings_as)
     return {
         "source": source,
         "encoding": encoding,
@@ -158,11 +162,25 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
         "columns": columns,
         "findings": findings,
         "findings_total": total,
-        "findings_truncated": total > len(findings),
+        "findings_truncated": total > listed,
         # additions after the DESIGN §5 keys
         "dataset": classify.dataset_summary(columns, rows),
         "sampled": sample is not None,
     }
+
+
+def _findings(kept: list[tuple[np.ndarray, ...]], names: list[str], findings_as: str):
+    """The listed findings as one Arrow table, or as the contract's list of dicts."""
+    r, c, t, s, e = (np.concatenate(x) for x in zip(*kept)) if kept else ([],) * 5
+    if findings_as == "arrow":
+        return pa.table({
+            "row": pa.array(r, pa.int64()),
+            "column": pa.DictionaryArray.from_arrays(pa.array(c, pa.int32()), pa.array(names, pa.string())),
+            "type": pa.DictionaryArray.from_arrays(pa.array(t, pa.int32()), pa.array(TYPES, pa.string())),
+            "start": pa.array(s, pa.int64()), "end": pa.array(e, pa.int64())})
+    columns, types = list(names), list(TYPES)
+    return [{"row": rr, "column": columns[cc], "type": types[tt], "start": ss, "end": ee}
+            for rr, cc, tt, ss, ee in zip(*(np.asarray(x).tolist() for x in (r, c, t, s, e)))]
 
 
 def _is_text(t: pa.DataType) -> bool:

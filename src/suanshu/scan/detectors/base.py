@@ -101,6 +101,9 @@ class Detector:
     # Least count per character class (``FEATURES``) of a cell holding any candidate: a
     # necessary condition, never a guess (tests/scan/test_engine.py checks every candidate).
     needs: ClassVar[dict[str, int]] = {}
+    # A character class (``FEATURES``) of which every candidate holds exactly one: a cell with
+    # two or more is searched by Python's ``finditer`` rather than RE2 rounds (see engine._rounds).
+    python_rounds: ClassVar[str | None] = None
 
     @property
     def span(self) -> str:

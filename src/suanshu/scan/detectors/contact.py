@@ -21,6 +21,7 @@ class EmailDetector(Detector):
     value = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
     before = r"(?:^|[^A-Za-z0-9._%+-])"
     needs = {"@": 1, ".": 1}
+    python_rounds = "@"
 
     def validate(self, candidate: str) -> bool:
         local, _, domain = candidate.rpartition("@")

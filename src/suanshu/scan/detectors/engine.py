@@ -159,10 +159,11 @@ class _Column:
 
 
 def _running(member: np.ndarray) -> np.ndarray:
-    """0, then the running count of ``member`` (a cumulative sum in int32: numpy's cast to int64
-    inside cumsum costs 30x more; a batch of cells is far below 2**31 bytes)."""
-    total = np.zeros(len(member) + 1, dtype=np.int64)
-    total[1:] = np.cumsum(member, dtype=np.int32)
+    """0, then the running count of ``member``, in int32: a batch of cells is far below 2**31
+    bytes, and numpy's cumsum into int64 from bytes costs 30x more (a cast per element)."""
+    total = np.empty(len(member) + 1, dtype=np.int32)
+    total[0] = 0
+    np.cumsum(member, dtype=np.int32, out=total[1:])
     return total
 
 
@@ -295,41 +296,62 @@ def _candidates(col: _Column, rows: np.ndarray, detector: Detector, lengths: np.
         rows = rows[~hit]
     else:
         whole, w_starts, w_ends = _EMPTY, _EMPTY, _EMPTY
-    cells, bstarts, blens = _rounds(col, rows, detector.span) if len(rows) else (_EMPTY, _EMPTY, _EMPTY)
-    starts, ends = col.chars(cells, bstarts, blens)
+    cells, starts, ends = _rounds(col, rows, detector) if len(rows) else (_EMPTY, _EMPTY, _EMPTY)
     if not len(whole):
         return cells, starts, ends
     return np.concatenate([whole, cells]), np.concatenate([w_starts, starts]), np.concatenate([w_ends, ends])
 
 
-def _rounds(col: _Column, rows: np.ndarray, pattern: str):
-    """All leftmost non-overlapping candidates of ``pattern`` (group ``v``) in the cells ``rows``:
-    (cell, byte start, byte length) triples, by masking each round's candidates with NUL."""
-    found_rows, found_starts, found_lens = [], [], []
+def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
+    """All leftmost non-overlapping candidates of ``detector.span`` (group ``v``) in the cells
+    ``rows``, as (cell, start, end) in characters.
+
+    Between rounds every byte of a cell before its candidate's last character becomes NUL; that
+    character stays, as the context the next candidate's boundary looks at (as Python's
+    lookbehind would see it). No pattern can start a new candidate on it, since each pattern's
+    own end boundary puts a non-alphanumeric after it — except e-mail, whose local part may
+    start with "-" or "."; cells that could hold two e-mails (two "@") are read by Python's
+    ``finditer`` instead (``Detector.python_rounds``)."""
+    parts = []
+    if detector.python_rounds is not None:
+        multi = col.count(detector.python_rounds)[rows] >= 2
+        parts.append(_python_spans(col, rows[multi], detector))
+        rows = rows[~multi]
     masked = None
     sub = _take(col.arr, rows)
     current = rows
     while len(current):
-        spans = pc.extract_regex_span(sub, pattern)
-        valid = spans.is_valid().to_numpy(zero_copy_only=False)
-        hit = np.flatnonzero(valid)
+        spans = pc.extract_regex_span(sub, detector.span)
+        hit = np.flatnonzero(spans.is_valid().to_numpy(zero_copy_only=False))
         if not len(hit):
             break
         pairs = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[hit].astype(np.int64)
         cells = current[hit]
-        found_rows.append(cells)
-        found_starts.append(pairs[:, 0])
-        found_lens.append(pairs[:, 1])
+        parts.append((cells, *col.chars(cells, pairs[:, 0], pairs[:, 1])))
         if masked is None:
             masked = col.data.copy()
-        absolute = col.offsets[cells] + pairs[:, 0]
-        lens = np.maximum(pairs[:, 1], 1)  # never an empty candidate, but always progress
-        masked[np.repeat(absolute, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))] = 0
+        last = col.offsets[cells] + pairs[:, 0] + np.maximum(pairs[:, 1], 1) - 1
+        for _ in range(3):  # back to the first byte of the last character
+            last -= (col.data[last] & 0xC0) == 0x80
+        first = col.offsets[cells]
+        lens = last - first
+        masked[np.repeat(first, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))] = 0
         sub = _from_buffers(col.offsets, masked).take(pa.array(cells))
         current = cells
-    if not found_rows:
+    if not parts:
         return _EMPTY, _EMPTY, _EMPTY
-    return np.concatenate(found_rows), np.concatenate(found_starts), np.concatenate(found_lens)
+    return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _python_spans(col: _Column, rows: np.ndarray, detector: Detector):
+    """(cell, start, end) of every candidate by Python's regex over each folded cell."""
+    cells, starts, ends = [], [], []
+    for r in rows.tolist():
+        for s, e, _ in detector.spans(col.text[col.cstart[r]:col.cstart[r + 1]]):
+            cells.append(r)
+            starts.append(s)
+            ends.append(e)
+    return np.array(cells, dtype=np.int64), np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
 
 
 def _free_text(col: _Column, cand: np.ndarray, detector: Detector):
@@ -339,6 +361,9 @@ def _free_text(col: _Column, cand: np.ndarray, detector: Detector):
         cand = cand[_matching(_take(col.raw, cand), detector.hint)]
     if not len(cand):
         return _EMPTY, _EMPTY, _EMPTY
+    if hasattr(detector, "find_cells"):  # a detector that decides cell by cell, in a batch
+        which, starts, ends = detector.find_cells(_take(col.raw, cand).to_pylist())
+        return cand[which], starts, ends
     joined, cell_starts = _join(_take(col.raw, cand))
     spans = np.fromiter((x for se in detector.find(joined) for x in se), dtype=np.int64)
     s, e = spans[0::2], spans[1::2]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import numpy as np
+
 from suanshu.scan import names
 from suanshu.scan.detectors.base import Detector
 
@@ -17,7 +19,8 @@ class NameCellDetector(Detector):
     type = "PERSON_NAME"
     gate = "han"
     folds = False
-    hint = r"^\s*\p{Han}{2,4}\s*$"
+    # what Python's str.strip() removes: all Unicode whitespace (RE2's \s is ASCII only)
+    hint = r"^[\s\pZ\x{1c}-\x{1f}\x{85}]*\p{Han}{2,4}[\s\pZ\x{1c}-\x{1f}\x{85}]*$"
 
     def find(self, text: str) -> Iterator[tuple[int, int]]:
         simple = names.simplified(text)  # one pass for the column, not one per cell
@@ -27,6 +30,17 @@ class NameCellDetector(Detector):
                 lead = len(cell) - len(cell.lstrip())
                 yield m.start() + lead, m.start() + len(cell.rstrip())
 
+    def find_cells(self, cells: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``find`` for cells given one by one (the hint guarantees 2-4 Han characters and
+        whitespace, so no NUL): (cell index, start, end) of the cells that are a name."""
+        simple = names.simplified("\x00".join(cells)).split("\x00")  # one remap for all cells
+        stripped = [c.strip() for c in simple]
+        hit = np.flatnonzero(names.name_cells(stripped))
+        starts = np.fromiter((len(simple[i]) - len(simple[i].lstrip()) for i in hit.tolist()),
+                             dtype=np.int64, count=len(hit))
+        return hit, starts, starts + np.fromiter((len(stripped[i]) for i in hit.tolist()),
+                                                 dtype=np.int64, count=len(hit))
+
 
 class NameTextDetector(Detector):
     """Person names inside sentences (jieba's tagger plus surname and context rules)."""
@@ -34,7 +48,9 @@ class NameTextDetector(Detector):
     type = "PERSON_NAME"
     gate = "han"
     folds = False
-    hint = r"\p{Han}[^\x00]{3,}"  # 4+ characters: shorter cells are the NameCellDetector's
+    # Two Han characters, perhaps with one pinyin annotation between them (張(zhāng)三): every
+    # name has that. Cells a whole name fills are the NameCellDetector's and never get here.
+    hint = r"\p{Han}(?:[(（][^)）]{1,12}[)）])?\p{Han}"
 
     def find(self, text: str) -> Iterator[tuple[int, int]]:
         # One segmentation over the whole joined column: NUL between cells ends every word.
