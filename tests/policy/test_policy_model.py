@@ -7,7 +7,6 @@ from policy_helpers import POLICY_DICT
 
 from suanshu.core.errors import Refused, UsageError
 from suanshu.policy import Policy
-from suanshu.policy.model import MODES_PLANNED
 
 DPA = {"mode": "dp", "aggregates": ["count", "sum", "avg"]}
 DP = {"epsilon_per_query": 1.0, "epsilon_total": 3.0, "bounds": {"income": [0, 100000], "age": [0, 120]}}
@@ -31,13 +30,16 @@ def test_aggregates_serialise_in_canonical_order():
     assert p.to_dict()["aggregates"] == ["count", "avg"]
 
 
-# job mode belongs to the compute issue; until it lands, policy.model lists it as planned
-@pytest.mark.parametrize("mode", MODES_PLANNED)
-def test_planned_modes_say_they_come_later(mode):
-    with pytest.raises(UsageError) as info:
-        Policy.from_dict({**POLICY_DICT, "mode": mode})
-    assert info.value.code == "policy.mode_unsupported"
-    assert "not implemented yet" in info.value.message
+def test_job_mode_takes_no_sql_queries(sandbox):
+    """job mode (the compute issue's) runs programs, not SQL: the guard and engine say so."""
+    from suanshu.policy import guard, run
+
+    job = Policy.from_dict({"mode": "job", "table": "customers", "columns": {"city": "dimension"}, "job": {}})
+    for call in (lambda: guard("SELECT count(*) FROM customers", job),
+                 lambda: run(sandbox, job, "SELECT count(*) FROM customers")):
+        with pytest.raises(UsageError) as info:
+            call()
+        assert info.value.code == "policy.mode_unsupported" and "no SQL" in info.value.message
 
 
 @pytest.mark.parametrize(("change", "words"), [
