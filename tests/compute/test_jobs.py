@@ -124,10 +124,18 @@ try:
     print("network: open")
 except OSError as e:
     print("network: errno", e.errno)
-"""
+import os
+try:
+    print("data dir:", os.listdir(%r))
+except OSError as e:
+    print("data dir: errno", e.errno)
+""" % str(ex.settings.home)
     job = jobs.run(ex, jobs.submit(ex, bank, job_world.contract_id, probe, REQUEST).id)
     assert job.state == "succeeded", job.error_message
-    assert "network: errno 101" in jobs.logs(ex, bank, job.id)  # ENETUNREACH: no interface is up
+    logs = jobs.logs(ex, bank, job.id)
+    assert "network: errno 101" in logs  # ENETUNREACH: no interface is up
+    if job.result["sandbox"]["user"].startswith("uid") and "per job" in job.result["sandbox"]["user"]:
+        assert "data dir: errno 13" in logs  # EACCES: another uid, and the data dir is 0700
 
     spin = "while True:\n    pass\n"
     job = jobs.run(ex, jobs.submit(ex, bank, job_world.contract_id, spin, dict(REQUEST, hours=0.0008)).id)

@@ -255,6 +255,7 @@ def _finish_without_run(ex: Exchange, actor: str, job_id: str, state: str, err: 
 
 def run(ex: Exchange, job_id: str) -> Job:
     """Run a placed job to the end: execute (failing over while pools are down), check, settle."""
+    _protect_home(ex)
     for _ in range(MAX_ATTEMPTS):
         started = _start(ex, job_id)
         if started is None:
@@ -271,6 +272,13 @@ def run(ex: Exchange, job_id: str) -> Job:
         return _settle(ex, job_id, pool, result, verdict, released)
     return _finish_without_run(ex, "system", job_id, "failed",
                                Refused("job.no_pool_available", f"{MAX_ATTEMPTS} pools failed in a row"))
+
+
+def _protect_home(ex: Exchange) -> None:
+    """The sandboxed program runs under another uid: it must not reach the database or the vaults."""
+    home = ex.settings.home
+    if home.stat().st_mode & 0o077:
+        home.chmod(0o700)
 
 
 def run_in_background(ex: Exchange, job_id: str) -> threading.Thread:

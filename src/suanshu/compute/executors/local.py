@@ -6,8 +6,10 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 - **network**: a new, empty network namespace (``unshare --net``; as a non-root user
   ``unshare -rn``, a user namespace that maps the caller to root inside it). The namespace has only
   a loopback that is down, so every connect fails with ENETUNREACH.
-- **user**: as root, the program runs as ``nobody`` (``setpriv``), so it cannot read the exchange's
-  data dir (mode 0700) or the vault; the workspace is handed to that user.
+- **user**: as root, the program runs under a uid of its own (``setpriv``; 100000 + a hash of the job
+  id, no groups) with umask 077, so it cannot read the exchange's data dir (``market.jobs`` makes it
+  0700 first) or the vault, and what one job leaves in /tmp another job cannot read; the workspace
+  is handed to that uid.
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
   address space (memory), file size (the output limit), open files, no core dumps; a new session, so
   the wall-clock timeout kills the whole process group.
@@ -18,6 +20,7 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import shutil
@@ -30,7 +33,7 @@ from functools import cache
 
 from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
 
-NOBODY = 65534
+UID_BASE, UID_SPAN = 100_000, 50_000  # per-job uids, far above the system's users
 POLL_S = 0.05
 CANCEL_CHECK_S = 0.5
 _GB = 1 << 30
@@ -58,14 +61,17 @@ def network_isolation() -> tuple[list[str], str]:
     return [], "none (" + "; ".join(reasons) + ")"
 
 
-@cache
-def user_switch() -> tuple[list[str], str]:
+def job_uid(job_id: str) -> int:
+    return UID_BASE + int(hashlib.sha256(job_id.encode()).hexdigest(), 16) % UID_SPAN
+
+
+def user_switch(job_id: str) -> tuple[list[str], str, int | None]:
     if os.geteuid() != 0:
-        return [], f"uid {os.geteuid()} (not root: already unprivileged)"
+        return [], f"uid {os.geteuid()} (not root: already unprivileged)", None
     if shutil.which("setpriv") is None:
-        return [], "root (setpriv not installed: could not drop privileges)"
-    return (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"],
-            f"nobody ({NOBODY})")
+        return [], "root (setpriv not installed: could not drop privileges)", None
+    uid = job_uid(job_id)
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"], f"uid {uid} (per job)", uid
 
 
 def _limit(limits: Limits) -> Callable[[], None]:
@@ -75,6 +81,7 @@ def _limit(limits: Limits) -> Callable[[], None]:
 
     def apply() -> None:  # in the child, between fork and exec
         os.setsid()
+        os.umask(0o077)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
         resource.setrlimit(resource.RLIMIT_AS, (address, address))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
@@ -96,9 +103,9 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False) -> RunResult:
         net_prefix, network = network_isolation()
-        user_prefix, user = user_switch()
-        if user_prefix:
-            _hand_over(ws, NOBODY)
+        user_prefix, user, uid = user_switch(job_id)
+        if uid is not None:
+            _hand_over(ws, uid)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ws.code), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "OMP_NUM_THREADS": str(limits.cpu), "SUANSHU_DATA": str(ws.data),
                "SUANSHU_OUTPUT": str(ws.out), "SUANSHU_JOB": job_id}
