@@ -23,7 +23,7 @@ from suanshu.core.errors import Refused
 from suanshu.core.money import format_fen
 from suanshu.core.settings import load_settings
 from suanshu.demo import datasets
-from suanshu.market import assets, components, contracts, jobs, orgs, pools, queries, settlement, users
+from suanshu.market import assets, components, contracts, jobs, orgs, pools, queries, review, settlement, users
 from suanshu.market.exchange import Exchange
 
 console = Console()
@@ -78,11 +78,12 @@ TELECOM_CLEAR = dict(
 TELECOM = dict(
     asset="subscribers", name="subscriber_churn", price_fen=800,
     title="运营商用户流失与消费画像（脱敏、聚合）", tags=("通信", "用户画像", "流失"),
-    description="按城市、区县、套餐、性别聚合的月消费、流量、在网时长与流失率；身份证号做密钥哈希，手机号脱敏，姓名与银行卡删除。",
+    description="按城市、区县、套餐聚合的月消费、流量、在网时长与流失率；身份证号做密钥哈希，手机号脱敏，姓名与银行卡删除。",
     sql=("SELECT resident_id, subscriber_name, mobile, bank_card, city, district, gender, plan, age, "
          "monthly_fee_fen, data_usage_gb, tenure_months, churned FROM subscribers"),
     policy={"mode": "aggregate", "min_group_size": 20,
-            "columns": {"city": "dimension", "district": "dimension", "gender": "dimension", "plan": "dimension",
+            # gender is personal information (PIPL): the gate refuses it as a clear dimension
+            "columns": {"city": "dimension", "district": "dimension", "gender": "hidden", "plan": "dimension",
                         "age": "aggregate", "monthly_fee_fen": "aggregate", "data_usage_gb": "aggregate",
                         "tenure_months": "aggregate", "churned": "aggregate",
                         "resident_id": "hidden", "mobile": "hidden"},
@@ -222,7 +223,9 @@ def build(ex: Exchange) -> dict:
             story["assets"].append((owner, asset, scan))
 
     def publish(owner: str, spec: dict):
-        return components.publish(ex, orgs.local_actor(ex, owner), components.ComponentSpec(**spec))
+        # the provider submits, the operator reviews the gate's verdict and the scan, and lists it
+        submitted = review.submit(ex, orgs.local_actor(ex, owner), components.ComponentSpec(**spec))
+        return review.approve(ex, operator, submitted.id, note="demo: gate passed, scan reviewed")
 
     for owner, spec in COMPONENTS.items():
         story["components"][spec["name"]] = publish(owner, spec)
