@@ -175,3 +175,39 @@ def test_sweep_closes_expired_demands(world):
         assert s.get(Bid, b.id).state == "lapsed"
     assert demands.notifications(ex, world.actor("insurer"))[0].kind == "demand.expired"
     assert demands.sweep(ex, now=utcnow() + timedelta(hours=2)) == []  # idempotent
+
+
+def test_the_cli_round(world, monkeypatch, tmp_path):
+    """post -> list -> bid -> show -> accept -> inbox through `suanshu demand` (JSON output)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from suanshu.cli.main import app
+
+    ex = world.ex
+    monkeypatch.setenv("SUANSHU_HOME", str(ex.settings.home))
+    monkeypatch.setenv("SUANSHU_DATABASE_URL", ex.settings.database_url)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(JOB), encoding="utf-8")
+
+    def run(*args):
+        result = CliRunner().invoke(app, [*args, "-f", "json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    d = run("demand", "post", "insurer", "--title", "长沙 天气 数据", "--budget", "8000", "--deadline", "3d",
+            "--tag", "气象", "--compute", str(job))
+    assert d["budget_fen"] == 800_000 and d["compute"]["hours"] == 50
+    assert [x["id"] for x in run("demand", "list", "meteo")] == [d["id"]]
+    b = run("demand", "bid", "meteo", d["id"], "--component", "hunan_weather_monthly", "--price", "1.50")
+    assert b["price_fen"] == 150 and b["kind"] == "data"
+    board = run("demand", "show", "insurer", d["id"])
+    compute = next(x for x in board["bids"] if x["kind"] == "compute")
+    award = run("demand", "accept", "insurer", d["id"], "--bid", b["id"], "--bid", compute["id"])
+    assert len(award["contracts"]) == 1
+    assert run("demand", "inbox", "meteo")[0]["kind"] == "bid.accepted"
+    bad = CliRunner().invoke(app, ["demand", "bid", "meteo", d["id"], "--component", "x", "--price", "1"])
+    assert bad.exit_code == 3 and "demand.closed" in bad.output
+    auction = run("auction", "run", "insurer", '{"cpu": 8, "hours": 2}', "--deadline-hours", "10")
+    assert auction["winner"] and len(auction["bids"]) == 4

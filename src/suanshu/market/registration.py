@@ -114,7 +114,9 @@ def ensure(ex: Exchange, actor: Actor | None, ref: str, *, statement: str | None
         if reg is None:
             if statement is not None and (actor is None or actor.org_id != comp.org_id):
                 raise Refused("registration.not_provider", "only the provider states the source's legality")
-            reg = register(s, comp, actor_label=actor.label if actor else "system:registry", statement=statement)
+            # the registrar registers; a provider stating its source's legality registers its own listing
+            label = actor.label if statement is not None and actor is not None else "system:registry"
+            reg = register(s, comp, actor_label=label, statement=statement)
         return reg
 
 
