@@ -51,14 +51,31 @@ def test_trade_loop(cli, sources, settings):
     refused = cli.json("component", "publish", "telecom", "--asset", "subs", "--name", "subs_raw",
                        "--policy", json.dumps(TELECOM_CLEAR_POLICY), "--price", "1", code=3)
     assert refused["error"]["code"] == "gate.personal_info_in_clear"
-    cli("component", "publish", "telecom", "--asset", "subs", "--name", "subs_churn", "--price", "8.00",
-        "--policy", json.dumps(TELECOM_POLICY), "--drop", "resident_id", "--drop", "subscriber_name",
-        "--drop", "bank_card", "--drop", "email", "--mask", "mobile:3:4")
+    churn = cli.json("component", "publish", "telecom", "--asset", "subs", "--name", "subs_churn", "--price", "8.00",
+                     "--policy", json.dumps(TELECOM_POLICY), "--drop", "resident_id", "--drop", "subscriber_name",
+                     "--drop", "bank_card", "--drop", "email", "--mask", "mobile:3:4")
     policy_file = settings.home.parent / "policy.json"
     policy_file.write_text(json.dumps(WEATHER_POLICY))
     comp = cli.json("component", "publish", "meteo", "--asset", "weather", "--name", "weather_city",
                     "--policy", policy_file, "--price", "2.50", "--title", "湖南逐时气象")
-    assert comp["state"] == "listed" and comp["price_fen"] == 250
+    assert comp["state"] == churn["state"] == "in_review" and comp["price_fen"] == 250
+    assert cli.json("component", "list") == []  # nothing is listed before the operator decides
+    assert cli.json("contract", "request", "insurer", "weather_city", "--budget", "10",
+                    code=3)["error"]["code"] == "component.not_found"
+
+    # the operator's review queue shows the gate and the scan; approve one, reject and then approve the other
+    queue = cli.json("review", "list")
+    assert [e["name"] for e in queue] == ["subs_churn", "weather_city"]
+    assert queue[0]["scan"]["grade"] == "general-4" and queue[0]["gate"]["passed"]
+    assert cli.json("review", "reject", churn["id"], "--reason", "", code=2)["error"]["code"] == "review.reason_required"
+    assert cli.json("review", "reject", churn["id"], "--reason", "标题缺失")["state"] == "rejected"
+    assert cli.json("review", "approve", churn["id"], code=3)["error"]["code"] == "review.not_in_review"
+    assert cli.json("component", "submit", churn["id"])["state"] == "in_review"
+    assert cli.json("review", "approve", churn["id"])["state"] == "listed"
+    assert cli.json("review", "approve", comp["id"])["listed_at"]
+    history = cli.json("component", "history", churn["id"])
+    assert [(h["action"], h["reason"]) for h in history] == [
+        ("submit", ""), ("reject", "标题缺失"), ("resubmit", ""), ("approve", "")]
     assert {c["name"] for c in cli.json("component", "list")} == {"subs_churn", "weather_city"}
 
     assert cli.json("contract", "request", "insurer", "weather_city", "--budget", "10",
@@ -84,7 +101,13 @@ def test_trade_loop(cli, sources, settings):
     assert held[("meteo", "cash")]["posted_fen"] == 225
     assert cli.json("audit", "verify")["ok"]
     log = cli.json("audit", "log", "--limit", "100")
-    assert {"org.create", "vault.add", "component.list", "contract.sign", "query.answer", "query.deny",
+    assert {"org.create", "vault.add", "component.submit", "component.approve", "contract.sign", "query.answer", "query.deny",
             "ledger.deposit"} <= {e["action"] for e in log}
     table_output = cli("ledger", "balances").stdout
     assert "¥0.00" in table_output
+
+    # delisting stops new contracts; the signed one keeps answering under its frozen terms
+    assert cli.json("component", "delist", comp["id"], "--reason", "数据过期")["state"] == "delisted"
+    assert cli.json("contract", "request", "insurer", "weather_city", "--budget", "10",
+                    code=3)["error"]["code"] == "component.not_found"
+    assert cli.json("query", contract["id"], sql)["receipt"]["price_fen"] == 250

@@ -17,7 +17,7 @@ from suanshu.core.clock import iso, local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
 from suanshu.core.orgs import OPERATOR_ORG
-from suanshu.market import assets, components, contracts, orgs, pools, queries, settlement
+from suanshu.market import assets, components, contracts, orgs, pools, queries, review, settlement
 from suanshu.market.exchange import Exchange
 
 app = typer.Typer(help="Suanshu (算数): an exchange for data products and compute.", no_args_is_help=True,
@@ -191,18 +191,19 @@ def component_publish(
     drop: Annotated[list[str], typer.Option(help="COLUMN: removed from the component")] = [],
     title: str = "", description: str = "",
     tag: Annotated[list[str], typer.Option(help="Catalog tag, repeatable")] = [],
+    draft: Annotated[bool, typer.Option(help="Keep it a draft instead of submitting it for review")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Publish a component; the compliance gate refuses personal information in clear."""
+    """Publish a component for the operator's review; the compliance gate refuses personal information in clear."""
     ex = open_exchange()
     spec = components.ComponentSpec(name=name, asset=asset, sql=sql, policy=_load_json_arg(policy, "policy"),
                                     price_fen=parse_amount(price), desensitize=_rules(mask, hash_, drop),
                                     title=title, description=description, tags=tuple(tag))
-    comp = components.publish(ex, orgs.local_actor(ex, org), spec)
+    comp = review.submit(ex, orgs.local_actor(ex, org), spec, draft=draft)
     if fmt == Format.json:
         print_json(components.component_json(comp))
     else:
-        console.print(f"Listed [bold]{comp.name}[/] v{comp.version} ({comp.id}) at {format_fen(comp.price_fen)} per query; "
+        console.print(f"{comp.state}: [bold]{comp.name}[/] v{comp.version} ({comp.id}) at {format_fen(comp.price_fen)} per query; "
                       f"gate passed, exposed columns: {', '.join(comp.gate['exposed_columns']) or '-'}")
 
 
@@ -401,6 +402,10 @@ _jobs.register(app, lambda: open_exchange())
 from suanshu.cli import users as _users  # noqa: E402  (registers `suanshu user`)
 
 _users.register(app, lambda: open_exchange())
+
+from suanshu.cli import review as _review  # noqa: E402  (`suanshu review`, `component delist|submit|history`)
+
+_review.register(app, component_app, lambda: open_exchange(), operator)
 
 
 def main() -> None:

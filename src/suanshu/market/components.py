@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -23,6 +23,7 @@ from suanshu.market import assets as asset_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component
+from suanshu.market.paging import window
 from suanshu.policy.model import Policy
 from suanshu.policy.sandbox import Sandbox
 from suanshu.policy.sqlguard import check_projection
@@ -117,8 +118,19 @@ def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: d
     return verdict
 
 
-def publish(ex: Exchange, actor: Actor, spec: ComponentSpec) -> Component:
+PUBLISH_STATES = ("listed", "in_review", "draft")
+
+
+def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "listed") -> Component:
+    """Build, gate and record a new version of a component in ``state``.
+
+    People's adapters (API, CLI, console) go through ``market.review.submit``, which records it
+    ``in_review`` (or ``draft``) for the operator; the ``listed`` default serves in-process callers
+    that already act as the exchange (the demand award flow, library tests).
+    """
     actor.require(Role.PROVIDER)
+    if state not in PUBLISH_STATES:
+        raise UsageError("component.bad_state", f"a new component is one of {', '.join(PUBLISH_STATES)}")
     if not _NAME.match(spec.name):
         raise UsageError("component.bad_name", f"component name {spec.name!r}: lowercase letters, digits, _")
     if spec.price_fen < 0:
@@ -146,11 +158,13 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec) -> Component:
         component = Component(
             id=new_id("cmp"), org_id=actor.org_id, asset_id=asset.id, name=spec.name,
             title=spec.title or spec.name, description=spec.description, tags=list(spec.tags),
-            version=version, state="listed", sql=projection, desensitize=rules, policy=policy.to_dict(),
-            price_fen=spec.price_fen, output_schema=schema, gate=verdict, created_at=now, listed_at=now)
+            version=version, state=state, sql=projection, desensitize=rules, policy=policy.to_dict(),
+            price_fen=spec.price_fen, output_schema=schema, gate=verdict, created_at=now,
+            listed_at=now if state == "listed" else None)
         s.add(component)
         s.flush()
-        audit.append(s, actor=actor.label, action="component.list", subject=component.id,
+        action = {"listed": "component.list", "in_review": "component.submit", "draft": "component.draft"}[state]
+        audit.append(s, actor=actor.label, action=action, subject=component.id,
                      payload={"org": actor.org_id, "name": spec.name, "version": version, "asset": asset.id,
                               "asset_sha256": asset.content_sha256, "policy": component.policy,
                               "price_fen": spec.price_fen, "gate": verdict})
@@ -179,13 +193,34 @@ def catalog(ex: Exchange) -> list[Component]:
         return list(s.scalars(select(Component).where(Component.state == "listed").order_by(Component.id)))
 
 
+def _sees_unlisted(actor: Actor | None, comp: Component) -> bool:
+    """Unlisted versions are seen by their provider and by the operator who reviews them."""
+    return actor is not None and (comp.org_id == actor.org_id or actor.has(Role.OPERATOR))
+
+
+def list_components(ex: Exchange, actor: Actor, *, state: str | None = None, org: str | None = None,
+                    name: str | None = None, after: str | None = None, limit: int | None = None) -> list[Component]:
+    """Components the actor may see, by id: listed ones, plus its own (and, for the operator, all) in any state."""
+    q = select(Component).order_by(Component.id)
+    if not actor.has(Role.OPERATOR):
+        q = q.where(or_(Component.state == "listed", Component.org_id == actor.org_id))
+    if state:
+        q = q.where(Component.state == state)
+    if org:
+        q = q.where(Component.org_id == org)
+    if name:
+        q = q.where(Component.name == name)
+    with ex.db.transaction() as s:
+        return list(s.scalars(window(q, Component.id, after, limit)))
+
+
 def get_component(s: Session, actor: Actor | None, ref: str) -> Component:
-    """A listed component is public; a provider also sees its own in any state."""
+    """A listed component is public; a provider also sees its own in any state, the operator all."""
     comp = s.get(Component, ref)
     if comp is None:
         comp = s.scalar(select(Component).where(Component.name == ref, Component.state == "listed")
                         .order_by(Component.version.desc()).limit(1))
-    visible = comp is not None and (comp.state == "listed" or (actor and comp.org_id == actor.org_id))
+    visible = comp is not None and (comp.state == "listed" or _sees_unlisted(actor, comp))
     if not visible:
         raise NotFound("component.not_found", f"no listed component {ref!r}; see `suanshu component list`")
     return comp
