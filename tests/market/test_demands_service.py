@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from market_world import fresh_ex, world  # noqa: F401  (fixtures)
@@ -211,3 +213,44 @@ def test_the_cli_round(world, monkeypatch, tmp_path):
     assert bad.exit_code == 3 and "demand.closed" in bad.output
     auction = run("auction", "run", "insurer", '{"cpu": 8, "hours": 2}', "--deadline-hours", "10")
     assert auction["winner"] and len(auction["bids"]) == 4
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fail_at=st.integers(0, 8), with_compute=st.booleans())
+def test_acceptance_is_all_or_nothing_wherever_it_fails(world, fail_at, with_compute):
+    """Fail the n-th write step of an acceptance (a ledger hold or an audit append): either the
+    whole award exists (contract, holds, bid states, audit) or nothing of it does."""
+    from suanshu.audit import log as audit_log
+
+    ex = world.ex
+    d = post(world, budget_fen=20_000, compute={**JOB, "hours": 1})  # small: the world's funds last every example
+    b1 = demands.bid(ex, world.actor("meteo"), d.id, component=world.components["hunan_weather_monthly"], price_fen=99)
+    chosen = [b1.id]
+    if with_compute:
+        chosen.append(next(b for b in demands.show(ex, world.actor("insurer"), d.id).bids if b.kind == "compute").id)
+    before, steps = counts(ex), [0]
+
+    def failing(real):
+        def wrapper(*args, **kwargs):
+            steps[0] += 1
+            if steps[0] == fail_at + 1:
+                raise RuntimeError(f"injected failure at write step {fail_at}")
+            return real(*args, **kwargs)
+        return wrapper
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(settlement, "hold", failing(settlement.hold))
+        mp.setattr(audit_log, "append", failing(audit_log.append))
+        try:
+            award = demands.accept(ex, world.actor("insurer"), d.id, chosen)
+        except RuntimeError:
+            award = None
+    after = counts(ex)
+    with ex.db.transaction() as s:
+        state = s.get(Demand, d.id).state
+    if award is None:
+        assert after == before and state == "open"
+    else:
+        assert state == "awarded" and after["contracts"] == before["contracts"] + 1
+        assert after["accepted"] == before["accepted"] + len(chosen)
+        assert len(award["holds"]) == len(chosen)
