@@ -43,7 +43,7 @@ RE2_AFTER = r"(?:$|[^0-9A-Za-z.]|\.$|\.[^0-9])"  # = NOT_AFTER
 
 GATES = {
     "digits4": r"\p{Nd}{4}",
-    "han": r"\p{Han}",
+    "han": r"\p{Han}",  # (the engine tests these two with character counts, ``needs``)
     # the context words of the context-bound detectors (QQ, WeChat, postal code, date of birth)
     "context": r"(?i:qq|wechat|vx|wx|post|zip|dob|birth)|扣扣|微信|邮编|邮政|郵|出生|生日|生於",
 }
@@ -52,10 +52,17 @@ GATES = {
 # Character classes whose per-cell counts decide which cells a detector looks at (``needs``),
 # as lookup tables over the bytes of FOLDED UTF-8 text (ASCII bytes never occur inside a
 # multi-byte character).
-def _byte_class(chars: str) -> np.ndarray:
+def _byte_class(chars: str = "", first_bytes: tuple[int, ...] = ()) -> np.ndarray:
     table = np.zeros(256, dtype=np.uint8)
-    table[[ord(c) for c in chars]] = 1
+    table[[ord(c) for c in chars] + list(first_bytes)] = 1
     return table
+
+
+# First bytes of the UTF-8 sequences that can encode a Han character (\p{Han}: U+2E80-2FDF radicals
+# -> E2, U+3005-9FFF -> E3-E9, U+F900-FAFF -> EF, U+20000- -> F0): a cell with no such byte has no
+# Han character; the converse does not hold (E2 also starts "—", EF "，"), fine for a necessary test.
+_HAN_FIRST = (0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xEF, 0xF0)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 FEATURES = {
@@ -65,6 +72,10 @@ FEATURES = {
     "@": _byte_class("@"),
     ".": _byte_class("."),
     ":": _byte_class(":"),
+    "han": _byte_class(first_bytes=_HAN_FIRST),  # Han characters (at most)
+    # context words (QQ, 微信, 邮编, 出生…) have two ASCII letters or two Han characters
+    "words": _byte_class(_LETTERS, _HAN_FIRST),
+    "space": _byte_class(" \t\n\r\f\v"),  # ASCII whitespace: a whole cell may need trimming
     "ipv6": None,  # colons, or 7 when the cell has "::" (engine.py)
 }
 

@@ -49,7 +49,6 @@ class MobileDetector(Detector):
     """
 
     type = "CN_MOBILE"
-    gate = "digits4"
     pattern = re.compile(
         r"(?<![0-9A-Za-z+])(?<![0-9]\.)(?:(?:\+|00)86[ -]?)?"
         r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])"
@@ -68,7 +67,6 @@ class LandlineDetector(Detector):
     (转 123, -123, ext. 123, x123, #123)."""
 
     type = "CN_LANDLINE"
-    gate = "digits4"
     pattern = re.compile(
         r"(?<![0-9A-Za-z+])(?<![0-9]\.)"
         r"(?:(?:\+|00)86[ -]?(?:\(0\))?(?:(?P<i3>10|2[0-9])|[3-9][0-9]{2})"
@@ -103,7 +101,7 @@ class QQDetector(Detector):
     hint = r"(?i)qq|扣扣"
     context = r"(?:QQ|qq|Qq|扣扣)\s*(?:号码|号|账号|帳號)?\s*[:：]?\s*"
     before, value, after, whole = "", r"[1-9][0-9]{4,10}", r"(?:$|[^0-9A-Za-z])", False
-    needs = {"digits": 5}
+    needs = {"digits": 5, "words": 2}
 
 
 class WeChatDetector(Detector):
@@ -117,6 +115,7 @@ class WeChatDetector(Detector):
     hint = r"微信|(?i)wechat|vx|wx"
     context = r"(?:微信|微信号|微信號|[Ww]e[Cc]hat|VX|vx|WX|wx)\s*(?:号|號|ID|id)?\s*[:：]?\s*"
     before, value, after, whole = "", r"[A-Za-z][-_A-Za-z0-9]{5,19}", r"(?:$|[^-_A-Za-z0-9])", False
+    needs = {"words": 3}  # the context word and the id's first letter
 
     def validate(self, candidate: str) -> bool:
         return not candidate.lower().startswith(("http", "www"))
@@ -133,4 +132,4 @@ class PostalCodeDetector(Detector):
     hint = r"邮编|邮政|郵|(?i)post|zip"
     context = r"(?:邮编|邮政编码|郵編|郵遞區號|[Pp]ost ?[Cc]ode|ZIP|[Zz]ip ?[Cc]ode)\s*[:：]?\s*"
     before, value, after, whole = "", r"(?:0[1-9]|[1-7][0-9]|8[0-6])[0-9]{4}", r"(?:$|[^0-9])", False
-    needs = {"digits": 6}
+    needs = {"digits": 6, "words": 2}

@@ -237,8 +237,7 @@ _WS = " \t\n\r\f\v"
 def _trimmed(col: _Column, cells: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of each cell without its leading and trailing ASCII whitespace."""
     starts, ends = np.zeros(len(cells), dtype=np.int64), lengths[cells].copy()
-    sub = _take(col.arr, cells)
-    for i in _matching(sub, r"^\s|\s$").tolist():
+    for i in np.flatnonzero(col.count("space")[cells]).tolist():
         piece = col.text[col.cstart[cells[i]]:col.cstart[cells[i]] + ends[i]]
         starts[i] = len(piece) - len(piece.lstrip(_WS))
         ends[i] = len(piece.rstrip(_WS))
@@ -260,7 +259,8 @@ def _run(col: _Column, detectors: tuple[Detector, ...], type_index, out: _Collec
             cand = _gate(col.arr, folded_gates, GATES_FOLDED, detector.gate, active, cand)
             cells, starts, ends = _identifiers(col, cand, detector, lengths)
         else:
-            cand = _gate(col.raw, raw_gates, GATES, detector.gate, active, active)
+            cand = active[col.could_hold(detector, active)]
+            cand = _gate(col.raw, raw_gates, GATES, detector.gate, active, cand)
             cells, starts, ends = _free_text(col, cand, detector)
         if not len(cells):
             continue

@@ -16,7 +16,6 @@ class BankCardDetector(Detector):
     whose header says card, ``report`` puts cards first: REFERENCE §2, headers break ties)."""
 
     type = "BANK_CARD"
-    gate = "digits4"
     pattern = re.compile(
         NOT_BEFORE
         + r"(?:[0-9]{16,19}|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}(?:\1[0-9]{1,3})?)"

@@ -16,7 +16,6 @@ class ResidentIdDetector(Detector):
     legacy 15 digits; check character, birth date and GB/T 2260 area code all verified."""
 
     type = "CN_RESIDENT_ID"
-    gate = "digits4"
     pattern = re.compile(NOT_BEFORE + r"(?:[0-9]{17}[0-9Xx]|[0-9]{15})" + NOT_AFTER)
     hint = rf"{D}{{15}}(?:{D}{{2}}[\p{{Nd}}XxＸｘ])?{END}"
     value = r"[0-9]{17}[0-9Xx]|[0-9]{15}"
@@ -34,7 +33,6 @@ class PassportDetector(Detector):
     digits (the EA… series), D/DE diplomatic, S/SE service, P public affairs + 7 digits."""
 
     type = "CN_PASSPORT"
-    gate = "digits4"
     pattern = re.compile(
         r"(?<![0-9A-Za-z])(?:[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}|(?:DE|SE|PE|[DSP])[0-9]{7})"
         r"(?![0-9A-Za-z])")
@@ -59,7 +57,7 @@ class BirthDateDetector(Detector):
     pattern = re.compile(_DOB_CONTEXT + _DATE + r"(?![0-9])")
     hint = r"出生|生日|生於|DOB|(?i)birth"
     context, before, value, after, whole = _DOB_CONTEXT, "", _DATE_VALUE, r"(?:$|[^0-9])", False
-    needs = {"digits": 6}
+    needs = {"digits": 6, "words": 2}
 
     def validate(self, candidate: str) -> bool:
         y, m, d = (int(x) for x in re.findall(r"[0-9]+", candidate))

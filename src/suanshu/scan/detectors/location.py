@@ -19,7 +19,6 @@ class GeoCoordinateDetector(Detector):
     N/E letters and °), both with at least 4 decimals and both in range."""
 
     type = "GEO_COORDINATE"
-    gate = "digits4"
     pattern = re.compile(
         rf"(?<![0-9A-Za-z.])[NSEW]?(?P<a>{_NUM})°?[NSEW]?\s*[,;/ ]\s*[NSEW]?(?P<b>{_NUM})°?[NSEW]?"
         r"(?![0-9]|\.[0-9])")

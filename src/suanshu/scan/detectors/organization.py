@@ -15,7 +15,6 @@ class UsccDetector(Detector):
     organisation code inside it (positions 9-17) must both verify."""
 
     type = "CN_USCC"
-    gate = "digits4"
     pattern = re.compile(NOT_BEFORE + r"[0-9A-HJ-NP-RTUWXY]{18}" + NOT_AFTER)
     hint = r"[0-9A-Y０-９Ａ-Ｙ]{18}" + END
     value = r"[0-9A-HJ-NP-RTUWXY]{18}"
