@@ -30,7 +30,7 @@ def catalog(request: Request, who: User, q: str = "", mode: str = "", region: st
     except SuanshuError as err:
         hits, total, terms, error = [], 0, [], errors.box(err)
     return page(request, "catalog.html", q=q, mode=mode, region=region, hits=hits, total=total, terms=terms,
-                modes=MODES, error=error)
+                modes=MODES, mode_names=words.mode_names(), error=error)
 
 
 def _component_page(request: Request, component_id: str, status: int = 200, **extra):

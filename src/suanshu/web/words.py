@@ -10,6 +10,11 @@ AGG_NAMES = {"count": lambda: _("count"), "sum": lambda: _("sum"), "avg": lambda
              "count_distinct": lambda: _("distinct count")}
 
 
+def mode_names() -> dict[str, str]:
+    return {"aggregate": _("aggregate queries"), "dp": _("differential privacy"), "extract": _("desensitized rows"),
+            "job": _("compute-to-data job")}
+
+
 def mode_summaries() -> dict[str, str]:
     return {
         "aggregate": _("Aggregate: buyers ask for counts, sums and averages grouped by dimension columns; "
