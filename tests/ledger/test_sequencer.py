@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from crash_chains import AMOUNT, chain, tid
 from ledger_helpers import nid, tr
+from sqlalchemy import select
 
 from suanshu.audit import log as audit
-from suanshu.ledger import engine
+from suanshu.audit.models import AuditEvent
+from suanshu.ledger import engine, seals
 from suanshu.ledger.codes import TransferFlags
 from suanshu.ledger.sequencer import Sequencer
 
@@ -67,7 +69,10 @@ def test_a_failing_after_hook_fails_only_its_request(ledger):
     seq.close()
     with ledger.db.transaction() as s:
         assert [t.id for t in engine.lookup_transfers(s, [good.id, bad.id])] == [good.id]
-        assert audit.verify(s).entries == 1
+        assert audit.verify(s).ok
+        actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions == ["ledger.seal", "t"]  # the good request's seal and its own entry, once
+        assert seals.verify(s).ok is False  # ledger.fund wrote outside the sequencer: unsealed
 
 
 def test_sigkill_mid_batch_loses_nothing_acknowledged(ledger, settings):

@@ -92,22 +92,53 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
     @ledger_app.command("verify")
     @handles_errors
     def ledger_verify(fmt: FormatOpt = Format.table) -> None:
-        """Replay every transfer from zero and compare with the stored balances; exit 3 if they differ."""
-        from suanshu.ledger import engine
+        """Replay every transfer from zero and compare with the stored balances, and check every
+        transfer's bytes against its seal in the audit log; exit 3 naming the first that fails."""
+        from suanshu.ledger import engine, seals
 
         ex = open_exchange()
         with ex.db.transaction() as s:
-            result = engine.verify(s)
+            result, sealed = engine.verify(s), seals.verify(s)
         if fmt == Format.json:
-            print_json(result.to_dict())
-        elif result.ok:
-            console.print(f"[green]ledger consistent[/]: {result.transfers} transfers replayed over "
-                          f"{result.accounts} accounts")
+            print_json(result.to_dict() | {"ok": result.ok and sealed.ok, "seals": sealed.to_dict()})
         else:
-            console.print(f"[red]ledger inconsistent[/]: {result.reason} "
-                          f"(transfer {result.transfer or '-'}, account {result.account or '-'})")
-        if not result.ok:
+            if result.ok:
+                console.print(f"[green]ledger consistent[/]: {result.transfers} transfers replayed over "
+                              f"{result.accounts} accounts")
+            else:
+                console.print(f"[red]ledger inconsistent[/]: {result.reason} "
+                              f"(transfer {result.transfer or '-'}, account {result.account or '-'})")
+            if sealed.ok:
+                console.print(f"[green]transfers intact[/]: {sealed.transfers} match {sealed.seals} seals")
+            else:
+                console.print(f"[red]transfer tampered[/]: {sealed.reason}")
+        if not (result.ok and sealed.ok):
             raise typer.Exit(3)
+
+    @ledger_app.command("serve")
+    @handles_errors
+    def ledger_serve(socket: Annotated[Path | None, typer.Option(
+            help="Unix socket to listen on (default: ledger.sock in the data dir)")] = None) -> None:
+        """Run the ledger's sequencer in this process, serving clients over a Unix socket; the
+        shared key is ledger.key in the data dir (created 0600 on first use)."""
+        import os
+        import secrets
+
+        from suanshu.ledger.server import LedgerServer
+
+        ex = open_exchange()
+        key_file = ex.settings.home / "ledger.key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+        address = socket or ex.settings.home / "ledger.sock"
+        server = LedgerServer(ex.db, address, key_file.read_bytes())
+        console.print(f"ledger server on {address} (key {key_file})")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.close()
 
     @ledger_app.command("usage")
     @handles_errors

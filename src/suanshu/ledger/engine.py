@@ -50,6 +50,7 @@ from suanshu.ledger.codes import (
     CreateTransferResult,
     TransferFlags,
 )
+from suanshu.ledger import seals
 from suanshu.ledger.models import Account, Transfer
 
 R = CreateTransferResult
@@ -571,10 +572,12 @@ def _exists(t: _T, e: _T) -> CreateTransferResult:
 
 
 def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
-                     ends: frozenset[int] = frozenset()) -> list[CreateTransferResult]:
+                     ends: frozenset[int] = frozenset(), seal: bool = False) -> list[CreateTransferResult]:
     """Create transfers; one result per event, in order (TigerBeetle semantics, see module docs).
 
-    ``ends``: indexes that end a request inside a grouped batch (see ``ledger.sequencer``)."""
+    ``ends``: indexes that end a request inside a grouped batch (see ``ledger.sequencer``).
+    ``seal``: also append the audit entry holding the digests of the stored transfers
+    (``ledger.seals``), so a later change to any of their bytes is caught and named."""
     events = normalise_transfers(transfers)
     if not events:
         return []
@@ -596,6 +599,8 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
 
     if batch.new:
         _write(session, batch.new, accounts, batch.bal)
+        if seal:
+            seals.seal(session, batch.new)
     return results
 
 

@@ -173,7 +173,7 @@ class Sequencer:
             ends.add(len(events) - 1)
         try:
             with self.db.transaction() as s:
-                results = engine.create_transfers(s, events, ends=frozenset(ends))
+                results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True)
                 at = 0
                 for r in group:
                     r.results = []

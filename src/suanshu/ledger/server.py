@@ -35,6 +35,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 
@@ -51,9 +52,12 @@ class LedgerServerError(SuanshuError):
 
 # --------------------------------------------------------------------------- the server
 
-def _parse(message: bytes) -> tuple[int, list[tuple[list, AuditNote | None]]]:
-    doc = json.loads(message)
-    if not isinstance(doc, dict) or type(doc.get("id")) is not int or not isinstance(doc.get("requests"), list):
+def _message_id(doc) -> int | None:
+    return doc.get("id") if isinstance(doc, dict) and type(doc.get("id")) is int else None
+
+
+def _parse(doc) -> list[tuple[list, AuditNote | None]]:
+    if _message_id(doc) is None or not isinstance(doc.get("requests"), list):
         raise UsageError("ledger.malformed_message", "expected {\"id\": int, \"requests\": [...]}")
     parts = []
     for req in doc["requests"]:
@@ -66,7 +70,7 @@ def _parse(message: bytes) -> tuple[int, list[tuple[list, AuditNote | None]]]:
                 raise UsageError("ledger.malformed_message", "audit is {actor, action, subject, payload}")
             note = AuditNote(note.get("actor"), note.get("action"), note.get("subject"), note.get("payload") or {})
         parts.append((events, note))
-    return doc["id"], parts
+    return parts
 
 
 def _error(exc: BaseException) -> dict:
@@ -99,8 +103,9 @@ class _Connection:
                     return
                 mid = None
                 try:
-                    mid, parts = _parse(message)
-                    future = self.sequencer.submit_many(parts)
+                    doc = json.loads(message)
+                    mid = _message_id(doc)
+                    future = self.sequencer.submit_many(_parse(doc))
                 except (SuanshuError, ValueError) as exc:
                     self.send({"id": mid, "error": _error(exc)})
                     continue
@@ -132,7 +137,7 @@ class LedgerServer:
         while not self._closed:
             try:
                 conn = self._listener.accept()
-            except (OSError, EOFError):  # closed, or a client that failed the handshake
+            except (OSError, EOFError, AuthenticationError):  # closed, or a client without the key
                 if self._closed:
                     return
                 continue

@@ -90,7 +90,7 @@ def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, peri
             chain = [ledger.NewTransfer(_tid(invoice_id, leg), dr, cr, amount, CNY, code, memo=memo)
                      for leg, dr, cr, amount, code in legs if amount]
             chain = [_linked(t) for t in chain[:-1]] + chain[-1:]
-            ledger.require_ok(ledger.create_transfers(s, chain), chain)
+            ledger.require_ok(ledger.create_transfers(s, chain, seal=True), chain)
         invoice = Invoice(id=invoice_id, subject=contract.id, buyer_org_id=contract.buyer_org_id,
                           provider_org_id=contract.provider_org_id, period_start=period_start,
                           period_end=period_end, plan=plan, events=len(events), total_fen=total,

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanshu.audit import log as audit
 from suanshu.core.errors import NotFound, UsageError
 from suanshu.core.ids import new_uuid_hex
 from suanshu.core.orgs import OPERATOR_ORG, Organization, Role
 from suanshu.ledger import engine as ledger
 from suanshu.ledger.codes import CNY, AccountCode, AccountFlags, TransferCode, TransferFlags
 from suanshu.ledger.models import Account
+from suanshu.ledger.sequencer import AuditNote
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 
@@ -52,7 +52,8 @@ def operator_id(s: Session) -> str:
 
 
 def _apply(s: Session, transfers: list[ledger.NewTransfer]) -> None:
-    ledger.require_ok(ledger.create_transfers(s, transfers), transfers)
+    # Sealed: the transfers' bytes go into the audit log with them (ledger.seals).
+    ledger.require_ok(ledger.create_transfers(s, transfers, seal=True), transfers)
 
 
 def deposit(ex: Exchange, actor: Actor, org_name: str, amount: int, reference: str = "") -> str:
@@ -69,14 +70,12 @@ def deposit(ex: Exchange, actor: Actor, org_name: str, amount: int, reference: s
                                       account_id(s, org.id, AccountCode.CASH), amount, CNY,
                                       TransferCode.DEPOSIT, memo={"reference": reference})
 
-    def record(s: Session, results) -> None:
-        # In the sequencer's transaction: the audit entry commits with the money or not at all.
-        if results[0] == "ok":
-            audit.append(s, actor=actor.label, action="ledger.deposit", subject=org.id,
-                         payload={"transfer": tid, "amount_fen": amount, "reference": reference})
-
-    # Deposits go through the ledger's single writer, which commits concurrent ones in groups.
-    ledger.require_ok(ex.sequencer(CNY).create_transfers([transfer], after=record), [transfer])
+    # Deposits go through the ledger's single writer, which commits concurrent ones in groups;
+    # the audit entry is appended in its transaction when the transfer is ok, so it commits
+    # with the money or not at all.
+    note = AuditNote(actor.label, "ledger.deposit", org.id,
+                     {"transfer": tid, "amount_fen": amount, "reference": reference})
+    ledger.require_ok(ex.sequencer(CNY).create_transfers([transfer], audit_note=note), [transfer])
     return tid
 
 
