@@ -2,12 +2,15 @@
 
 After every step the database must agree with the model, debits must equal credits, and no
 limit flag may be breached counting pending amounts; resending an applied transfer must be
-``exists`` and change nothing; at the end ``verify`` replays the whole ledger.
+``exists`` and change nothing; linked chains apply all or nothing; a pending transfer resolves
+once; a three-way settlement split sums to its price exactly; at the end ``verify`` replays
+the whole ledger (balances = replay).
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,6 +33,7 @@ from suanshu.ledger.engine import (
     lookup_accounts,
     verify,
 )
+from suanshu.market.settlement import split_charge
 
 DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
@@ -158,6 +162,30 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             expected = [self.model.create(t) for t in events]
         assert self.send(*events) == expected
+
+    @rule(amount=st.integers(1, 3_000), share=st.integers(1, 100), bps=st.integers(0, 10_000),
+          compute_share=st.integers(0, 100))
+    def split_charge(self, amount, share, bps, compute_share):
+        """A settlement: hold buyer cash (1) in escrow (4), then one linked chain posting part of
+        it and splitting that part to the data provider (2), the compute provider (3) and the
+        operator (0). The three parts sum to the price exactly, and escrow keeps nothing."""
+        hold = self.transfer(1, 4, amount, True)
+        if self.send(hold) != [self.model.create(hold)] or self.model.applied.get(hold.id) is None:
+            return
+        price = max(1, amount * share // 100)
+        parts = split_charge(price, bps, price * compute_share // 100)
+        assert parts.data_provider_fen + parts.compute_provider_fen + parts.operator_fen == price
+        escrow = self.ids[4]
+        legs = [(self.ids[2], parts.data_provider_fen), (self.ids[3], parts.compute_provider_fen),
+                (self.ids[0], parts.operator_fen)]
+        chain = [post(hold.id, price)] + [tr(escrow, to, x) for to, x in legs if x]
+        chain = [replace(t, flags=t.flags | LINKED) for t in chain[:-1]] + chain[-1:]
+        before = list(self.model.bal[escrow])
+        expected = self.model.create_chain(chain)
+        assert self.send(*chain) == expected
+        after = self.model.bal[escrow]
+        if expected[0] == "ok":  # escrow took the price in and paid all of it out
+            assert after[3] - before[3] == price and after[1] - before[1] == price
 
     @invariant()
     def database_matches_model(self):
