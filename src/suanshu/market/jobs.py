@@ -239,8 +239,7 @@ def _fail_in(s: Session, job: Job, contract: Contract, actor: str, state: str, c
     if job.hold_fen:
         _reserve(s, contract, job, 0)
     job.state, job.error_code, job.error_message, job.finished_at = state, code, message, utcnow()
-    action = {"denied": "job.deny", "failed": "job.fail", "cancelled": "job.cancel"}[state]
-    audit.append(s, actor=actor, action=action, subject=job.id, payload={"state": state, "code": code, "message": message})
+    audit.append(s, actor=actor, action=f"job.{state}", subject=job.id, payload={"state": state, "code": code, "message": message})
     return job
 
 
