@@ -14,9 +14,9 @@ from suanshu.audit.models import AuditEvent
 from suanshu.core.clock import utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
 from suanshu.ledger.models import Transfer
-from suanshu.market import demands, orgs, queries, settlement
+from suanshu.market import demands, orgs, queries, search, settlement
 from suanshu.market.demands import DemandSpec
-from suanshu.market.models import Contract
+from suanshu.market.models import Component, Contract
 from suanshu.market.tables import Bid, Demand
 
 JOB = {"cpu": 64, "memory_gb": 256, "accelerators": {"ascend-910b": 8}, "hours": 50,
@@ -254,3 +254,20 @@ def test_acceptance_is_all_or_nothing_wherever_it_fails(world, fail_at, with_com
         assert state == "awarded" and after["contracts"] == before["contracts"] + 1
         assert after["accepted"] == before["accepted"] + len(chosen)
         assert len(award["holds"]) == len(chosen)
+
+
+def test_a_provider_bids_with_a_component_published_for_the_demand(world):
+    from market_world import CROPS
+    from suanshu.market.components import ComponentSpec
+
+    ex = world.ex
+    d = post(world, title="株洲 水稻 单产", compute=None)
+    spec = ComponentSpec(**{**CROPS, "name": "rice_yield_for_insurer", "title": "株洲水稻单产（为需求定制）"})
+    b = demands.bid(ex, world.actor("agri"), d.id, new_component=spec, price_fen=320)
+    agri = world.actor("agri").org_id
+    with ex.db.transaction() as s:
+        comp = s.get(Component, b.component_id)
+    assert (comp.name, comp.state, comp.org_id) == ("rice_yield_for_insurer", "listed", agri)
+    assert search.search(ex, "为需求定制").hits[0].doc.key == comp.id  # the new listing is searchable at once
+    award = demands.accept(ex, world.actor("insurer"), d.id, [b.id])
+    assert len(award["contracts"]) == 1 and len(award["holds"]) == 1
