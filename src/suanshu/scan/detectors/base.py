@@ -79,6 +79,12 @@ FEATURES = {
     "ipv6": None,  # colons, or 7 when the cell has "::" (engine.py)
 }
 
+# All classes as bits of one byte -> bits table, so that a column's bytes are looked up once.
+FEATURE_BITS = {name: 1 << i for i, name in enumerate(n for n, t in FEATURES.items() if t is not None)}
+CLASS_BITS = np.zeros(256, dtype=np.uint16)
+for _name, _bit in FEATURE_BITS.items():
+    CLASS_BITS[FEATURES[_name].astype(bool)] |= _bit
+
 # The same gates over folded text (digits are ASCII there).
 GATES_FOLDED = GATES | {"digits4": r"[0-9]{4}"}
 

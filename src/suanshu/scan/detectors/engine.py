@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suanshu.scan.detectors.base import FEATURES, GATES, GATES_FOLDED, Detector, fold
+from suanshu.scan.detectors.base import CLASS_BITS, FEATURE_BITS, FEATURES, GATES, GATES_FOLDED, Detector, fold
 
 SAMPLE = 512  # cells whose distinct count decides whether to scan distinct values only
 DEDUP_MIN_CELLS = 256  # below this, finding the distinct values costs more than it saves
@@ -103,6 +103,7 @@ class _Column:
         self.raw = raw
         self.n = len(raw)
         self._counts: dict[str, np.ndarray] = {}
+        self._bits: np.ndarray | None = None
         offsets, data = _buffers(raw)
         self.ascii = not len(data) or int(data.max()) < 0x80
         if self.ascii:
@@ -133,9 +134,22 @@ class _Column:
                 double = pc.match_substring(self.arr, "::").to_numpy(zero_copy_only=False)
                 self._counts[feature] = np.where(double, 7, self.count(":"))
             else:
-                total = _running(FEATURES[feature][self.data])
+                if self._bits is None:  # one table lookup for all classes (numpy's indexing is slow)
+                    self._bits = CLASS_BITS[self.data]
+                total = _running((self._bits & FEATURE_BITS[feature]) != 0)
                 self._counts[feature] = total[self.offsets[1:]] - total[self.offsets[:-1]]
         return self._counts[feature]
+
+    def padded(self) -> np.ndarray:
+        """Per cell: starts or ends with ASCII whitespace (its first or last byte)."""
+        if "padded" not in self._counts:
+            space = FEATURES["space"]
+            first, last = self.offsets[:-1], self.offsets[1:] - 1
+            nonempty = last >= first
+            pad = np.zeros(self.n, dtype=bool)
+            pad[nonempty] = (space[self.data[first[nonempty]]] | space[self.data[last[nonempty]]]).astype(bool)
+            self._counts["padded"] = pad
+        return self._counts["padded"]
 
     def could_hold(self, detector: Detector, rows: np.ndarray) -> np.ndarray:
         """Mask over ``rows``: the cell has the characters every candidate of ``detector`` needs."""
@@ -237,7 +251,7 @@ _WS = " \t\n\r\f\v"
 def _trimmed(col: _Column, cells: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of each cell without its leading and trailing ASCII whitespace."""
     starts, ends = np.zeros(len(cells), dtype=np.int64), lengths[cells].copy()
-    for i in np.flatnonzero(col.count("space")[cells]).tolist():
+    for i in np.flatnonzero(col.padded()[cells]).tolist():
         piece = col.text[col.cstart[cells[i]]:col.cstart[cells[i]] + ends[i]]
         starts[i] = len(piece) - len(piece.lstrip(_WS))
         ends[i] = len(piece.rstrip(_WS))
