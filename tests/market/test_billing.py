@@ -201,3 +201,28 @@ def test_failed_leg_fails_the_whole_charge(market):
     assert err.value.code == "ledger.exceeds_credits"
     rows = {(r.org, r.code): r for r in settlement.balances(ex, None)}
     assert rows[("meteo", "cash")].posted_fen == 0 and rows[("insurer", "cash")].posted_fen == 1_000_000
+
+
+def test_cancel_voids_the_hold_once(market):
+    ex, contract = market
+    buyer, other = orgs.local_actor(ex, "insurer"), orgs.local_actor(ex, "meteo")
+    with pytest.raises(Exception) as err:
+        billing.cancel_contract(ex, other, contract.id)  # not the provider's to cancel
+    assert err.value.code == "auth.role_required"
+    orgs.create_org(ex, None, "other-buyer", ["buyer"])
+    with pytest.raises(Exception) as err:  # another buyer cannot see it, let alone cancel it
+        billing.cancel_contract(ex, orgs.local_actor(ex, "other-buyer"), contract.id)
+    assert err.value.code == "contract.not_found"
+    out = billing.cancel_contract(ex, buyer, contract.id)
+    assert out["state"] == "cancelled" and out["released_transfer"]
+    cash = next(r for r in settlement.balances(ex, None) if r.org == "insurer")
+    assert (cash.held_fen, cash.available_fen) == (0, 1_000_000)
+    with pytest.raises(Exception) as err:
+        billing.cancel_contract(ex, buyer, contract.id)
+    assert err.value.code == "contract.not_active"
+    assert billing.sweep_expired(ex, now=contract.expires_at + timedelta(days=1)) == []  # not twice
+    with ex.db.transaction() as s:
+        assert ledger_engine.verify(s).ok
+        from suanshu.ledger import seals
+
+        assert seals.verify(s).ok  # deposit, hold and void all went through sealed batches

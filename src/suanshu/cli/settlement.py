@@ -200,6 +200,18 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
         if not report["ok"]:
             raise typer.Exit(3)
 
+    @ledger_app.command("cancel")
+    @handles_errors
+    def ledger_cancel(contract: str, fmt: FormatOpt = Format.table) -> None:
+        """End an active contract as the local operator: void its hold, releasing the unspent budget."""
+        from suanshu.market import billing, orgs
+        from suanshu.core.orgs import OPERATOR_ORG
+
+        ex = open_exchange()
+        result = billing.cancel_contract(ex, orgs.local_actor(ex, OPERATOR_ORG), contract)
+        print_json(result) if fmt == Format.json else console.print(
+            f"contract {contract} cancelled; hold released by transfer {result['released_transfer']}")
+
     @ledger_app.command("sweep")
     @handles_errors
     def ledger_sweep(fmt: FormatOpt = Format.table) -> None:

@@ -25,7 +25,7 @@ from suanshu.billing import rating
 from suanshu.billing import usage as usage_store
 from suanshu.billing.models import Invoice, InvoiceLine, UsageEvent
 from suanshu.core.clock import iso, local, utcnow
-from suanshu.core.errors import NotFound, UsageError
+from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.money import format_fen, split_commission
 from suanshu.core.orgs import Organization, Role
@@ -140,7 +140,7 @@ def reconcile(ex: Exchange) -> dict:
                 "charge_transfer": legs.get(TransferCode.CHARGE, 0),
                 "provider_plus_operator": inv.provider_fen + inv.operator_fen,
                 "split_transfers": legs.get(TransferCode.PROVIDER_SHARE, 0)
-                + legs.get(TransferCode.OPERATOR_COMMISSION, 0),
+                + legs.get(TransferCode.COMPUTE_SHARE, 0) + legs.get(TransferCode.OPERATOR_COMMISSION, 0),
             }
             for what, value in checks.items():
                 if value != inv.total_fen:
@@ -263,18 +263,38 @@ def sweep_expired(ex: Exchange, now: datetime | None = None) -> list[str]:
     swept = []
     for cid in due:
         with ex.db.transaction() as s:
-            c = s.get(Contract, cid)
-            if c.state != "active":
-                continue
-            released = None
-            if c.hold_transfer_id:
-                released = settlement.release(s, hold_id=c.hold_transfer_id, buyer_org_id=c.buyer_org_id,
-                                              memo={"contract": c.id, "reason": "expired"})
-            c.state, c.hold_transfer_id = "expired", None
-            audit.append(s, actor="system:sweeper", action="contract.expire", subject=c.id,
-                         payload={"released_transfer": released, "spent_fen": c.spent_fen})
-        swept.append(cid)
+            c = s.get(Contract, cid, with_for_update=True)
+            if c.state == "active":
+                _end(s, c, "expired", "system:sweeper")
+                swept.append(cid)
     return swept
+
+
+def cancel_contract(ex: Exchange, actor: Actor, contract_id: str) -> dict:
+    """The buyer (or the operator) ends an active contract: its hold is voided, so the unspent
+    budget returns to the buyer's available cash; what was spent stays spent."""
+    actor.require(Role.BUYER, Role.OPERATOR)
+    with ex.db.transaction() as s:
+        c = s.get(Contract, contract_id, with_for_update=True)  # a concurrent query waits for us
+        if c is None or not (actor.has(Role.OPERATOR) or c.buyer_org_id == actor.org_id):
+            raise NotFound("contract.not_found", f"no contract {contract_id!r}")
+        if c.state != "active":
+            raise Refused("contract.not_active", f"contract {c.id} is {c.state}")
+        released = _end(s, c, "cancelled", actor.label)
+    return {"contract": contract_id, "state": "cancelled", "released_transfer": released,
+            "spent_fen": c.spent_fen}
+
+
+def _end(s: Session, c: Contract, state: str, actor_label: str) -> str | None:
+    """Void the contract's hold (a hold resolves once) and record why, in one transaction."""
+    released = None
+    if c.hold_transfer_id:
+        released = settlement.release(s, hold_id=c.hold_transfer_id, buyer_org_id=c.buyer_org_id,
+                                      memo={"contract": c.id, "reason": state})
+    c.state, c.hold_transfer_id = state, None
+    audit.append(s, actor=actor_label, action=f"contract.{'expire' if state == 'expired' else 'cancel'}",
+                 subject=c.id, payload={"released_transfer": released, "spent_fen": c.spent_fen})
+    return released
 
 
 def org_names(s: Session) -> dict[str, str]:

@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
-from suanshu.market import settlement
+from suanshu.market import billing, settlement
 
 router = APIRouter(tags=["ledger"])
 
@@ -32,3 +32,9 @@ def balances(ex: ExchangeDep, actor: ActorDep) -> dict:
     """The caller's accounts (every account for the operator and auditors)."""
     rows = settlement.balances(ex, actor)
     return {"accounts": [r.__dict__ for r in rows]}
+
+
+@router.post("/contracts/{contract_id}/cancel")
+def cancel_contract(contract_id: str, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep) -> dict:
+    """Buyer or operator: end an active contract; its hold is voided (unspent budget released)."""
+    return idem.run({"contract": contract_id}, lambda: billing.cancel_contract(ex, actor, contract_id))
