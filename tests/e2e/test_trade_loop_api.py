@@ -81,16 +81,29 @@ def test_trade_loop(api, sources):
         "name": "weather_city", "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 250,
         "title": "湖南逐时气象", "tags": ["气象"]})
     assert r.status_code == 201, r.text
-    assert r.json()["gate"]["passed"] and r.json()["state"] == "listed"
+    assert r.json()["gate"]["passed"] and r.json()["state"] == "in_review"
     assert client.post("/api/v1/components", headers=auth(buyer), json={
         "name": "x", "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 1}).status_code == 403
-    catalog = client.get("/api/v1/components", headers=auth(buyer)).json()
+    assert client.get("/api/v1/components", headers=auth(buyer)).json()["items"] == []
+
+    # review: the operator sees the queue with the scan grade, and lists both
+    queue = client.get("/api/v1/review", headers=auth(op)).json()["items"]
+    assert [e["name"] for e in queue] == ["subs_churn", "weather_city"]
+    assert queue[0]["scan"]["grade"] == "general-4" and queue[0]["scan"]["findings_total"] > 0
+    assert all(e["gate"]["passed"] for e in queue)
+    assert client.get("/api/v1/review", headers=auth(buyer)).status_code == 403
+    for entry in queue:
+        assert error_code(client.post(f"/api/v1/components/{entry['id']}/approve", headers=auth(meteo))) == \
+            "auth.role_required"
+        r = client.post(f"/api/v1/components/{entry['id']}/approve", headers=auth(op))
+        assert r.status_code == 200 and r.json()["state"] == "listed", r.text
+    catalog = client.get("/api/v1/components", headers=auth(buyer)).json()["items"]
     assert {c["name"] for c in catalog} == {"subs_churn", "weather_city"}
 
     # contracts: no money -> refused and nothing held; after a deposit the budget is held
     r = client.post("/api/v1/contracts", headers=auth(buyer), json={"component": "weather_city", "budget_fen": 1000})
     assert r.status_code == 403 and error_code(r) == "ledger.exceeds_credits"
-    assert client.get("/api/v1/contracts", headers=auth(buyer)).json() == []
+    assert client.get("/api/v1/contracts", headers=auth(buyer)).json() == {"items": [], "next_cursor": None}
     assert client.post("/api/v1/ledger/deposits", headers=auth(buyer),
                        json={"org": "insurer", "amount_fen": 10}).status_code == 403
     r = client.post("/api/v1/ledger/deposits", headers=auth(op), json={"org": "insurer", "amount_fen": 5000})
@@ -157,8 +170,9 @@ def test_budget_runs_out(api, sources):
     buyer = make_org(client, op, "insurer", "buyer")
     with sources["files"]["weather_gbk"].open("rb") as fh:
         client.post("/api/v1/vault/assets", headers=auth(meteo), files={"file": ("w.csv", fh)}, data={"name": "w"})
-    client.post("/api/v1/components", headers=auth(meteo), json={
-        "name": "weather_city", "asset": "w", "policy": WEATHER_POLICY, "price_fen": 300})
+    comp = client.post("/api/v1/components", headers=auth(meteo), json={
+        "name": "weather_city", "asset": "w", "policy": WEATHER_POLICY, "price_fen": 300}).json()
+    assert client.post(f"/api/v1/components/{comp['id']}/approve", headers=auth(op)).json()["state"] == "listed"
     client.post("/api/v1/ledger/deposits", headers=auth(op), json={"org": "insurer", "amount_fen": 1000})
     contract = client.post("/api/v1/contracts", headers=auth(buyer),
                            json={"component": "weather_city", "budget_fen": 700}).json()

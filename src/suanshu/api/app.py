@@ -8,9 +8,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanshu import __version__
+from suanshu.api.deps import ERROR_RESPONSES
 from suanshu.api.routes import audit, components, contracts, ledger, orgs, pools, vault
 from suanshu.api.routes import catalog, demands  # market (issue 8)
 from suanshu.api.routes import jobs  # compute-to-data (issue 6)
+from suanshu.api.routes import review, tokens  # listing review and API tokens (issue 7)
 from suanshu.core.errors import SuanshuError
 from suanshu.market.exchange import Exchange
 
@@ -26,8 +28,8 @@ def create_app(ex: Exchange) -> FastAPI:
                   docs_url=f"{API}/docs", redoc_url=None,
                   description="An exchange for data products and compute. Money is integer fen; times are UTC.")
     app.state.exchange = ex
-    for module in (orgs, vault, components, contracts, pools, ledger, audit, catalog, demands, jobs):
-        app.include_router(module.router, prefix=API)
+    for module in (orgs, tokens, vault, components, review, contracts, pools, ledger, audit, catalog, demands, jobs):
+        app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
 
     from suanshu.web.console import install as install_console
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, Field
 
 from suanshu.market import orgs
 from suanshu.market.actors import Actor
@@ -23,3 +24,28 @@ def actor(request: Request, ex: Annotated[Exchange, Depends(exchange)]) -> Actor
 
 ExchangeDep = Annotated[Exchange, Depends(exchange)]
 ActorDep = Annotated[Actor, Depends(actor)]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["auth.role_required"], description="Stable, dotted; scripts may depend on it")
+    message: str
+    details: dict | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+# Documented on every API route (app.include_router): the shape of every error the API answers.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    # errors are JSON even on routes whose success is HTML or text
+    status: {"model": ErrorOut, "description": text,
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+    for status, text in [
+        (401, "No token, or an unknown or revoked one (auth.*)"),
+        (403, "Refused: a role the token lacks (auth.role_required) or a rule"),
+        (404, "Not found, or another org's (existence is not revealed)"),
+        (409, "Conflict with the current state (exists, wrong state, in flight)"),
+        (422, "Bad input (request.invalid and domain codes)"),
+    ]
+}

@@ -22,6 +22,7 @@ from suanshu.core.ids import new_id
 from suanshu.core.orgs import Role
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
+from suanshu.market.paging import window
 from suanshu.scan.report import scan_parquet
 from suanshu.vault.ingest import ingest_file
 from suanshu.vault.models import Asset, ScanReport
@@ -102,18 +103,18 @@ def asset_json(a: Asset, scan: ScanReport | None = None) -> dict:
     return out
 
 
-def list_assets(ex: Exchange, actor: Actor) -> list[Asset]:
+def list_assets(ex: Exchange, actor: Actor, *, after: str | None = None, limit: int | None = None) -> list[Asset]:
+    """The actor's own vault. Nobody else's, the operator's included: the operator reviews
+    components (their gate verdict and scan summary, ``market.review``), never vault contents."""
+    q = select(Asset).where(Asset.org_id == actor.org_id).order_by(Asset.id)
     with ex.db.transaction() as s:
-        q = select(Asset).order_by(Asset.id)
-        if not actor.has(Role.OPERATOR):
-            q = q.where(Asset.org_id == actor.org_id)
-        return list(s.scalars(q))
+        return list(s.scalars(window(q, Asset.id, after, limit)))
 
 
 def get_asset(s: Session, actor: Actor, ref: str) -> Asset:
     """By id or by name within the actor's vault. Another org's asset is reported as not found."""
     asset = s.get(Asset, ref) or s.scalar(select(Asset).where(Asset.org_id == actor.org_id, Asset.name == ref))
-    if asset is None or (asset.org_id != actor.org_id and not actor.has(Role.OPERATOR)):
+    if asset is None or asset.org_id != actor.org_id:
         raise NotFound("vault.asset_not_found", f"no asset {ref!r} in your vault; see `suanshu vault list`")
     return asset
 

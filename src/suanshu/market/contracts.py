@@ -20,6 +20,7 @@ from suanshu.market import components as component_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
+from suanshu.market.paging import window
 from suanshu.market.models import Contract
 from suanshu.policy.model import Policy
 
@@ -90,12 +91,23 @@ def buyer_of(ex: Exchange, contract_id: str) -> Actor:
         return Actor.of_org(s.get(Organization, contract.buyer_org_id))
 
 
-def list_contracts(ex: Exchange, actor: Actor) -> list[Contract]:
+def list_contracts(ex: Exchange, actor: Actor, *, state: str | None = None, side: str | None = None,
+                   component: str | None = None, after: str | None = None,
+                   limit: int | None = None) -> list[Contract]:
+    """Contracts the actor is party to (``side``: buyer or provider), or all for operator and auditor."""
+    q = select(Contract).order_by(Contract.id)
+    if not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
+        q = q.where(or_(Contract.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id))
+    if side not in (None, "buyer", "provider"):
+        raise UsageError("contract.bad_side", "side is buyer or provider")
+    if side:
+        q = q.where((Contract.buyer_org_id if side == "buyer" else Contract.provider_org_id) == actor.org_id)
+    if state:
+        q = q.where(Contract.state == state)
+    if component:
+        q = q.where(Contract.component_id == component)
     with ex.db.transaction() as s:
-        q = select(Contract).order_by(Contract.id)
-        if not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
-            q = q.where(or_(Contract.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id))
-        return list(s.scalars(q))
+        return list(s.scalars(window(q, Contract.id, after, limit)))
 
 
 def remaining_fen(contract: Contract) -> int:

@@ -10,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
-from suanshu.core.errors import AuthError, Conflict, NotFound, UsageError
+from suanshu.core.clock import iso, utcnow
+from suanshu.core.errors import AuthError, Conflict, NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import OPERATOR_ORG, Organization, Principal, Role
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
+from suanshu.market.paging import window
 
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -113,6 +115,64 @@ def local_actor(ex: Exchange, org_name: str) -> Actor:
         return Actor.of_org(org_by_name(s, org_name))
 
 
-def list_orgs(ex: Exchange) -> list[Organization]:
+def list_orgs(ex: Exchange, *, role: str | None = None, after: str | None = None,
+              limit: int | None = None) -> list[Organization]:
+    """Every org's public profile, by id; ``role`` keeps the orgs that hold it."""
     with ex.db.transaction() as s:
-        return list(s.scalars(select(Organization).order_by(Organization.id)))
+        orgs = list(s.scalars(window(select(Organization).order_by(Organization.id), Organization.id,
+                                     after, None if role else limit)))
+    if role:  # roles is a JSON list: filtered here, the same on SQLite and PostgreSQL
+        orgs = [o for o in orgs if o.has_role(Role(role))][:limit]
+    return orgs
+
+
+def get_org(ex: Exchange, ref: str) -> Organization:
+    with ex.db.transaction() as s:
+        org = s.get(Organization, ref) or s.scalar(select(Organization).where(Organization.name == ref))
+    if org is None:
+        raise NotFound("org.not_found", f"no org {ref!r}; see GET /api/v1/orgs")
+    return org
+
+
+# -- API tokens: a named token acts for its org with a subset of the org's roles -------------------
+
+def create_token(ex: Exchange, actor: Actor, name: str, roles: list[str] | None = None) -> tuple[Principal, str]:
+    """A new token for the actor's own org, never with a role the actor itself lacks."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise UsageError("token.bad_name", "name the token (1-200 characters), e.g. 'nightly-report'")
+    wanted = parse_roles(roles) if roles else sorted(actor.roles)
+    extra = sorted(set(wanted) - set(actor.roles))
+    if extra:
+        raise Refused("token.roles_exceed", f"this token cannot grant {', '.join(extra)}: "
+                      f"{actor.org_name} acts here with {', '.join(sorted(actor.roles))}")
+    with ex.db.transaction() as s:
+        org = s.get(Organization, actor.org_id)
+        principal, token = _new_token(s, org, name, wanted)
+        audit.append(s, actor=actor.label, action="token.issue", subject=principal.id,
+                     payload={"org": org.id, "name": name, "roles": wanted})
+    return principal, token
+
+
+def list_tokens(ex: Exchange, actor: Actor, *, after: str | None = None, limit: int | None = None) -> list[Principal]:
+    q = select(Principal).where(Principal.org_id == actor.org_id).order_by(Principal.id)
+    with ex.db.transaction() as s:
+        return list(s.scalars(window(q, Principal.id, after, limit)))
+
+
+def revoke_token(ex: Exchange, actor: Actor, token_id: str) -> Principal:
+    """Revoke one of the org's tokens (at once: every request authenticates afresh). Idempotent."""
+    with ex.db.transaction() as s:
+        principal = s.get(Principal, token_id)
+        if principal is None or principal.org_id != actor.org_id:
+            raise NotFound("token.not_found", f"no token {token_id!r} in {actor.org_name}")
+        if principal.revoked_at is None:
+            principal.revoked_at = utcnow()
+            audit.append(s, actor=actor.label, action="token.revoke", subject=principal.id,
+                         payload={"org": principal.org_id})
+    return principal
+
+
+def token_json(p: Principal) -> dict:
+    return {"id": p.id, "name": p.name, "roles": p.roles, "created_at": iso(p.created_at),
+            "revoked_at": iso(p.revoked_at)}

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
-from suanshu.market import components
+from suanshu.api.pagination import Page, PageDep
+from suanshu.market import components, review
 
 router = APIRouter(tags=["components"])
+STATES = Literal["draft", "in_review", "listed", "rejected", "delisted"]
 
 
 class ComponentIn(BaseModel):
@@ -20,6 +24,7 @@ class ComponentIn(BaseModel):
     title: str = ""
     description: str = ""
     tags: list[str] = Field(default_factory=list)
+    draft: bool = Field(False, description="Keep it a draft instead of submitting it for review")
 
 
 class ComponentOut(BaseModel):
@@ -40,23 +45,74 @@ class ComponentOut(BaseModel):
     listed_at: str | None
 
 
+class DecisionOut(BaseModel):
+    action: str = Field(examples=["reject"])
+    actor: str
+    time: str
+    reason: str
+
+
+class ReviewEntryOut(ComponentOut):
+    scan: dict | None = Field(description="The source asset's scan: grade, findings_total, findings, columns")
+
+
 @router.post("/components", status_code=201, response_model=ComponentOut)
 def publish(body: ComponentIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDep):
-    """Provider: publish a component; the compliance gate refuses personal information in clear."""
+    """Provider: publish a new version; it must pass the compliance gate (no personal information in
+    clear), then waits `in_review` for the operator (or stays a `draft` with `"draft": true`)."""
     spec = components.ComponentSpec(name=body.name, asset=body.asset, sql=body.sql, policy=body.policy,
                                     price_fen=body.price_fen, desensitize=body.desensitize, title=body.title,
                                     description=body.description, tags=tuple(body.tags))
-    return idem.run(body.model_dump(), lambda: components.component_json(components.publish(ex, actor, spec)),
-                    status=201)
+    return idem.run(body.model_dump(),
+                    lambda: components.component_json(review.submit(ex, actor, spec, draft=body.draft)), status=201)
 
 
-@router.get("/components", response_model=list[ComponentOut])
-def catalog(ex: ExchangeDep, actor: ActorDep):
-    """The catalog of listed components."""
-    return [components.component_json(c) for c in components.catalog(ex)]
+@router.get("/components", response_model=Page[ComponentOut])
+def list_components(ex: ExchangeDep, actor: ActorDep, page: PageDep,
+                    state: Annotated[STATES | None, Query()] = None,
+                    org: Annotated[str | None, Query(description="Provider org id")] = None,
+                    name: str | None = None):
+    """Listed components, plus the caller's own in any state (the operator sees every state)."""
+    return page.of(components.list_components(ex, actor, state=state, org=org, name=name, after=page.after,
+                                              limit=page.fetch), components.component_json)
 
 
 @router.get("/components/{ref}", response_model=ComponentOut)
 def get_component(ref: str, ex: ExchangeDep, actor: ActorDep):
+    """By id, or the newest listed version of a name."""
     with ex.db.transaction() as s:
         return components.component_json(components.get_component(s, actor, ref))
+
+
+@router.get("/components/{component_id}/history", response_model=list[DecisionOut])
+def history(component_id: str, ex: ExchangeDep, actor: ActorDep):
+    """Provider (own) and operator: every review move with who, when and why."""
+    return review.decisions(ex, actor, component_id)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field("", description="Required to reject; shown to the provider")
+
+
+@router.post("/components/{component_id}/approve", response_model=ComponentOut)
+def approve(component_id: str, ex: ExchangeDep, actor: ActorDep, body: ReasonIn | None = None):
+    """Operator: in_review -> listed."""
+    return components.component_json(review.approve(ex, actor, component_id, note=body.reason if body else ""))
+
+
+@router.post("/components/{component_id}/reject", response_model=ComponentOut)
+def reject(component_id: str, body: ReasonIn, ex: ExchangeDep, actor: ActorDep):
+    """Operator: in_review -> rejected, with a reason."""
+    return components.component_json(review.reject(ex, actor, component_id, reason=body.reason))
+
+
+@router.post("/components/{component_id}/submit", response_model=ComponentOut)
+def resubmit(component_id: str, ex: ExchangeDep, actor: ActorDep):
+    """Provider: its draft or rejected version -> in_review."""
+    return components.component_json(review.resubmit(ex, actor, component_id))
+
+
+@router.post("/components/{component_id}/delist", response_model=ComponentOut)
+def delist(component_id: str, ex: ExchangeDep, actor: ActorDep, body: ReasonIn | None = None):
+    """Operator, or the provider for its own: listed -> delisted (signed contracts keep their terms)."""
+    return components.component_json(review.delist(ex, actor, component_id, reason=body.reason if body else ""))

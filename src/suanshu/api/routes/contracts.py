@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import contracts, queries
 
 router = APIRouter(tags=["contracts"])
@@ -51,9 +54,14 @@ def sign(body: ContractIn, ex: ExchangeDep, actor: ActorDep, idem: IdempotencyDe
         ex, actor, body.component, body.budget_fen, purpose=body.purpose, days=body.days)), status=201)
 
 
-@router.get("/contracts", response_model=list[ContractOut])
-def list_contracts(ex: ExchangeDep, actor: ActorDep):
-    return [contracts.contract_json(c) for c in contracts.list_contracts(ex, actor)]
+@router.get("/contracts", response_model=Page[ContractOut])
+def list_contracts(ex: ExchangeDep, actor: ActorDep, page: PageDep,
+                   state: Literal["active", "expired", "terminated"] | None = None,
+                   side: Literal["buyer", "provider"] | None = None,
+                   component: Annotated[str | None, Query(description="Component id")] = None):
+    """Contracts the caller is party to (the operator and the auditor see all)."""
+    return page.of(contracts.list_contracts(ex, actor, state=state, side=side, component=component,
+                                            after=page.after, limit=page.fetch), contracts.contract_json)
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import orgs
 
 router = APIRouter(tags=["orgs"])
+RoleName = Literal["provider", "buyer", "compute", "operator", "auditor"]
 
 
 class OrgIn(BaseModel):
@@ -22,6 +26,10 @@ class OrgOut(BaseModel):
     display_name: str
     roles: list[str]
     region: str
+
+
+class MeOut(OrgOut):
+    token_roles: list[str] = Field(description="The roles this token (or console user) acts with")
 
 
 class OrgCreated(OrgOut):
@@ -40,13 +48,19 @@ def create_org(body: OrgIn, ex: ExchangeDep, actor: ActorDep):
     return org_out(org) | {"token": token}
 
 
-@router.get("/orgs", response_model=list[OrgOut])
-def list_orgs(ex: ExchangeDep, actor: ActorDep):
-    """Every org's public profile (names, roles, regions)."""
-    return [org_out(o) for o in orgs.list_orgs(ex)]
+@router.get("/orgs", response_model=Page[OrgOut])
+def list_orgs(ex: ExchangeDep, actor: ActorDep, page: PageDep, role: RoleName | None = None):
+    """Every org's public profile (names, roles, regions); `role` keeps the orgs holding it."""
+    return page.of(orgs.list_orgs(ex, role=role, after=page.after, limit=page.fetch), org_out)
 
 
-@router.get("/me", response_model=OrgOut)
+@router.get("/orgs/{ref}", response_model=OrgOut)
+def get_org(ref: str, ex: ExchangeDep, actor: ActorDep):
+    """One org's public profile, by id or name."""
+    return org_out(orgs.get_org(ex, ref))
+
+
+@router.get("/me", response_model=MeOut)
 def me(ex: ExchangeDep, actor: ActorDep):
-    """The org the token acts for."""
-    return next(org_out(o) for o in orgs.list_orgs(ex) if o.id == actor.org_id)
+    """The org the token acts for, and the roles this token holds there."""
+    return org_out(orgs.get_org(ex, actor.org_id)) | {"token_roles": sorted(actor.roles)}

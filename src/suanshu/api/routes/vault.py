@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from suanshu.api.deps import ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import assets
 
 router = APIRouter(tags=["vault"])
@@ -29,7 +30,6 @@ class AssetOut(BaseModel):
     created_at: str
     grade: str | None = None
     findings_total: int | None = None
-
 
 
 @router.post("/vault/assets", status_code=201, response_model=AssetOut)
@@ -54,10 +54,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@router.get("/vault/assets", response_model=list[AssetOut])
-def list_assets(ex: ExchangeDep, actor: ActorDep):
-    """The caller's own assets (never another org's)."""
-    return [assets.asset_json(a) for a in assets.list_assets(ex, actor)]
+@router.get("/vault/assets", response_model=Page[AssetOut])
+def list_assets(ex: ExchangeDep, actor: ActorDep, page: PageDep):
+    """The caller's own assets (never another org's, the operator's included)."""
+    return page.of(assets.list_assets(ex, actor, after=page.after, limit=page.fetch), assets.asset_json)
+
+
+@router.get("/vault/assets/{asset_id}", response_model=AssetOut)
+def get_asset(asset_id: str, ex: ExchangeDep, actor: ActorDep):
+    """One of the caller's assets, by id or name; another org's answers 404."""
+    with ex.db.transaction() as s:
+        return assets.asset_json(assets.get_asset(s, actor, asset_id))
 
 
 @router.get("/vault/assets/{asset_id}/scan")
