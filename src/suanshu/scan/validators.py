@@ -182,52 +182,80 @@ def _valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return ok & (ymd >= 19000101) & (ymd <= today.year * 10000 + today.month * 100 + today.day)
 
 
+def _by_length(values: list[str]) -> dict[int, np.ndarray]:
+    """Positions of the values, grouped by length."""
+    lens = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    return {int(n): np.flatnonzero(lens == n) for n in np.unique(lens)}
+
+
+def _matrix(values: list[str], idx: np.ndarray, width: int) -> np.ndarray | None:
+    """(len(idx), width) uint8 code points of the values at ``idx`` (all ``width`` long), or None
+    when one of them is not ASCII (the caller then checks those one by one)."""
+    joined = "".join([values[i] for i in idx.tolist()])
+    if not joined.isascii():
+        return None
+    return np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(idx), width)
+
+
 def are_resident_ids(values: list[str]) -> np.ndarray:
     """``is_resident_id`` for each value."""
     out = np.zeros(len(values), dtype=bool)
-    idx18 = [i for i, v in enumerate(values) if len(v) == 18 and v.isascii()]
-    for i, v in enumerate(values):
-        if len(v) != 18:
-            out[i] = is_resident_id(v)
-    if not idx18:
-        return out
-    a = _digits([values[i].upper() for i in idx18], 18).astype(np.int64)
-    body = a[:, :17] - 48
-    total = (body * np.array(RIC_WEIGHTS)).sum(axis=1)
-    expected = np.frombuffer(RIC_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
-    ok = ((body >= 0) & (body <= 9)).all(axis=1) & (a[:, 17] == expected)
-    p = 10 ** np.arange(3, -1, -1)
-    y, m, d = (body[:, 6:10] * p).sum(1), body[:, 10] * 10 + body[:, 11], body[:, 12] * 10 + body[:, 13]
-    area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
-    ok &= _valid_dates(y, m, d) & np.isin(area, _area_codes())
-    out[idx18] = ok
+    for n, idx in _by_length(values).items():
+        raw = _matrix(values, idx, 18) if n == 18 else None
+        if raw is None:  # the legacy 15-digit form (no check character) or non-ASCII: one by one
+            out[idx] = [is_resident_id(values[i]) for i in idx.tolist()]
+            continue
+        a = raw.astype(np.int64)
+        a[:, 17] -= 32 * (a[:, 17] == ord("x"))  # lowercase x
+        body = a[:, :17] - 48
+        total = (body * np.array(RIC_WEIGHTS)).sum(axis=1)
+        expected = np.frombuffer(RIC_CHECK_CHARS.encode(), dtype=np.uint8)[np.clip(total, 0, None) % 11]
+        ok = ((body >= 0) & (body <= 9)).all(axis=1) & (a[:, 17] == expected)
+        p = 10 ** np.arange(3, -1, -1)
+        y, m, d = (body[:, 6:10] * p).sum(1), body[:, 10] * 10 + body[:, 11], body[:, 12] * 10 + body[:, 13]
+        area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
+        out[idx] = ok & _valid_dates(y, m, d) & np.isin(area, _area_codes())
     return out
+
+
+def _luhn_rows(digits: np.ndarray) -> np.ndarray:
+    """Luhn over the rows of a (values, width) matrix of digit values."""
+    a = digits.copy()
+    double = (np.arange(a.shape[1])[::-1] % 2) == 1  # every second digit from the right
+    a[:, double] *= 2
+    a[:, double] -= 9 * (a[:, double] > 9)
+    return a.sum(1) % 10 == 0
 
 
 def are_luhn(values: list[str]) -> np.ndarray:
     """``is_luhn`` for each all-digit ASCII value, grouped by length."""
     out = np.zeros(len(values), dtype=bool)
-    by_len: dict[int, list[int]] = {}
-    for i, v in enumerate(values):
-        if v.isascii() and v.isdigit():
-            by_len.setdefault(len(v), []).append(i)
-    for n, idx in by_len.items():
-        a = _digits([values[i] for i in idx], n).astype(np.int64) - 48
-        double = (np.arange(n)[::-1] % 2) == 1  # every second digit from the right
-        a[:, double] *= 2
-        a[:, double] -= 9 * (a[:, double] > 9)
-        out[idx] = a.sum(1) % 10 == 0
+    for n, idx in _by_length(values).items():
+        raw = _matrix(values, idx, n) if n else None
+        if raw is None:
+            out[idx] = [v.isascii() and v.isdigit() and is_luhn(v) for v in (values[i] for i in idx.tolist())]
+            continue
+        a = raw.astype(np.int64) - 48
+        out[idx] = ((a >= 0) & (a <= 9)).all(1) & _luhn_rows(a)
     return out
 
 
 def are_bank_cards(values: list[str]) -> np.ndarray:
     """``is_bank_card`` for each value (digits only)."""
-    ok = are_luhn(values) & np.array([16 <= len(v) <= 19 and v[:1] in CARD_MII and len(set(v)) > 1
-                                      for v in values], dtype=bool)
-    eighteen = [i for i, v in enumerate(values) if ok[i] and len(v) == 18]
-    if eighteen:
-        ok[eighteen] &= ~are_resident_ids([values[i] for i in eighteen])
-    return ok
+    out = np.zeros(len(values), dtype=bool)
+    mii = np.frombuffer(CARD_MII.encode(), dtype=np.uint8)
+    for n, idx in _by_length(values).items():
+        raw = _matrix(values, idx, n) if 16 <= n <= 19 else None
+        if raw is None:
+            out[idx] = [is_bank_card(values[i]) for i in idx.tolist()] if 16 <= n <= 19 else False
+            continue
+        a = raw.astype(np.int64) - 48
+        ok = ((a >= 0) & (a <= 9)).all(1) & np.isin(raw[:, 0], mii) & (a != a[:, :1]).any(1) & _luhn_rows(a)
+        out[idx] = ok
+    eighteen = np.flatnonzero(out & (np.fromiter(map(len, values), dtype=np.int64, count=len(values)) == 18))
+    if len(eighteen):
+        out[eighteen] &= ~are_resident_ids([values[i] for i in eighteen.tolist()])
+    return out
 
 
 _USCC_VALUE = np.full(256, -1, dtype=np.int64)

@@ -79,6 +79,11 @@ class LandlineDetector(Detector):
         # Written without any separator, a landline is 11 digits (010/02X + 8, 0XXX + 7); a
         # bare 12-digit run is far more often an order or serial number than 0XXX + 8 digits.
         return not candidate.isdigit() or len(candidate) == 11
+
+    def validate_many(self, candidates: list[str]) -> np.ndarray:
+        arr = pa.array(candidates, pa.string())
+        digits_only = pc.match_substring_regex(arr, "^[0-9]+$").to_numpy(zero_copy_only=False)
+        return ~digits_only | (pc.utf8_length(arr).to_numpy(zero_copy_only=False) == 11)
     hint = rf"[0０(（+]{D}{{1,3}}[\)）]?{SEP}?(?:[(（]?{D}{{1,3}}[\)）]?{SEP}?)?{D}{{3,4}}{SEP}?{D}{{4}}"
     # RE2 has no conditional groups: one alternative per area-code form (010/02X take 8 digits)
     value = (r"(?:(?:\+|00)86[ -]?(?:\(0\))?(?:10|2[0-9])[ -]?[2-9][0-9]{3}"
