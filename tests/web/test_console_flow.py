@@ -75,7 +75,20 @@ def test_compose_list_sign_query_refuse_and_bill(browser_for, tmp_path, exchange
                         description="按城市聚合的降水与气温", tags="气象, 降雨")
     r = meteo.post("/components/new", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text[-3000:]
-    assert "湖南降雨月度统计" in meteo.get("/components").text
+    assert "审核中" in meteo.get("/components").text
+    assert "湖南降雨月度统计" not in insurer.get("/catalog", params={"q": "降雨"}).text  # not listed yet
+
+    # the operator sees it in the queue with its grade, refuses a rejection without reason, approves
+    op = browser_for("op")
+    queue = op.get("/review").text
+    assert "湖南降雨月度统计" in queue and "general-" in queue
+    cid = re.search(r'action="/review/(cmp_[^"]+)"', queue).group(1)
+    r = op.post(f"/review/{cid}", data={"csrf_token": csrf_of(queue), "decision": "reject", "reason": ""})
+    assert r.status_code == 422 and "review.reason_required" in r.text
+    r = op.post(f"/review/{cid}", data={"csrf_token": csrf_of(queue), "decision": "approve", "reason": "ok"},
+                follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/review?done=approved"
+    assert "已上架" in meteo.get("/components").text
 
     # the buyer finds it by a Chinese word inside the title
     found = insurer.get("/catalog", params={"q": "降雨"}).text

@@ -29,10 +29,28 @@ NUMERIC = ("INT", "BIGINT", "DOUBLE", "FLOAT", "DECIMAL", "SMALLINT", "TINYINT",
 @router.get("/components")
 def my_components(request: Request, who: User, done: str = ""):
     need(who, Role.PROVIDER)
-    items = workspace.my_components(request.app.state.exchange, who.actor)
-    notice = _("Submitted. The operator reviews it before buyers can find it.") if done == "review" else (
-        _("Listed: buyers can find it in the catalog now.") if done == "listed" else None)
-    return page(request, "components.html", items=items, notice=notice)
+    ex = request.app.state.exchange
+    items = workspace.my_components(ex, who.actor)
+    reasons = {c.id: review_bridge.last_reason(ex, who.actor, c.id) for c in items
+               if c.state in ("rejected", "delisted")}
+    notice = {"review": _("Submitted. The operator reviews it before buyers can find it."),
+              "listed": _("Listed: buyers can find it in the catalog now."),
+              "resubmit": _("Resubmitted for review."), "delist": _("Delisted: no new contracts; signed ones go on.")
+              }.get(done)
+    return page(request, "components.html", items=items, notice=notice, reasons=reasons,
+                review=review_bridge.available())
+
+
+@router.post("/components/{component_id}/{action}")
+def provider_move(request: Request, who: Posted, component_id: str, action: str):
+    need(who, Role.PROVIDER)
+    if action not in ("resubmit", "delist"):
+        return RedirectResponse("/components", status_code=303)
+    try:
+        review_bridge.move(request.app.state.exchange, who.actor, component_id, action)
+    except SuanshuError as err:
+        return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+    return RedirectResponse(f"/components?done={action}", status_code=303)
 
 
 def _suggest(column: dict, types: dict[str, str]) -> dict:

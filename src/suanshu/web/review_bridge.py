@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from suanshu.market import components
+from suanshu.market import components, search
 from suanshu.market.actors import Actor
 from suanshu.market.components import ComponentSpec
 from suanshu.market.exchange import Exchange
@@ -47,5 +47,27 @@ def decide(ex: Exchange, actor: Actor, component_id: str, approve: bool, reason:
         return
     if approve:
         review.approve(ex, actor, component_id, note=reason)
+        search.invalidate(ex)  # the catalog shows a new listing at once, not at the next 2 s refresh
     else:
         review.reject(ex, actor, component_id, reason=reason)
+
+
+def last_reason(ex: Exchange, actor: Actor, component_id: str) -> str:
+    """Why the component was last rejected or delisted (empty when there is no review service)."""
+    review = _review()
+    if review is None:
+        return ""
+    moves = [d for d in review.decisions(ex, actor, component_id) if d["action"] in ("reject", "delist")]
+    return moves[-1]["reason"] if moves else ""
+
+
+def move(ex: Exchange, actor: Actor, component_id: str, action: str) -> None:
+    """Provider: resubmit a rejected or draft version, or delist a listed one."""
+    review = _review()
+    if review is None:
+        return
+    if action == "resubmit":
+        review.resubmit(ex, actor, component_id)
+    elif action == "delist":
+        review.delist(ex, actor, component_id)
+        search.invalidate(ex)
