@@ -71,6 +71,8 @@ def test_a_job_through_the_api(settings, sources):
         r = client.post("/api/v1/components", headers=auth(meteo), json={
             "name": "weather_job", "asset": "weather", "policy": JOB_POLICY, "price_fen": 300})
         assert r.status_code == 201, r.text
+        if r.json()["state"] == "in_review":  # the operator lists it
+            assert client.post(f"/api/v1/components/{r.json()['id']}/approve", headers=auth(op)).status_code == 200
         assert client.post("/api/v1/pools", json=POOL, headers=auth(hpc)).status_code == 201
         contract = client.post("/api/v1/contracts", json={"component": "weather_job", "budget_fen": 20_000},
                                headers=auth(buyer)).json()
@@ -134,8 +136,10 @@ def test_a_job_through_the_cli(cli, sources, tmp_path):
     cli("org", "create", "hpc", "--role", "compute")
     cli("ledger", "deposit", "insurer", "1000")
     cli("vault", "add", "meteo", sources["files"]["weather_gbk"], "--name", "weather")
-    cli("component", "publish", "meteo", "--asset", "weather", "--name", "weather_job", "--price", "3.00",
-        "--policy", json.dumps(JOB_POLICY))
+    comp = cli.json("component", "publish", "meteo", "--asset", "weather", "--name", "weather_job", "--price", "3.00",
+                    "--policy", json.dumps(JOB_POLICY))
+    if comp["state"] == "in_review":  # the operator lists it
+        cli("review", "approve", comp["id"])
     cli("pool", "add", "hpc", json.dumps(POOL))
     contract = cli.json("contract", "request", "insurer", "weather_job", "--budget", "200")
     program = tmp_path / "mean.py"
