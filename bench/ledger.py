@@ -172,6 +172,23 @@ def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict) -> 
                 proc.wait()
             out("server", clients, window, with_audit, r, cpu)
 
+    # The writer's own cost: groups of 256 through the engine (sealed, as the sequencer writes
+    # them), CPU time of this process only — what one free core could commit per second.
+    rng = random.Random(99)
+    for with_audit in (False, True):
+        groups = [[transfer(cash, rng) for _ in range(256)] for _ in range(int(40 * scale))]
+        c0, t0 = time.process_time(), time.perf_counter()
+        for g in groups:
+            with db.transaction() as s:
+                engine.create_transfers(s, g, ends=frozenset(range(256)), seal=True)
+                for _ in g if with_audit else ():
+                    audit.append(s, actor=note.actor, action=note.action, subject=note.subject)
+        cpu, wall, n = time.process_time() - c0, time.perf_counter() - t0, 256 * len(groups)
+        print(json.dumps({"backend": name, "bench": "writer_cpu", "group": 256, "audit_leaf_per_request": with_audit,
+                          "transfers": n, "cpu_us_per_transfer": round(cpu / n * 1e6, 1),
+                          "transfers_per_cpu_second": round(n / cpu), "transfers_per_s": round(n / wall),
+                          "load": os.getloadavg()[0]} | extra), flush=True)
+
     # usage ingest: batches of 5,000 CloudEvents-shaped events, 10 % of them resends
     n, batch, t0 = int(50_000 * scale), 5000, datetime(2026, 11, 1, tzinfo=UTC)
     events = [{"id": f"e{i}", "source": "bench/meter", "type": "suanshu.usage.query", "subject": "ctr_bench",

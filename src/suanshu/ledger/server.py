@@ -151,6 +151,9 @@ class LedgerServer:
 
 # --------------------------------------------------------------------------- the client
 
+_STOP = object()
+
+
 class LedgerClient:
     """The ``Sequencer`` interface, served by a ``LedgerServer`` in another process.
 
@@ -166,7 +169,6 @@ class LedgerClient:
         self._waiting: dict[int, list[Future]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._closed = False
         self._sender = threading.Thread(target=self._send_loop, name="ledger-client-send", daemon=True)
         self._receiver = threading.Thread(target=self._receive_loop, name="ledger-client-recv", daemon=True)
         self._sender.start()
@@ -190,8 +192,7 @@ class LedgerClient:
         return self.submit(transfers, audit_note=audit_note).result()
 
     def close(self) -> None:
-        self._closed = True
-        self._queue.put(None)
+        self._queue.put(_STOP)
         self._sender.join()
         # Wake the receiver blocked in recv: shutting the socket down ends its read with EOF.
         with socket.fromfd(self._conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -200,11 +201,11 @@ class LedgerClient:
         self._conn.close()
 
     def _send_loop(self) -> None:
-        carry = None
+        carry = None  # a request (or the stop mark) taken from the queue but not sent yet
         while True:
-            first = carry or self._queue.get()
+            first = carry if carry is not None else self._queue.get()
             carry = None
-            if first is None:
+            if first is _STOP:
                 return
             batch, size = [first], first[1]
             while True:  # coalesce what the other threads queued meanwhile
@@ -212,7 +213,7 @@ class LedgerClient:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None or size + nxt[1] > self.max_events:
+                if nxt is _STOP or size + nxt[1] > self.max_events:
                     carry = nxt
                     break
                 batch.append(nxt)
