@@ -127,7 +127,20 @@ def _segment(text: str) -> list[str]:
 
 def clean(text: str) -> tuple[str, list[int] | None]:
     """Simplified text without pinyin annotations, and the original index of each character
-    (None when no annotation was removed: then indices are unchanged)."""
+    (None when no annotation was removed: then indices are unchanged). The last result is kept:
+    addresses and names are looked for in the same joined cells, one after the other."""
+    last = _last_clean[0]  # one read of one slot: safe when threads scan at the same time
+    if last is not None and last[0] == text:
+        return last[1]
+    result = _clean(text)
+    _last_clean[0] = (text, result)
+    return result
+
+
+_last_clean: list = [None]
+
+
+def _clean(text: str) -> tuple[str, list[int] | None]:
     simple = simplified(text)
     if "(" not in simple and "（" not in simple:
         return simple, None

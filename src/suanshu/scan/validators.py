@@ -201,9 +201,15 @@ def are_resident_ids(values: list[str]) -> np.ndarray:
     """``is_resident_id`` for each value."""
     out = np.zeros(len(values), dtype=bool)
     for n, idx in _by_length(values).items():
-        raw = _matrix(values, idx, 18) if n == 18 else None
-        if raw is None:  # the legacy 15-digit form (no check character) or non-ASCII: one by one
+        raw = _matrix(values, idx, n) if n in (15, 18) else None
+        if raw is None:  # not an ID's length, or not ASCII: one by one
             out[idx] = [is_resident_id(values[i]) for i in idx.tolist()]
+            continue
+        if n == 15:  # the legacy form: area + YYMMDD (19YY) + sequence, no check character
+            body = raw.astype(np.int64) - 48
+            y, m, d = 1900 + body[:, 6] * 10 + body[:, 7], body[:, 8] * 10 + body[:, 9], body[:, 10] * 10 + body[:, 11]
+            area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
+            out[idx] = ((body >= 0) & (body <= 9)).all(1) & _valid_dates(y, m, d) & np.isin(area, _area_codes())
             continue
         a = raw.astype(np.int64)
         a[:, 17] -= 32 * (a[:, 17] == ord("x"))  # lowercase x
