@@ -8,10 +8,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from e2e.conftest import WEATHER_POLICY
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from e2e.conftest import WEATHER_POLICY
 from suanshu.api.app import create_app
 from suanshu.cli.main import app
 from suanshu.market import orgs
@@ -66,6 +66,8 @@ def test_demand_to_settlement(api, sources):
             "name": name, "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 300, "title": title,
             "description": "逐时降水与气温，按城市聚合", "tags": ["气象", "降水"]})
         assert r.status_code == 201, r.text
+        # operator review: in_review -> listed (the registration is created lazily, below)
+        assert client.post(f"/api/v1/components/{r.json()['id']}/approve", headers=auth(op)).status_code == 200
     pool = client.post("/api/v1/pools", headers=auth(ai), json=POOL)
     assert pool.status_code == 201, pool.text
     pool_id = pool.json()["id"]

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from suanshu.audit.models import AuditEvent
 from suanshu.compute import scheduler as sch
 from suanshu.core.errors import UsageError
-from market_world import fresh_ex  # noqa: F401  (fixture)
 from suanshu.market import auction, orgs, pools
 
 REGIONS = ["湖南-长沙", "湖南-湘潭", "北京"]

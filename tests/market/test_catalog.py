@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pyld import jsonld
 
-from market_world import fresh_ex, world  # noqa: F401  (fixtures)
 from suanshu.api.app import create_app
 from suanshu.core.errors import Refused, UsageError
 from suanshu.core.settings import load_settings

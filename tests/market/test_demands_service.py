@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from market_world import fresh_ex, world  # noqa: F401  (fixtures)
 from suanshu.audit.models import AuditEvent
 from suanshu.core.clock import utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
@@ -256,8 +255,12 @@ def test_acceptance_is_all_or_nothing_wherever_it_fails(world, fail_at, with_com
         assert len(award["holds"]) == len(chosen)
 
 
-def test_a_provider_bids_with_a_component_published_for_the_demand(world):
+def test_a_provider_bids_with_a_component_made_for_the_demand(world):
+    """The new component is reviewed like any other: the bid stands, acceptance waits for the listing."""
     from market_world import CROPS
+
+    from suanshu.core.orgs import OPERATOR_ORG
+    from suanshu.market import review
     from suanshu.market.components import ComponentSpec
 
     ex = world.ex
@@ -267,7 +270,13 @@ def test_a_provider_bids_with_a_component_published_for_the_demand(world):
     agri = world.actor("agri").org_id
     with ex.db.transaction() as s:
         comp = s.get(Component, b.component_id)
-    assert (comp.name, comp.state, comp.org_id) == ("rice_yield_for_insurer", "listed", agri)
-    assert search.search(ex, "为需求定制").hits[0].doc.key == comp.id  # the new listing is searchable at once
+    assert (comp.name, comp.state, comp.org_id) == ("rice_yield_for_insurer", "in_review", agri)
+    assert search.search(ex, "为需求定制").total == 0  # not in the catalog before the operator approves
+    with pytest.raises(Refused) as err:
+        demands.accept(ex, world.actor("insurer"), d.id, [b.id])
+    assert err.value.code == "contract.component_not_listed"
+    review.approve(ex, orgs.local_actor(ex, OPERATOR_ORG), comp.id, note="ok")
+    search.invalidate(ex)
+    assert search.search(ex, "为需求定制").hits[0].doc.key == comp.id
     award = demands.accept(ex, world.actor("insurer"), d.id, [b.id])
     assert len(award["contracts"]) == 1 and len(award["holds"]) == 1

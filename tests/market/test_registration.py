@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from market_world import fresh_ex, world  # noqa: F401  (fixtures)
 from suanshu.api.app import create_app
 from suanshu.audit import checkpoint, merkle
 from suanshu.audit.models import AuditEvent
@@ -76,7 +75,7 @@ def test_certificate_over_the_api_and_cli(world, tmp_path, monkeypatch):
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
         assert "数据产品登记证书" in html.text and f"/api/v1/audit/proof/{seq}" in html.text
         embedded = json.loads(re.search(r'<script type="application/json" id="registration">(.*?)</script>',
-                                        html.text, re.S).group(1))
+                                        html.text, re.DOTALL).group(1))
         assert registration.verify(embedded) and embedded["audit_seq"] == seq
         # the operator (and auditors) fetch the proof the certificate links to
         op = {"Authorization": f"Bearer {orgs.issue_token(ex, OPERATOR_ORG)}"}

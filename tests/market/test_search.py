@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from market_world import fresh_ex, world  # noqa: F401  (fixtures)
 from suanshu.core.errors import UsageError
 from suanshu.market import orgs, search
 from suanshu.market.search import CatalogIndex, Doc, query_terms, terms
@@ -79,6 +78,7 @@ def test_bad_filters_have_stable_codes(world):
 def test_index_follows_the_tables(world, tmp_path):
     """A new listing is found after invalidate(); without it, within SYNC_SECONDS."""
     from market_world import LAND
+
     from suanshu.market import components
     from suanshu.market.components import ComponentSpec
 

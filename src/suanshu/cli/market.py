@@ -138,7 +138,7 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
             return
         table("Demands", ["title", "state", "budget", "deadline (Asia/Shanghai)", "compute", "id"],
               [(d["title"], d["state"], format_fen(d["budget_fen"]),
-                local(datetime.fromisoformat(d["deadline"].replace("Z", "+00:00"))),
+                local(datetime.fromisoformat(d["deadline"])),
                 "yes" if d["compute"] else "-", d["id"]) for d in items])
 
     @demand_app.command("show")
@@ -207,7 +207,7 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
             print_json(items)
             return
         table("Notifications", ["time", "kind", "message", "about"],
-              [(local(datetime.fromisoformat(n["created_at"].replace("Z", "+00:00"))), n["kind"], n["message"],
+              [(local(datetime.fromisoformat(n["created_at"])), n["kind"], n["message"],
                 n["subject"]) for n in items])
 
     # -- auctions -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
-from suanshu.market import auction, search, settlement
+from suanshu.market import auction, review, search, settlement
 from suanshu.market import components as component_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
@@ -138,7 +138,7 @@ def _open_demand(s: Session, demand_id: str, *, lock: bool = False) -> Demand:
 def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component: str | None = None,
         pool: str | None = None, note: str = "",
         new_component: component_service.ComponentSpec | None = None) -> Bid:
-    """Answer a demand with a listed component (or publish one now) or with a pool, at a price.
+    """Answer a demand with a listed component (or submit a new one for review) or a pool, at a price.
 
     Data bids: ``price_fen`` per query under the contract. Compute bids: ``price_fen`` for the job.
     """
@@ -153,8 +153,9 @@ def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component
         if price_fen > demand.budget_fen:
             raise Refused("bid.over_budget", f"the price is above the demand's budget ({demand.budget_fen} fen)")
     if new_component is not None:
-        component = component_service.publish(ex, actor, new_component).id
-        search.invalidate(ex)
+        # a component made for the demand is reviewed like any other: the bid stands meanwhile,
+        # and acceptance needs it listed
+        component = review.submit(ex, actor, new_component).id
     with ex.db.transaction() as s:
         demand = _open_demand(s, demand_id, lock=True)
         if pool is not None:
@@ -171,8 +172,9 @@ def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component
             actor.require(Role.PROVIDER)
             kind, detail = "data", {}
             target = component_service.get_component(s, actor, component)
-            if target.org_id != actor.org_id or target.state != "listed":
-                raise Refused("bid.not_your_listing", f"bid with a listed component of {actor.org_name}")
+            if target.org_id != actor.org_id or target.state not in ("listed", "in_review"):
+                raise Refused("bid.not_your_listing",
+                              f"bid with a component of {actor.org_name} that is listed or in review")
         row = Bid(id=new_id("bid"), demand_id=demand.id, bidder_org_id=actor.org_id, kind=kind,
                   component_id=target.id if kind == "data" else None, pool_id=target.id if kind == "compute" else None,
                   price_fen=price_fen, note=note, auto=False, detail=detail, state="submitted")
@@ -260,7 +262,8 @@ def _sign(s: Session, actor: Actor, demand: Demand, b: Bid, *, budget_fen: int, 
     """The contract for a data bid: policy frozen from the component, the bid's price per query."""
     comp = s.get(Component, b.component_id)
     if comp is None or comp.state != "listed":
-        raise Refused("contract.component_not_listed", "the bid's component is no longer listed")
+        raise Refused("contract.component_not_listed",
+                      "the bid's component is not listed (still in review, or delisted): it cannot be signed for")
     if budget_fen < b.price_fen:
         raise Refused("demand.budget_too_small",
                       f"after the compute price the budget ({budget_fen} fen) does not cover one query ({b.price_fen})")

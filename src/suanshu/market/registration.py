@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanshu.audit import checkpoint, log as audit
+from suanshu.audit import checkpoint
+from suanshu.audit import log as audit
 from suanshu.core.clock import iso, local, utcnow
 from suanshu.core.errors import NotFound, Refused
 from suanshu.core.ids import new_id
@@ -162,7 +163,7 @@ def certificate_html(ex: Exchange, reg: Registration, *, base_url: str = "") -> 
 def _parse(text: str):
     from datetime import datetime
 
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def registration_json(reg: Registration) -> dict:

@@ -55,7 +55,7 @@ SYNC_SECONDS = 2.0
 MODES = ("aggregate", "dp", "extract", "job")
 MAX_LIMIT = 200
 SYNONYMS_FILE = Path(__file__).with_name("data") / "synonyms.txt"
-_STOP = frozenset("的 了 和 与 及 或 等 在 对 为 是 年 月 日 个 把 被 之 其 并 按 每 各 the a an of and or for in on to with".split())
+_STOP = frozenset("的 了 和 与 及 或 等 在 对 为 是 年 月 日 个 把 被 之 其 并 按 每 各 the a an of and or for in on to with".split())  # noqa: SIM905
 _WORDLIKE = re.compile(r"[0-9a-z\u3400-\u9fff]")
 
 
