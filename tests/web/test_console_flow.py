@@ -161,3 +161,19 @@ def test_every_marked_string_has_a_chinese_translation():
     zh = i18n.translations("zh-CN")
     untranslated = sorted(m for m in ids if zh.ugettext(m) == m and m not in {"SQL", "CPU"})
     assert not untranslated, untranslated
+
+
+def test_rejection_reason_reaches_the_provider_who_resubmits(browser_for, tmp_path):
+    meteo, op = browser_for("meteo"), browser_for("op")
+    asset_id = upload(meteo, gbk_weather(tmp_path), "weather").headers["location"].rsplit("/", 1)[1]
+    html = meteo.get(f"/components/new?asset={asset_id}").text
+    form = compose_form(html, asset_id, name="rain_v", title="降水统计", price="1.00")
+    assert meteo.post("/components/new", data=form, follow_redirects=False).status_code == 303
+    queue = op.get("/review").text
+    cid = re.search(r'action="/review/(cmp_[^"]+)"', queue).group(1)
+    op.post(f"/review/{cid}", data={"csrf_token": csrf_of(queue), "decision": "reject", "reason": "请补充数据来源说明"})
+    mine = meteo.get("/components").text
+    assert "已驳回" in mine and "请补充数据来源说明" in mine
+    r = meteo.post(f"/components/{cid}/resubmit", data={"csrf_token": csrf_of(mine)}, follow_redirects=False)
+    assert r.status_code == 303 and "审核中" in meteo.get("/components").text
+    assert cid in op.get("/review").text

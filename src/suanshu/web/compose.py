@@ -37,8 +37,7 @@ def my_components(request: Request, who: User, done: str = ""):
               "listed": _("Listed: buyers can find it in the catalog now."),
               "resubmit": _("Resubmitted for review."), "delist": _("Delisted: no new contracts; signed ones go on.")
               }.get(done)
-    return page(request, "components.html", items=items, notice=notice, reasons=reasons,
-                review=review_bridge.available())
+    return page(request, "components.html", items=items, notice=notice, reasons=reasons)
 
 
 @router.post("/components/{component_id}/{action}")

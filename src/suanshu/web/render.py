@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from suanshu.core.clock import local
 from suanshu.core.money import format_fen
-from suanshu.web import i18n
+from suanshu.web import i18n, words
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -34,6 +34,7 @@ def _json_island(value) -> Markup:
 
 
 env.filters["json_island"] = _json_island
+env.globals["label"] = words.label
 
 
 def vendor_present() -> dict[str, bool]:

@@ -28,8 +28,7 @@ def _queue_page(request: Request, who, status: int = 200, **extra):
             scan = s.scalar(select(ScanReport).where(ScanReport.asset_id == comp.asset_id))
             entries.append({"c": comp, "org": s.get(Organization, comp.org_id), "scan": scan.report if scan else None,
                             "words": words.policy_words(comp.policy, comp.price_fen)})
-    return page(request, "review.html", status_code=status, entries=entries,
-                service=review_bridge.available(), **extra)
+    return page(request, "review.html", status_code=status, entries=entries, **extra)
 
 
 @router.get("/review")

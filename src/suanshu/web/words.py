@@ -64,3 +64,18 @@ def policy_words(policy: dict, price_fen: int) -> list[str]:
         out.append(_("The policy expires at %(t)s (UTC).") % {"t": policy["expiry"]})
     out.append(_("Each answered query costs %(price)s; refused queries cost nothing.") % {"price": format_fen(price_fen)})
     return out
+
+
+LABELS = {
+    "pi": {"none": lambda: _("none"), "personal": lambda: _("personal"), "sensitive": lambda: _("sensitive")},
+    "method": {"none": lambda: _("keep as is"), "mask": lambda: _("mask"), "hash": lambda: _("hash"),
+               "drop": lambda: _("drop"), "generalize": lambda: _("generalize")},
+    "role": {"dimension": lambda: _("dimension"), "aggregate": lambda: _("aggregate"), "hidden": lambda: _("hidden"),
+             "join": lambda: _("join")},
+}
+
+
+def label(kind: str, value: str) -> str:
+    """A stored code word (pi label, desensitization method, policy role) in the page's language."""
+    found = LABELS.get(kind, {}).get(value)
+    return found() if found else value
