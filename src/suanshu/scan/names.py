@@ -316,6 +316,13 @@ def _split_name(words: list[str], i: int) -> str | None:
     return w + nxt if context and is_name(w + nxt) else None
 
 
+@lru_cache(maxsize=1)
+def _function_table() -> np.ndarray:
+    table = np.zeros(0x10000, dtype=bool)
+    table[[ord(c) for c in _FUNCTION]] = True
+    return table
+
+
 def _han_only(text: str) -> tuple[str, np.ndarray]:
     """The text with every run of non-Han characters shortened to its last character (kept when
     it is "，" or "：", context for names, or the NUL that ends a cell; any other becomes \\x01),
@@ -346,10 +353,19 @@ def find_names(text: str) -> list[tuple[int, int]]:
     starts = ends - lens
     points = np.frombuffer(han.encode("utf-32-le"), dtype=np.uint32)[starts]
     maybe = (lens >= 1) & (lens <= 4) & _surname_table()[np.minimum(points, 0xFFFF)] & (points <= 0xFFFF)
+    # What ``_split_name`` needs before it looks at words (every word here is Han only or one other
+    # character): a Han next word making 2-3 characters together, no function word alone, and a
+    # single character after a two-character word. A one-character word that cannot be joined
+    # is no name, so only the others reach the loop.
+    is_han = (points >= 0x3400) & (points <= 0x9FFF)
+    nxt_len, nxt_han = np.append(lens[1:], 0), np.append(is_han[1:], False)
+    function = (lens == 1) & _function_table()[np.minimum(points, 0xFFFF)]
+    can_join = nxt_han & (lens + nxt_len >= 2) & (lens + nxt_len <= 3) & ~function & ((lens != 2) | (nxt_len == 1))
+    maybe &= (lens >= 2) | can_join
     spans = []
     for i in np.flatnonzero(maybe).tolist():
         w, start, pos = words[i], int(starts[i]), int(ends[i])
-        if len(w) <= 2 and i + 1 < len(words):
+        if len(w) <= 2 and can_join[i]:
             merged = _split_name(words, i)
             if merged:
                 w, pos = merged, start + len(merged)
