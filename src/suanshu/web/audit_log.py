@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from suanshu.audit import checkpoint
 from suanshu.core.errors import SuanshuError
 from suanshu.core.orgs import Role
-from suanshu.market import workspace
+from suanshu.market import users, workspace
 from suanshu.web import errors
 from suanshu.web.auth import User, need
 from suanshu.web.render import page
@@ -28,6 +28,7 @@ def audit(request: Request, who: User, action: str = "", actor: str = "", subjec
     with ex.db.transaction() as s:
         # signatures of every checkpoint (database and the data dir's export), then chain, tree and roots
         verification = checkpoint.verify(s, ex.settings.home)
-    return page(request, "audit.html", events=events, verification=verification, actions=workspace.audit_actions(ex),
+    people = {u.id: f"{u.username} · {o.name}" for u, o in users.list_users(ex)}  # user ids, readable
+    return page(request, "audit.html", events=events, people=people, verification=verification, actions=workspace.audit_actions(ex),
                 filters={"action": action, "actor": actor, "subject": subject}, error=error,
                 older=events[-1].seq if len(events) == workspace.AUDIT_PAGE else None)
