@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from suanshu.cli import views
 from suanshu.cli.output import Format, console, handles_errors, print_json, table
 from suanshu.core.clock import iso, local
 from suanshu.core.errors import UsageError
@@ -211,13 +212,7 @@ def component_publish(
 @handles_errors
 def component_list(fmt: FormatOpt = Format.table) -> None:
     """The catalog: every listed component."""
-    items = [components.component_json(c) for c in components.catalog(open_exchange())]
-    if fmt == Format.json:
-        print_json(items)
-    else:
-        table("Catalog", ["name", "v", "title", "price", "mode", "id"],
-              [(c["name"], c["version"], c["title"], format_fen(c["price_fen"]), c["policy"]["mode"], c["id"])
-               for c in items])
+    views.show_catalog([components.component_json(c) for c in components.catalog(open_exchange())], fmt)
 
 
 @component_app.command("show")
@@ -297,14 +292,7 @@ def ledger_deposit(org: str, amount: str, reference: str = "", fmt: FormatOpt = 
 @handles_errors
 def ledger_balances(fmt: FormatOpt = Format.table) -> None:
     """Every account's balance; the posted balances of all accounts always sum to zero."""
-    rows = settlement.balances(open_exchange(), None)
-    if fmt == Format.json:
-        print_json({"accounts": [r.__dict__ for r in rows], "sum_posted_fen": sum(r.posted_fen for r in rows)})
-        return
-    table("Balances", ["org", "account", "posted", "held", "available"],
-          [(r.org, r.account, format_fen(r.posted_fen), format_fen(r.held_fen), format_fen(r.available_fen))
-           for r in rows])
-    console.print(f"Sum of posted balances: {format_fen(sum(r.posted_fen for r in rows))}")
+    views.show_balances(settlement.balances(open_exchange(), None), fmt)
 
 
 @audit_app.command("log")
@@ -406,6 +394,11 @@ _users.register(app, lambda: open_exchange())
 from suanshu.cli import review as _review  # noqa: E402  (`suanshu review`, `component delist|submit|history`)
 
 _review.register(app, component_app, lambda: open_exchange(), operator)
+
+from suanshu.cli import remote as _remote  # noqa: E402  (SUANSHU_URL + SUANSHU_TOKEN: through suanshu.client)
+
+_remote.install({"": app, "component": component_app, "contract": contract_app, "ledger": ledger_app,
+                 "audit": audit_app})
 
 
 def main() -> None:
