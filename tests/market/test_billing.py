@@ -226,3 +226,22 @@ def test_cancel_voids_the_hold_once(market):
         from suanshu.ledger import seals
 
         assert seals.verify(s).ok  # deposit, hold and void all went through sealed batches
+
+
+def test_invoice_posts_from_the_contract_hold_when_it_covers_it(market):
+    """Usage rated into an invoice is posted from the hold taken at contract start; the rest
+    stays held. An invoice larger than what is left is charged to cash instead."""
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    billing.ingest_usage(ex, op, _events(contract.id)[:2])
+    inv = billing.issue_invoice(ex, op, contract.id, {"per_query_fen": 1200}, T0, T0 + timedelta(days=1))
+    cash = next(r for r in settlement.balances(ex, None) if r.org == "insurer" and r.code == "cash")
+    assert (cash.held_fen, cash.posted_fen) == (5000 - 1200, 1_000_000 - 1200)
+    with ex.db.transaction() as s:
+        c = s.get(type(contract), contract.id)
+        assert c.spent_fen == 1200 and c.hold_transfer_id == inv.transfers[1]  # the re-hold
+    big = billing.issue_invoice(ex, op, contract.id, {"monthly_fee_fen": 9000}, T0 + timedelta(days=1),
+                                T0 + timedelta(days=2))
+    cash = next(r for r in settlement.balances(ex, None) if r.org == "insurer" and r.code == "cash")
+    assert (cash.held_fen, cash.posted_fen) == (3800, 1_000_000 - 1200 - 9000)
+    assert billing.reconcile(ex)["ok"] and big.provider_fen + big.operator_fen == 9000

@@ -11,7 +11,6 @@ the late one is billed on the next.
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import io
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ from suanshu.billing.models import Invoice, InvoiceLine, UsageEvent
 from suanshu.core.clock import iso, local, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
-from suanshu.core.money import format_fen, split_commission
+from suanshu.core.money import format_fen
 from suanshu.core.orgs import Organization, Role
 from suanshu.ledger import engine as ledger
-from suanshu.ledger.codes import CNY, AccountCode, TransferCode, TransferFlags
+from suanshu.ledger.codes import AccountCode, TransferCode, TransferFlags
 from suanshu.ledger.models import Account, Transfer
+from suanshu.market import contracts as contract_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
@@ -46,21 +46,18 @@ def ingest_usage(ex: Exchange, actor: Actor, events: list[dict]) -> dict:
     return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
 
-def _tid(invoice_id: str, leg: str) -> str:
-    """Settlement transfer ids derive from the invoice: a retried settlement converges (exists)."""
-    return hashlib.sha256(f"{invoice_id}/{leg}".encode()).hexdigest()[:32]
-
-
 def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, period_start: datetime,
                   period_end: datetime) -> Invoice:
-    """Rate the contract's uninvoiced usage before ``period_end`` and settle it: buyer cash ->
-    escrow -> provider share + operator commission, one linked chain, in one transaction."""
+    """Rate the contract's uninvoiced usage before ``period_end`` and settle it in the same
+    transaction: posted from the contract's hold (or charged to cash) and split to provider and
+    operator, one linked chain (``_settle_invoice``)."""
     actor.require(Role.OPERATOR)
     rating.check_plan(plan)
     if period_end <= period_start:
         raise UsageError("billing.bad_period", "the period must end after it starts")
     with ex.db.transaction() as s:
-        contract = s.get(Contract, contract_id)
+        # FOR UPDATE: a concurrent query posts from the same hold (SQLite's write lock serialises too)
+        contract = s.get(Contract, contract_id, with_for_update=True)
         if contract is None:
             raise NotFound("contract.not_found", f"no contract {contract_id!r}")
         existing = s.scalar(select(Invoice).where(Invoice.subject == contract.id,
@@ -75,26 +72,14 @@ def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, peri
             totals.add(e.type, e.data)
         lines = rating.rate(plan, totals)
         total = sum(line.amount_fen for line in lines)
-        provider_fen, operator_fen = split_commission(total, contract.commission_bps)
         invoice_id = new_id("inv")
-        chain = []
-        if total:
-            escrow = settlement.account_id(s, settlement.operator_id(s), AccountCode.ESCROW)
-            memo = {"invoice": invoice_id, "contract": contract.id}
-            legs = [("charge", settlement.account_id(s, contract.buyer_org_id, AccountCode.CASH), escrow, total,
-                     TransferCode.CHARGE),
-                    ("provider", escrow, settlement.account_id(s, contract.provider_org_id, AccountCode.CASH),
-                     provider_fen, TransferCode.PROVIDER_SHARE),
-                    ("operator", escrow, settlement.account_id(s, settlement.operator_id(s), AccountCode.REVENUE),
-                     operator_fen, TransferCode.OPERATOR_COMMISSION)]
-            chain = [ledger.NewTransfer(_tid(invoice_id, leg), dr, cr, amount, CNY, code, memo=memo)
-                     for leg, dr, cr, amount, code in legs if amount]
-            chain = [_linked(t) for t in chain[:-1]] + chain[-1:]
-            ledger.require_ok(ledger.create_transfers(s, chain, seal=True), chain)
+        charge = _settle_invoice(s, contract, invoice_id, total) if total else None
+        provider_fen, operator_fen = (charge.provider_fen, charge.operator_fen) if charge else (0, 0)
         invoice = Invoice(id=invoice_id, subject=contract.id, buyer_org_id=contract.buyer_org_id,
                           provider_org_id=contract.provider_org_id, period_start=period_start,
                           period_end=period_end, plan=plan, events=len(events), total_fen=total,
-                          provider_fen=provider_fen, operator_fen=operator_fen, transfers=[t.id for t in chain])
+                          provider_fen=provider_fen, operator_fen=operator_fen,
+                          transfers=charge.transfers if charge else [])
         s.add(invoice)
         s.flush()
         s.add_all(InvoiceLine(invoice_id=invoice_id, n=i, kind=line.kind, description=line.description,
@@ -108,10 +93,21 @@ def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, peri
     return invoice
 
 
-def _linked(t: ledger.NewTransfer) -> ledger.NewTransfer:
-    from dataclasses import replace
-
-    return replace(t, flags=t.flags | TransferFlags.LINKED)
+def _settle_invoice(s: Session, contract: Contract, invoice_id: str, total: int) -> settlement.Charge:
+    """Post the invoice from the contract's hold when it still covers it (the rest stays held),
+    else charge the buyer's cash directly; either way one linked chain with the split, its ids
+    derived from the invoice so a retried settlement converges."""
+    memo = {"invoice": invoice_id, "contract": contract.id}
+    left = contract_service.remaining_fen(contract)
+    from_hold = contract.state == "active" and contract.hold_transfer_id is not None and total <= left
+    charge = settlement.charge(
+        s, hold_id=contract.hold_transfer_id if from_hold else None, buyer_org_id=contract.buyer_org_id,
+        provider_org_id=contract.provider_org_id, price=total, remaining_after=left - total if from_hold else 0,
+        commission_bps=contract.commission_bps, memo=memo, ids_from=invoice_id)
+    if from_hold:
+        contract.spent_fen += total
+        contract.hold_transfer_id = charge.new_hold_id
+    return charge
 
 
 def invoice_json(s: Session, inv: Invoice) -> dict:
@@ -134,10 +130,13 @@ def reconcile(ex: Exchange) -> dict:
         invoices = list(s.scalars(select(Invoice).order_by(Invoice.id)))
         for inv in invoices:
             lines = sum(s.scalars(select(InvoiceLine.amount_fen).where(InvoiceLine.invoice_id == inv.id)))
-            legs = {t.code: t.amount for t in ledger.lookup_transfers(s, inv.transfers)}
+            transfers = ledger.lookup_transfers(s, inv.transfers)
+            legs = {t.code: t.amount for t in transfers if not t.flags & TransferFlags.PENDING}
+            charged = sum(t.amount for t in transfers
+                          if t.code == TransferCode.CHARGE or t.flags & TransferFlags.POST_PENDING_TRANSFER)
             checks = {
                 "lines": lines,
-                "charge_transfer": legs.get(TransferCode.CHARGE, 0),
+                "charge_transfer": charged,
                 "provider_plus_operator": inv.provider_fen + inv.operator_fen,
                 "split_transfers": legs.get(TransferCode.PROVIDER_SHARE, 0)
                 + legs.get(TransferCode.COMPUTE_SHARE, 0) + legs.get(TransferCode.OPERATOR_COMMISSION, 0),
@@ -189,7 +188,8 @@ def statement(ex: Exchange, actor: Actor | None, org_name: str, start: datetime,
             if not delta:
                 continue
             balance += delta
-            rows.append(StatementRow(local_ns(t.timestamp), t.id, _code(t.code), _describe(t.memo),
+            code = "charge" if t.flags & TransferFlags.POST_PENDING_TRANSFER else _code(t.code)  # a posted hold
+            rows.append(StatementRow(local_ns(t.timestamp), t.id, code, _describe(t.memo),
                                      -delta if delta < 0 else 0, delta if delta > 0 else 0, balance))
         account = s.get(Account, cash)
     return {"org": org.name, "display_name": org.display_name or org.name, "account": account.name,
