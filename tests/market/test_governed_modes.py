@@ -178,3 +178,37 @@ def test_every_answer_and_refusal_is_audited_with_its_receipt(ex, asset_file):
         assert answered[0].seq == receipt["audit_seq"] and answered[0].hash == receipt["audit_hash"]
         assert [(e.payload["contract"], e.payload["code"]) for e in denied] == [(contract.id, "query.column_not_allowed")]
         assert "138" not in repr([e.payload for e in denied])  # no mobile number reaches the log
+
+
+def test_a_buyer_joins_their_own_table_on_a_join_column(ex, asset_file):
+    import pyarrow as pa
+
+    from suanshu.audit.models import AuditEvent
+
+    join_policy = {"mode": "aggregate", "min_group_size": 10,
+                   "columns": {"city": "dimension", "fee": "aggregate", "mobile": "join"}}  # fmt: skip
+    publish(ex, asset_file, "fees", join_policy)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 10_000)
+    lines = asset_file.read_text().splitlines()[1:]
+    mobiles = [line.split(",")[2] for line in lines]
+    # the bank knows 30 of the subscribers as "gold" and 5 as "new" (below the threshold of 10)
+    crm = pa.table({"mobile": mobiles[:35] + ["13800000000"], "tier": ["gold"] * 30 + ["new"] * 5 + ["gold"]})
+    sql = "SELECT o.tier, count(*) AS n, sum(f.fee) AS s FROM fees f JOIN crm o ON f.mobile = o.mobile GROUP BY o.tier"
+    result = queries.run(ex, buyer, contract.id, sql, own={"crm": crm})
+    fees = [int(line.split(",")[1]) for line in lines]
+    assert result.rows == [["gold", 30, sum(fees[:30])]]  # "new" (5 subscribers) never leaves
+    assert result.receipt["own_tables"]["crm"]["rows"] == 36 and len(result.receipt["own_tables"]["crm"]["sha256"]) == 64
+    # the key itself is never output; the buyer's table may not take the component's name
+    with pytest.raises(Refused) as info:
+        queries.run(ex, buyer, contract.id, "SELECT f.mobile, count(*) FROM fees f JOIN crm o ON f.mobile = o.mobile "
+                    "GROUP BY 1", own={"crm": crm})  # fmt: skip
+    assert info.value.code == "query.column_not_allowed"
+    from suanshu.core.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        queries.run(ex, buyer, contract.id, "SELECT count(*) FROM fees", own={"fees": crm})
+    assert info.value.code == "sandbox.name_taken"
+    with ex.db.transaction() as s:
+        logged = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.answer")).one().payload
+        assert logged["own_tables"] == result.receipt["own_tables"]

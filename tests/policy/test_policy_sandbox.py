@@ -124,3 +124,18 @@ def test_missing_file_and_closed_sandbox(tmp_path, customers_file):
     box.close()
     with pytest.raises(Refused):
         box.execute("SELECT 1")
+
+
+def test_add_table_exposes_an_arrow_table_but_never_shadows_one(sandbox):
+    sandbox.add_table("crm", pa.table({"key": ["a", "b"], "tier": ["gold", "new"]}))
+    assert sandbox.execute("SELECT tier FROM crm ORDER BY key").rows == [("gold",), ("new",)]
+    for name in ("customers", "CUSTOMERS", "crm"):  # the provider's view, in any case, or a second crm
+        with pytest.raises(UsageError) as info:
+            sandbox.add_table(name, pa.table({"x": [1]}))
+        assert info.value.code == "sandbox.name_taken"
+    with pytest.raises(UsageError) as info:
+        sandbox.add_table("vault.customers", pa.table({"x": [1]}))
+    assert info.value.code == "sandbox.invalid_name"
+    assert sandbox.execute("SELECT count(*) FROM customers").rows == [(456,)]  # still the provider's
+    with pytest.raises(Refused, match="locked"):  # and the configuration is still locked
+        sandbox.execute("SET enable_external_access = true")

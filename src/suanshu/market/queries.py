@@ -3,12 +3,19 @@
 The buyer's SQL is checked against the policy frozen in the contract, run in a hardened
 DuckDB next to the provider's data, checked again on the way out, charged from the hold
 and split, and answered with a receipt whose audit entry records what ran and what it cost.
+
+A buyer may bring their own tables (``own``: name -> Arrow table) for the policy's ``join``
+role; they live in the query's sandbox only, and the receipt records each one's name, row
+count and SHA-256 (of its Arrow IPC stream), so the audit log says what was joined.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 from suanshu.audit import log as audit
 from suanshu.core.clock import iso, utcnow
@@ -22,7 +29,7 @@ from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract, QueryRun
 from suanshu.policy import budget as budgets
-from suanshu.policy.engine import ENGINES
+from suanshu.policy.engine import ENGINES, own_tables
 from suanshu.policy.model import EPSILON_UNITS, Policy
 from suanshu.policy.sqlguard import guard
 from suanshu.vault.models import Asset
@@ -46,7 +53,15 @@ def _usable(contract: Contract) -> None:
                       f"({contract.price_fen} fen); sign a new contract")
 
 
-def run(ex: Exchange, actor: Actor, contract_id: str, sql: str) -> QueryResult:
+def _fingerprint(table: pa.Table) -> dict:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return {"rows": table.num_rows, "sha256": hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()}
+
+
+def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
+        own: Mapping[str, pa.Table] | None = None) -> QueryResult:
     actor.require(Role.BUYER)
     with ex.db.transaction() as s:
         contract = contract_service.get_contract(s, actor, contract_id)
@@ -63,18 +78,22 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str) -> QueryResult:
         policy.check_terms(purpose=contract.purpose or None, region=region)
         sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
         with sandbox:
+            for name, table in (own or {}).items():
+                sandbox.add_table(name, table)
+            mine = own_tables(sandbox, list(own or {}))
             if policy.mode == "dp":
-                guard(sql, policy)  # a refused query holds no ε
+                guard(sql, policy, mine)  # a refused query holds no ε
                 reservation = budgets.DatabaseBudgetStore(ex.db.transaction).reserve(
                     contract.id, policy.dp.per_query_units, policy.dp.total_units)
-            answer = ENGINES[policy.mode](sandbox, policy, sql, max_rows=ex.settings.max_result_rows)
+            answer = ENGINES[policy.mode](sandbox, policy, sql, max_rows=ex.settings.max_result_rows, own=mine)
     except BaseException as err:
         _release(ex, reservation)
         if isinstance(err, SuanshuError):
             _record_denial(ex, actor, contract, sql, err)
         raise
     try:
-        return _settle(ex, actor, contract.id, sql, answer, reservation)
+        return _settle(ex, actor, contract.id, sql, answer, reservation,
+                       {name: _fingerprint(table) for name, table in (own or {}).items()})
     except BaseException:
         _release(ex, reservation)  # the settle transaction rolled back, its ε commit with it
         raise
@@ -105,7 +124,7 @@ def _record_denial(ex: Exchange, actor: Actor, contract: Contract, sql: str, err
 
 
 def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer,
-            reservation: budgets.Reservation | None = None) -> QueryResult:
+            reservation: budgets.Reservation | None = None, own: dict | None = None) -> QueryResult:
     with ex.db.transaction() as s:
         # FOR UPDATE: on PostgreSQL two settlements of one contract would otherwise both post the
         # same hold (SQLite's BEGIN IMMEDIATE already serialises them)
@@ -134,6 +153,8 @@ def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer,
         }
         receipt["mode"] = answer.mode
         receipt["epsilon_spent"] = answer.epsilon_spent
+        if own:
+            receipt["own_tables"] = own
         if reservation is not None:  # ε is spent in the same transaction as the money
             receipt["epsilon_spent_total"] = budgets.commit_in(s, reservation) / EPSILON_UNITS
         event = audit.append(s, actor=actor.label, action="query.answer", subject=run_id, payload=receipt)

@@ -23,6 +23,7 @@ only ever read the listed files. Every query runs under a wall-clock limit: a ti
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -54,6 +55,7 @@ def _sql_identifier(name: str) -> str:
 
 
 T = TypeVar("T")
+_SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,19 @@ class Sandbox:
     def execute_arrow(self, sql: str) -> pa.Table:
         """Run trusted exchange-side SQL (e.g. the listing gate's scan) and return Arrow."""
         return self._timed(lambda: self._con.sql(sql).to_arrow_table())
+
+    def add_table(self, name: str, table: pa.Table) -> None:
+        """Expose an in-memory Arrow table (a buyer's own table, for the ``join`` role) as ``name``.
+
+        Allowed after the configuration is locked: it reads no file and changes no setting. The
+        name may not be one the sandbox already has: DuckDB would resolve the new (temporary)
+        view first and let it stand in for the provider's table."""
+        if not isinstance(name, str) or not _SIMPLE_NAME.fullmatch(name):
+            raise UsageError("sandbox.invalid_name", f"a table name is a simple identifier, got {name!r}")
+        taken = {n.lower() for (n,) in self.execute("SELECT table_name FROM information_schema.tables").rows}
+        if name.lower() in taken:
+            raise UsageError("sandbox.name_taken", f"a table named {name!r} already exists here; choose another name")
+        self._con.register(name, table)
 
     def describe(self, sql: str) -> list[dict]:
         """Output columns of ``sql`` as [{"name", "type"}], without reading any rows."""
