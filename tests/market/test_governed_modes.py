@@ -167,10 +167,13 @@ def test_every_answer_and_refusal_is_audited_with_its_receipt(ex, asset_file):
     receipt = result.receipt
     assert receipt["contract"] == contract.id and receipt["rows_out"] == 3 == len(result.rows)
     assert receipt["query_sha256"] == hashlib.sha256(sql.encode()).hexdigest() and receipt["epsilon_spent"] == 0.5
+    respaced = queries.run(ex, buyer, contract.id, sql.lower().replace(" from ", "\n  FROM "))
+    assert respaced.receipt["query_normalised_sha256"] == receipt["query_normalised_sha256"]
+    assert respaced.receipt["query_sha256"] != receipt["query_sha256"]
     with ex.db.transaction() as s:
         answered = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.answer")).all()
         denied = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.deny")).all()
-        assert [e.subject for e in answered] == [receipt["query"]]
+        assert [e.subject for e in answered] == [receipt["query"], respaced.receipt["query"]]
         logged = answered[0].payload
         assert {k: logged[k] for k in ("contract", "query_sha256", "epsilon_spent", "rows_out", "mode")} == {
             "contract": contract.id, "query_sha256": receipt["query_sha256"], "epsilon_spent": 0.5,

@@ -151,6 +151,8 @@ def _settle(ex: Exchange, actor: Actor, contract_id: str, sql: str, answer,
             "transfers": charge.transfers if charge else [],
             "budget_left_fen": contract_service.remaining_fen(contract), "time": iso(utcnow()),
         }
+        # the same query however it is spaced, cased or commented (sqlglot-normalised)
+        receipt["query_normalised_sha256"] = answer.sql_sha256
         receipt["mode"] = answer.mode
         receipt["epsilon_spent"] = answer.epsilon_spent
         if own:
