@@ -243,6 +243,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/contracts"): "y y y y y",
     ("GET", "/api/v1/contracts/{contract_id}"): "yy y4 y4 44 yy",  # parties; operator and auditor see terms
     ("POST", "/api/v1/contracts/{contract_id}/queries"): "33 33 y4 33 33",
+    ("GET", "/api/v1/contracts/{contract_id}/queries"): "yy y4 y4 44 yy",
     ("GET", "/api/v1/pools"): "y y y y y",
     ("POST", "/api/v1/pools"): "3 3 3 y 3",
     ("POST", "/api/v1/ledger/deposits"): "y 3 3 3 3",

@@ -141,6 +141,16 @@ def test_trade_loop(api, sources):
     assert r.status_code == 403 and error_code(r) == "auth.role_required"
     assert client.get("/api/v1/components", headers=auth("ssk_forged")).status_code == 401
 
+    # the contract's queries: the buyer sees its SQL and receipts, the provider only hashes and counts
+    runs = client.get(f"/api/v1/contracts/{contract['id']}/queries", headers=auth(buyer)).json()["items"]
+    assert [(q["status"], q["error_code"]) for q in runs] == [
+        ("succeeded", None), ("denied", "query.column_not_allowed"), ("denied", "query.parse_error")]
+    assert runs[0]["sql"] == sql and runs[0]["receipt"]["audit_seq"] == receipt["audit_seq"]
+    seen = client.get(f"/api/v1/contracts/{contract['id']}/queries", params={"status": "succeeded"},
+                      headers=auth(meteo)).json()["items"]
+    assert [(q["sql"], q["receipt"], q["price_fen"]) for q in seen] == [(None, None, 250)]
+    assert client.get(f"/api/v1/contracts/{contract['id']}/queries", headers=auth(other_buyer)).status_code == 404
+
     # settlement: refusals cost nothing; the charge was split; every account sums to zero
     assert _accounts(client, buyer)["cash"]["available_fen"] == 4000
     assert _accounts(client, buyer)["cash"]["posted_fen"] == 4750

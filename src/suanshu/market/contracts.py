@@ -21,7 +21,7 @@ from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.paging import window
-from suanshu.market.models import Contract
+from suanshu.market.models import Contract, QueryRun
 from suanshu.policy.model import Policy
 
 MAX_DAYS = 3660
@@ -112,3 +112,24 @@ def list_contracts(ex: Exchange, actor: Actor, *, state: str | None = None, side
 
 def remaining_fen(contract: Contract) -> int:
     return contract.budget_fen - contract.spent_fen
+
+
+def list_query_runs(ex: Exchange, actor: Actor, contract_id: str, *, status: str | None = None,
+                    after: str | None = None, limit: int | None = None) -> tuple[Contract, list[QueryRun]]:
+    """The governed queries under a contract, for those who may see the contract (else 404)."""
+    q = select(QueryRun).where(QueryRun.contract_id == contract_id).order_by(QueryRun.id)
+    if status:
+        q = q.where(QueryRun.status == status)
+    with ex.db.transaction() as s:
+        contract = get_contract(s, actor, contract_id)
+        return contract, list(s.scalars(window(q, QueryRun.id, after, limit)))
+
+
+def query_run_json(run: QueryRun, contract: Contract, actor: Actor) -> dict:
+    """The buyer sees its SQL; the provider, operator and auditor see its hash (a buyer's questions are its own)."""
+    mine = actor.org_id == contract.buyer_org_id
+    return {"id": run.id, "contract": run.contract_id, "status": run.status, "error_code": run.error_code,
+            "sql": run.sql if mine else None, "query_sha256": run.query_sha256, "rows_out": run.rows_out,
+            "suppressed_groups": run.suppressed_groups, "price_fen": run.price_fen,
+            "created_at": iso(run.created_at), "receipt": run.receipt if mine else None}
+

@@ -79,3 +79,27 @@ def run_query(contract_id: str, body: QueryIn, ex: ExchangeDep, actor: ActorDep,
         return {"columns": result.columns, "rows": result.rows, "receipt": result.receipt}
 
     return idem.run(body.model_dump(), work)
+
+
+class QueryRunOut(BaseModel):
+    id: str
+    contract: str
+    status: str = Field(description="succeeded | denied")
+    error_code: str | None
+    sql: str | None = Field(description="The buyer's only")
+    query_sha256: str
+    rows_out: int
+    suppressed_groups: int
+    price_fen: int
+    created_at: str
+    receipt: dict | None = Field(description="The buyer's only")
+
+
+@router.get("/contracts/{contract_id}/queries", response_model=Page[QueryRunOut])
+def list_queries(contract_id: str, ex: ExchangeDep, actor: ActorDep, page: PageDep,
+                 status: Literal["succeeded", "denied"] | None = None):
+    """The contract's governed queries, answered and refused, oldest first."""
+    contract, runs = contracts.list_query_runs(ex, actor, contract_id, status=status, after=page.after,
+                                               limit=page.fetch)
+    return page.of(runs, lambda r: contracts.query_run_json(r, contract, actor))
+
