@@ -97,6 +97,7 @@ def test_client_and_remote_cli_trade_over_http(server, sources, tmp_path):
             buyer.query(contract.id, "SELECT * FROM weather_city")
         assert star.value.code == "query.star"
         assert buyer.contract(contract.id).spent_fen == 250  # the refusal cost nothing
+        assert [q["error_code"] for q in buyer.queries(contract.id)] == [None, "query.star"]
         cash = next(b for b in buyer.balances() if b.code == "cash")
         assert (cash.posted_fen, cash.held_fen) == (4_750, 750)
         proof = buyer.prove(answer.receipt["audit_seq"])

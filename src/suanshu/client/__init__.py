@@ -299,6 +299,10 @@ class Client:
         """Buyer: a governed query; charged when answered, refusals raise ``ApiError`` and cost nothing."""
         return _load(QueryResult, self._post(f"/contracts/{contract_id}/queries", {"sql": sql}, idempotent=True))
 
+    def queries(self, contract_id: str, *, status: str | None = None) -> Iterator[dict]:
+        """The contract's queries (answered and refused); SQL and receipts only for its buyer."""
+        return self._pages(f"/contracts/{contract_id}/queries", status=status)
+
     # -- ledger, audit, pools -----------------------------------------------------------------
 
     def deposit(self, org: str, amount_fen: int, reference: str = "") -> dict:
