@@ -11,9 +11,12 @@ Presidio is configured as fairly as we can for Chinese:
   here, saved to a temporary directory and loaded by path; it has no NER, because no Chinese
   NER model installs from the registry without a download — so Presidio finds no person names;
 - analysis is batched (``BatchAnalyzerEngine.analyze_iterator``).
-Both run pinned to one CPU core, and time is the process's CPU time (``time.process_time``), so
-other load on the machine does not count against either engine. Matching: a prediction counts when it overlaps a gold span of
-the same type in the same cell (each gold span used once).
+Both run pinned to one CPU core, and time is the process's CPU time (``time.process_time``), the
+least of ``--repeat`` runs for each engine, so other load on the machine counts as little as it
+can against either (it still slows both: caches and the core's other hyperthread are shared —
+each line carries the load average). Suanshu's timed scan returns its findings as an Arrow
+table; the same scan with the contract's Python dicts is timed too. Matching: a prediction
+counts when it overlaps a gold span of the same type in the same cell (each gold span used once).
 
 Run: ``make bench`` or ``uv run --group bench python bench/scan_vs_presidio.py [--rows N]``.
 """
@@ -77,6 +80,11 @@ def score(pred: list[tuple], gold: list[tuple]) -> dict[str, dict]:
         out[t] = {"precision": round(p, 4), "recall": round(r, 4),
                   "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "tp": tp[t], "fp": fp[t], "fn": fn[t]}
     return out
+
+
+def best_of(n: int, run):
+    """The run with the least CPU time of ``n`` (the machine is shared: other load only adds)."""
+    return min((run() for _ in range(max(1, n))), key=lambda r: r[1])
 
 
 def cell_mb(cols: dict[str, list[str]]) -> float:
@@ -148,6 +156,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=50_000, help="rows for Suanshu's throughput run")
     ap.add_argument("--presidio-rows", type=int, default=1_000, help="rows both engines are scored on")
     ap.add_argument("--news", type=int, default=2_000, help="news sentences for name scores")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="timed runs per engine and corpus; the least CPU time counts (both engines alike)")
     args = ap.parse_args()
     one_core()
 
@@ -159,7 +169,7 @@ def main() -> None:
     rates = {}
     for corpus, business in (("dense", False), ("orders", True)):
         big, _ = table(args.rows, seed=7, with_business=business)
-        pred, secs = run_suanshu(big)
+        pred, secs = best_of(args.repeat, lambda: run_suanshu(big))
         mb, cells = cell_mb(big), args.rows * len(big)
         emit(bench="scan_vs_presidio", engine="suanshu", corpus=corpus, rows=args.rows, cells=cells,
              mb=round(mb, 2), cpu_seconds=round(secs, 3), mb_per_s=round(mb / secs, 2),
@@ -167,16 +177,16 @@ def main() -> None:
              load=os.getloadavg()[0])
         rates[corpus] = mb / secs
         if corpus == "orders":  # the same scan with every finding as a Python dict (the JSON contract)
-            _, dict_secs = run_suanshu(big, findings_as="dicts")
+            _, dict_secs = best_of(args.repeat, lambda: run_suanshu(big, findings_as="dicts"))
             emit(bench="scan_vs_presidio", engine="suanshu", corpus=corpus, rows=args.rows, findings_as="dicts",
                  cpu_seconds=round(dict_secs, 3), mb_per_s=round(mb / dict_secs, 2), load=os.getloadavg()[0])
 
     small, gold = table(args.presidio_rows, seed=8, with_business=True)
-    s_pred, s_secs = run_suanshu(small)
+    s_pred, s_secs = best_of(args.repeat, lambda: run_suanshu(small))
     with tempfile.TemporaryDirectory() as tmp:
         analyzer = presidio_analyzer(Path(tmp) / "zh_blank")
         run_presidio(analyzer, {k: v[:10] for k, v in small.items()})  # warm up
-        p_pred, p_secs = run_presidio(analyzer, small)
+        p_pred, p_secs = best_of(args.repeat, lambda: run_presidio(analyzer, small))
         mb, cells = cell_mb(small), args.presidio_rows * len(small)
         for engine, secs in (("suanshu", s_secs), ("presidio", p_secs)):
             emit(bench="scan_vs_presidio", engine=engine, corpus="table-scored", rows=args.presidio_rows,

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from suanshu.scan import names
 from suanshu.scan.detectors import DETECTORS, ID_DETECTORS, TEXT_DETECTORS, Match, detectors_for, fold, scan_array
 from suanshu.scan.detectors.base import FEATURES
-from suanshu.scan.detectors.contact import EmailDetector
+from suanshu.scan.detectors.contact import EmailDetector, LandlineDetector
 from suanshu.scan.detectors.location import GeoCoordinateDetector
 from suanshu.scan.detectors.network import IPv6Detector
+from suanshu.scan.detectors.vehicle import LicensePlateDetector
 
 from suanshu.scan import validators as v
 
@@ -116,7 +117,7 @@ def test_offsets_stay_the_original_cells_after_folding_in_a_mixed_column():
 
 # --- batch forms agree with their scalar forms -------------------------------------------------
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(st.text(alphabet="0123456789abcdefABCDEFg:.", max_size=45))
 def test_inet_pton_agrees_with_ipaddress(text):
     try:
@@ -127,7 +128,7 @@ def test_inet_pton_agrees_with_ipaddress(text):
     assert IPv6Detector().validate(text) == expected
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.lists(st.text(alphabet="ab1.-_%+@", min_size=1, max_size=12).map(lambda s: s + ".cn"), max_size=20))
 def test_email_batch_validation_agrees(cands):
     e = EmailDetector()
@@ -135,7 +136,7 @@ def test_email_batch_validation_agrees(cands):
     assert e.validate_many(cands).tolist() == [e.validate(c) for c in cands]
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.lists(st.tuples(st.floats(-200, 200), st.floats(-200, 200), st.sampled_from([",", ", ", " ", ";"])),
                 max_size=20))
 def test_coordinate_batch_validation_agrees(pairs):
@@ -144,10 +145,24 @@ def test_coordinate_batch_validation_agrees(pairs):
     assert g.validate_many(cands).tolist() == [bool(g.validate(c)) for c in cands]
 
 
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.text(alphabet="京粤AB·DF0123456789挂学", min_size=2, max_size=9).map(lambda s: "京A" + s), max_size=30))
+def test_plate_batch_validation_agrees(cands):
+    p = LicensePlateDetector()
+    assert p.validate_many(cands).tolist() == [p.validate(c) for c in cands]
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.text(alphabet="0123456789-() 转", min_size=1, max_size=16), max_size=30))
+def test_landline_batch_validation_agrees(cands):
+    d = LandlineDetector()
+    assert d.validate_many(cands).tolist() == [d.validate(c) for c in cands]
+
+
 NAME_CHARS = "王李张刘欧阳司马诸葛高兴黄山华南仓店区路伟芳明辉一二三娜敏 子涵"
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(st.lists(st.text(alphabet=NAME_CHARS, max_size=6), max_size=50))
 def test_name_cells_agrees_with_is_name_cell(words):
     words = [w.strip() for w in words]
