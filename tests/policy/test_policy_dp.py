@@ -205,3 +205,25 @@ def test_database_budget_commits_with_the_callers_transaction(db):
     assert store.spent("ctr_tx") == 0
     with db.transaction() as s:
         reserve_in(s, "ctr_tx", 10, 10)  # the whole budget is available again
+
+
+@pytest.mark.parametrize("breakage", ["count_as_key", "aggregate_renamed"])
+def test_output_check_catches_a_dp_rewrite_that_skips_noise(sandbox, monkeypatch, breakage):
+    import dataclasses
+
+    from suanshu.policy import engine
+
+    real_guard = engine.guard
+
+    def broken_guard(sql, policy, own=()):
+        g = real_guard(sql, policy, own)
+        if breakage == "count_as_key":  # the count would pass through as if it were a group key
+            outputs = tuple(dataclasses.replace(o, kind="key") if o.kind == "count" else o for o in g.dp_outputs)
+            return dataclasses.replace(g, dp_outputs=outputs)
+        assert '"__suanshu_m1"' in g.sql  # the aggregate would leave under a plain name
+        return dataclasses.replace(g, sql=g.sql.replace('AS "__suanshu_m1"', 'AS "n"'))
+
+    monkeypatch.setattr(engine, "guard", broken_guard)
+    with pytest.raises(Refused) as info:
+        run_dp(sandbox, dp_policy(), "SELECT city, count(*) FROM customers GROUP BY city")
+    assert info.value.code == "query.output_check_failed"

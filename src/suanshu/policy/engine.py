@@ -1,7 +1,8 @@
 """Run one governed query: guard -> execute in the sandbox -> check the output -> answer.
 
 The output check repeats the group-size rule on what actually came back, so a bug in the guard
-or its rewrite cannot release a small group (defence in depth: REFERENCE §4 notes that Ocean's
+or its rewrite cannot release a small group; in dp mode the rewritten SQL is also read back
+before it runs, to check that every aggregate in it reaches the answer only through noise (defence in depth: REFERENCE §4 notes that Ocean's
 compute-to-data returned outputs unchecked). In dp mode, the noise is added here, after that
 check, and nothing un-noised leaves: the measurement columns are never part of an Answer.
 
@@ -17,12 +18,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import sqlglot
+from sqlglot import exp
+
 from suanshu.core.errors import Refused, UsageError
 from suanshu.policy import dp as dpmath
 from suanshu.policy.budget import BudgetStore
 from suanshu.policy.model import EPSILON_UNITS, Policy
 from suanshu.policy.sandbox import Sandbox
-from suanshu.policy.sqlguard import GROUP_ROWS, GuardedQuery, JoinKey, OwnTable, guard, quote
+from suanshu.policy.sqlguard import (
+    DIALECT,
+    GROUP_ROWS,
+    RESERVED_PREFIX,
+    GuardedQuery,
+    JoinKey,
+    OwnTable,
+    guard,
+    quote,
+)
 
 DEFAULT_MAX_ROWS = 10_000
 
@@ -113,6 +126,7 @@ def run_dp(sandbox: Sandbox, policy: Policy, sql: str, *, max_rows: int = DEFAUL
     if policy.mode != "dp":
         raise UsageError("policy.mode_mismatch", f"run_dp needs a dp policy, not {policy.mode}")
     guarded = guard(sql, policy, own)
+    _check_noise_plan(guarded)
     rows, sizes, truncated = _grouped(sandbox, policy, guarded, max_rows)
     eps = dpmath.epsilon_each(Fraction(policy.dp.per_query_units, EPSILON_UNITS), guarded.dp_outputs)
     noisy = [dpmath.noisy_row(row, guarded.dp_outputs, eps) for row in rows]
@@ -120,6 +134,22 @@ def run_dp(sandbox: Sandbox, policy: Policy, sql: str, *, max_rows: int = DEFAUL
                   min_group_rows=min(sizes) if rows else None, sql_sha256=guarded.sha256,
                   rewritten_sql=guarded.sql, truncated=truncated, mode="dp",
                   epsilon_spent=policy.dp.epsilon_per_query)
+
+
+def _check_noise_plan(guarded: GuardedQuery) -> None:
+    """Before a dp query runs, check from the rewritten SQL itself (not from the rewrite's own
+    bookkeeping) that every aggregate it computes is a measurement, and that every measurement
+    reaches the answer only through noise: a rewrite bug must not release a true aggregate."""
+    items = sqlglot.parse_one(guarded.sql, read=DIALECT).expressions
+    names = [item.alias_or_name for item in items]
+    measurements = {i for i, name in enumerate(names) if name.startswith(f"{RESERVED_PREFIX}_m")}
+    unnoised = [name for i, (item, name) in enumerate(zip(items, names, strict=True))
+                if item.find(exp.AggFunc) and i not in measurements and name != GROUP_ROWS]
+    keys = [i for o in guarded.dp_outputs if o.kind == "key" for i in o.source]
+    noised = [i for o in guarded.dp_outputs if o.kind != "key" for i in o.source]
+    if (unnoised or any(i in measurements for i in keys) or any(i not in measurements for i in noised)
+            or len(guarded.dp_outputs) != len(guarded.output_columns)):  # fmt: skip
+        raise Refused("query.output_check_failed", "the dp rewrite would release an aggregate without noise")
 
 
 def run_extract(sandbox: Sandbox, policy: Policy, sql: str, *, max_rows: int = DEFAULT_MAX_ROWS,
