@@ -98,7 +98,8 @@ def test_a_job_through_the_api(settings, sources):
         bill = job["receipt"]
         assert bill["price_fen"] == 300 + bill["compute_fen"] + bill["transfer_fen"]
         assert bill["data_provider_fen"] + bill["compute_provider_fen"] + bill["operator_fen"] == bill["price_fen"]
-        assert [j["id"] for j in client.get("/api/v1/jobs", headers=auth(buyer)).json()] == [job["id"]]
+        assert [j["id"] for j in client.get("/api/v1/jobs", headers=auth(buyer)).json()["items"]] == [job["id"]]
+        assert client.get("/api/v1/jobs", headers=auth(hpc)).json()["items"] == []  # not a party to it
 
         # a program that prints a hidden column is denied; nothing is released
         leak = client.post(f"/api/v1/contracts/{contract['id']}/jobs", json=dict(body, program=LEAK),
@@ -112,6 +113,10 @@ def test_a_job_through_the_api(settings, sources):
         assert r.status_code == 409 and r.json()["error"]["code"] == "job.finished"
         r = client.post(f"/api/v1/contracts/{contract['id']}/jobs", json=dict(body, cpu=8), headers=auth(buyer))
         assert r.json()["state"] == "denied" and r.json()["error"]["code"] == "job.resources_not_allowed"
+        first = client.get("/api/v1/jobs?limit=2", headers=auth(buyer)).json()
+        rest = client.get(f"/api/v1/jobs?limit=2&cursor={first['next_cursor']}", headers=auth(buyer)).json()
+        assert [j["id"] for j in first["items"] + rest["items"]] == [job["id"], leak["id"], r.json()["id"]]
+        assert rest["next_cursor"] is None
     ex.close()
 
 

@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -495,12 +495,18 @@ def get_job(ex: Exchange, actor: Actor | None, job_id: str) -> Job:
         return _get(s, actor, job_id)
 
 
-def list_jobs(ex: Exchange, actor: Actor | None, contract_id: str | None = None) -> list[Job]:
+def list_jobs(ex: Exchange, actor: Actor | None, contract_id: str | None = None, *,
+              after: str | None = None, limit: int | None = None) -> list[Job]:
+    """Jobs visible to ``actor`` in id (creation) order; ``after``/``limit`` give keyset pages."""
     with ex.db.transaction() as s:
-        q = select(Job).order_by(Job.id)
+        q = select(Job).join(Contract, Contract.id == Job.contract_id).order_by(Job.id)
+        if actor is not None and not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
+            q = q.where(or_(Job.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id))
         if contract_id:
             q = q.where(Job.contract_id == contract_id)
-        return [j for j in s.scalars(q) if _visible(actor, j, s.get(Contract, j.contract_id))]
+        if after:
+            q = q.where(Job.id > after)
+        return list(s.scalars(q.limit(limit)))
 
 
 def _buyer_only(s: Session, actor: Actor | None, job_id: str) -> Job:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import jobs
 
 router = APIRouter(tags=["jobs"])
@@ -46,10 +47,10 @@ def submit(contract_id: str, body: JobIn, ex: ExchangeDep, actor: ActorDep, idem
     return idem.run(body.model_dump(), work, status=202)
 
 
-@router.get("/jobs")
-def list_jobs(ex: ExchangeDep, actor: ActorDep, contract: str | None = Query(None)) -> list[dict]:
+@router.get("/jobs", response_model=Page[dict])
+def list_jobs(ex: ExchangeDep, actor: ActorDep, page: PageDep, contract: str | None = Query(None)):
     """Jobs visible to the caller: its own as buyer, those on its data as provider, all for the operator."""
-    return [jobs.job_json(j) for j in jobs.list_jobs(ex, actor, contract)]
+    return page.of(jobs.list_jobs(ex, actor, contract, after=page.after, limit=page.fetch), jobs.job_json)
 
 
 @router.get("/jobs/{job_id}")
