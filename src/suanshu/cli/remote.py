@@ -3,8 +3,9 @@
 
 Covered commands (the reads and the main trade commands): ``component list``, ``contract request``,
 ``query``, ``ledger balances``, ``audit verify``. Each keeps its local arguments and output shape;
-the token decides who acts, so a named org must be the token's own. Other commands refuse in
-remote mode (``remote.unsupported``) rather than silently using a local data dir.
+the token decides who acts, so a named org must be the token's own. Other commands still act on
+the local data dir named by SUANSHU_HOME (administration, ingest, serve); ``audit verify
+--checkpoints`` refuses in remote mode (``remote.unsupported``): exported checkpoints are checked locally.
 
 The local commands stay as they are: ``install`` wraps each covered command so the remote branch
 runs first when the variables are set (functools.wraps keeps Typer's view of the parameters).
