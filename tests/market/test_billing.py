@@ -245,3 +245,9 @@ def test_invoice_posts_from_the_contract_hold_when_it_covers_it(market):
     cash = next(r for r in settlement.balances(ex, None) if r.org == "insurer" and r.code == "cash")
     assert (cash.held_fen, cash.posted_fen) == (3800, 1_000_000 - 1200 - 9000)
     assert billing.reconcile(ex)["ok"] and big.provider_fen + big.operator_fen == 9000
+    from suanshu.ledger import seals
+
+    with ex.db.transaction() as s:
+        assert seals.verify(s).to_dict() | {"transfers": 0, "seals": 0} == {
+            "ok": True, "transfers": 0, "seals": 0, "transfer": None, "reason": ""}
+        assert seals.verify(s).transfers >= 8  # deposit, hold, post + re-hold + 2 legs, charge + legs
