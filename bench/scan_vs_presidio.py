@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import pyarrow as pa  # noqa: E402
-from fixtures.scan_corpus import news, table  # noqa: E402
+import pyarrow as pa
+from fixtures.scan_corpus import news, table
 
-from suanshu.scan import names  # noqa: E402
-from suanshu.scan.detectors import DETECTORS, TEXT_DETECTORS, detect  # noqa: E402
-from suanshu.scan.report import scan_table  # noqa: E402
+from suanshu.scan import names
+from suanshu.scan.detectors import DETECTORS, TEXT_DETECTORS, detect
+from suanshu.scan.report import scan_table
 
 CONTRACT_TYPES = ("CN_RESIDENT_ID", "CN_MOBILE", "CN_LANDLINE", "EMAIL", "BANK_CARD", "CN_USCC", "CN_PASSPORT",
                   "CN_LICENSE_PLATE", "IP_ADDRESS", "GEO_COORDINATE", "PERSON_NAME", "ADDRESS")
@@ -51,7 +51,7 @@ def emit(**row) -> None:
 
 def one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
 
@@ -169,7 +169,7 @@ def main() -> None:
     rates = {}
     for corpus, business in (("dense", False), ("orders", True)):
         big, _ = table(args.rows, seed=7, with_business=business)
-        pred, secs = best_of(args.repeat, lambda: run_suanshu(big))
+        pred, secs = best_of(args.repeat, lambda big=big: run_suanshu(big))
         mb, cells = cell_mb(big), args.rows * len(big)
         emit(bench="scan_vs_presidio", engine="suanshu", corpus=corpus, rows=args.rows, cells=cells,
              mb=round(mb, 2), cpu_seconds=round(secs, 3), mb_per_s=round(mb / secs, 2),
@@ -177,7 +177,7 @@ def main() -> None:
              load=os.getloadavg()[0])
         rates[corpus] = mb / secs
         if corpus == "orders":  # the same scan with every finding as a Python dict (the JSON contract)
-            _, dict_secs = best_of(args.repeat, lambda: run_suanshu(big, findings_as="dicts"))
+            _, dict_secs = best_of(args.repeat, lambda big=big: run_suanshu(big, findings_as="dicts"))
             emit(bench="scan_vs_presidio", engine="suanshu", corpus=corpus, rows=args.rows, findings_as="dicts",
                  cpu_seconds=round(dict_secs, 3), mb_per_s=round(mb / dict_secs, 2), load=os.getloadavg()[0])
 

@@ -14,14 +14,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suanshu.scan import names
-from suanshu.scan.detectors import DETECTORS, ID_DETECTORS, TEXT_DETECTORS, Match, detectors_for, fold, scan_array
+from suanshu.scan import validators as v
+from suanshu.scan.detectors import (
+    DETECTORS,
+    ID_DETECTORS,
+    TEXT_DETECTORS,
+    Match,
+    detectors_for,
+    fold,
+    scan_array,
+)
 from suanshu.scan.detectors.base import FEATURES
 from suanshu.scan.detectors.contact import EmailDetector, LandlineDetector
 from suanshu.scan.detectors.location import GeoCoordinateDetector
 from suanshu.scan.detectors.network import IPv6Detector
 from suanshu.scan.detectors.vehicle import LicensePlateDetector
-
-from suanshu.scan import validators as v
 
 RID = "11010519491231002X"
 CARD = "622202123456789012" + v.luhn_check_digit("622202123456789012")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +21,7 @@ class EmailDetector(Detector):
     hint = "[@\uff20\ufe6b]"  # @, full-width @, small @
     value = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
     before = r"(?:^|[^A-Za-z0-9._%+-])"
-    needs = {"@": 1, ".": 1}
+    needs: ClassVar[dict[str, int]] = {"@": 1, ".": 1}
     python_rounds = "@"
 
     def validate(self, candidate: str) -> bool:
@@ -57,7 +58,7 @@ class MobileDetector(Detector):
     value = (r"(?:(?:\+|00)86[ -]?)?1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])"
              r"(?: [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4}|[0-9]{8})")
     before = r"(?:^|[^0-9A-Za-z+.]|(?:^|[^0-9])\.)"
-    needs = {"digits": 11}
+    needs: ClassVar[dict[str, int]] = {"digits": 11}
 
 
 class LandlineDetector(Detector):
@@ -94,7 +95,7 @@ class LandlineDetector(Detector):
              r"|0[3-9][0-9]{2}[ -]?[2-9][0-9]{2,3})"
              r"[ -]?[0-9]{4}(?:(?:转|分机|-| ?ext\.? ?| ?x|#)[0-9]{1,5})?")
     before = r"(?:^|[^0-9A-Za-z+.]|(?:^|[^0-9])\.)"
-    needs = {"digits": 11}  # 010/02X + 8 digits or 0XXX + 7; +86 forms have more
+    needs: ClassVar[dict[str, int]] = {"digits": 11}  # 010/02X + 8 digits or 0XXX + 7; +86 forms have more
 
 
 class QQDetector(Detector):
@@ -106,7 +107,7 @@ class QQDetector(Detector):
     hint = r"(?i)qq|扣扣"
     context = r"(?:QQ|qq|Qq|扣扣)\s*(?:号码|号|账号|帳號)?\s*[:：]?\s*"
     before, value, after, whole = "", r"[1-9][0-9]{4,10}", r"(?:$|[^0-9A-Za-z])", False
-    needs = {"digits": 5, "words": 2}
+    needs: ClassVar[dict[str, int]] = {"digits": 5, "words": 2}
 
 
 class WeChatDetector(Detector):
@@ -120,7 +121,7 @@ class WeChatDetector(Detector):
     hint = r"微信|(?i)wechat|vx|wx"
     context = r"(?:微信|微信号|微信號|[Ww]e[Cc]hat|VX|vx|WX|wx)\s*(?:号|號|ID|id)?\s*[:：]?\s*"
     before, value, after, whole = "", r"[A-Za-z][-_A-Za-z0-9]{5,19}", r"(?:$|[^-_A-Za-z0-9])", False
-    needs = {"words": 3}  # the context word and the id's first letter
+    needs: ClassVar[dict[str, int]] = {"words": 3}  # the context word and the id's first letter
 
     def validate(self, candidate: str) -> bool:
         return not candidate.lower().startswith(("http", "www"))
@@ -137,4 +138,4 @@ class PostalCodeDetector(Detector):
     hint = r"邮编|邮政|郵|(?i)post|zip"
     context = r"(?:邮编|邮政编码|郵編|郵遞區號|[Pp]ost ?[Cc]ode|ZIP|[Zz]ip ?[Cc]ode)\s*[:：]?\s*"
     before, value, after, whole = "", r"(?:0[1-9]|[1-7][0-9]|8[0-6])[0-9]{4}", r"(?:$|[^0-9])", False
-    needs = {"digits": 6, "words": 2}
+    needs: ClassVar[dict[str, int]] = {"digits": 6, "words": 2}

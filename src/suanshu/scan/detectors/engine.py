@@ -38,7 +38,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suanshu.scan.detectors.base import CLASS_BITS, FEATURE_BITS, FEATURES, GATES, GATES_FOLDED, Detector, fold
+from suanshu.scan.detectors.base import (
+    CLASS_BITS,
+    FEATURE_BITS,
+    FEATURES,
+    GATES,
+    GATES_FOLDED,
+    Detector,
+    fold,
+)
 
 SAMPLE = 512  # cells whose distinct count decides whether to scan distinct values only
 DEDUP_MIN_CELLS = 256  # below this, finding the distinct values costs more than it saves
@@ -394,7 +402,7 @@ def _join(sub: pa.Array) -> tuple[str, np.ndarray]:
     lengths = pc.utf8_length(with_sep).to_numpy(zero_copy_only=False)
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    offsets, data = _buffers(with_sep)
+    _, data = _buffers(with_sep)
     return str(memoryview(data), "utf-8"), starts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,7 +23,7 @@ class BankCardDetector(Detector):
         + NOT_AFTER)
     hint = rf"{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}{SEP}?{D}{{4}}"
     # RE2 has no backreference: one alternative per separator
-    needs = {"digits": 16}
+    needs: ClassVar[dict[str, int]] = {"digits": 16}
     value = r"[0-9]{16,19}|[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?"
 
     def validate(self, candidate: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class ResidentIdDetector(Detector):
     pattern = re.compile(NOT_BEFORE + r"(?:[0-9]{17}[0-9Xx]|[0-9]{15})" + NOT_AFTER)
     hint = rf"{D}{{15}}(?:{D}{{2}}[\p{{Nd}}XxＸｘ])?{END}"
     value = r"[0-9]{17}[0-9Xx]|[0-9]{15}"
-    needs = {"digits": 15}
+    needs: ClassVar[dict[str, int]] = {"digits": 15}
 
     def validate(self, candidate: str) -> bool:
         return validators.is_resident_id(candidate)
@@ -38,7 +39,7 @@ class PassportDetector(Detector):
         r"(?![0-9A-Za-z])")
     hint = rf"[EGDSPＥＧＤＳＰ][A-ZＡ-Ｚ]?{D}{{7}}"
     value = r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}|(?:DE|SE|PE|[DSP])[0-9]{7}"
-    needs = {"digits": 7, "upper": 1}
+    needs: ClassVar[dict[str, int]] = {"digits": 7, "upper": 1}
     before = r"(?:^|[^0-9A-Za-z])"
     after = r"(?:$|[^0-9A-Za-z])"
 
@@ -57,7 +58,7 @@ class BirthDateDetector(Detector):
     pattern = re.compile(_DOB_CONTEXT + _DATE + r"(?![0-9])")
     hint = r"出生|生日|生於|DOB|(?i)birth"
     context, before, value, after, whole = _DOB_CONTEXT, "", _DATE_VALUE, r"(?:$|[^0-9])", False
-    needs = {"digits": 6, "words": 2}
+    needs: ClassVar[dict[str, int]] = {"digits": 6, "words": 2}
 
     def validate(self, candidate: str) -> bool:
         y, m, d = (int(x) for x in re.findall(r"[0-9]+", candidate))

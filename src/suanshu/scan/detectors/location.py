@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ class GeoCoordinateDetector(Detector):
     value = rf"[NSEW]?{_NUM}°?[NSEW]?\s*[,;/ ]\s*[NSEW]?{_NUM}°?[NSEW]?"
     before = r"(?:^|[^0-9A-Za-z.])"
     after = r"(?:$|[^0-9.]|\.$|\.[^0-9])"
-    needs = {"digits": 10, ".": 2}
+    needs: ClassVar[dict[str, int]] = {"digits": 10, ".": 2}
 
     def validate(self, candidate: str) -> bool:
         a, b = (float(x) for x in re.findall(r"-?[0-9]+\.[0-9]+", candidate))

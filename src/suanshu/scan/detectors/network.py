@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import ClassVar
 
 from suanshu.scan.detectors.base import Detector
 
@@ -17,7 +18,7 @@ class IPv4Detector(Detector):
     hint = r"\p{Nd}[.．]\p{Nd}{1,3}[.．]\p{Nd}{1,3}[.．]\p{Nd}"
     value = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
     before = r"(?:^|[^0-9.])"
-    needs = {"digits": 4, ".": 3}
+    needs: ClassVar[dict[str, int]] = {"digits": 4, ".": 3}
 
 
 class IPv6Detector(Detector):
@@ -34,7 +35,7 @@ class IPv6Detector(Detector):
     before = r"(?:^|[^0-9A-Fa-f:.])"
     after = r"(?:$|[^0-9A-Za-z:])"
     # Valid IPv6 text has "::" or all 7 colons (RFC 4291 §2.2): 12:30:45 has neither.
-    needs = {"ipv6": 7}
+    needs: ClassVar[dict[str, int]] = {"ipv6": 7}
 
     def validate(self, candidate: str) -> bool:
         address = candidate.partition("%")[0]

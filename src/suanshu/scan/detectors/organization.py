@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class UsccDetector(Detector):
     pattern = re.compile(NOT_BEFORE + r"[0-9A-HJ-NP-RTUWXY]{18}" + NOT_AFTER)
     hint = r"[0-9A-Y０-９Ａ-Ｙ]{18}" + END
     value = r"[0-9A-HJ-NP-RTUWXY]{18}"
-    needs = {"alnum": 18}
+    needs: ClassVar[dict[str, int]] = {"alnum": 18}
 
     def validate(self, candidate: str) -> bool:
         return validators.is_uscc(candidate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 
@@ -17,7 +18,7 @@ class NameCellDetector(Detector):
     """A cell that is only a person's name, as in a 姓名 column."""
 
     type = "PERSON_NAME"
-    needs = {"han": 2}  # two Han characters at least
+    needs: ClassVar[dict[str, int]] = {"han": 2}  # two Han characters at least
     folds = False
     # what Python's str.strip() removes: all Unicode whitespace (RE2's \s is ASCII only)
     hint = r"^[\s\pZ\x{1c}-\x{1f}\x{85}]*\p{Han}{2,4}[\s\pZ\x{1c}-\x{1f}\x{85}]*$"
@@ -46,7 +47,7 @@ class NameTextDetector(Detector):
     """Person names inside sentences (jieba's tagger plus surname and context rules)."""
 
     type = "PERSON_NAME"
-    needs = {"han": 2}  # two Han characters at least
+    needs: ClassVar[dict[str, int]] = {"han": 2}  # two Han characters at least
     folds = False
     # Two Han characters, perhaps with one pinyin annotation between them (張(zhāng)三): every
     # name has that. Cells a whole name fills are the NameCellDetector's and never get here.
@@ -59,7 +60,7 @@ class NameTextDetector(Detector):
 
 class AddressDetector(Detector):
     type = "ADDRESS"
-    needs = {"han": 2}  # two Han characters at least
+    needs: ClassVar[dict[str, int]] = {"han": 2}  # two Han characters at least
     folds = False
     hint = r"[路街道巷弄衖號号村组組室栋棟幢座里]"
 

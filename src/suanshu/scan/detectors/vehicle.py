@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +28,7 @@ class LicensePlateDetector(Detector):
     hint = f"[{PROVINCES}][A-ZＡ-Ｚ]"
     value = rf"[{PROVINCES}][{_L}][·•・.]?(?:[DF][{_L}0-9][0-9]{{4}}|[0-9]{{5}}[DF]|[{_L}0-9]{{4}}[{_L}0-9挂学警港澳])"
     before = ""
-    needs = {"digits": 1, "han": 1}  # the province; validation wants a digit in the serial
+    needs: ClassVar[dict[str, int]] = {"digits": 1, "han": 1}  # the province; validation wants a digit in the serial
     after = r"(?:$|[^0-9A-Za-z])"
 
     def validate(self, candidate: str) -> bool:
