@@ -94,16 +94,18 @@ def test_contract_and_query_replays_charge_once(api, tmp_path):
             r = client.post("/api/v1/vault/assets", headers=h(meteo, "asset-1"), files={"file": ("w.csv", fh)},
                             data={"name": "weather"})
         assert r.status_code == 201, r.text
-    assert len(client.get("/api/v1/vault/assets", headers=h(meteo)).json()) == 1
+    assert len(client.get("/api/v1/vault/assets", headers=h(meteo)).json()["items"]) == 1  # paged list
     comp = {"name": "weather_city", "asset": "weather", "policy": POLICY, "price_fen": 250}
     for _ in range(2):
         r = client.post("/api/v1/components", headers=h(meteo, "comp-1"), json=comp)
         assert r.status_code == 201, r.text
+    # listing review: the operator approves before buyers can sign
+    assert client.post(f"/api/v1/components/{r.json()['id']}/approve", headers=h(op)).json()["state"] == "listed"
     client.post("/api/v1/ledger/deposits", headers=h(op, "d"), json={"org": "insurer", "amount_fen": 5000})
     signed = [client.post("/api/v1/contracts", headers=h(buyer, "ctr-1"),
                           json={"component": "weather_city", "budget_fen": 1000}) for _ in range(2)]
     assert signed[0].status_code == signed[1].status_code == 201 and signed[0].json() == signed[1].json()
-    assert len(client.get("/api/v1/contracts", headers=h(buyer)).json()) == 1
+    assert len(client.get("/api/v1/contracts", headers=h(buyer)).json()["items"]) == 1
     cid = signed[0].json()["id"]
     sql = {"sql": "SELECT city, count(*) AS n FROM weather_city GROUP BY city"}
     answers = [client.post(f"/api/v1/contracts/{cid}/queries", headers=h(buyer, "q-1"), json=sql) for _ in range(2)]
