@@ -18,7 +18,8 @@ from suanshu.audit import log
 from suanshu.core.orgs import Organization
 from suanshu.market.models import Component, Contract, QueryRun
 from suanshu.web import i18n
-from suanshu.web.auth import Forbidden, LoginRequired
+from suanshu.market import users
+from suanshu.web.auth import COOKIE, Forbidden, LoginRequired
 from suanshu.web.i18n import _
 from suanshu.web.render import STATIC, page
 
@@ -43,29 +44,26 @@ def overview(ex) -> dict:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    from suanshu.web.auth import COOKIE
-    from suanshu.market import users
-
     request.state.user = users.session(request.app.state.exchange, request.cookies.get(COOKIE))
     return page(request, "home.html", **overview(request.app.state.exchange))
 
 
-def _language_middleware(app):
+class _LanguageMiddleware:
     """Pick the page language per request (cookie, else zh-CN) before any view runs."""
 
-    async def middleware(scope, receive, send):
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
-            cookies = headers.get(b"cookie", b"").decode("latin-1")
             chosen = None
-            for part in cookies.split(";"):
+            for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
                 name, _sep, value = part.strip().partition("=")
                 if name == i18n.COOKIE:
                     chosen = value
             i18n.activate(i18n.pick(chosen, headers.get(b"accept-language", b"").decode("latin-1")))
-        await app(scope, receive, send)
-
-    return middleware
+        await self.app(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -96,11 +94,3 @@ def install(app: FastAPI) -> None:
                    "message": _("Your account does not hold the role this page needs."),
                    "next": _("Ask the exchange operator for the role, or sign in as another user.")}
         return page(request, "message.html", status_code=403, error=box)
-
-
-class _LanguageMiddleware:
-    def __init__(self, app):
-        self.app = _language_middleware(app)
-
-    async def __call__(self, scope, receive, send):
-        await self.app(scope, receive, send)
