@@ -77,6 +77,10 @@ def test_a_job_through_the_api(settings, sources):
         contract = client.post("/api/v1/contracts", json={"component": "weather_job", "budget_fen": 20_000},
                                headers=auth(buyer)).json()
 
+        r = client.post(f"/api/v1/contracts/{contract['id']}/queries", json={"sql": "SELECT 1"},
+                        headers=auth(buyer))  # a job contract takes programs, not SQL
+        assert r.status_code == 422 and r.json()["error"]["code"] == "policy.mode_unsupported", r.text
+
         body = {"program": PROGRAM, "cpu": 1, "memory_gb": 1, "hours": 0.05}
         headers = {**auth(buyer), "Idempotency-Key": "job-1"}
         r = client.post(f"/api/v1/contracts/{contract['id']}/jobs", json=body, headers=headers)

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from suanshu.audit import log as audit
 from suanshu.core.clock import iso, utcnow
-from suanshu.core.errors import Refused, SuanshuError
+from suanshu.core.errors import Refused, SuanshuError, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
 from suanshu.market import components as component_service
@@ -75,6 +75,8 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
     policy = Policy.from_dict(contract.policy)
     reservation = None
     try:
+        if policy.mode not in ENGINES:  # job mode runs programs, never SQL
+            raise UsageError("policy.mode_unsupported", f"a {policy.mode!r} contract takes jobs, not SQL queries")
         policy.check_terms(purpose=contract.purpose or None, region=region)
         sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
         with sandbox:
