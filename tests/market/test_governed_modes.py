@@ -217,3 +217,25 @@ def test_a_buyer_joins_their_own_table_on_a_join_column(ex, asset_file):
     with ex.db.transaction() as s:
         logged = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.answer")).one().payload
         assert logged["own_tables"] == result.receipt["own_tables"]
+
+
+def test_own_tables_travel_inline_through_the_api(ex, asset_file):
+    from fastapi.testclient import TestClient
+
+    from suanshu.api.app import create_app
+
+    publish(ex, asset_file, "fees", {"mode": "aggregate", "min_group_size": 10,
+                                     "columns": {"city": "dimension", "fee": "aggregate", "mobile": "join"}})
+    token = orgs.issue_token(ex, "bank")
+    contract = contracts.request(ex, orgs.local_actor(ex, "bank"), "fees", 10_000)
+    mobiles = [line.split(",")[2] for line in asset_file.read_text().splitlines()[1:]]
+    own = {"crm": {"columns": ["mobile", "tier"], "rows": [[m, "gold"] for m in mobiles[:30]]}}
+    sql = "SELECT o.tier, count(*) AS n FROM fees f JOIN crm o ON f.mobile = o.mobile GROUP BY o.tier"
+    url, auth = f"/api/v1/contracts/{contract.id}/queries", {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(ex)) as client:
+        r = client.post(url, json={"sql": sql, "own": own}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == [["gold", 30]] and r.json()["receipt"]["own_tables"]["crm"]["rows"] == 30
+        ragged = {"crm": {"columns": ["mobile", "tier"], "rows": [[mobiles[0]]]}}
+        r = client.post(url, json={"sql": sql, "own": ragged}, headers=auth)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "query.bad_own_table"

@@ -295,9 +295,11 @@ class Client:
     def contract(self, contract_id: str) -> Contract:
         return _load(Contract, self._get(f"/contracts/{contract_id}"))
 
-    def query(self, contract_id: str, sql: str) -> QueryResult:
-        """Buyer: a governed query; charged when answered, refusals raise ``ApiError`` and cost nothing."""
-        return _load(QueryResult, self._post(f"/contracts/{contract_id}/queries", {"sql": sql}, idempotent=True))
+    def query(self, contract_id: str, sql: str, own: dict[str, dict] | None = None) -> QueryResult:
+        """Buyer: a governed query; charged when answered, refusals raise ``ApiError`` and cost nothing.
+        ``own``: the buyer's tables for the join role, ``{name: {"columns": [...], "rows": [[...]]}}``."""
+        body = {"sql": sql, "own": own} if own else {"sql": sql}
+        return _load(QueryResult, self._post(f"/contracts/{contract_id}/queries", body, idempotent=True))
 
     def queries(self, contract_id: str, *, status: str | None = None) -> Iterator[dict]:
         """The contract's queries (answered and refused); SQL and receipts only for its buyer."""

@@ -60,6 +60,23 @@ def _fingerprint(table: pa.Table) -> dict:
     return {"rows": table.num_rows, "sha256": hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()}
 
 
+MAX_OWN_ROWS = 100_000
+
+
+def own_table(name: str, columns: list[str], rows: list[list]) -> pa.Table:
+    """The buyer's own table, sent inline (API, console), as Arrow for the join role."""
+    if not columns or len(set(columns)) != len(columns):
+        raise UsageError("query.bad_own_table", f"own table {name!r} needs distinct column names")
+    if len(rows) > MAX_OWN_ROWS:
+        raise UsageError("query.bad_own_table", f"own table {name!r} has {len(rows)} rows; at most {MAX_OWN_ROWS}")
+    if any(len(row) != len(columns) for row in rows):
+        raise UsageError("query.bad_own_table", f"every row of own table {name!r} needs {len(columns)} values")
+    try:
+        return pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise UsageError("query.bad_own_table", f"own table {name!r}: a column mixes types ({err})") from None
+
+
 def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
         own: Mapping[str, pa.Table] | None = None) -> QueryResult:
     actor.require(Role.BUYER)

@@ -37,8 +37,16 @@ class ContractOut(BaseModel):
     expires_at: str
 
 
+class OwnTableIn(BaseModel):
+    columns: list[str]
+    rows: list[list] = Field(description=f"At most {queries.MAX_OWN_ROWS} rows")
+
+
 class QueryIn(BaseModel):
     sql: str = Field(examples=["SELECT city, count(*) AS n FROM hourly_weather GROUP BY city"])
+    own: dict[str, OwnTableIn] = Field(default_factory=dict, description=(
+        "The buyer's own tables, by name, for the policy's join role: the query may join one of them "
+        "on a join column with an equality; its rows are fingerprinted in the receipt"))
 
 
 class QueryOut(BaseModel):
@@ -75,7 +83,8 @@ def run_query(contract_id: str, body: QueryIn, ex: ExchangeDep, actor: ActorDep,
     """Buyer: run SQL under the contract's frozen policy; charged per answered query, refusals are free."""
 
     def work() -> dict:
-        result = queries.run(ex, actor, contract_id, body.sql)
+        own = {name: queries.own_table(name, t.columns, t.rows) for name, t in body.own.items()}
+        result = queries.run(ex, actor, contract_id, body.sql, own=own or None)
         return {"columns": result.columns, "rows": result.rows, "receipt": result.receipt}
 
     return idem.run(body.model_dump(), work)
