@@ -1,0 +1,105 @@
+"""Demands (场景需求/RFQ): the buyer posts one and compares bids side by side, then accepts a data
+bid; providers and compute providers read their inbox of matching demands and bid from it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from suanshu.core.clock import SHANGHAI
+from suanshu.core.errors import SuanshuError, UsageError
+from suanshu.core.money import parse_amount
+from suanshu.core.orgs import Role
+from suanshu.market import components, demands, workspace
+from suanshu.web import errors
+from suanshu.web.auth import Posted, User, need
+from suanshu.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _deadline(text: str) -> datetime:
+    """The form's datetime-local value is Beijing time; storage is UTC."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    except ValueError:
+        raise UsageError("demand.invalid", f"not a date and time: {text!r}") from None
+
+
+def _refusal(request: Request, err: SuanshuError):
+    return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+
+
+def _bid_choices(ex, who) -> dict:
+    """What the signed-in org can bid with: its listed components and its pools."""
+    actor = who.actor
+    listed = components.list_components(ex, actor, state="listed", org=actor.org_id) \
+        if actor.has(Role.PROVIDER) else []
+    pools = [r["pool"] for r in workspace.pool_usage(ex, actor)] if actor.has(Role.COMPUTE) else []
+    return {"listed": listed, "pools": pools}
+
+
+@router.get("/demands")
+def demand_list(request: Request, who: User):
+    need(who, Role.BUYER, Role.PROVIDER, Role.COMPUTE)
+    ex = request.app.state.exchange
+    mine = [d for d in demands.list_demands(ex, who.actor, mine=True) if d.buyer_org_id == who.actor.org_id]
+    inbox = demands.notifications(ex, who.actor)
+    return page(request, "demands.html", mine=mine, inbox=inbox)
+
+
+@router.post("/demands")
+def post_demand(request: Request, who: Posted, title: Annotated[str, Form()], budget: Annotated[str, Form()],
+                deadline: Annotated[str, Form()], description: Annotated[str, Form()] = "",
+                tags: Annotated[str, Form()] = "", region: Annotated[str, Form()] = ""):
+    need(who, Role.BUYER)
+    try:
+        spec = demands.DemandSpec(title=title, description=description, region=region.strip(),
+                                  tags=tuple(t.strip() for t in tags.replace("，", ",").split(",") if t.strip()),
+                                  budget_fen=parse_amount(budget), deadline=_deadline(deadline))
+        demand = demands.post(request.app.state.exchange, who.actor, spec)
+    except SuanshuError as err:
+        return _refusal(request, err)
+    return RedirectResponse(f"/demands/{demand.id}", status_code=303)
+
+
+@router.get("/demands/{demand_id}")
+def demand_page(request: Request, who: User, demand_id: str):
+    ex = request.app.state.exchange
+    try:
+        board = demands.show(ex, who.actor, demand_id)
+    except SuanshuError as err:
+        return _refusal(request, err)
+    is_buyer = board.demand.buyer_org_id == who.actor.org_id
+    return page(request, "demand.html", board=board, d=board.demand, is_buyer=is_buyer,
+                contracts=(board.demand.awarded or {}).get("contracts", []),
+                **({} if is_buyer else _bid_choices(ex, who)))
+
+
+@router.post("/demands/{demand_id}/bids")
+def bid(request: Request, who: Posted, demand_id: str, price: Annotated[str, Form()],
+        offer: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
+    """``offer`` is ``component:ID`` or ``pool:ID``, from the bid form's one select."""
+    need(who, Role.PROVIDER, Role.COMPUTE)
+    kind, _sep, ref = offer.partition(":")
+    try:
+        if kind not in ("component", "pool") or not ref:
+            raise UsageError("bid.invalid", "choose one of your components or pools")
+        demands.bid(request.app.state.exchange, who.actor, demand_id, price_fen=parse_amount(price), note=note,
+                    **{kind: ref})
+    except SuanshuError as err:
+        return _refusal(request, err)
+    return RedirectResponse(f"/demands/{demand_id}", status_code=303)
+
+
+@router.post("/demands/{demand_id}/accept")
+def accept(request: Request, who: Posted, demand_id: str, bid: Annotated[str, Form()]):
+    need(who, Role.BUYER)
+    try:
+        demands.accept(request.app.state.exchange, who.actor, demand_id, [bid])
+    except SuanshuError as err:
+        return _refusal(request, err)
+    return RedirectResponse(f"/demands/{demand_id}", status_code=303)
