@@ -90,3 +90,23 @@ def test_index_follows_the_tables(world, tmp_path):
     search.invalidate(ex)
     found = search.search(ex, "坡度 分级")
     assert found.total == 2 and found.hits[0].doc.title == "县域坡度分级统计（新版）"
+
+
+def test_review_moves_reach_the_next_search_at_once(world):
+    """Approve and delist tell the index themselves, so every adapter sees the change at once."""
+    from market_world import LAND
+
+    from suanshu.core.orgs import OPERATOR_ORG
+    from suanshu.market import review
+    from suanshu.market.components import ComponentSpec
+
+    ex = world.ex
+    assert search.search(ex, "坡度").total == 1  # the index is fresh: the next refresh is seconds away
+    spec = ComponentSpec(**dict(LAND, name="slope_stats_v3", title="县域坡度分级统计（三版）"))
+    waiting = review.submit(ex, orgs.local_actor(ex, "geo"), spec)
+    assert waiting.state == "in_review" and search.search(ex, "坡度").total == 1
+    operator = orgs.local_actor(ex, OPERATOR_ORG)
+    review.approve(ex, operator, waiting.id)
+    assert search.search(ex, "坡度").total == 2
+    review.delist(ex, operator, waiting.id)
+    assert search.search(ex, "坡度").total == 1

@@ -20,7 +20,7 @@ from suanshu.audit.models import AuditEvent
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, UsageError
 from suanshu.core.orgs import Role
-from suanshu.market import components
+from suanshu.market import components, search
 from suanshu.market.actors import Actor
 from suanshu.market.components import ComponentSpec
 from suanshu.market.exchange import Exchange
@@ -109,6 +109,8 @@ def _move(ex: Exchange, actor: Actor, component_id: str, action: str, reason: st
         audit.append(s, actor=actor.label, action=f"component.{action}", subject=comp.id,
                      payload={"org": comp.org_id, "name": comp.name, "version": comp.version, "from": before,
                               "to": comp.state, "reason": reason})
+    if action in ("approve", "delist"):
+        search.invalidate(ex)  # the catalog shows the change at once, not at its next refresh
     return comp
 
 

@@ -675,15 +675,21 @@ class _AggregateRules:
         having = self.select.args.get("having")
         if having is not None:
             self._check_grouped(having.this, "having", f)
-        order = self.select.args.get("order")
+        for key in self._order_keys(f):
+            self._check_grouped(key, "order", f)
+
+    def _order_keys(self, f: _Findings) -> list[exp.Expression]:
+        """ORDER BY keys that are expressions; a position must name an output column."""
+        order, keys = self.select.args.get("order"), []
         for ordered in order.expressions if order is not None else ():
             key = ordered.this
             if isinstance(key, exp.Literal) and key.is_number:
                 position = _int_literal(key)
                 if position is None or not 1 <= position <= len(self.items):
                     f.add("query.construct_not_allowed", f"ORDER BY position {key.sql()} is not valid")
-                continue
-            self._check_grouped(key, "order", f)
+            else:
+                keys.append(key)
+        return keys
 
     def _check_grouped(self, node: exp.Expression, clause: str, f: _Findings) -> None:
         """Every column outside an aggregate must sit inside an expression that is grouped."""
@@ -907,13 +913,7 @@ class _ExtractRules(_AggregateRules):
             if self.select.args.get(clause) is not None:
                 f.add("query.construct_not_allowed", f"{clause.upper()} is not allowed in extract mode")
         self._check_where(f)
-        order = self.select.args.get("order")
-        for ordered in order.expressions if order is not None else ():
-            key = ordered.this
-            if isinstance(key, exp.Literal) and key.is_number:
-                position = _int_literal(key)
-                if position is None or not 1 <= position <= len(self.items):
-                    f.add("query.construct_not_allowed", f"ORDER BY position {key.sql()} is not valid")
+        self._order_keys(f)  # checks positions; the expressions were checked with the other columns
 
 
 def _rewrite_extract(select: exp.Select, policy: Policy, names: list[str]) -> str:

@@ -1,9 +1,9 @@
 """The console's door to listing review (``market.review``): submit, the queue, decisions, and
-the provider's resubmit/delist; after a listing changes, the catalog search is told at once."""
+the provider's resubmit/delist."""
 
 from __future__ import annotations
 
-from suanshu.market import review, search
+from suanshu.market import review
 from suanshu.market.actors import Actor
 from suanshu.market.components import ComponentSpec
 from suanshu.market.exchange import Exchange
@@ -22,7 +22,6 @@ def queue(ex: Exchange, actor: Actor) -> list:
 def decide(ex: Exchange, actor: Actor, component_id: str, approve: bool, reason: str) -> None:
     if approve:
         review.approve(ex, actor, component_id, note=reason)
-        search.invalidate(ex)  # the catalog shows a new listing at once, not at its next 2 s refresh
     else:
         review.reject(ex, actor, component_id, reason=reason)
 
@@ -39,4 +38,3 @@ def move(ex: Exchange, actor: Actor, component_id: str, action: str) -> None:
         review.resubmit(ex, actor, component_id)
     elif action == "delist":
         review.delist(ex, actor, component_id)
-        search.invalidate(ex)
