@@ -4,13 +4,18 @@ workbench (SQL editor, result table, chart, refusals explained), and the buyer's
 from __future__ import annotations
 
 import numbers
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from suanshu.billing.models import Invoice, InvoiceLine
-from suanshu.core.errors import SuanshuError
+from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.core.orgs import Role
 from suanshu.market import queries, settlement, workspace
 from suanshu.market.models import QueryRun
@@ -21,6 +26,8 @@ from suanshu.web.render import page
 
 router = APIRouter(include_in_schema=False)
 CHART_ROWS = 50
+MAX_OWN_BYTES = 20 * 1024 * 1024  # a workbench upload is a small lookup table; bigger ones go through the API
+OWN_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
 
 
 @router.get("/contracts")
@@ -60,7 +67,7 @@ def _detail(request: Request, who, contract_id: str, status: int = 200, **extra)
     ex = request.app.state.exchange
     contract, component, runs = workspace.contract_detail(ex, who.actor, contract_id)
     return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
-                is_buyer=contract.buyer_org_id == who.actor.org_id, **extra)
+                is_buyer=contract.buyer_org_id == who.actor.org_id, joins=join_columns(contract.policy), **extra)
 
 
 @router.get("/contracts/{contract_id}")
@@ -72,13 +79,45 @@ def contract(request: Request, who: User, contract_id: str, signed: str = ""):
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
 
 
+def own_table_from_upload(filename: str, data: bytes) -> pa.Table:
+    """The buyer's uploaded file as Arrow, read by the vault's ingest (GBK/GB18030 CSV, xlsx, Parquet;
+    identifier-like digits stay text), the same reader ``suanshu analyze --own`` uses, so a key
+    column gets the type the provider's column got from the same reader."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in OWN_SUFFIXES:
+        raise UsageError("query.bad_own_table", f"own table file {filename!r}: use CSV, xlsx or Parquet")
+    if len(data) > MAX_OWN_BYTES:
+        raise UsageError("query.bad_own_table", f"own table file is {len(data):,} bytes; at most {MAX_OWN_BYTES:,} here")
+    from suanshu.vault.ingest import ingest_file
+
+    with tempfile.TemporaryDirectory(prefix="suanshu-own-") as tmp:
+        src, dest = Path(tmp) / f"upload{suffix}", Path(tmp) / "own.parquet"
+        src.write_bytes(data)
+        ingest_file(src, dest)
+        table = pq.read_table(dest)
+    if table.num_rows > queries.MAX_OWN_ROWS:
+        raise UsageError("query.bad_own_table", f"own table has {table.num_rows:,} rows; at most {queries.MAX_OWN_ROWS:,}")
+    return table
+
+
+def join_columns(policy: dict) -> list[str]:
+    return [c for c, role in policy.get("columns", {}).items() if role == "join"]
+
+
 @router.post("/contracts/{contract_id}/query")
-def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[str, Form()]):
+async def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[str, Form()],
+                    own_file: Annotated[UploadFile | None, File()] = None, own_name: Annotated[str, Form()] = "own"):
     need(who, Role.BUYER)
     ex = request.app.state.exchange
-    outcome: dict = {"sql": sql}
+    outcome: dict = {"sql": sql, "own_name": own_name}
     try:
-        result = queries.run(ex, who.actor, contract_id, sql)
+        own = None
+        if own_file is not None and own_file.filename:
+            data = await own_file.read()
+            table = await run_in_threadpool(own_table_from_upload, own_file.filename, data)
+            own = {own_name.strip() or "own": table}
+            outcome["own"] = {"name": own_file.filename, "rows": table.num_rows, "columns": table.column_names}
+        result = await run_in_threadpool(queries.run, ex, who.actor, contract_id, sql, own)
         outcome |= {"columns": result.columns, "rows": result.rows, "receipt": result.receipt,
                     "chart": chart_of(result.columns, result.rows)}
         status = 200
@@ -86,11 +125,11 @@ def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[st
         outcome["refusal"] = errors.box(err, _("The query was refused"))
         status = 200 if request.headers.get("hx-request") else err.http_status
     if request.headers.get("hx-request"):  # the result, and the history refreshed out of band
-        contract, _component, runs = workspace.contract_detail(ex, who.actor, contract_id)
+        contract, _component, runs = await run_in_threadpool(workspace.contract_detail, ex, who.actor, contract_id)
         return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
                     history_oob=True)
     try:
-        return _detail(request, who, contract_id, status=status, outcome=outcome)
+        return await run_in_threadpool(lambda: _detail(request, who, contract_id, status=status, outcome=outcome))
     except SuanshuError as err:
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
 
