@@ -142,3 +142,42 @@ def test_empty_and_malformed_requests(ledger):
         seq.submit([tr("nothex", ledger.b, 1)])
     assert [str(r) for r in seq.create_transfers([tr(ledger.bank, ledger.a, 3, id=nid())])] == ["ok"]
     seq.close()
+
+
+def test_held_balances_follow_writes_made_outside_the_sequencer(ledger):
+    """The sequencer keeps accounts in memory; a transfer written by someone else (settlement in
+    a request's transaction) must still count: ``a`` has 10, spends 7 outside, so 5 is refused."""
+    seq = Sequencer(ledger.db)
+    assert seq.create_transfers([tr(ledger.bank, ledger.a, 10)]) == ["ok"]  # a is now held
+    assert ledger.run(tr(ledger.a, ledger.b, 7)) == ["ok"]
+    assert [str(r) for r in seq.create_transfers([tr(ledger.a, ledger.b, 5)])] == ["exceeds_credits"]
+    assert seq.create_transfers([tr(ledger.a, ledger.b, 3)]) == ["ok"]
+    seq.close()
+    assert ledger.bal(ledger.a) == (0, 10, 0, 10)
+    with ledger.db.transaction() as s:
+        assert engine.verify(s).ok
+
+
+def test_a_rolled_back_group_leaves_no_balance_in_memory(ledger):
+    """A group whose transaction fails moved balances in memory; they must not survive it."""
+    seq = Sequencer(ledger.db)
+    assert seq.create_transfers([tr(ledger.bank, ledger.a, 10)]) == ["ok"]
+
+    def boom(s, results):
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        seq.create_transfers([tr(ledger.a, ledger.b, 10)], after=boom)
+    # Had the failed debit stayed in memory, a's 10 would look spent.
+    assert seq.create_transfers([tr(ledger.a, ledger.b, 10)]) == ["ok"]
+    seq.close()
+    assert ledger.bal(ledger.a) == (0, 10, 0, 10) and ledger.bal(ledger.b) == (0, 0, 0, 10)
+    with ledger.db.transaction() as s:
+        assert engine.verify(s).ok
+
+
+def test_seal_digests_are_the_documented_bytes(ledger):
+    """Seals are built by hand for speed; they must equal ``seals.digest`` of the stored row."""
+    t = engine.normalise_transfers([tr(ledger.bank, ledger.a, 5, memo={"z": "中文\n\"q", "a": [1, None]})])[0]
+    for x in (t._replace(timestamp=17), t._replace(pending_id=nid(), flags=4, timestamp=2**62)):
+        assert seals._digest_checked(x) == seals.digest(x)

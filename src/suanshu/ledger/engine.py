@@ -13,7 +13,9 @@ How a batch runs (the shape the batched sequencer will keep):
    the batch touches with ``SELECT ... FOR UPDATE ORDER BY id`` so writers never deadlock.
    (A caller that also appends to the audit log in the same transaction should call the ledger
    first: the audit log takes its own advisory lock, and one lock order avoids a deadlock.)
-3. Everything the batch refers to is loaded in a few set-based queries, not per event.
+3. Everything the batch refers to is loaded in a few set-based queries, not per event. A single
+   writer (the sequencer) passes an ``AccountCache``: accounts it has seen are not read again,
+   their balances live in memory between batches, checked against ``max(timestamp)``.
 4. Events run one by one against that in-memory working set, checks in TigerBeetle's precedence
    order (see ``suanshu.ledger.codes``). A linked chain runs in a scope that is rolled back *in
    memory* when one of its events fails, like TigerBeetle's ``scope_open``/``scope_close``:
@@ -401,12 +403,38 @@ class _Balances:
         return self.dp, self.dpo, self.cp, self.cpo
 
 
+class AccountCache:
+    """A single writer's accounts, kept in memory between its batches (TigerBeetle keeps its
+    accounts in memory the same way), so a batch reads no account it has seen before.
+
+    Only balances ever change, and only by transfers. So the cache is valid while the newest
+    stored transfer is the one it last saw: each batch reads ``max(timestamp)`` (one index
+    probe) under the ledger lock, and if anyone else wrote a transfer since (settlement inside
+    a request's transaction, another process) the cache is dropped and refilled from the
+    database as accounts are touched. A batch changes the cached balances in place; the owner
+    calls ``commit()`` once the transaction has committed and ``reset()`` if anything failed
+    (TigerBeetle's "reload after a failed commit"), so the cache never outlives a rollback."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, _Balances] = {}
+        self.last_timestamp = -1  # the newest transfer these balances include; -1: nothing known
+        self._staged = -1
+
+    def reset(self) -> None:
+        self.accounts.clear()
+        self.last_timestamp = self._staged = -1
+
+    def commit(self) -> None:
+        self.last_timestamp = self._staged
+
+
 class _TransferBatch:
     """The in-memory working set of one create_transfers batch."""
 
-    def __init__(self, accounts: dict[str, tuple], transfers: dict[str, _T],
+    def __init__(self, bal: dict[str, _Balances], transfers: dict[str, _T],
                  resolved: dict[str, int], last_timestamp: int):
-        self.bal = {aid: _Balances(a) for aid, a in accounts.items()}
+        self.bal = bal  # every account the batch touches (and, from a cache, maybe more)
+        self.touched: set[str] = set()  # the accounts whose balances the batch moved
         self.transfers = transfers  # stored ones we referenced, plus this batch's new ones
         self.resolved = resolved  # pending id -> flags of its post/void
         self.new: list[_T] = []
@@ -525,6 +553,7 @@ class _TransferBatch:
 
     def _move(self, account_id: str, dp: int = 0, dpo: int = 0, cp: int = 0, cpo: int = 0) -> None:
         b = self.bal[account_id]
+        self.touched.add(account_id)
         if self.scope.undo is not None:  # inside a linked chain: remember how to take it back
             before = b.snapshot()
 
@@ -572,12 +601,14 @@ def _exists(t: _T, e: _T) -> CreateTransferResult:
 
 
 def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
-                     ends: frozenset[int] = frozenset(), seal: bool = False) -> list[CreateTransferResult]:
+                     ends: frozenset[int] = frozenset(), seal: bool = False,
+                     cache: AccountCache | None = None) -> list[CreateTransferResult]:
     """Create transfers; one result per event, in order (TigerBeetle semantics, see module docs).
 
     ``ends``: indexes that end a request inside a grouped batch (see ``ledger.sequencer``).
     ``seal``: also append the audit entry holding the digests of the stored transfers
-    (``ledger.seals``), so a later change to any of their bytes is caught and named."""
+    (``ledger.seals``), so a later change to any of their bytes is caught and named.
+    ``cache``: a single writer's ``AccountCache``: accounts it holds are not read again."""
     events = normalise_transfers(transfers)
     if not events:
         return []
@@ -588,19 +619,30 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
     touched = {x for e in events for x in (e.debit_account_id, e.credit_account_id) if x}
     touched |= {x for pid in pending_ids if pid in known
                 for x in (known[pid].debit_account_id, known[pid].credit_account_id)}
-    accounts = _lock_accounts(session, touched)
+    last = _last_timestamp(session)
+    if cache is None:
+        bal = {aid: _Balances(row) for aid, row in _lock_accounts(session, touched).items()}
+    else:
+        if cache.last_timestamp != last:  # someone else wrote since: what we hold may be stale
+            cache.reset()
+        bal = cache.accounts
+        # (PostgreSQL: accounts read here are locked FOR UPDATE; held ones are locked by the
+        # UPDATE, in id order. Ledger batches are serialised by the advisory lock anyway.)
+        if missing := touched - bal.keys():
+            bal.update((aid, _Balances(row)) for aid, row in _lock_accounts(session, missing).items())
     # Resolutions are read after the locks, so a concurrent post of the same pending is seen.
     resolved = _load_resolutions(session, pending_ids)
-    last = _last_timestamp(session)
 
-    batch = _TransferBatch(accounts, known, resolved, last)
+    batch = _TransferBatch(bal, known, resolved, last)
     results = _run(events, batch.create, batch.scope,
                    R.OK, R.LINKED_EVENT_FAILED, R.LINKED_EVENT_CHAIN_OPEN, ends)
 
     if batch.new:
-        _write(session, batch.new, accounts, batch.bal)
+        _write(session, batch.new, bal, batch.touched)
         if seal:
             seals.seal(session, batch.new)
+    if cache is not None:
+        cache._staged = batch.new[-1].timestamp if batch.new else last
     return results
 
 
@@ -634,12 +676,13 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _write(session: Session, new: list[_T], accounts: dict[str, tuple], bal: dict[str, _Balances]) -> None:
+def _write(session: Session, new: list[_T], bal: dict[str, _Balances], touched: set[str]) -> None:
     """Store the batch's new transfers and every changed balance. Values are stored exactly as
     the column types would store them (their bind processors, applied once per batch or row).
     Account objects the session already holds are then told their new committed values, so a
     caller that loaded them before the batch does not read stale balances."""
-    changed = [(aid, v) for aid, b in bal.items() if (v := (b.dp, b.dpo, b.cp, b.cpo)) != accounts[aid][3:]]
+    # In id order: the UPDATE locks the rows (PostgreSQL) in the order every writer uses.
+    changed = [(aid, bal[aid].snapshot()) for aid in sorted(touched)]
     dialect = session.get_bind().dialect
     created_at = Transfer.__table__.c.created_at.type._cached_bind_processor(dialect)(utcnow())
     cur = _cursor(session)

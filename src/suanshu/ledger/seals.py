@@ -40,12 +40,22 @@ def digest(row) -> str:
     return hashlib.sha256(audit.canonical(values)).hexdigest()[:_HEX]
 
 
+def _digest_checked(t) -> str:
+    """``digest`` of a transfer the engine is storing, the same bytes built by hand (4x faster
+    than ``json.dumps`` of the list): its ids are checked 32-hex strings and its ints plain
+    ints, so only the memo needs the JSON encoder."""
+    memo = audit.canonical(t.memo).decode() if t.memo else "{}"
+    body = (f'["{t.id}","{t.debit_account_id}","{t.credit_account_id}",{t.amount},"{t.pending_id}",'
+            f'{t.ledger},{t.code},{t.flags},{memo},{t.timestamp}]')
+    return hashlib.sha256(body.encode()).hexdigest()[:_HEX]
+
+
 def seal(session: Session, stored: list) -> None:
     """Append the seal of one batch's stored transfers (engine ``_T`` tuples, in timestamp order)."""
     first = stored[0].timestamp
     audit.append(session, actor=ACTOR, action=ACTION, subject=f"transfers@{first}",
                  payload={"first_timestamp": first, "count": len(stored),
-                          "digests": "".join(digest(t) for t in stored)})
+                          "digests": "".join(map(_digest_checked, stored))})
 
 
 @dataclass(frozen=True)

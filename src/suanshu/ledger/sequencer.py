@@ -91,6 +91,8 @@ class Sequencer:
         self._started = False
         self._lock = threading.Lock()
         self.groups = 0  # committed groups, for benchmarks and tests
+        # The writer's accounts in memory (engine.AccountCache): a group reads none it has seen.
+        self.cache = engine.AccountCache()
 
     def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
                audit_note: AuditNote | None = None) -> Future:
@@ -173,7 +175,8 @@ class Sequencer:
             ends.add(len(events) - 1)
         try:
             with self.db.transaction() as s:
-                results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True)
+                results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True,
+                                                  cache=self.cache)
                 at = 0
                 for r in group:
                     r.results = []
@@ -187,12 +190,14 @@ class Sequencer:
                             audit.append(s, actor=n.actor, action=n.action, subject=n.subject, payload=n.payload)
                         r.results.append(mine)
         except BaseException as exc:  # noqa: BLE001 — every waiting caller must hear back
+            self.cache.reset()  # what it staged never committed: reload from the database
             if len(group) == 1:
                 group[0].future.set_exception(exc)
             else:  # isolate the request that failed the group
                 for r in group:
                     self._commit([r])
             return
+        self.cache.commit()
         self.groups += 1
         for r in group:
             r.future.set_result(r.results[0] if r.single else r.results)
