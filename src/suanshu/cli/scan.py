@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from suanshu.cli.output import console, err_console, handles_errors, print_json, table
+from suanshu.cli.output import console, err_console, handles_errors, table
 
 
 class ScanFormat(str, Enum):
@@ -41,15 +42,27 @@ def register(app: typer.Typer, print_columns) -> None:
             TimeRemainingColumn,
         )
 
-        from suanshu.scan.report import scan_path
+        from suanshu.scan.report import FindingsSpill, scan_path, write_json
 
         quasi = [c.strip() for c in k_anonymity.split(",") if c.strip()] if k_anonymity else None
-        # The bar goes to stderr and only to a terminal, so JSON on stdout stays clean.
-        with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
-            task = bar.add_task("scan", total=None)
-            report = scan_path(path, max_findings=max_findings, sample=sample, k_anonymity=quasi,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with tempfile.TemporaryDirectory(prefix="suanshu-findings-") as tmp:
+            # JSON lists every finding: they go to disk batch by batch and are streamed out, so
+            # memory stays flat on a 2 GB file; table and html show counts only, not findings.
+            spill = FindingsSpill(Path(tmp) / "findings.arrows") if fmt == ScanFormat.json else None
+            # The bar goes to stderr and only to a terminal, so JSON on stdout stays clean.
+            with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+                task = bar.add_task("scan", total=None)
+                report = scan_path(path, max_findings=max_findings if spill else 0, sample=sample,
+                                   k_anonymity=quasi, spill=spill,
+                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+            if fmt == ScanFormat.json:
+                if output:
+                    with output.open("w", encoding="utf-8") as f:
+                        write_json(report, f)
+                else:
+                    write_json(report, sys.stdout)
+                return
         if fmt == ScanFormat.html:
             from suanshu.scan.html import render
 
@@ -58,13 +71,6 @@ def register(app: typer.Typer, print_columns) -> None:
                 output.write_text(text, encoding="utf-8")
             else:
                 sys.stdout.write(text)
-        elif fmt == ScanFormat.json:
-            if output:
-                import json
-
-                output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-            else:
-                print_json(report)
         else:
             print_columns(report)
             table("Quality", ["column", "nulls", "distinct", "duplicates", "kind", "conformity", "min", "max"],

@@ -14,14 +14,22 @@ GB/T 43697 summary) and ``sampled`` are additions.
 
 ``row`` is 0-based over data rows; ``start``/``end`` are character offsets in the cell text;
 ``ratio`` = cells with at least one finding of that type / non-null cells of the column.
+
+Memory is bounded by the batch, not the file: per column the scan keeps counters, a capped set of
+distinct values (``quality.DISTINCT_CAP``) and min/max. Findings are the one thing that grows
+with the file (a 2 GB table holds tens of millions), so a caller that wants them all passes a
+``FindingsSpill``: each batch's findings go to an Arrow IPC file on disk, and ``write_json``
+streams the report with them (the CLI does this); otherwise ``max_findings`` caps the list.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -37,19 +45,21 @@ BATCH_ROWS = 64 * 1024
 
 def scan_path(path: Path, *, max_findings: int | None = None, sample: int | None = None,
               k_anonymity: list[str] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> dict:
+              progress: Callable[[int, int], None] | None = None,
+              spill: FindingsSpill | None = None) -> dict:
     """Scan a CSV / Parquet / xlsx file, read exactly as ``vault.ingest`` reads it (same
     encodings, delimiters and types), through a temporary Parquet file.
 
     ``sample``: scan only the first N rows (a quick column classification; the report says
     ``"sampled": true``). ``k_anonymity``: quasi-identifier columns whose k the report gives
-    (over all rows). ``progress(rows_done, rows_total)`` is called after every batch."""
+    (over all rows). ``progress(rows_done, rows_total)`` is called after every batch.
+    ``spill``: findings go there instead of ``report["findings"]`` (see ``write_json``)."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="suanshu-scan-") as tmp:
         ingested = ingest_file(path, Path(tmp) / "data.parquet")
         report = scan_parquet(Path(tmp) / "data.parquet", source=str(path),
                               encoding=ingested.encoding, max_findings=max_findings,
-                              sample=sample, progress=progress)
+                              sample=sample, progress=progress, spill=spill)
         if k_anonymity:
             report["k_anonymity"] = anonymity.k_anonymity(Path(tmp) / "data.parquet", k_anonymity)
         return report
@@ -57,9 +67,12 @@ def scan_path(path: Path, *, max_findings: int | None = None, sample: int | None
 
 def scan_parquet(path: Path, *, source: str, encoding: str | None,
                  max_findings: int | None = None, sample: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> dict:
+                 progress: Callable[[int, int], None] | None = None,
+                 spill: FindingsSpill | None = None) -> dict:
     """Scan an ingested Parquet file, one record batch at a time."""
-    with pq.ParquetFile(path) as pf:
+    # pre_buffer=False: with it, iter_batches keeps every byte range it has read until the
+    # reader closes, so Arrow's pool grew ~10 MB per batch (the whole compressed file, in the end).
+    with pq.ParquetFile(path, pre_buffer=False) as pf:
         total = pf.metadata.num_rows if sample is None else min(sample, pf.metadata.num_rows)
         done = [0]
 
@@ -69,21 +82,22 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
 
         return _scan(pf.schema_arrow.names, pf.iter_batches(batch_size=BATCH_ROWS),
                      source=source, encoding=encoding, max_findings=max_findings, sample=sample,
-                     progress=step if progress else None,
+                     progress=step if progress else None, spill=spill,
                      distinct=None if sample is not None else lambda cols: quality.exact_distinct(path, cols))
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
                max_findings: int | None = None, sample: int | None = None,
-               findings_as: str = "dicts") -> dict:
+               findings_as: str = "dicts", spill: FindingsSpill | None = None) -> dict:
     """Scan a ``pa.Table``, a ``pa.RecordBatch``, a ``RecordBatchReader`` or an iterable of
     record batches (consumed once, one batch in memory at a time).
 
     ``findings_as="arrow"``: ``findings`` is a ``pa.Table`` (row, column, type, start, end) rather
-    than a list of dicts — the same content without a Python object per finding."""
+    than a list of dicts — the same content without a Python object per finding. ``spill``:
+    findings go to disk instead (``write_json``)."""
     names, batches = _as_batches(table_or_batches)
     return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings,
-                 sample=sample, findings_as=findings_as)
+                 sample=sample, findings_as=findings_as, spill=spill)
 
 
 def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
@@ -108,7 +122,8 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
 def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
           encoding: str | None, max_findings: int | None, sample: int | None = None,
           progress: Callable[[int], None] | None = None,
-          distinct: Callable[[list[str]], dict[str, int]] | None = None, findings_as: str = "dicts") -> dict:
+          distinct: Callable[[list[str]], dict[str, int]] | None = None, findings_as: str = "dicts",
+          spill: FindingsSpill | None = None) -> dict:
     non_null = [0] * len(names)
     cells: list[Counter] = [Counter() for _ in names]
     profiles = [quality.Profile() for _ in names]
@@ -141,7 +156,11 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
             room = len(order) if max_findings is None else max(0, max_findings - listed)
             order = order[:room]
             if len(order):
-                kept.append((r[order], c[order], t[order], s[order], e[order]))
+                chunk = (r[order], c[order], t[order], s[order], e[order])
+                if spill is not None:
+                    spill.add(*chunk)  # to disk: nothing per finding stays in memory
+                else:
+                    kept.append(chunk)
                 listed += len(order)
         rows += batch.num_rows
         if progress is not None:
@@ -153,7 +172,9 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
             if name in counts:
                 profiles[ci].distinct = counts[name]
     columns = [_column(name, non_null[ci], cells[ci], profiles[ci]) for ci, name in enumerate(names)]
-    findings = _findings(kept, names, findings_as)
+    findings = spill if spill is not None else _findings(kept, names, findings_as)
+    if spill is not None:
+        spill.close(names)
     return {
         "source": source,
         "encoding": encoding,
@@ -205,3 +226,64 @@ def _column(name: str, non_null: int, cells: Counter, profile: quality.Profile) 
     ]
     label = classify.classify_column(name, dict(cells), non_null)
     return {"name": name, "types": types, **label, "quality": profile.result(types)}
+
+
+_SPILL_SCHEMA = pa.schema([("row", pa.int64()), ("column", pa.int32()), ("type", pa.int32()),
+                          ("start", pa.int64()), ("end", pa.int64())])
+JSON_CHUNK = 64 * 1024  # findings rendered at a time by ``write_json``
+
+
+class FindingsSpill:
+    """Findings written to an Arrow IPC stream file batch by batch, read back by ``write_json``:
+    memory holds one batch's findings, however many the file has."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer = pa.ipc.new_stream(str(self.path), _SPILL_SCHEMA)
+        self.names: list[str] = []
+
+    def add(self, rows, columns, types, starts, ends) -> None:
+        self._writer.write_batch(pa.record_batch(
+            [pa.array(np.asarray(x), f.type) for x, f in zip((rows, columns, types, starts, ends),
+                                                             _SPILL_SCHEMA, strict=True)],
+            schema=_SPILL_SCHEMA))
+
+    def close(self, names: list[str]) -> None:
+        self.names = list(names)
+        self._writer.close()
+
+    def json_chunks(self) -> Iterator[bytes]:
+        """The findings as the contract's JSON objects, ``,\n`` before each, UTF-8, rendered by
+        Arrow kernels (no Python object per finding)."""
+        names = pa.array([json.dumps(n, ensure_ascii=False) for n in self.names], pa.string())
+        types = pa.array([json.dumps(t) for t in TYPES], pa.string())
+        with pa.ipc.open_stream(str(self.path)) as reader:
+            for batch in reader:
+                for at in range(0, batch.num_rows, JSON_CHUNK):
+                    b = batch.slice(at, JSON_CHUNK)
+                    text = pc.binary_join_element_wise(
+                        ',\n    {"row": ', pc.cast(b["row"], pa.string()),
+                        ', "column": ', names.take(b["column"]), ', "type": ', types.take(b["type"]),
+                        ', "start": ', pc.cast(b["start"], pa.string()),
+                        ', "end": ', pc.cast(b["end"], pa.string()), "}", "")
+                    _, offsets, data = text.buffers()  # a fresh array: offset 0, one buffer
+                    yield data.to_pybytes()[:int(np.frombuffer(offsets, np.int32)[len(text)])]
+
+
+def write_json(report: dict, out: TextIO) -> None:
+    """The report as JSON (``json.dumps(..., indent=2)`` layout), streaming the findings from a
+    ``FindingsSpill`` when the report has one, so the output never sits in memory whole."""
+    spill = report["findings"]
+    if not isinstance(spill, FindingsSpill):
+        out.write(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    mark = "\x00findings\x00"  # a placeholder no report holds, replaced by the stream
+    head, tail = json.dumps(dict(report, findings=mark), ensure_ascii=False, indent=2,
+                            default=str).split(json.dumps(mark))
+    out.write(head + "[")
+    first, wrote = True, False
+    for chunk in spill.json_chunks():
+        text = chunk.decode("utf-8")
+        out.write(text[1:] if first else text)  # no comma before the first finding
+        first, wrote = False, True
+    out.write(("\n  ]" if wrote else "]") + tail + "\n")
