@@ -11,6 +11,8 @@ from suanshu.demo import datasets
 from suanshu.market import orgs
 from suanshu.market.exchange import Exchange
 
+LEGAL = {"source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"}
+
 
 @pytest.fixture
 def backend():
@@ -45,7 +47,8 @@ def test_versions_review_and_what_contracts_pin(api):
 
     def publish(price: int, **extra) -> dict:
         r = client.post("/api/v1/components", headers=auth(t["meteo"]), json={
-            "name": "weather_city", "asset": "weather", "policy": policy, "price_fen": price, **extra})
+            "name": "weather_city", "asset": "weather", "policy": policy, "price_fen": price,
+            **LEGAL, **extra})
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -102,7 +105,8 @@ def test_versions_review_and_what_contracts_pin(api):
 def test_a_draft_waits_for_its_provider(api):
     client, _, t = api
     r = client.post("/api/v1/components", headers=auth(t["meteo"]), json={
-        "name": "weather_draft", "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 10, "draft": True})
+        "name": "weather_draft", "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 10, "draft": True,
+        **LEGAL})
     draft = r.json()
     assert draft["state"] == "draft" and draft["listed_at"] is None
     assert client.get("/api/v1/review", headers=auth(t["op"])).json()["items"] == []

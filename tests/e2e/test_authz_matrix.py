@@ -74,7 +74,9 @@ def _side(ex: Exchange, key: str, region: str, csv_path, operator) -> dict[str, 
 
     def component(name: str, policy: dict, state: str) -> str:
         comp = review.submit(ex, prov, ComponentSpec(name=f"{name}_{key}", asset="w", sql=None, policy=policy,
-                                                     price_fen=100, desensitize={}), draft=state == "draft")
+                                                     price_fen=100, desensitize={},
+                                                     source_legality_statement="气象观测数据，依法取得"),
+                             draft=state == "draft")
         if state == "listed":
             review.approve(ex, operator, comp.id)
         return comp.id
@@ -267,8 +269,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/notifications"): "y y y y y",
     ("POST", "/api/v1/notifications/{notification_id}/read"): "y4 y4 y4 y4 y4",
     ("PUT", "/api/v1/pools/{pool}/offer"): "33 33 33 y4 33",
-    ("POST", "/api/v1/auctions"): "y y y y y",  # any org may ask for a standalone auction
-    ("GET", "/api/v1/auctions/{auction_id}"): "yy yy yy yy yy",
+    ("POST", "/api/v1/auctions"): "y 3 y 3 3",  # those who would pay for the job: buyers (and the operator)
+    # the org that asked, operator and auditor read every bid; compute-a's pool bid in both sides'
+    # auctions, so it reads its own bids in both; other orgs are not told the auction exists
+    ("GET", "/api/v1/auctions/{auction_id}"): "yy 44 y4 yy yy",
     ("POST", "/api/v1/contracts/{contract_id}/jobs"): "33 33 y4 33 33",
     ("GET", "/api/v1/jobs"): "y y y y y",
     ("GET", "/api/v1/jobs/{job_id}"): "yy y4 y4 44 yy",

@@ -71,7 +71,8 @@ def test_client_and_remote_cli_trade_over_http(server, sources, tmp_path):
             asset = meteo.upload(sources["files"]["weather_gbk"], name="weather")
             assert (asset.encoding, asset.rows) == ("gb18030", 1500)
             assert meteo.scan(asset.id)["rows"] == 1500
-            comps = [meteo.publish(name, asset="weather", policy=WEATHER_POLICY, price_fen=250, title="湖南逐时气象")
+            comps = [meteo.publish(name, asset="weather", policy=WEATHER_POLICY, price_fen=250, title="湖南逐时气象",
+                                   source_legality_statement="气象站业务观测数据，依法取得")
                      for name in ("weather_city", "weather_city_b", "weather_city_c")]
             assert {c.state for c in comps} == {"in_review"}
 

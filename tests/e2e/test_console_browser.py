@@ -4,11 +4,15 @@
 A provider uploads a GBK CSV with personal information and publishes a desensitized component;
 the operator approves it (when the review service is installed); a buyer finds it by a Chinese
 word, signs, runs a query and sees the result, the chart and the bill; a refused query shows its
-code and reason. Every step leaves a screenshot in .artifacts/screenshots/ (1280x800 and phone).
+code and reason. Then a scenario demand: the buyer posts one with compute needs, the provider
+bids its component from its inbox, the buyer compares the data bid and the pools' auction and
+accepts both in one step, and the contract appears. Every step leaves a screenshot in
+.artifacts/screenshots/ (1280x800 and phone).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,10 +20,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from suanshu.core.clock import SHANGHAI, utcnow
 from suanshu.demo import datasets
 from suanshu.web import render
 
@@ -29,6 +35,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
 PASSWORD = "browser-test-pw"
 DESKTOP = {"width": 1280, "height": 800}
+POOL = {"name": "x86-hpc", "kind": "hpc", "arch": "x86_64", "region": "湖南-长沙", "cpu": 256, "memory_gb": 1024,
+        "price": {"cpu_hour": 100, "memory_gb_hour": 10}, "transfer_fen_per_gb": {"湖南-长沙": 0}}
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
@@ -72,6 +80,9 @@ def server(tmp_path_factory):
          "--region", "湖南-长沙")
     _cli(home, "org", "create", "furong-analytics", "-r", "buyer", "--display-name", "芙蓉零售数据分析")
     _cli(home, "ledger", "deposit", "furong-analytics", "5000")
+    _cli(home, "org", "create", "changsha-hpc", "-r", "compute", "--display-name", "长沙超算中心",
+         "--region", "湖南-长沙")
+    _cli(home, "pool", "add", "changsha-hpc", json.dumps(POOL))
     for org, user in [("xiangxin-telecom", "telecom"), ("furong-analytics", "analyst"), ("exchange", "operator")]:
         _cli(home, "user", "create", org, user, "--password-stdin", stdin=PASSWORD + "\n")
     port = _free_port()
@@ -141,6 +152,7 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.fill("#tags", "通信, 用户画像")
     page.fill("#price", "3.00")
     page.fill("#min_group_size", "10")
+    page.fill("#legality", "本公司在提供通信服务中依法收集，用户协议已告知并取得同意")  # 数据来源合法性声明
     assert page.locator("header nav >> text=数据金库").count() == 1  # the provider's navigation stays
     shot(page, "03-compose")
     page.click("button:has-text('提交审核')")
@@ -215,6 +227,56 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.goto(server["url"] + "/dashboard")
     page.wait_for_selector("[data-chart='chart-gmv'] svg")
     shot(page, "15-dashboard")
+    ctx.close()
+
+    # 8. a scenario demand: the buyer posts data and compute needs; the pool bids by itself
+    ctx, page = signed_in(browser, server, "analyst")
+    page.goto(server["url"] + "/demands")
+    page.fill("input[name=title]", "湖南用户流失分析（含算力）")
+    page.fill("textarea[name=description]", "需要按城市的用户流失统计，并在长沙训练流失预测模型")
+    page.fill("input[name=tags]", "通信, 流失")
+    page.fill("input[name=budget]", "500")
+    page.fill("input[name=deadline]", (utcnow() + timedelta(days=7)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"))
+    for field, value in {"cpu": "8", "memory_gb": "16", "hours": "2", "data_region": "湖南-长沙",
+                         "data_gb": "1"}.items():
+        page.fill(f"#{field}", value)
+    shot(page, "16-demand-post")
+    page.click("form[action='/demands'] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/demands/dmd_\w+$"))
+    demand_url = page.url
+    assert "¥19.20" in page.inner_text("table[data-bids=compute] tr[data-winner]")  # 8 cpu·2 h ¥16 + 16 GB·2 h ¥3.20
+    ctx.close()
+
+    # the provider finds it in its inbox and bids its listed component
+    ctx, page = signed_in(browser, server, "telecom")
+    page.goto(server["url"] + "/demands")
+    page.click("text=湖南用户流失分析（含算力）")
+    page.wait_for_url(demand_url)
+    page.select_option("select[name=offer]", label="数据: 湘信用户流失与消费画像")
+    page.fill("input[name=price]", "2.00")
+    page.fill("input[name=note]", "按城市、套餐聚合")
+    page.click("button:has-text('提交报价')")
+    page.wait_for_url(demand_url)
+    assert "按城市、套餐聚合" in page.inner_text("table[data-bids=data]")
+    shot(page, "17-demand-bid")
+    ctx.close()
+
+    # the buyer compares the bids side by side, picks the data bid, keeps the auction's winner, accepts
+    ctx, page = signed_in(browser, server, "analyst")
+    page.goto(demand_url)
+    row = page.locator("table[data-bids=data] tr", has_text="湘信通信湖南分公司")
+    assert "¥2.00" in row.inner_text()
+    assert page.locator("tr[data-winner] input[type=checkbox]").is_checked()
+    shot(page, "18-demand-compare")
+    row.locator("input[type=radio]").check()
+    page.click("button:has-text('接受所选报价')")
+    page.wait_for_selector("[data-awarded] a")
+    assert page.locator("[data-compute-held]").count() == 1
+    shot(page, "19-demand-awarded")
+    page.click("[data-awarded] a")
+    page.wait_for_url(re.compile(r".*/contracts/ctr_\w+$"))
+    assert "湘信用户流失与消费画像" in page.content() and "¥480.80" in page.content()  # ¥500 less the compute
+    shot(page, "20-demand-contract")
     ctx.close()
 
 

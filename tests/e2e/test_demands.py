@@ -4,18 +4,28 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from e2e.conftest import WEATHER_POLICY
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from suanshu.api.app import create_app
+from suanshu.audit.models import AuditEvent
 from suanshu.cli.main import app
-from suanshu.market import orgs
+from suanshu.core.clock import utcnow
+from suanshu.market import demands, orgs
 from suanshu.market.exchange import Exchange
+from suanshu.market.tables import Demand
 
 POOL = {"name": "ascend-910b", "kind": "ai", "arch": "aarch64", "region": "湖南-湘潭", "cpu": 192,
         "memory_gb": 1536, "accelerators": {"ascend-910b": 8},
@@ -64,9 +74,9 @@ def test_demand_to_settlement(api, sources):
                                data={"name": "weather"}).status_code == 201
         r = client.post("/api/v1/components", headers=auth(token), json={
             "name": name, "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 300, "title": title,
-            "description": "逐时降水与气温，按城市聚合", "tags": ["气象", "降水"]})
+            "description": "逐时降水与气温，按城市聚合", "tags": ["气象", "降水"], "source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"})
         assert r.status_code == 201, r.text
-        # operator review: in_review -> listed (the registration is created lazily, below)
+        # operator review: in_review -> listed and registered (登记) in one step
         assert client.post(f"/api/v1/components/{r.json()['id']}/approve", headers=auth(op)).status_code == 200
     pool = client.post("/api/v1/pools", headers=auth(ai), json=POOL)
     assert pool.status_code == 201, pool.text
@@ -159,3 +169,42 @@ def test_expired_demands_close_and_refuse_bids(api, sources):
     assert did["state"] == "expired"
     r = client.post(f"/api/v1/demands/{did['id']}/bids", headers=auth(meteo), json={"component": "x", "price_fen": 1})
     assert r.status_code == 409 and r.json()["error"]["code"] == "demand.closed"
+
+
+def test_the_served_app_closes_expired_demands(settings):
+    """`suanshu serve` sweeps on a timer: a demand past its deadline closes with no call from anyone."""
+    ex = Exchange.open(settings)
+    orgs.ensure_operator(ex)
+    orgs.create_org(ex, None, "insurer", ["buyer"])
+    demand = demands.post(ex, orgs.local_actor(ex, "insurer"), demands.DemandSpec(
+        title="株洲 土地", budget_fen=1000, deadline=utcnow() + timedelta(seconds=2)))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = os.environ | {"SUANSHU_HOME": str(settings.home), "SUANSHU_DATABASE_URL": settings.database_url,
+                        "SUANSHU_SWEEP_SECONDS": "0.2"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "suanshu"), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(600):  # bounded wait until it serves (so SIGTERM below meets uvicorn's handler)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login"):
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[0]
+                time.sleep(0.1)
+        for _ in range(600):  # bounded wait for the deadline to pass and the sweeper's next tick
+            with ex.db.transaction() as s:
+                state = s.get(Demand, demand.id).state
+            if state != "open" or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=60)[0]
+    assert state == "expired", output
+    assert proc.returncode == 0 and "Traceback" not in output, output  # the sweeper stopped cleanly
+    with ex.db.transaction() as s:
+        ev = s.scalar(select(AuditEvent).where(AuditEvent.subject == demand.id, AuditEvent.action == "demand.expire"))
+    assert ev.actor == "system:sweeper"
+    ex.close()

@@ -95,7 +95,8 @@ def test_contract_and_query_replays_charge_once(api, tmp_path):
                             data={"name": "weather"})
         assert r.status_code == 201, r.text
     assert len(client.get("/api/v1/vault/assets", headers=h(meteo)).json()["items"]) == 1  # paged list
-    comp = {"name": "weather_city", "asset": "weather", "policy": POLICY, "price_fen": 250}
+    comp = {"name": "weather_city", "asset": "weather", "policy": POLICY, "price_fen": 250,
+            "source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"}
     for _ in range(2):
         r = client.post("/api/v1/components", headers=h(meteo, "comp-1"), json=comp)
         assert r.status_code == 201, r.text

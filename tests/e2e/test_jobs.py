@@ -69,7 +69,8 @@ def test_a_job_through_the_api(settings, sources):
             assert client.post("/api/v1/vault/assets", headers=auth(meteo), files={"file": ("w.csv", fh)},
                                data={"name": "weather"}).status_code == 201
         r = client.post("/api/v1/components", headers=auth(meteo), json={
-            "name": "weather_job", "asset": "weather", "policy": JOB_POLICY, "price_fen": 300})
+            "name": "weather_job", "asset": "weather", "policy": JOB_POLICY, "price_fen": 300,
+            "source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"})
         assert r.status_code == 201, r.text
         if r.json()["state"] == "in_review":  # the operator lists it
             assert client.post(f"/api/v1/components/{r.json()['id']}/approve", headers=auth(op)).status_code == 200
@@ -146,7 +147,7 @@ def test_a_job_through_the_cli(cli, sources, tmp_path):
     cli("ledger", "deposit", "insurer", "1000")
     cli("vault", "add", "meteo", sources["files"]["weather_gbk"], "--name", "weather")
     comp = cli.json("component", "publish", "meteo", "--asset", "weather", "--name", "weather_job", "--price", "3.00",
-                    "--policy", json.dumps(JOB_POLICY))
+                    "--policy", json.dumps(JOB_POLICY), "--legality", "气象站业务观测数据，依法取得")
     if comp["state"] == "in_review":  # the operator lists it
         cli("review", "approve", comp["id"])
     cli("pool", "add", "hpc", json.dumps(POOL))

@@ -71,15 +71,16 @@ def test_trade_loop(api, sources):
 
     # components: the clear one is refused by the gate, the desensitized one is listed
     r = client.post("/api/v1/components", headers=auth(telecom), json={
-        "name": "subs_raw", "asset": "subscribers", "policy": TELECOM_CLEAR_POLICY, "price_fen": 100})
+        "name": "subs_raw", "asset": "subscribers", "policy": TELECOM_CLEAR_POLICY, "price_fen": 100,
+        "source_legality_statement": "用户协议已告知并取得同意"})
     assert r.status_code == 403 and error_code(r) == "gate.personal_info_in_clear"
     r = client.post("/api/v1/components", headers=auth(telecom), json={
         "name": "subs_churn", "asset": "subscribers", "policy": TELECOM_POLICY, "price_fen": 800,
-        "desensitize": TELECOM_RULES})
+        "desensitize": TELECOM_RULES, "source_legality_statement": "用户协议已告知并取得同意"})
     assert r.status_code == 201, r.text
     r = client.post("/api/v1/components", headers=auth(meteo), json={
         "name": "weather_city", "asset": "weather", "policy": WEATHER_POLICY, "price_fen": 250,
-        "title": "湖南逐时气象", "tags": ["气象"]})
+        "title": "湖南逐时气象", "tags": ["气象"], "source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"})
     assert r.status_code == 201, r.text
     assert r.json()["gate"]["passed"] and r.json()["state"] == "in_review"
     assert client.post("/api/v1/components", headers=auth(buyer), json={
@@ -181,7 +182,8 @@ def test_budget_runs_out(api, sources):
     with sources["files"]["weather_gbk"].open("rb") as fh:
         client.post("/api/v1/vault/assets", headers=auth(meteo), files={"file": ("w.csv", fh)}, data={"name": "w"})
     comp = client.post("/api/v1/components", headers=auth(meteo), json={
-        "name": "weather_city", "asset": "w", "policy": WEATHER_POLICY, "price_fen": 300}).json()
+        "name": "weather_city", "asset": "w", "policy": WEATHER_POLICY, "price_fen": 300,
+        "source_legality_statement": "气象站业务观测数据，依法取得并有权对外提供"}).json()
     assert client.post(f"/api/v1/components/{comp['id']}/approve", headers=auth(op)).json()["state"] == "listed"
     client.post("/api/v1/ledger/deposits", headers=auth(op), json={"org": "insurer", "amount_fen": 1000})
     contract = client.post("/api/v1/contracts", headers=auth(buyer),

@@ -49,15 +49,18 @@ def test_trade_loop(cli, sources, settings):
     assert report["rows"] == 600 and report["findings"][0].keys() >= {"row", "column", "type", "start", "end"}
 
     refused = cli.json("component", "publish", "telecom", "--asset", "subs", "--name", "subs_raw",
-                       "--policy", json.dumps(TELECOM_CLEAR_POLICY), "--price", "1", code=3)
+                       "--policy", json.dumps(TELECOM_CLEAR_POLICY), "--price", "1", "--legality", "用户协议已告知并取得同意",
+                       code=3)
     assert refused["error"]["code"] == "gate.personal_info_in_clear"
     churn = cli.json("component", "publish", "telecom", "--asset", "subs", "--name", "subs_churn", "--price", "8.00",
                      "--policy", json.dumps(TELECOM_POLICY), "--drop", "resident_id", "--drop", "subscriber_name",
-                     "--drop", "bank_card", "--drop", "email", "--mask", "mobile:3:4")
+                     "--drop", "bank_card", "--drop", "email", "--mask", "mobile:3:4",
+                     "--legality", "用户协议已告知并取得同意")
     policy_file = settings.home.parent / "policy.json"
     policy_file.write_text(json.dumps(WEATHER_POLICY))
     comp = cli.json("component", "publish", "meteo", "--asset", "weather", "--name", "weather_city",
-                    "--policy", policy_file, "--price", "2.50", "--title", "湖南逐时气象")
+                    "--policy", policy_file, "--price", "2.50", "--title", "湖南逐时气象",
+                    "--legality", "气象站业务观测数据，依法取得")
     assert comp["state"] == churn["state"] == "in_review" and comp["price_fen"] == 250
     assert cli.json("component", "list") == []  # nothing is listed before the operator decides
     assert cli.json("contract", "request", "insurer", "weather_city", "--budget", "10",

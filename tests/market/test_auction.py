@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from suanshu.audit.models import AuditEvent
 from suanshu.compute import scheduler as sch
-from suanshu.core.errors import UsageError
+from suanshu.core.errors import NotFound, Refused, UsageError
+from suanshu.core.orgs import OPERATOR_ORG
+from suanshu.demo.story import POOLS
 from suanshu.market import auction, orgs, pools
 
 REGIONS = ["湖南-长沙", "湖南-湘潭", "北京"]
@@ -102,14 +104,17 @@ def test_offer_bounds_are_validated():
         auction.deadline(0)
 
 
-def test_the_auction_and_every_bid_are_audited(fresh_ex):
-    ex = fresh_ex
-    from suanshu.demo.story import POOLS
-
+def demo_pools(ex) -> None:
+    """The demo's compute providers and their pools."""
     for org, specs in POOLS.items():
         orgs.create_org(ex, None, org, ["compute"])
         for spec in specs:
             pools.register(ex, orgs.local_actor(ex, org), spec)
+
+
+def test_the_auction_and_every_bid_are_audited(fresh_ex):
+    ex = fresh_ex
+    demo_pools(ex)
     orgs.create_org(ex, None, "lab", ["buyer"])
     hpc = orgs.local_actor(ex, "changsha-hpc")
     auction.set_offer(ex, hpc, "x86-hpc", floor_fen=1_000_000)  # too dear for a small job
@@ -126,3 +131,30 @@ def test_the_auction_and_every_bid_are_audited(fresh_ex):
     assert [e.action for e in events] == ["auction.bid"] * 4 + ["auction.award"]
     assert events[-1].seq == a.audit_seq and events[-1].payload["winner"]["pool"] == a.winner_pool_id
     assert {e.payload["pool"] for e in events[:-1]} == set(by_name)
+
+
+def test_who_reads_an_auction(fresh_ex):
+    """The asker, the operator and auditors read every bid; a pool's provider its own; others nothing."""
+    ex = fresh_ex
+    demo_pools(ex)
+    for name, roles in [("lab", ["buyer"]), ("rival-lab", ["buyer"]), ("meteo", ["provider"]),
+                        ("watchdog", ["auditor"])]:
+        orgs.create_org(ex, None, name, roles)
+    with pytest.raises(Refused) as err:
+        auction.run(ex, orgs.local_actor(ex, "meteo"), {"cpu": 1, "memory_gb": 1, "hours": 1})
+    assert err.value.code == "auth.role_required"
+    a, outcome = auction.run(ex, orgs.local_actor(ex, "lab"), {"cpu": 8, "memory_gb": 16, "hours": 2})
+    everything = {b.pool for b in outcome.bids}
+    for who in ("lab", OPERATOR_ORG, "watchdog"):
+        seen = auction.view(ex, orgs.local_actor(ex, who), a.id)
+        assert {b["pool"] for b in seen["bids"]} == everything and seen["winner"] == a.winner_pool_id
+    by_org = {p.id: p.org_id for p in pools.list_pools(ex)}
+    for org in POOLS:
+        seen = auction.view(ex, orgs.local_actor(ex, org), a.id)
+        mine = {p for p in everything if by_org[p] == orgs.local_actor(ex, org).org_id}
+        assert {b["pool"] for b in seen["bids"]} == mine and seen["requester"] is None
+        assert seen["won"] == (a.winner_pool_id in mine)
+        assert (seen["winner"], seen["price_fen"]) == ((a.winner_pool_id, a.price_fen) if seen["won"] else (None, None))
+    for outsider in ("rival-lab", "meteo"):
+        with pytest.raises(NotFound):
+            auction.view(ex, orgs.local_actor(ex, outsider), a.id)

@@ -51,7 +51,7 @@ def test_post_finds_providers_and_pools_and_runs_the_auction(world):
     assert len(auto) == 1 and auto[0].auto and auto[0].pool_id == world.pools["ascend-910b"]
     # price plan: 50 h x (64 cpu x 5 + 256 GB x 1 + 8 x 1200) + 20 GB x 15 transfer
     assert auto[0].price_fen == 50 * (64 * 5 + 256 + 8 * 1200) + 20 * 15
-    assert {b["pool"]: b["feasible"] for b in board.auction.bids}[world.pools["x86-hpc"]] is False
+    assert {b["pool"]: b["feasible"] for b in board.auction["bids"]}[world.pools["x86-hpc"]] is False
 
 
 def test_bids_are_sealed_and_acceptance_creates_contract_and_holds(world):

@@ -7,15 +7,18 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from market_world import LAND, WEATHER
+from sqlalchemy import func, select
 
 from suanshu.api.app import create_app
 from suanshu.audit import checkpoint, merkle
 from suanshu.audit.models import AuditEvent
-from suanshu.core.errors import Refused
+from suanshu.core.errors import Conflict, Refused, UsageError
 from suanshu.core.orgs import OPERATOR_ORG
-from suanshu.market import orgs, registration
+from suanshu.market import orgs, registration, review
+from suanshu.market.components import ComponentSpec
 from suanshu.market.models import Component
+from suanshu.market.tables import Registration
 
 
 def test_registration_is_recorded_audited_and_signed(world):
@@ -95,3 +98,50 @@ def test_certificate_over_the_api_and_cli(world, tmp_path, monkeypatch):
     assert json.loads(result.output)["audit_seq"] == seq and "登记编号" in out.read_text(encoding="utf-8")
     with ex.db.transaction() as s:
         assert s.scalar(select(AuditEvent.seq).where(AuditEvent.action == "component.register")) == seq
+
+
+def test_approval_lists_and_registers_in_one_transaction(world):
+    ex = world.ex
+    meteo, operator = world.actor("meteo"), orgs.local_actor(ex, OPERATOR_ORG)
+    spec = ComponentSpec(**dict(WEATHER, name="weather_v2", source_legality_statement="  "))
+    with pytest.raises(UsageError) as err:
+        review.submit(ex, meteo, spec)
+    assert err.value.code == "component.no_legality_statement"
+    with pytest.raises(UsageError) as err:
+        review.submit(ex, meteo, ComponentSpec(**dict(WEATHER, name="weather_v2", source_legality_statement="长" * 2001)))
+    assert err.value.code == "component.bad_legality_statement"
+
+    statement = "本中心国家气象站业务观测数据，依《气象法》取得，有权对外提供。"
+    waiting = review.submit(ex, meteo, ComponentSpec(**dict(WEATHER, name="weather_v2",
+                                                            source_legality_statement=statement)))
+    with ex.db.transaction() as s:
+        assert s.scalar(select(Registration).where(Registration.component_id == waiting.id)) is None
+    review.approve(ex, operator, waiting.id)
+    with ex.db.transaction() as s:
+        reg = s.scalar(select(Registration).where(Registration.component_id == waiting.id))
+        approve_ev, register_ev = s.scalars(select(AuditEvent).where(AuditEvent.subject == waiting.id).order_by(
+            AuditEvent.seq.desc()).limit(2)).all()[::-1]
+    assert reg.record["source_legality_statement"] == statement
+    # the listing and its registration: consecutive entries of the same transaction, by the operator
+    assert (approve_ev.action, register_ev.action) == ("component.approve", "component.register")
+    assert register_ev.seq == approve_ev.seq + 1 == reg.audit_seq and register_ev.actor == approve_ev.actor
+    assert registration.ensure(ex, None, waiting.id).id == reg.id
+    html = registration.certificate_html(ex, reg, base_url="https://exchange.example")
+    assert statement in html and f"https://exchange.example/api/v1/audit/proof/{reg.audit_seq}" in html
+
+
+def test_no_statement_no_listing(world):
+    """A version submitted before statements were required cannot be listed: nothing changes."""
+    ex = world.ex
+    operator = orgs.local_actor(ex, OPERATOR_ORG)
+    waiting = review.submit(ex, world.actor("geo"), ComponentSpec(**dict(LAND, name="land_v2")))
+    with ex.db.transaction() as s:
+        s.get(Component, waiting.id).source_legality_statement = ""
+        before = s.scalar(select(func.max(AuditEvent.seq)))
+    with pytest.raises(Conflict) as err:
+        review.approve(ex, operator, waiting.id)
+    assert err.value.code == "registration.no_legality_statement"
+    with ex.db.transaction() as s:
+        assert s.get(Component, waiting.id).state == "in_review"
+        assert s.scalar(select(func.max(AuditEvent.seq))) == before
+        assert s.scalar(select(Registration).where(Registration.component_id == waiting.id)) is None

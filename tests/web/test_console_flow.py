@@ -25,7 +25,8 @@ def upload(client, path, name=""):
 def compose_form(html: str, asset_id: str, **fields) -> dict:
     """The compose form as a browser would submit it with its suggested defaults, plus ``fields``."""
     form = {"csrf_token": csrf_of(html), "asset": asset_id, "mode": "aggregate", "min_group_size": "10",
-            "max_rows": "100", "agg-count": "on", "agg-sum": "on", "agg-avg": "on"}
+            "max_rows": "100", "agg-count": "on", "agg-sum": "on", "agg-avg": "on",
+            "legality": "气象站业务观测数据，依法取得并有权对外提供"}
     for m in re.finditer(r'<select name="(col-\d+-(?:method|role))"[^>]*>(.*?)</select>', html, re.S):
         selected = re.search(r'<option value="([^"]+)" selected', m.group(2))
         form[m.group(1)] = selected.group(1)

@@ -85,3 +85,62 @@ def test_bad_budget_and_foreign_accept_are_refused_with_a_code(browser_for, weat
     page = meteo.get(url).text
     r = meteo.post(f"{url}/accept", data={"csrf_token": csrf_of(page), "bid": "bid_x"})
     assert r.status_code == 403  # only buyers accept
+
+
+POOL = {"name": "x86-hpc", "kind": "hpc", "arch": "x86_64", "region": "湖南-长沙", "cpu": 256, "memory_gb": 1024,
+        "price": {"cpu_hour": 100, "memory_gb_hour": 10}, "transfer_fen_per_gb": {"湖南-长沙": 0}}
+COMPUTE = {"cpu": "16", "memory_gb": "64", "hours": "10", "data_region": "湖南-长沙", "data_gb": "2",
+           "residency": "湖南-长沙"}
+
+
+def test_compute_needs_the_auction_and_accepting_its_winner(browser_for, exchange, weather_listed):
+    from suanshu.market import pools
+
+    pool = pools.register(exchange, orgs.local_actor(exchange, "changsha-hpc"), POOL)
+    insurer, meteo, hpc = browser_for("insurer"), browser_for("meteo"), browser_for("hpc")
+    r = post_demand(insurer, **COMPUTE)
+    assert r.status_code == 303, r.text
+    url = r.headers["location"]
+    board = insurer.get(url).text
+    assert "16 CPU 核数, 64 GB" in board and "湖南-长沙 (2 GB)" in board
+    # the pool bid from its price plan (16 cpu x 10 h x ¥1 + 64 GB x 10 h x ¥0.10 = ¥224) and wins so far
+    auto = re.search(r"<tr data-winner>.*?</tr>", board, re.S).group(0)
+    assert "x86-hpc" in auto and "¥224.00" in auto and "价格方案" in auto
+    auto_id = re.search(r'type="checkbox" name="bid" value="(bid_[^"]+)" checked', auto).group(1)
+
+    # the compute provider reads its own bid and undercuts it with a typed price; the data provider bids too
+    page = hpc.get(url).text
+    assert "¥224.00" in page and f'value="pool:{pool.id}"' in page
+    assert hpc.post(f"{url}/bids", data={"csrf_token": csrf_of(page), "offer": f"pool:{pool.id}", "price": "200",
+                                         "note": "整机包时"}, follow_redirects=False).status_code == 303
+    page = meteo.get(url).text
+    assert "x86-hpc" not in page  # a data provider sees no pool's bid
+    meteo.post(f"{url}/bids", data={"csrf_token": csrf_of(page), "offer": f"component:{weather_listed.id}",
+                                    "price": "1.50"}, follow_redirects=False)
+
+    board = insurer.get(url).text
+    winner = re.search(r"<tr data-winner>.*?</tr>", board, re.S).group(0)
+    assert "¥200.00" in winner and "人工报价" in winner and auto_id not in winner
+    winner_id = re.search(r'name="bid" value="(bid_[^"]+)"', winner).group(1)
+    data_id = re.search(r'type="radio" name="bid" value="(bid_[^"]+)"', board).group(1)
+    # only the auction's winner can be accepted
+    r = insurer.post(f"{url}/accept", data={"csrf_token": csrf_of(board), "bid": [data_id, auto_id]})
+    assert r.status_code == 403 and "demand.not_auction_winner" in r.text
+    r = insurer.post(f"{url}/accept", data={"csrf_token": csrf_of(board), "bid": [data_id, winner_id]},
+                     follow_redirects=False)
+    assert r.status_code == 303, r.text
+    awarded = insurer.get(url).text
+    assert re.search(r'href="/contracts/ctr_\w+"', awarded) and "算力价款已为中标算力池冻结" in awarded
+    assert 'name="bid"' not in awarded
+    with exchange.db.transaction() as s:
+        from suanshu.market.tables import Bid
+
+        assert s.get(Bid, winner_id).hold_transfer_id and s.get(Bid, auto_id).state == "rejected"
+
+
+def test_bad_compute_needs_are_refused_with_a_code(browser_for, weather_listed):
+    insurer = browser_for("insurer")
+    r = post_demand(insurer, cpu="many", hours="2")
+    assert r.status_code == 422 and "demand.invalid" in r.text
+    r = post_demand(insurer, cpu="4")  # no hours
+    assert r.status_code == 422 and "demand.invalid" in r.text

@@ -192,6 +192,8 @@ def component_publish(
     drop: Annotated[list[str], typer.Option(help="COLUMN: removed from the component")] = [],
     title: str = "", description: str = "",
     tag: Annotated[list[str], typer.Option(help="Catalog tag, repeatable")] = [],
+    legality: Annotated[str, typer.Option(help="Source-legality statement (数据来源合法性声明), required: how the "
+                                               "data was obtained and on what authorization")] = "",
     draft: Annotated[bool, typer.Option(help="Keep it a draft instead of submitting it for review")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -199,7 +201,8 @@ def component_publish(
     ex = open_exchange()
     spec = components.ComponentSpec(name=name, asset=asset, sql=sql, policy=_load_json_arg(policy, "policy"),
                                     price_fen=parse_amount(price), desensitize=_rules(mask, hash_, drop),
-                                    title=title, description=description, tags=tuple(tag))
+                                    title=title, description=description, tags=tuple(tag),
+                                    source_legality_statement=legality)
     comp = review.submit(ex, orgs.local_actor(ex, org), spec, draft=draft)
     if fmt == Format.json:
         print_json(components.component_json(comp))
@@ -354,20 +357,34 @@ def demo(reset: Annotated[bool, typer.Option(help="Wipe SUANSHU_HOME first")] = 
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          sweep_seconds: Annotated[float, typer.Option(
+              envvar="SUANSHU_SWEEP_SECONDS", help="How often open demands past their deadline are closed")] = 30.0,
+          ) -> None:
     """Serve the HTTP API (/api/v1) and the console (/) over SUANSHU_HOME."""
+    import signal
+    import sys
+
     import uvicorn
 
     from suanshu.api.app import create_app
 
     from suanshu.audit.checkpoint import Checkpointer
+    from suanshu.market import demands
 
     ex = open_exchange()
     # Signed audit checkpoints every N seconds while serving, and one more on shutdown.
     checkpointer = Checkpointer(ex.db, ex.settings.home, ex.settings.checkpoint_seconds).start()
+    # Expired demands close themselves (issue 8): the sweep runs beside the server, not per request.
+    sweeper = demands.sweeper(ex, sweep_seconds).start()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler that was there
+    # before; the default one would kill the process before the `finally` below stops the timers
+    # (and writes the last checkpoint). Leave through SystemExit instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(create_app(ex), host=host, port=port, log_level="info")
     finally:
+        sweeper.stop()
         checkpointer.stop()
 
 

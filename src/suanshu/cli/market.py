@@ -164,7 +164,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                    price: str = typer.Option(..., help="data: per query; compute: for the job"),
                    component: str | None = None, pool: str | None = None,
                    new_component: Annotated[str | None, typer.Option(
-                       help="publish this component (JSON of `component publish`'s fields) and bid with it")] = None,
+                       help="publish this component (JSON of `component publish`'s fields, with "
+                                "source_legality_statement) and bid with it")] = None,
                    note: str = "", fmt: FormatOpt = Format.table) -> None:
         """Bid on a demand with a listed component, a new one, or a pool."""
         from suanshu.market.components import ComponentSpec

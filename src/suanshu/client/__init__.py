@@ -243,11 +243,14 @@ class Client:
 
     def publish(self, name: str, *, asset: str, policy: dict, price_fen: int, sql: str | None = None,
                 desensitize: dict | None = None, title: str = "", description: str = "",
-                tags: list[str] | None = None, draft: bool = False) -> Component:
-        """Provider: a new version; gated, then in_review for the operator (or a draft)."""
+                tags: list[str] | None = None, draft: bool = False,
+                source_legality_statement: str = "") -> Component:
+        """Provider: a new version; gated, then in_review for the operator (or a draft).
+
+        ``source_legality_statement`` (数据来源合法性声明) is required by the server."""
         body = {"name": name, "asset": asset, "policy": policy, "price_fen": price_fen, "sql": sql,
                 "desensitize": desensitize or {}, "title": title, "description": description,
-                "tags": tags or [], "draft": draft}
+                "tags": tags or [], "draft": draft, "source_legality_statement": source_legality_statement}
         return _load(Component, self._post("/components", body, idempotent=True))
 
     def components(self, *, state: str | None = None, org: str | None = None, name: str | None = None,

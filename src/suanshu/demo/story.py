@@ -43,7 +43,8 @@ COMPONENTS = {
                             "temperature_c": "aggregate", "precipitation_mm": "aggregate",
                             "humidity_pct": "aggregate", "wind_speed_ms": "aggregate"},
                 "aggregates": ["count", "sum", "avg", "min", "max"]},
-        desensitize={}),
+        desensitize={},
+        source_legality_statement="本中心依《气象法》开展的国家气象站业务观测数据，本中心依法享有并可对外提供；不含个人信息。"),
     "hunan-agri-data": dict(
         asset="crop_yield", name="county_crop_yield", price_fen=500,
         title="湖南县域主要作物单产（合作社填报）", tags=("农业", "产量", "县域"),
@@ -55,7 +56,8 @@ COMPONENTS = {
                             "sown_area_mu": "aggregate", "yield_kg_per_mu": "aggregate",
                             "fertilizer_kg": "aggregate", "farmer_phone": "hidden"},
                 "aggregates": ["count", "sum", "avg"]},
-        desensitize={"farmer_name": {"method": "drop"}, "farmer_phone": {"method": "mask"}}),
+        desensitize={"farmer_name": {"method": "drop"}, "farmer_phone": {"method": "mask"}},
+        source_legality_statement="合作社成员填报，已取得农户书面授权同意用于统计分析与对外提供；姓名删除、手机号脱敏。"),
     "hunan-geo-institute": dict(
         asset="land_parcels", name="land_use_stats", price_fen=100,
         title="县域土地利用与坡度统计", tags=("地理信息", "土地利用", "耕地"),
@@ -65,7 +67,8 @@ COMPONENTS = {
                 "columns": {"county": "dimension", "land_use": "dimension", "soil_type": "dimension",
                             "area_m2": "aggregate", "slope_deg": "aggregate"},
                 "aggregates": ["count", "sum", "avg", "min", "max"]},
-        desensitize={}),
+        desensitize={},
+        source_legality_statement="本院承担的县域国土调查与土壤普查成果，经主管部门许可用于社会化服务；不含个人信息。"),
 }
 
 TELECOM_CLEAR = dict(
@@ -74,7 +77,7 @@ TELECOM_CLEAR = dict(
     policy={"mode": "aggregate", "min_group_size": 20,
             "columns": {"resident_id": "dimension", "city": "dimension", "plan": "dimension",
                         "monthly_fee_fen": "aggregate"}},
-    desensitize={})
+    desensitize={}, source_legality_statement="本公司在提供通信服务中依法收集的用户数据，用户协议已告知并取得同意。")
 TELECOM = dict(
     asset="subscribers", name="subscriber_churn", price_fen=800,
     title="运营商用户流失与消费画像（脱敏、聚合）", tags=("通信", "用户画像", "流失"),
@@ -89,7 +92,9 @@ TELECOM = dict(
                         "resident_id": "hidden", "mobile": "hidden"},
             "aggregates": ["count", "sum", "avg", "min", "max"]},
     desensitize={"resident_id": {"method": "hash"}, "mobile": {"method": "mask", "keep_first": 3, "keep_last": 4},
-                 "subscriber_name": {"method": "drop"}, "bank_card": {"method": "drop"}})
+                 "subscriber_name": {"method": "drop"}, "bank_card": {"method": "drop"}},
+    source_legality_statement="本公司在提供通信服务中依法收集的用户数据，用户协议已告知并取得同意；"
+                              "身份证号哈希、手机号脱敏，姓名与银行卡删除，仅以聚合结果对外提供。")
 
 POOLS = {
     "changsha-hpc": [
@@ -122,7 +127,7 @@ JOB_COMPONENT = dict(
             "columns": {"city": "dimension", "observed_at": "dimension", "temperature_c": "aggregate",
                         "precipitation_mm": "aggregate", "station_id": "hidden"},
             "job": {"max_cpu": 2, "max_memory_gb": 2, "max_hours": 0.5, "max_output_bytes": 262144}},
-    desensitize={})
+    desensitize={}, source_legality_statement="本中心依《气象法》开展的国家气象站业务观测数据，本中心依法享有并可对外提供；不含个人信息。")
 DEMO_JOB = """import os, pyarrow.parquet as pq, pyarrow.compute as pc, pyarrow.csv as csv
 t = pq.read_table(os.path.join(os.environ["SUANSHU_DATA"], "hunan_weather_compute.parquet"))
 t = t.append_column("month", pc.utf8_slice_codeunits(t["observed_at"], 0, 7))
@@ -187,7 +192,7 @@ def demand_round(ex: Exchange, buyer: str) -> dict:
                            component="hunan_weather_monthly", price_fen=150, note="2023 全年逐时")
     demands.bid(ex, orgs.local_actor(ex, "hunan-agri-data"), demand.id, component="county_crop_yield", price_fen=400)
     board = demands.show(ex, orgs.local_actor(ex, buyer), demand.id)
-    winner = board.auction.winner_pool_id if board.auction else None
+    winner = board.auction["winner"] if board.auction else None
     compute = [b.id for b in board.bids if b.kind == "compute" and b.pool_id == winner]
     award = demands.accept(ex, orgs.local_actor(ex, buyer), demand.id, [data_bid.id, *compute])
     return {"demand": demand, "board": demands.show(ex, orgs.local_actor(ex, buyer), demand.id), "award": award}

@@ -14,6 +14,15 @@ The core (``offers_for``, ``decide``) is pure: pools and a job in, bids and a wi
 Price with bounds: ``price = min(max(cost, floor), ceiling)`` — a floor is a minimum charge
 for small jobs, a ceiling a package price that caps large ones. A typed price replaces the
 price plan (it must still be feasible).
+
+Who sees what (``view``): a bid reveals a pool's floor, ceiling and start delay, which its
+provider may not want its competitors to read, while the auction as a whole must stay
+checkable. So the org that asked (the buyer of a demand, or whoever ran a standalone auction),
+the operator and auditors read the whole auction; a compute provider whose pool bid reads its
+own bids and learns whether it won (the winning price only when it won, sealed-bid style); any
+other org gets ``auction.not_found``, as if it did not exist. Standalone auctions (``run``) are
+asked for by buyers and the operator: those who would pay for the job. The audit log keeps
+every bid either way.
 """
 
 from __future__ import annotations
@@ -172,9 +181,11 @@ def standing_offers(s: Session) -> list[Offer]:
     return out
 
 
-def record(s: Session, actor_label: str, outcome: Outcome, *, demand_id: str | None = None) -> Auction:
+def record(s: Session, actor_label: str, outcome: Outcome, *, requester_org_id: str,
+           demand_id: str | None = None) -> Auction:
     """The auction row, one audit entry per bid and one for the result, in the caller's transaction."""
-    auction = Auction(id=new_id("auc"), demand_id=demand_id, job=_job_dict(outcome.job),
+    auction = Auction(id=new_id("auc"), demand_id=demand_id, requester_org_id=requester_org_id,
+                      job=_job_dict(outcome.job),
                       deadline_hours=None if outcome.deadline_hours is None else int(outcome.deadline_hours),
                       bids=[b.as_dict() for b in outcome.bids],
                       winner_pool_id=outcome.winner.pool if outcome.winner else None,
@@ -184,7 +195,8 @@ def record(s: Session, actor_label: str, outcome: Outcome, *, demand_id: str | N
     for b in outcome.bids:
         audit.append(s, actor=actor_label, action="auction.bid", subject=auction.id, payload=b.as_dict())
     ev = audit.append(s, actor=actor_label, action="auction.award", subject=auction.id,
-                      payload={"demand": demand_id, "job": auction.job, "deadline_hours": auction.deadline_hours,
+                      payload={"demand": demand_id, "requester": requester_org_id, "job": auction.job,
+                               "deadline_hours": auction.deadline_hours,
                                "winner": outcome.winner.as_dict() if outcome.winner else None,
                                "bids": len(outcome.bids)})
     auction.audit_seq = ev.seq
@@ -203,12 +215,13 @@ def _job_dict(job: sch.JobSpec) -> dict:
 
 
 def run(ex: Exchange, actor: Actor, job: Mapping, *, deadline_hours=None) -> tuple[Auction, Outcome]:
-    """A standalone auction for a job shape over every pool's standing offer (any org may ask)."""
+    """A standalone auction for a job shape over every pool's standing offer (a buyer, or the operator, asks)."""
+    actor.require(Role.BUYER, Role.OPERATOR)
     spec = parse_job(job, str(job.get("id") or "job") if isinstance(job, Mapping) else "job")
     limit = deadline(deadline_hours)
     with ex.db.transaction() as s:
         outcome = decide(spec, standing_offers(s), limit)
-        auction = record(s, actor.label, outcome)
+        auction = record(s, actor.label, outcome, requester_org_id=actor.org_id)
     return auction, outcome
 
 
@@ -235,13 +248,34 @@ def set_offer(ex: Exchange, actor: Actor, pool_ref: str, *, floor_fen: int | Non
 
 
 def auction_json(a: Auction) -> dict:
-    return {"id": a.id, "demand": a.demand_id, "job": a.job, "deadline_hours": a.deadline_hours, "bids": a.bids,
-            "winner": a.winner_pool_id, "price_fen": a.price_fen, "audit_seq": a.audit_seq}
+    return {"id": a.id, "demand": a.demand_id, "requester": a.requester_org_id, "job": a.job,
+            "deadline_hours": a.deadline_hours, "bids": a.bids, "winner": a.winner_pool_id, "price_fen": a.price_fen,
+            "audit_seq": a.audit_seq}
 
 
-def get_auction(ex: Exchange, auction_id: str) -> Auction:
+def reads_all(actor: Actor, a: Auction) -> bool:
+    return a.requester_org_id == actor.org_id or actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)
+
+
+def visible_json(s: Session, actor: Actor, a: Auction) -> dict | None:
+    """The auction as ``actor`` may see it (module docstring), or None when it may not see it at all."""
+    if reads_all(actor, a):
+        return auction_json(a)
+    own = set(s.scalars(select(Pool.id).where(Pool.org_id == actor.org_id,
+                                              Pool.id.in_([b["pool"] for b in a.bids]))))
+    if not own:
+        return None
+    won = a.winner_pool_id in own
+    return auction_json(a) | {"requester": None, "bids": [b for b in a.bids if b["pool"] in own],
+                              "winner": a.winner_pool_id if won else None, "price_fen": a.price_fen if won else None,
+                              "won": won}
+
+
+def view(ex: Exchange, actor: Actor, auction_id: str) -> dict:
+    """One auction for ``actor``: whole, or only its own pools' bids; others get auction.not_found."""
     with ex.db.transaction() as s:
         a = s.get(Auction, auction_id)
-        if a is None:
-            raise NotFound("auction.not_found", f"no auction {auction_id!r}")
-        return a
+        seen = visible_json(s, actor, a) if a is not None else None
+    if seen is None:
+        raise NotFound("auction.not_found", f"no auction {auction_id!r} visible to {actor.org_name}")
+    return seen

@@ -46,6 +46,7 @@ class ComponentSpec:
     title: str = ""
     description: str = ""
     tags: tuple[str, ...] = ()
+    source_legality_statement: str = ""  # 数据来源合法性声明: required to submit for review (market.review)
 
 
 def quote(ident: str) -> str:
@@ -160,6 +161,7 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "li
             title=spec.title or spec.name, description=spec.description, tags=list(spec.tags),
             version=version, state=state, sql=projection, desensitize=rules, policy=policy.to_dict(),
             price_fen=spec.price_fen, output_schema=schema, gate=verdict, created_at=now,
+            source_legality_statement=spec.source_legality_statement.strip(),
             listed_at=now if state == "listed" else None)
         s.add(component)
         s.flush()
@@ -184,7 +186,8 @@ def component_json(c: Component) -> dict:
     return {"id": c.id, "org": c.org_id, "name": c.name, "version": c.version, "title": c.title,
             "description": c.description, "tags": c.tags, "state": c.state, "asset": c.asset_id,
             "price_fen": c.price_fen, "policy": c.policy, "desensitize": c.desensitize,
-            "columns": c.output_schema, "gate": c.gate, "listed_at": iso(c.listed_at)}
+            "columns": c.output_schema, "gate": c.gate, "listed_at": iso(c.listed_at),
+            "source_legality_statement": c.source_legality_statement}
 
 
 def catalog(ex: Exchange) -> list[Component]:

@@ -9,7 +9,8 @@ price per query); compute providers may add typed pool bids. The buyer compares 
 accepts at most one data bid and the compute auction's winner: **one transaction** creates the
 contract (policy frozen from the component, the bid's price per query) with its escrow hold and
 holds the compute price, marks the bids and the demand, notifies, and appends the audit entries
-— all or nothing. Open demands past their deadline are closed by ``sweep``.
+— all or nothing. Open demands past their deadline are closed by ``sweep``, which ``suanshu serve``
+runs on a timer (``sweeper``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
+from suanshu.core.periodic import Periodic
 from suanshu.market import auction, review, search, settlement
 from suanshu.market import components as component_service
 from suanshu.market.actors import Actor
@@ -58,8 +60,9 @@ class Board:
 
     demand: Demand
     bids: list[Bid]
-    auction: Auction | None
-    names: dict[str, str] = field(default_factory=dict)
+    auction: dict | None  # the compute auction as the viewer may see it (auction.visible_json)
+    names: dict[str, str] = field(default_factory=dict)  # org and pool ids -> display names
+    winner: str | None = None  # the compute bid that would win now (buyer's view of an open demand)
 
 
 # -- posting --------------------------------------------------------------------------------------
@@ -106,7 +109,7 @@ def post(ex: Exchange, actor: Actor, spec: DemandSpec) -> Demand:
                               "region": demand.region, "compute": demand.compute, "budget_fen": spec.budget_fen,
                               "deadline": iso(spec.deadline), "matches": demand.matches})
         if outcome is not None:
-            rec = auction.record(s, actor.label, outcome, demand_id=demand_id)
+            rec = auction.record(s, actor.label, outcome, requester_org_id=actor.org_id, demand_id=demand_id)
             for b in outcome.bids:
                 if b.feasible:
                     s.add(Bid(id=new_id("bid"), demand_id=demand_id, bidder_org_id=pool_orgs[b.pool], kind="compute",
@@ -323,6 +326,14 @@ def sweep(ex: Exchange, *, now: datetime | None = None, actor_label: str = "syst
     return closed
 
 
+def sweeper(ex: Exchange, interval: float) -> Periodic:
+    """``sweep`` every ``interval`` seconds beside the server (``suanshu serve``); ``.start()``, ``.stop()``.
+
+    Each sweep is one short transaction (a row lock per expired demand), so it does not hold up requests.
+    """
+    return Periodic("demand-sweeper", interval, lambda: sweep(ex))
+
+
 # -- reading --------------------------------------------------------------------------------------
 
 def _visible(actor: Actor, demand: Demand, bidders: set[str]) -> bool:
@@ -353,14 +364,22 @@ def show(ex: Exchange, actor: Actor, demand_id: str) -> Board:
         bids = list(s.scalars(select(Bid).where(Bid.demand_id == demand_id))) if demand else []
         if demand is None or not _visible(actor, demand, {b.bidder_org_id for b in bids}):
             raise NotFound("demand.not_found", f"no demand {demand_id!r} visible to {actor.org_name}")
+        winner = None
         if not (demand.buyer_org_id == actor.org_id or actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
             bids = [b for b in bids if b.bidder_org_id == actor.org_id]
+        elif demand.state == "open" and demand.compute is not None:
+            # the reverse auction as acceptance would decide it now (typed bids included)
+            best = compute_winner(demand, bids, _pool_terms(s, [b.pool_id for b in bids if b.pool_id]))
+            winner = best.id if best else None
         bids.sort(key=lambda b: (b.kind, b.price_fen, b.id))
         auc = s.scalar(select(Auction).where(Auction.demand_id == demand_id).order_by(Auction.id.desc()).limit(1))
+        auc_view = auction.visible_json(s, actor, auc) if auc is not None else None
         orgs = {demand.buyer_org_id, *(b.bidder_org_id for b in bids)}
         names = {oid: name for oid, name in s.execute(select(Organization.id, Organization.display_name)
                                                      .where(Organization.id.in_(orgs)))}
-        return Board(demand, bids, auc, names)
+        names |= {pid: name for pid, name in s.execute(select(Pool.id, Pool.name).where(
+            Pool.id.in_([b.pool_id for b in bids if b.pool_id])))}
+        return Board(demand, bids, auc_view, names, winner)
 
 
 def demand_json(d: Demand) -> dict:
@@ -382,7 +401,8 @@ def board_json(board: Board) -> dict:
     out = demand_json(board.demand)
     out["bids"] = [bid_json(b, board.names) for b in board.bids]
     out["buyer_name"] = board.names.get(board.demand.buyer_org_id)
-    out["auction"] = auction.auction_json(board.auction) if board.auction else None
+    out["auction"] = board.auction
+    out["compute_winner"] = board.winner
     return out
 
 

@@ -32,6 +32,7 @@ class Component(Base):
     price_fen: Mapped[int] = mapped_column(Fen)  # per query
     output_schema: Mapped[list]
     gate: Mapped[dict]  # the compliance gate's verdict and evidence
+    source_legality_statement: Mapped[str] = mapped_column(Text, default="")  # 数据来源合法性声明, for registration
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     listed_at: Mapped[datetime | None] = mapped_column(default=None)
 

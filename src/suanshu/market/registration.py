@@ -18,9 +18,12 @@ exchange's audit key (``audit/checkpoint.signing_key``) over
 and the audit entry's inclusion proof (as of issue) with the URL that serves a fresh one
 (``/api/v1/audit/proof/{seq}``), checkable against any signed checkpoint.
 
-Hooks: ``register(s, component, actor_label=...)`` runs in the caller's transaction (the
-listing transition can call it); ``ensure(ex, ref)`` registers a listed component lazily the
-first time its registration is asked for.
+When: ``register(s, component, actor_label=...)`` runs in the caller's transaction; the operator's
+approval (``review._move``) calls it, so a version is registered the moment it is listed, with the
+statement its provider gave at submission. ``ensure(ex, ref)`` covers versions listed without a
+review (in-process ``components.publish(state="listed")``, rows from before registration at
+approval): it registers them on first request. There is no default statement: the registrar does
+not speak for the provider, so a version without one is refused (``registration.no_legality_statement``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sqlalchemy.orm import Session
 from suanshu.audit import checkpoint
 from suanshu.audit import log as audit
 from suanshu.core.clock import iso, local, utcnow
-from suanshu.core.errors import NotFound, Refused
+from suanshu.core.errors import Conflict, NotFound, Refused
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization
 from suanshu.market import components as component_service
@@ -48,8 +51,6 @@ from suanshu.vault.models import Asset, ScanReport
 
 HEADER = "suanshu-registration/v1"
 STANDARD = "T/CIITA 406-2022（数据元件核心元数据，字段按交易所登记需要取用）"
-DEFAULT_STATEMENT = ("提供方声明：本数据元件所用数据系依法取得，已获得必要的授权或同意，不侵犯第三方合法权益；"
-                     "个人信息已按《个人信息保护法》要求处理，可在约定用途、期限与地域内依规使用。")
 COMPONENT_TYPES = {"aggregate": "统计聚合型", "dp": "差分隐私型", "extract": "明细抽取型", "job": "计算任务型"}
 TEMPLATE = Path(__file__).with_name("data") / "registration_certificate.html"
 
@@ -86,13 +87,21 @@ def build_record(s: Session, comp: Component, statement: str) -> dict:
 
 
 def register(s: Session, comp: Component, *, actor_label: str, statement: str | None = None) -> Registration:
-    """Register a listed component version in the caller's transaction (idempotent per component)."""
+    """Register a listed component version in the caller's transaction (idempotent per component).
+
+    ``statement``: the provider's source-legality statement; default: the one it gave at submission.
+    """
     existing = s.scalar(select(Registration).where(Registration.component_id == comp.id))
     if existing is not None:
         return existing
     if comp.state != "listed":
         raise Refused("registration.not_listed", f"component {comp.name} v{comp.version} is {comp.state}, not listed")
-    record = build_record(s, comp, statement or DEFAULT_STATEMENT)
+    statement = (statement or comp.source_legality_statement or "").strip()
+    if not statement:
+        raise Conflict("registration.no_legality_statement",
+                      f"component {comp.name} v{comp.version} has no source-legality statement (数据来源合法性声明): "
+                      "its provider states one (a new version, or POST /components/{id}/registration once listed)")
+    record = build_record(s, comp, statement)
     now = utcnow()
     reg_id = f"REG-{now:%Y%m%d}-{new_id('r')[-12:].upper()}"
     record["registration_id"], record["registered_at"] = reg_id, iso(now)
@@ -108,7 +117,7 @@ def register(s: Session, comp: Component, *, actor_label: str, statement: str | 
 
 
 def ensure(ex: Exchange, actor: Actor | None, ref: str, *, statement: str | None = None) -> Registration:
-    """The registration of a listed component, created on first request."""
+    """The registration of a listed component; versions listed without a review register on first request."""
     with ex.db.transaction() as s:
         comp = component_service.get_component(s, actor, ref)
         reg = s.scalar(select(Registration).where(Registration.component_id == comp.id))

@@ -8,6 +8,11 @@ immutable: changing anything publishes a new version, and contracts pin the vers
 Delisting (operator, or the provider for its own) stops new contracts; signed ones keep their
 frozen terms. Every transition is an audit entry whose subject is the component id, which is
 also where the reasons live (``decisions``).
+
+Registration (登记): a submission must carry the provider's source-legality statement
+(数据来源合法性声明); approving registers the listed version (``registration.register``) in the
+same transaction as the listing, so no listed version exists without its registration record
+and its ``component.register`` audit entry.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ from suanshu.audit.models import AuditEvent
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, UsageError
 from suanshu.core.orgs import Role
-from suanshu.market import components, search
+from suanshu.market import components, registration, search
 from suanshu.market.actors import Actor
 from suanshu.market.components import ComponentSpec
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component
 from suanshu.market.paging import window
 from suanshu.vault.models import ScanReport
+
+MAX_STATEMENT = 2000  # characters of a source-legality statement
 
 # state -> the states an action may move it from
 _FROM = {"approve": ("in_review",), "reject": ("in_review",), "delist": ("listed",),
@@ -36,7 +43,19 @@ REVIEW_ACTIONS = tuple(f"component.{a}" for a in ("submit", "draft", "list", *_F
 
 
 def submit(ex: Exchange, actor: Actor, spec: ComponentSpec, *, draft: bool = False) -> Component:
-    """Provider: build and gate a new version, then queue it for review (or keep it a draft)."""
+    """Provider: build and gate a new version, then queue it for review (or keep it a draft).
+
+    The source-legality statement is required even for a draft: a draft is queued later as it is.
+    """
+    actor.require(Role.PROVIDER)  # who asks comes before what is missing
+    statement = spec.source_legality_statement.strip()
+    if not statement:
+        raise UsageError("component.no_legality_statement",
+                         "state the data's source and its legality (数据来源合法性声明): how the data was obtained "
+                         "and on what authorization; the registration certificate carries it")
+    if len(statement) > MAX_STATEMENT:
+        raise UsageError("component.bad_legality_statement",
+                         f"the source-legality statement is {len(statement)} characters; at most {MAX_STATEMENT}")
     return components.publish(ex, actor, spec, state="draft" if draft else "in_review")
 
 
@@ -109,6 +128,9 @@ def _move(ex: Exchange, actor: Actor, component_id: str, action: str, reason: st
         audit.append(s, actor=actor.label, action=f"component.{action}", subject=comp.id,
                      payload={"org": comp.org_id, "name": comp.name, "version": comp.version, "from": before,
                               "to": comp.state, "reason": reason})
+        if action == "approve":
+            # listed and registered together: a refusal (no statement) leaves it in review
+            registration.register(s, comp, actor_label=actor.label)
     if action in ("approve", "delist"):
         search.invalidate(ex)  # the catalog shows the change at once, not at its next refresh
     return comp

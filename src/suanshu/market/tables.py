@@ -89,6 +89,8 @@ class Auction(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     demand_id: Mapped[str | None] = mapped_column(ForeignKey("demands.id"), index=True, default=None)
+    # who asked: the demand's buyer, or the org that ran a standalone auction (it reads every bid)
+    requester_org_id: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
     job: Mapped[dict]
     deadline_hours: Mapped[int | None] = mapped_column(Fen, default=None)
     bids: Mapped[list]  # [{"pool", "price_fen", "cost_fen", "feasible", "code", "reason", ...}]

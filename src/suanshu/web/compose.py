@@ -132,7 +132,8 @@ def spec_from_form(form: dict, asset_name: str, columns: list[str]) -> Component
         name=form.get("name", "").strip(), asset=asset_name,
         sql=f"SELECT {', '.join(quote(c) for c in kept)} FROM {quote(asset_name)}",
         policy=policy, price_fen=parse_amount(form.get("price", "") or "0"), desensitize=rules,
-        title=form.get("title", "").strip(), description=form.get("description", "").strip(), tags=tags)
+        title=form.get("title", "").strip(), description=form.get("description", "").strip(), tags=tags,
+        source_legality_statement=form.get("legality", "").strip())
 
 
 def _int(text: str, what: str) -> int:

@@ -68,11 +68,12 @@ class _LanguageMiddleware:
 
 def install(app: FastAPI) -> None:
     """Mount the console (views, static files, error pages) on the API's app."""
-    from suanshu.web import (account, audit_log, catalog, compose, contracts, dashboard, demands, jobs, pools, review,
-                             vault)
+    from suanshu.web import (account, audit_log, catalog, compose, contracts, dashboard, demands, jobs, pools,
+                             registration, review, vault)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, vault, compose, catalog, contracts, demands, jobs, pools, review, dashboard, audit_log):
+    for module in (account, vault, compose, catalog, contracts, demands, jobs, pools, review, dashboard, audit_log,
+                   registration):
         app.include_router(module.router)
     app.include_router(router)
     app.add_middleware(_LanguageMiddleware)

@@ -1,5 +1,7 @@
-"""Demands (场景需求/RFQ): the buyer posts one and compares bids side by side, then accepts a data
-bid; providers and compute providers read their inbox of matching demands and bid from it."""
+"""Demands (场景需求/RFQ): the buyer posts one (data wanted and, optionally, compute needs) and
+compares bids side by side — data bids, and the pools' bids of the compute reverse auction — then
+accepts a data bid and/or the auction's winner in one step (contract and holds together, as the
+API does); providers and compute providers read their inbox of matching demands and bid from it."""
 
 from __future__ import annotations
 
@@ -29,6 +31,36 @@ def _deadline(text: str) -> datetime:
         raise UsageError("demand.invalid", f"not a date and time: {text!r}") from None
 
 
+def _number(text: str, what: str, *, whole: bool = False) -> int | float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text) if not whole else int(text)
+    except ValueError:
+        raise UsageError("demand.invalid", f"{what}: not a number: {text!r}") from None
+    return int(value) if value == int(value) else value
+
+
+def _compute(cpu: str, memory_gb: str, accelerator: str, accelerators: str, hours: str, data_region: str,
+             data_gb: str, residency: str) -> dict | None:
+    """The form's compute fields as the scheduler's job shape; None when the demand needs no compute."""
+    if not any(x.strip() for x in (cpu, memory_gb, accelerator, accelerators, hours, data_region, data_gb)):
+        return None
+    job: dict = {"cpu": _number(cpu, "CPU", whole=True) or 0, "memory_gb": _number(memory_gb, "memory", whole=True) or 0,
+                 "hours": _number(hours, "hours")}
+    if job["hours"] is None:
+        raise UsageError("demand.invalid", "compute needs say how many hours the job runs")
+    if accelerator.strip():
+        job["accelerators"] = {accelerator.strip(): _number(accelerators, "accelerators", whole=True) or 1}
+    if data_region.strip():
+        job["data"] = {"region": data_region.strip(), "gb": _number(data_gb, "data size") or 0}
+    regions = [r.strip() for r in residency.replace("，", ",").split(",") if r.strip()]
+    if regions:
+        job["residency"] = regions
+    return job
+
+
 def _refusal(request: Request, err: SuanshuError):
     return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
 
@@ -54,12 +86,20 @@ def demand_list(request: Request, who: User):
 @router.post("/demands")
 def post_demand(request: Request, who: Posted, title: Annotated[str, Form()], budget: Annotated[str, Form()],
                 deadline: Annotated[str, Form()], description: Annotated[str, Form()] = "",
-                tags: Annotated[str, Form()] = "", region: Annotated[str, Form()] = ""):
+                tags: Annotated[str, Form()] = "", region: Annotated[str, Form()] = "",
+                purpose: Annotated[str, Form()] = "", cpu: Annotated[str, Form()] = "",
+                memory_gb: Annotated[str, Form()] = "", accelerator: Annotated[str, Form()] = "",
+                accelerators: Annotated[str, Form()] = "", hours: Annotated[str, Form()] = "",
+                data_region: Annotated[str, Form()] = "", data_gb: Annotated[str, Form()] = "",
+                residency: Annotated[str, Form()] = ""):
     need(who, Role.BUYER)
     try:
         spec = demands.DemandSpec(title=title, description=description, region=region.strip(),
                                   tags=tuple(t.strip() for t in tags.replace("，", ",").split(",") if t.strip()),
-                                  budget_fen=parse_amount(budget), deadline=_deadline(deadline))
+                                  budget_fen=parse_amount(budget), deadline=_deadline(deadline),
+                                  purpose=purpose.strip(),
+                                  compute=_compute(cpu, memory_gb, accelerator, accelerators, hours, data_region,
+                                                   data_gb, residency))
         demand = demands.post(request.app.state.exchange, who.actor, spec)
     except SuanshuError as err:
         return _refusal(request, err)
@@ -76,6 +116,7 @@ def demand_page(request: Request, who: User, demand_id: str):
     is_buyer = board.demand.buyer_org_id == who.actor.org_id
     return page(request, "demand.html", board=board, d=board.demand, is_buyer=is_buyer,
                 contracts=(board.demand.awarded or {}).get("contracts", []),
+                compute_held=next((b for b in board.bids if b.kind == "compute" and b.state == "accepted"), None),
                 **({} if is_buyer else _bid_choices(ex, who)))
 
 
@@ -96,10 +137,11 @@ def bid(request: Request, who: Posted, demand_id: str, price: Annotated[str, For
 
 
 @router.post("/demands/{demand_id}/accept")
-def accept(request: Request, who: Posted, demand_id: str, bid: Annotated[str, Form()]):
+def accept(request: Request, who: Posted, demand_id: str, bid: Annotated[list[str], Form()]):
+    """``bid``: the chosen data bid and/or the auction's winning pool bid: one transaction for all."""
     need(who, Role.BUYER)
     try:
-        demands.accept(request.app.state.exchange, who.actor, demand_id, [bid])
+        demands.accept(request.app.state.exchange, who.actor, demand_id, bid)
     except SuanshuError as err:
         return _refusal(request, err)
     return RedirectResponse(f"/demands/{demand_id}", status_code=303)

@@ -24,6 +24,9 @@ class ComponentIn(BaseModel):
     title: str = ""
     description: str = ""
     tags: list[str] = Field(default_factory=list)
+    source_legality_statement: str = Field("", description="数据来源合法性声明: how the data was obtained and on "
+                                           "what authorization; required (component.no_legality_statement), "
+                                           "carried by the registration made at approval")
     draft: bool = Field(False, description="Keep it a draft instead of submitting it for review")
 
 
@@ -43,6 +46,7 @@ class ComponentOut(BaseModel):
     desensitize: dict
     gate: dict
     listed_at: str | None
+    source_legality_statement: str = ""
 
 
 class DecisionOut(BaseModel):
@@ -62,7 +66,8 @@ def publish(body: ComponentIn, ex: ExchangeDep, actor: ActorDep, idem: Idempoten
     clear), then waits `in_review` for the operator (or stays a `draft` with `"draft": true`)."""
     spec = components.ComponentSpec(name=body.name, asset=body.asset, sql=body.sql, policy=body.policy,
                                     price_fen=body.price_fen, desensitize=body.desensitize, title=body.title,
-                                    description=body.description, tags=tuple(body.tags))
+                                    description=body.description, tags=tuple(body.tags),
+                                    source_legality_statement=body.source_legality_statement)
     return idem.run(body.model_dump(),
                     lambda: components.component_json(review.submit(ex, actor, spec, draft=body.draft)), status=201)
 

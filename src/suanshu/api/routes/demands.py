@@ -38,6 +38,7 @@ class NewComponentIn(BaseModel):
     title: str = ""
     description: str = ""
     tags: list[str] = Field(default_factory=list)
+    source_legality_statement: str = Field("", description="数据来源合法性声明 (required, as for POST /components)")
 
 
 class BidIn(BaseModel):
@@ -123,11 +124,13 @@ def set_offer(pool: str, body: OfferIn, ex: ExchangeDep, actor: ActorDep) -> dic
 
 @router.post("/auctions", status_code=201)
 def run_auction(body: AuctionIn, ex: ExchangeDep, actor: ActorDep) -> dict:
-    """A reverse auction for a job shape over every pool's standing offer; audited bid by bid."""
+    """Buyer or operator: a reverse auction for a job shape over every pool's standing offer; audited bid by bid."""
     a, _ = auction.run(ex, actor, body.job, deadline_hours=body.deadline_hours)
     return auction.auction_json(a)
 
 
 @router.get("/auctions/{auction_id}")
 def get_auction(auction_id: str, ex: ExchangeDep, actor: ActorDep) -> dict:
-    return auction.auction_json(auction.get_auction(ex, auction_id))
+    """The org that asked, the operator and auditors see every bid; a compute provider whose pool bid sees
+    its own bids (and the winner and price only if it won); other orgs get 404 auction.not_found."""
+    return auction.view(ex, actor, auction_id)
