@@ -102,7 +102,7 @@ def test_demand_to_settlement(api, sources):
 
     # providers and the compute provider are notified; providers bid
     for token in (meteo, rival, ai):
-        inbox = client.get("/api/v1/notifications", headers=auth(token)).json()
+        inbox = client.get("/api/v1/notifications", headers=auth(token)).json()["items"]
         assert [n["subject"] for n in inbox if n["kind"] == "demand.match"] == [d["id"]]
     bids = {}
     for token, comp, price in [(meteo, "weather_city", 250), (rival, "weather_rival", 180)]:
@@ -110,7 +110,7 @@ def test_demand_to_settlement(api, sources):
                         json={"component": comp, "price_fen": price, "note": "2023 全年"})
         assert r.status_code == 201, r.text
         bids[comp] = r.json()
-    assert [n["kind"] for n in client.get("/api/v1/notifications", headers=auth(buyer)).json()].count("bid.received") == 2
+    assert [n["kind"] for n in client.get("/api/v1/notifications", headers=auth(buyer)).json()["items"]].count("bid.received") == 2
 
     # side by side: the buyer sees every bid and the auction; a bidder only its own
     board = client.get(f"/api/v1/demands/{d['id']}", headers=auth(buyer)).json()
@@ -133,7 +133,7 @@ def test_demand_to_settlement(api, sources):
     assert contract["price_fen"] == 250 and contract["budget_fen"] == 150_000
     assert client.post(f"/api/v1/demands/{d['id']}/accept", headers=auth(buyer),
                        json={"bids": [bids["weather_rival"]["id"]]}).status_code == 409
-    assert "bid.rejected" in [n["kind"] for n in client.get("/api/v1/notifications", headers=auth(rival)).json()]
+    assert "bid.rejected" in [n["kind"] for n in client.get("/api/v1/notifications", headers=auth(rival)).json()["items"]]
 
     # query under the contract and settlement: the bid's price is charged and split
     sql = "SELECT city, count(*) AS n, avg(temperature_c) AS t FROM weather_city GROUP BY city"
@@ -165,7 +165,7 @@ def test_expired_demands_close_and_refuse_bids(api, sources):
     out = CliRunner().invoke(app, ["demand", "sweep", "-f", "json"], env=env)
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.output)["expired"]) == 1
-    did = client.get("/api/v1/demands", params={"mine": True}, headers=auth(buyer)).json()[0]
+    did = client.get("/api/v1/demands", params={"mine": True}, headers=auth(buyer)).json()["items"][0]
     assert did["state"] == "expired"
     r = client.post(f"/api/v1/demands/{did['id']}/bids", headers=auth(meteo), json={"component": "x", "price_fen": 1})
     assert r.status_code == 409 and r.json()["error"]["code"] == "demand.closed"

@@ -47,7 +47,7 @@ def create_app(ex: Exchange) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, err: StarletteHTTPException):
-        code = {404: "http.not_found", 405: "http.method_not_allowed"}.get(err.status_code, "http.error")
+        code = {400: "request.malformed", 404: "http.not_found", 405: "http.method_not_allowed"}.get(err.status_code, "http.error")
         return error(err.status_code, code, str(err.detail))
 
     @app.exception_handler(Exception)

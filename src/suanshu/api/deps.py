@@ -12,7 +12,9 @@ from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 
 
-def exchange(request: Request) -> Exchange:
+# Dependencies that do no I/O are async: FastAPI runs a sync one in the threadpool, a thread
+# hop per dependency per request. ``actor`` reads the database, so it stays sync.
+async def exchange(request: Request) -> Exchange:
     return request.app.state.exchange
 
 
@@ -21,6 +23,10 @@ def actor(request: Request, ex: Annotated[Exchange, Depends(exchange)]) -> Actor
     scheme, _, token = header.partition(" ")
     return orgs.authenticate(ex, token.strip() if scheme.lower() == "bearer" else None)
 
+
+# The largest integer a column holds (BIGINT). Money and counts in request bodies are bounded by
+# it, so an absurd number is 422 request.invalid rather than a driver overflow (a 500).
+MAX_INT = 2**63 - 1
 
 ExchangeDep = Annotated[Exchange, Depends(exchange)]
 ActorDep = Annotated[Actor, Depends(actor)]
@@ -42,6 +48,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     status: {"model": ErrorOut, "description": text,
              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
     for status, text in [
+        (400, "Unreadable request: a body that is not the JSON or form it says it is (request.malformed)"),
         (401, "No token, or an unknown or revoked one (auth.*)"),
         (403, "Refused: a role the token lacks (auth.role_required) or a rule"),
         (404, "Not found, or another org's (existence is not revealed)"),

@@ -72,7 +72,7 @@ def _key(request: Request) -> str | None:
     return key
 
 
-def idempotency(request: Request, ex: ExchangeDep, actor: ActorDep) -> Idempotency:
+async def idempotency(request: Request, ex: ExchangeDep, actor: ActorDep) -> Idempotency:  # no I/O: async
     return Idempotency(ex, actor, _key(request), request.method, request.url.path)
 
 

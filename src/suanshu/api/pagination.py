@@ -66,7 +66,7 @@ class PageParams:
         return {"items": [to_json(r) for r in shown], "next_cursor": encode_cursor(key(shown[-1])) if more else None}
 
 
-def page_params(
+async def page_params(  # no I/O: async, so no threadpool hop (api/deps.py)
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")] = DEFAULT_LIMIT,
 ) -> PageParams:

@@ -183,13 +183,12 @@ class Client:
         return self._request("POST", path, json=body if body is not None else {}, idempotent=idempotent)
 
     def _pages(self, path: str, cls: type[T] | None = None, *, page_size: int = 100, **params) -> Iterator[T]:
-        """Every item of a list route, page after page (a route not yet paginated answers a list)."""
+        """Every item of a list route, page after page: ``{"items", "next_cursor"}`` until the cursor is null."""
         cursor = None
         while True:
             body = self._get(path, limit=page_size, cursor=cursor, **params)
-            items = body if isinstance(body, list) else body["items"]
-            yield from (_load(cls, i) if cls else i for i in items)
-            cursor = None if isinstance(body, list) else body.get("next_cursor")
+            yield from (_load(cls, i) if cls else i for i in body["items"])
+            cursor = body.get("next_cursor")
             if not cursor:
                 return
 
@@ -334,6 +333,24 @@ class Client:
 
     def register_pool(self, spec: dict) -> dict:
         return self._post("/pools", spec)
+
+    def jobs(self, *, contract: str | None = None) -> Iterator[dict]:
+        """Jobs visible to the caller (its own as buyer, those on its data as provider)."""
+        return self._pages("/jobs", contract=contract)
+
+    # -- market: demands, the inbox, imported listings ------------------------------------------
+
+    def demands(self, *, state: str | None = None, mine: bool = False) -> Iterator[dict]:
+        """The demand board, newest first (``mine``: those the caller posted or bid on)."""
+        return self._pages("/demands", state=state, mine=mine or None)
+
+    def notifications(self, *, unread: bool = False) -> Iterator[dict]:
+        """The caller's org's inbox, newest first."""
+        return self._pages("/notifications", unread=unread or None)
+
+    def external_listings(self, *, source: str | None = None) -> Iterator[dict]:
+        """Listings imported from other exchanges' DCAT catalogs, by source."""
+        return self._pages("/catalog/external", source=source)
 
 
 def _error(response: httpx.Response) -> ApiError:

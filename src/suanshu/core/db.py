@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from suanshu.core.settings import Settings
@@ -80,8 +80,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn):
         # Take the write lock up front: a read transaction upgraded to write can fail
-        # with SQLITE_BUSY; an immediate one waits its turn instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # with SQLITE_BUSY; an immediate one waits its turn instead. Reads (Database.read)
+        # begin deferred: a WAL snapshot that neither waits for nor blocks the writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("suanshu_read") else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -96,6 +97,19 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (a consistent snapshot; nothing is committed). On SQLite it does
+        not take the write lock, so the API's GETs do not queue behind each other or the writer."""
+        with self._sessions() as session:  # closing returns the connection, which rolls back
+            session.connection(execution_options={"suanshu_read": True})
+            yield session
+
+    def read_connection(self) -> Connection:
+        """``read()`` without an ORM session, for the hottest lookups (every API request's token):
+        ``with db.read_connection() as conn:``; leaving it rolls back."""
+        return self.engine.connect().execution_options(suanshu_read=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

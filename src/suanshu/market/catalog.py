@@ -31,6 +31,7 @@ from suanshu.market import search
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component
+from suanshu.market.paging import window_sorted
 from suanshu.market.tables import ExternalListing
 
 DCAT = "http://www.w3.org/ns/dcat#"
@@ -227,9 +228,11 @@ def external_json(e: ExternalListing) -> dict:
             "offer": e.offer, "imported_at": iso(e.imported_at)}
 
 
-def list_external(ex: Exchange, source: str | None = None) -> list[ExternalListing]:
+def list_external(ex: Exchange, source: str | None = None, *, after: str | None = None,
+                  limit: int | None = None) -> list[ExternalListing]:
+    order = (ExternalListing.source, ExternalListing.id)
     with ex.db.transaction() as s:
-        q = select(ExternalListing).order_by(ExternalListing.source, ExternalListing.id)
+        q = select(ExternalListing).order_by(*order)
         if source:
             q = q.where(ExternalListing.source == source)
-        return list(s.scalars(q))
+        return list(s.scalars(window_sorted(q, order, ExternalListing.id, after, limit)))

@@ -34,6 +34,7 @@ from suanshu.market import components as component_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract
+from suanshu.market.paging import window
 from suanshu.market.tables import Auction, Bid, Demand, Notification, PoolOffer
 from suanshu.policy.model import Policy
 
@@ -342,19 +343,19 @@ def _visible(actor: Actor, demand: Demand, bidders: set[str]) -> bool:
             or actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR))
 
 
-def list_demands(ex: Exchange, actor: Actor, *, state: str | None = None, mine: bool = False) -> list[Demand]:
+def list_demands(ex: Exchange, actor: Actor, *, state: str | None = None, mine: bool = False,
+                 after: str | None = None, limit: int | None = None) -> list[Demand]:
+    """Newest first; the visibility of ``_visible`` in SQL, so ``after``/``limit`` pages stay full."""
+    bid_on = select(Bid.demand_id).where(Bid.bidder_org_id == actor.org_id)
     with ex.db.transaction() as s:
         q = select(Demand).order_by(Demand.id.desc())
         if state:
             q = q.where(Demand.state == state)
         if mine:
-            q = q.where(or_(Demand.buyer_org_id == actor.org_id,
-                            Demand.id.in_(select(Bid.demand_id).where(Bid.bidder_org_id == actor.org_id))))
-        rows = list(s.scalars(q))
-        bidders = {d: set() for d in (r.id for r in rows)}
-        for d, org in s.execute(select(Bid.demand_id, Bid.bidder_org_id).where(Bid.bidder_org_id == actor.org_id)):
-            bidders.setdefault(d, set()).add(org)
-        return [r for r in rows if _visible(actor, r, bidders.get(r.id, set()))]
+            q = q.where(or_(Demand.buyer_org_id == actor.org_id, Demand.id.in_(bid_on)))
+        if not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)):
+            q = q.where(or_(Demand.state == "open", Demand.buyer_org_id == actor.org_id, Demand.id.in_(bid_on)))
+        return list(s.scalars(window(q, Demand.id, after, limit, newest_first=True)))
 
 
 def show(ex: Exchange, actor: Actor, demand_id: str) -> Board:
@@ -406,12 +407,15 @@ def board_json(board: Board) -> dict:
     return out
 
 
-def notifications(ex: Exchange, actor: Actor, *, unread: bool = False, limit: int = 100) -> list[Notification]:
+def notifications(ex: Exchange, actor: Actor, *, unread: bool = False, limit: int | None = 100,
+                  after: str | None = None) -> list[Notification]:
+    """The org's inbox, newest first (ids are time-ordered); ``after``/``limit`` page through it."""
     with ex.db.transaction() as s:
         q = select(Notification).where(Notification.org_id == actor.org_id)
         if unread:
             q = q.where(Notification.read.is_(False))
-        return list(s.scalars(q.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+        return list(s.scalars(window(q.order_by(Notification.id.desc()), Notification.id, after, limit,
+                                     newest_first=True)))
 
 
 def mark_read(ex: Exchange, actor: Actor, notification_id: str) -> Notification:

@@ -12,6 +12,7 @@ from suanshu.core.ids import new_id
 from suanshu.core.orgs import Role
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
+from suanshu.market.paging import window_sorted
 
 
 def register(ex: Exchange, actor: Actor, spec: dict) -> Pool:
@@ -28,9 +29,11 @@ def register(ex: Exchange, actor: Actor, spec: dict) -> Pool:
     return pool
 
 
-def list_pools(ex: Exchange) -> list[Pool]:
+def list_pools(ex: Exchange, *, after: str | None = None, limit: int | None = None) -> list[Pool]:
+    """Every pool, by region then id; ``after``/``limit`` page through them (market.paging)."""
+    order = (Pool.region, Pool.id)
     with ex.db.transaction() as s:
-        return list(s.scalars(select(Pool).order_by(Pool.region, Pool.id)))
+        return list(s.scalars(window_sorted(select(Pool).order_by(*order), order, Pool.id, after, limit)))
 
 
 def pool_json(p: Pool) -> dict:

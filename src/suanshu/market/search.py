@@ -339,7 +339,7 @@ class _Mirror:
         with self.lock:
             if not force and time.monotonic() - self.checked < SYNC_SECONDS:
                 return self.index
-            with ex.db.transaction() as s:
+            with ex.db.read() as s:  # never queue searches behind a writer's lock
                 size = s.scalar(select(AuditTree.size).where(AuditTree.id == 1)) or 0
                 if self.seq is None or force:
                     self._rebuild(s)

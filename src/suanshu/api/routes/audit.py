@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from suanshu.api.deps import ActorDep, ExchangeDep
+from fastapi import APIRouter, Path, Query
+
+from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.audit import checkpoint, log
 from suanshu.audit.models import AuditEvent
 from suanshu.core.errors import NotFound
@@ -20,7 +22,8 @@ def verify(ex: ExchangeDep, actor: ActorDep) -> dict:
 
 
 @router.get("/audit/proof/{seq}")
-def proof(seq: int, ex: ExchangeDep, actor: ActorDep, tree_size: int | None = None) -> dict:
+def proof(ex: ExchangeDep, actor: ActorDep, seq: Annotated[int, Path(ge=1, le=MAX_INT)],
+          tree_size: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None) -> dict:
     """An RFC 9162 inclusion proof of entry ``seq`` (receipts carry their entry number); check it
     against a signed checkpoint from ``/audit/checkpoints``. An org may prove the entries it
     made; the operator and auditors any entry."""

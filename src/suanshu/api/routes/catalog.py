@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import catalog, registration, search
 
 router = APIRouter(tags=["catalog"])
@@ -49,11 +50,14 @@ def certificate(ref: str, request: Request, ex: ExchangeDep, actor: ActorDep) ->
     return HTMLResponse(registration.certificate_html(ex, reg, base_url=str(request.base_url)))
 
 
-@router.get("/catalog/dcat")
-def dcat(request: Request, ex: ExchangeDep) -> JSONResponse:
+class JSONLDResponse(JSONResponse):
+    media_type = "application/ld+json"  # so the OpenAPI document names the type the route answers
+
+
+@router.get("/catalog/dcat", response_class=JSONLDResponse)
+def dcat(request: Request, ex: ExchangeDep) -> JSONLDResponse:
     """The catalog as W3C DCAT (JSON-LD), each policy an ODRL offer: open to dataspace connectors, no token."""
-    doc = catalog.export_dcat(ex, base_url=str(request.base_url))
-    return JSONResponse(doc, media_type="application/ld+json")
+    return JSONLDResponse(catalog.export_dcat(ex, base_url=str(request.base_url)))
 
 
 @router.post("/catalog/import", status_code=201)
@@ -62,7 +66,7 @@ def import_catalog(body: dict, ex: ExchangeDep, actor: ActorDep) -> dict:
     return catalog.import_dcat(ex, actor, body)
 
 
-@router.get("/catalog/external")
-def external(ex: ExchangeDep, actor: ActorDep, source: str | None = None) -> list[dict]:
+@router.get("/catalog/external", response_model=Page[dict])
+def external(ex: ExchangeDep, actor: ActorDep, page: PageDep, source: str | None = None):
     """Imported listings, by source catalog."""
-    return [catalog.external_json(e) for e in catalog.list_external(ex, source)]
+    return page.of(catalog.list_external(ex, source, after=page.after, limit=page.fetch), catalog.external_json)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
 from suanshu.api.pagination import Page, PageDep
 from suanshu.market import components, review
@@ -19,7 +19,7 @@ class ComponentIn(BaseModel):
     asset: str = Field(description="Asset id or name in the caller's vault")
     sql: str | None = Field(None, description="Projection over the asset; default all columns")
     policy: dict = Field(examples=[{"mode": "aggregate", "columns": {"city": "dimension"}, "min_group_size": 10}])
-    price_fen: int = Field(ge=0)
+    price_fen: int = Field(ge=0, le=MAX_INT)
     desensitize: dict = Field(default_factory=dict, examples=[{"phone": {"method": "mask"}}])
     title: str = ""
     description: str = ""
@@ -85,7 +85,7 @@ def list_components(ex: ExchangeDep, actor: ActorDep, page: PageDep,
 @router.get("/components/{ref}", response_model=ComponentOut)
 def get_component(ref: str, ex: ExchangeDep, actor: ActorDep):
     """By id, or the newest listed version of a name."""
-    with ex.db.transaction() as s:
+    with ex.db.read() as s:
         return components.component_json(components.get_component(s, actor, ref))
 
 

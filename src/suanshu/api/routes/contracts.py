@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
 from suanshu.api.pagination import Page, PageDep
 from suanshu.market import contracts, queries
@@ -15,7 +15,7 @@ router = APIRouter(tags=["contracts"])
 
 class ContractIn(BaseModel):
     component: str = Field(description="Component id, or the name of a listed component")
-    budget_fen: int = Field(gt=0, description="Held in escrow at signing")
+    budget_fen: int = Field(gt=0, le=MAX_INT, description="Held in escrow at signing")
     purpose: str = ""
     days: int = Field(365, ge=1, le=contracts.MAX_DAYS)
 
@@ -74,7 +74,7 @@ def list_contracts(ex: ExchangeDep, actor: ActorDep, page: PageDep,
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 def get_contract(contract_id: str, ex: ExchangeDep, actor: ActorDep):
-    with ex.db.transaction() as s:
+    with ex.db.read() as s:
         return contracts.contract_json(contracts.get_contract(s, actor, contract_id))
 
 

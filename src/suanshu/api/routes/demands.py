@@ -7,8 +7,9 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import auction, demands
 from suanshu.market.components import ComponentSpec
 
@@ -24,7 +25,7 @@ class DemandIn(BaseModel):
                                  "arch, residency, data, nodes); id optional",
                                  examples=[{"cpu": 64, "memory_gb": 512, "accelerators": {"ascend-910b": 8}, "hours": 60}])
     purpose: str = ""
-    budget_fen: int = Field(gt=0)
+    budget_fen: int = Field(gt=0, le=MAX_INT)
     deadline: datetime = Field(description="UTC ISO-8601")
 
 
@@ -33,7 +34,7 @@ class NewComponentIn(BaseModel):
     asset: str
     sql: str | None = None
     policy: dict
-    price_fen: int = Field(ge=0)
+    price_fen: int = Field(ge=0, le=MAX_INT)
     desensitize: dict = Field(default_factory=dict)
     title: str = ""
     description: str = ""
@@ -42,7 +43,7 @@ class NewComponentIn(BaseModel):
 
 
 class BidIn(BaseModel):
-    price_fen: int = Field(ge=0, description="data: per query; compute: for the whole job")
+    price_fen: int = Field(ge=0, le=MAX_INT, description="data: per query; compute: for the whole job")
     component: str | None = None
     pool: str | None = None
     new_component: NewComponentIn | None = Field(None, description="publish a component now and bid with it")
@@ -54,9 +55,9 @@ class AcceptIn(BaseModel):
 
 
 class OfferIn(BaseModel):
-    floor_fen: int | None = Field(None, ge=0)
-    ceiling_fen: int | None = Field(None, ge=0)
-    ready_hours: int = Field(0, ge=0)
+    floor_fen: int | None = Field(None, ge=0, le=MAX_INT)
+    ceiling_fen: int | None = Field(None, ge=0, le=MAX_INT)
+    ready_hours: int = Field(0, ge=0, le=MAX_INT)
     enabled: bool = True
 
 
@@ -75,10 +76,11 @@ def post_demand(body: DemandIn, ex: ExchangeDep, actor: ActorDep, idem: Idempote
                     status=201)
 
 
-@router.get("/demands")
-def list_demands(ex: ExchangeDep, actor: ActorDep, state: str | None = None, mine: bool = False) -> list[dict]:
-    """Open demands (a public board), plus closed ones the caller posted or bid on."""
-    return [demands.demand_json(d) for d in demands.list_demands(ex, actor, state=state, mine=mine)]
+@router.get("/demands", response_model=Page[dict])
+def list_demands(ex: ExchangeDep, actor: ActorDep, page: PageDep, state: str | None = None, mine: bool = False):
+    """Open demands (a public board), plus closed ones the caller posted or bid on; newest first."""
+    return page.of(demands.list_demands(ex, actor, state=state, mine=mine, after=page.after, limit=page.fetch),
+                   demands.demand_json)
 
 
 @router.get("/demands/{demand_id}")
@@ -103,9 +105,11 @@ def accept(demand_id: str, body: AcceptIn, ex: ExchangeDep, actor: ActorDep, ide
     return idem.run(body.model_dump(), lambda: demands.accept(ex, actor, demand_id, body.bids))
 
 
-@router.get("/notifications")
-def notifications(ex: ExchangeDep, actor: ActorDep, unread: bool = False) -> list[dict]:
-    return [demands.notification_json(n) for n in demands.notifications(ex, actor, unread=unread)]
+@router.get("/notifications", response_model=Page[dict])
+def notifications(ex: ExchangeDep, actor: ActorDep, page: PageDep, unread: bool = False):
+    """The caller's org's inbox, newest first."""
+    return page.of(demands.notifications(ex, actor, unread=unread, after=page.after, limit=page.fetch),
+                   demands.notification_json)
 
 
 @router.post("/notifications/{notification_id}/read")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
 from suanshu.market import billing, settlement
 
@@ -12,7 +12,7 @@ router = APIRouter(tags=["ledger"])
 
 class DepositIn(BaseModel):
     org: str = Field(description="Org name")
-    amount_fen: int = Field(gt=0)
+    amount_fen: int = Field(gt=0, le=MAX_INT)
     reference: str = ""
 
 

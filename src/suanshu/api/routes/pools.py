@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Body
 
 from suanshu.api.deps import ActorDep, ExchangeDep
+from suanshu.api.pagination import Page, PageDep
 from suanshu.market import pools
 
 router = APIRouter(tags=["pools"])
@@ -19,7 +20,7 @@ def register(ex: ExchangeDep, actor: ActorDep, spec: dict = Body(examples=[EXAMP
     return pools.pool_json(pools.register(ex, actor, spec))
 
 
-@router.get("/pools")
-def list_pools(ex: ExchangeDep, actor: ActorDep) -> list[dict]:
-    """Every pool on the exchange."""
-    return [pools.pool_json(p) for p in pools.list_pools(ex)]
+@router.get("/pools", response_model=Page[dict])
+def list_pools(ex: ExchangeDep, actor: ActorDep, page: PageDep):
+    """Every pool on the exchange, by region."""
+    return page.of(pools.list_pools(ex, after=page.after, limit=page.fetch), pools.pool_json)

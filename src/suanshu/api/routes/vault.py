@@ -63,7 +63,7 @@ def list_assets(ex: ExchangeDep, actor: ActorDep, page: PageDep):
 @router.get("/vault/assets/{asset_id}", response_model=AssetOut)
 def get_asset(asset_id: str, ex: ExchangeDep, actor: ActorDep):
     """One of the caller's assets, by id or name; another org's answers 404."""
-    with ex.db.transaction() as s:
+    with ex.db.read() as s:
         return assets.asset_json(assets.get_asset(s, actor, asset_id))
 
 
