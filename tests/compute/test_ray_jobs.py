@@ -60,7 +60,7 @@ def test_a_pool_that_is_down_is_blocked_and_the_job_fails_over_to_ray(world, ray
     first_hold = job.hold_fen
 
     job = jobs.run(ex, job.id)
-    assert job.state == "succeeded", (job.error_code, job.error_message)
+    assert job.state == "succeeded", (job.error_code, job.error_message, job.placement.get("attempts"))
     assert job.pool_id == live.id and job.placement["blocked"] == [down.id]
     failed, ok = job.placement["attempts"]
     assert (failed["pool"], failed["outcome"], failed["charged_fen"]) == (down.id, "unavailable", 0)

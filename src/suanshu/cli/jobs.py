@@ -47,6 +47,9 @@ def _show(job, fmt: Format) -> None:
     for a in p.get("attempts", []):
         if a.get("outcome"):
             console.print(f"  attempt on {a['pool']}: {a['outcome']} ({a.get('error')}), charged {a['charged_fen']} fen")
+    if p.get("waiting") and d["state"] == "queued":
+        w = p["waiting"]
+        console.print(f"  waiting since {w['since']} ({w['code']}): {w['reason']}")
     if d["error"]:
         console.print(f"  [red]{d['error']['code']}[/]: {d['error']['message']}")
     r = d["receipt"]
@@ -83,6 +86,21 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
             job = jobs.run(ex, job.id)
         _show(job, fmt)
         raise typer.Exit(EXIT.get(job.state, 0))
+
+    @job_app.command("sweep")
+    @handles_errors
+    def sweep(fmt: FormatOpt = Format.table) -> None:
+        """Recover jobs whose runner died, then place waiting jobs where capacity has freed and run
+        them here, one after another (a server's sweeper does this every SUANSHU_JOB_SWEEP_SECONDS)."""
+        ex = open_exchange()
+        lost = jobs.recover(ex)
+        done = [jobs.run(ex, j.id) for j in jobs.drain(ex)]
+        if fmt == Format.json:
+            print_json({"recovered": [jobs.job_json(j) for j in lost], "ran": [jobs.job_json(j) for j in done]})
+            return
+        console.print(f"{len(lost)} job(s) recovered from a dead runner, {len(done)} placed from the queue and run")
+        for job in [*lost, *done]:
+            _show(job, fmt)
 
     @job_app.command("status")
     @handles_errors

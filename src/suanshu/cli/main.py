@@ -362,6 +362,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
               envvar="SUANSHU_SWEEP_SECONDS", help="How often open demands past their deadline are closed")] = 30.0,
           ) -> None:
     """Serve the HTTP API (/api/v1) and the console (/) over SUANSHU_HOME."""
+    import os
     import signal
     import sys
 
@@ -377,6 +378,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     checkpointer = Checkpointer(ex.db, ex.settings.home, ex.settings.checkpoint_seconds).start()
     # Expired demands close themselves (issue 8): the sweep runs beside the server, not per request.
     sweeper = demands.sweeper(ex, sweep_seconds).start()
+    # Jobs (issue 6): recover those whose runner died, place waiting ones where capacity freed.
+    from suanshu.core.periodic import Periodic
+    from suanshu.market import jobs
+
+    job_sweeper = Periodic("job-sweeper", float(os.environ.get("SUANSHU_JOB_SWEEP_SECONDS", 10)),
+                           lambda: jobs.sweep(ex)).start()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler that was there
     # before; the default one would kill the process before the `finally` below stops the timers
     # (and writes the last checkpoint). Leave through SystemExit instead.
@@ -384,6 +391,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     try:
         uvicorn.run(create_app(ex), host=host, port=port, log_level="info")
     finally:
+        job_sweeper.stop()
         sweeper.stop()
         checkpointer.stop()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from suanshu.compute.scheduler import (
 
 LNS_ROUNDS = 300  # ruin-and-recreate rounds on small problems (deterministic, seeded)
 LNS_PATIENCE = 60  # ... stopping after this many rounds without a strictly better plan
+AUGMENT_DEPTH = 3  # moves in an ejection chain (small problems)
 LNS_SEEDS = 4  # independent ruin-and-recreate searches from the best greedy start
 TOP_M = 32  # pools kept per job on large problems
 LOOKAHEAD = 32  # jobs of a class whose pools with room are looked up together once their kept pools are full
@@ -45,13 +46,14 @@ class Problem:
     """Pools and jobs as arrays, each job's feasible pools with costs, and the free capacity."""
 
     def __init__(self, pools: Sequence[PoolSpec], jobs: Sequence[JobSpec],
-                 capacity: Sequence[Resources] | None = None, top_m: int | None = None):
+                 capacity: Sequence[Resources] | None = None, top_m: int | None = None,
+                 running: Mapping[str, int] | None = None):
         self.pools, self.jobs = list(pools), list(jobs)
         P, J = len(self.pools), len(self.jobs)
         if top_m is None and P * J > 1_000_000:
             top_m = TOP_M
         self.top_m = top_m
-        self.rank = fair_ranks(self.jobs)
+        self.rank = fair_ranks(self.jobs, running)
         self._region_ix = {}
         for p in self.pools:
             for r in (p.region, *p.transfer_fen_per_gb):
@@ -380,11 +382,14 @@ class _Greedy:
             self.improve_cost(swaps=False, passes=1)
         else:
             self.repair()
+            if self.insert_by_clearing():  # the big jobs the greedy and the cheap repairs left waiting
+                self.repair()
         return self.assign
 
     def repair(self, focus: set[int] | None = None) -> None:
         for _ in range(10):
             changed = self.insert_unplaced(focus)
+            changed |= self.augment()
             changed |= self.trade_one_for_two()
             changed |= self.fair_swaps()
             changed |= self.improve_cost()
@@ -584,6 +589,80 @@ class _Greedy:
             if (room >= need).all():
                 return moves
         return None
+
+    def augment(self, depth: int = AUGMENT_DEPTH) -> bool:
+        """Ejection chains: place a waiting job on a pool by moving one resident out, which moves
+        into another pool the same way, up to ``depth`` moves; the first chain that ends on a pool
+        with room places one more job (an augmenting path, as in matching). Count first: the cost
+        of the chain is left to the cost moves."""
+        changed = False
+        for u in sorted(self.unplaced(), key=lambda u: self.pr.rank[u]):
+            if self.over():
+                break
+            if self._chain(u, depth, {u}):
+                changed = True
+        return changed
+
+    def insert_by_clearing(self) -> bool:
+        """A waiting job too big for the room a few moves make: empty one of its pools for it, then
+        put the jobs taken out back elsewhere: by ejection chains, or by emptying one of their pools
+        in turn (two levels). Kept when the plan is better (usually one more job placed), undone
+        otherwise."""
+        changed = False
+        for u in sorted(self.unplaced(), key=lambda u: self.pr.rank[u]):
+            for p in self.pr.cands[u]:
+                if self.over() or self.assign[u] >= 0:
+                    break
+                before, saved = self.key(), list(self.assign)
+                self._clear_insert(u, p, levels=1)
+                if self.key() < before:
+                    changed = True
+                else:
+                    self._load(saved)
+        return changed
+
+    def _clear_insert(self, u: int, p: int, levels: int) -> None:
+        """Take every job off p, put u there if it then fits, and re-place those taken (the caller
+        judges the outcome and undoes it if worse)."""
+        out = sorted(self.residents[p], key=lambda v: -self.pr.demand[v].sum())
+        for v in out:
+            self.take(v)
+        if not self.fits(u, p):
+            for v in out:
+                self.put(v, p)
+            return
+        self.put(u, p)
+        for v in out:
+            if self._chain(v, 2 if levels else 1, {u, v}) or not levels:
+                continue
+            for q in self.pr.cands[v]:
+                if q == p or self.over():
+                    continue
+                placed, saved = len(self.pr.jobs) - self.assign.count(-1), list(self.assign)
+                self._clear_insert(v, q, levels - 1)
+                if len(self.pr.jobs) - self.assign.count(-1) > placed:
+                    break  # v is back in, and nobody lost a place
+                self._load(saved)
+
+    def _chain(self, u: int, depth: int, moved: set[int]) -> bool:
+        """Place u (not placed now), ejecting at most ``depth`` jobs along a chain; undone on failure."""
+        for p in self.pr.cands[u]:
+            if self.fits(u, p):
+                self.put(u, p)
+                return True
+        if depth == 0:
+            return False
+        for p in self.pr.cands[u]:
+            for v in sorted(self.residents[p], key=lambda v: -self.pr.demand[v].sum()):
+                if v in moved or not self.fits_without(u, p, v):
+                    continue
+                self.take(v)
+                self.put(u, p)
+                if self._chain(v, depth - 1, moved | {v}):
+                    return True
+                self.take(u)
+                self.put(v, p)
+        return False
 
     def trade_one_for_two(self) -> bool:
         """Unplace one job if two or more waiting jobs fit in the room it leaves (one more placed)."""

@@ -344,9 +344,10 @@ class Schedule:
 
 # -- assign ----------------------------------------------------------------------------------------
 
-def fair_ranks(jobs: Sequence[JobSpec]) -> list[int]:
-    """Each job's rank among its buyer's jobs, in input order (the fair-share key)."""
-    seen: dict[str | None, int] = {}
+def fair_ranks(jobs: Sequence[JobSpec], already: Mapping[str, int] | None = None) -> list[int]:
+    """Each job's rank among its buyer's jobs, in input order (the fair-share key); ``already``:
+    jobs each buyer has running, which rank before its jobs here (a queue's fair share)."""
+    seen: dict[str | None, int] = dict(already or {})
     ranks = []
     for j in jobs:
         ranks.append(seen.get(j.buyer, 0))
@@ -355,18 +356,20 @@ def fair_ranks(jobs: Sequence[JobSpec]) -> list[int]:
 
 
 def schedule(pools: Sequence, jobs: Sequence, *, mode: str = "auto", time_limit: float = 20.0,
-             explain: bool = True, capacity: Sequence[Resources] | None = None) -> Schedule:
+             explain: bool = True, capacity: Sequence[Resources] | None = None,
+             running: Mapping[str, int] | None = None) -> Schedule:
     """Place jobs on pools. ``mode``: exact (CP-SAT), heuristic, or auto (exact when small).
 
     ``capacity`` overrides each pool's free capacity (the simulator passes what running jobs leave);
     static feasibility still uses the pools' full capacity, so a job that fits an empty pool waits.
+    ``running``: jobs each buyer already runs; fair share counts them (a queue drained by batches).
     """
     from suanshu.compute import exact, heuristic
 
     pools, jobs = parse_pools(pools), parse_jobs(jobs)
     if mode not in ("auto", "exact", "heuristic"):
         raise UsageError("schedule.invalid_mode", f"mode must be auto, exact or heuristic, got {mode!r}")
-    problem = heuristic.Problem(pools, jobs, capacity)
+    problem = heuristic.Problem(pools, jobs, capacity, running=running)
     plan = heuristic.solve(problem)  # also the starting hint for CP-SAT
     used, optimal = "heuristic", None
     if mode == "exact" or (mode == "auto" and problem.pair_count() <= EXACT_MAX_PAIRS):

@@ -27,9 +27,14 @@ what is left), and given back when the job settles.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import shutil
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select, update
@@ -39,7 +44,7 @@ from suanshu.audit import log as audit
 from suanshu.billing import rating, usage
 from suanshu.billing.models import UsageEvent
 from suanshu.compute import outputs, scheduler
-from suanshu.compute.executors import Limits, RunResult, Workspace, executor_for
+from suanshu.compute.executors import Limits, RunResult, Workspace, executor_for, is_alive, this_process
 from suanshu.compute.models import Job, Pool
 from suanshu.compute.scheduler import Resources
 from suanshu.core.clock import iso, utcnow
@@ -61,6 +66,8 @@ FINISHED = ("succeeded", "failed", "denied", "cancelled")
 MAX_PROGRAM_BYTES = 256 * 1024
 MAX_ATTEMPTS = 5
 USAGE_SOURCE = "suanshu/jobs"
+QUEUE_TIME_LIMIT_S = 5.0  # CP-SAT's budget when the queue's batch is small enough for the exact mode
+log = logging.getLogger(__name__)
 
 
 # -- requests --------------------------------------------------------------------------------------
@@ -181,24 +188,41 @@ def _job_spec(s: Session, job: Job, contract: Contract, policy: Policy) -> dict:
     return spec
 
 
-def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[str, ...] = ()) -> Job:
-    """Place a queued job on the cheapest feasible pool and hold its most expensive outcome."""
+def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[str, ...] = (),
+          prefer: str | None = None) -> Job:
+    """Place a queued job on the cheapest feasible pool and hold its most expensive outcome.
+
+    A job that fits a feasible pool only when it is emptier waits (stays ``queued``, the reason in
+    ``placement.waiting``) until ``drain`` places it; one that no pool could ever fit fails at once.
+    ``prefer``: try this pool first (the queue's batch plan chose it)."""
     with ex.db.transaction() as s:
         job = s.get(Job, job_id, with_for_update=True)
+        if job.state in FINISHED or job.state == "running":
+            return job  # cancelled while it waited, or already taken by another placer
         contract = s.get(Contract, job.contract_id, with_for_update=True)
         policy = Policy.from_dict(contract.policy)
         blocked_all = sorted(set(job.placement.get("blocked", [])) | set(blocked))
         pools = [p for p in s.scalars(select(Pool).order_by(Pool.id)) if p.id not in blocked_all]
         spec = _job_spec(s, job, contract, policy)
-        plan = scheduler.schedule([pool_json(p) for p in pools], [spec], mode="heuristic",
-                                  capacity=_free_capacity(s, pools, job.id)) if pools else None
+        plan = None
+        for some in ([p for p in pools if p.id == prefer], pools) if prefer else (pools,):
+            if some:
+                plan = scheduler.schedule([pool_json(p) for p in some], [spec], mode="heuristic",
+                                          capacity=_free_capacity(s, some, job.id))
+                if plan.placements:
+                    break
         placement = dict(job.placement, blocked=blocked_all)
         if plan is None or not plan.placements:
             code, why = ((plan.unplaced[0].code, plan.unplaced[0].reason) if plan else
                          ("schedule.no_pools", "no pool is registered (or every pool is blocked)"))
             job.placement = placement
+            if code == scheduler.CAPACITY:
+                return _wait_in(s, job, contract, actor, code, why)
             return _fail_in(s, job, contract, actor, "failed", code, why)
         chosen = plan.placements[0]
+        waiting = placement.pop("waiting", None)
+        if waiting:  # how long it queued, for the buyer and the what-if numbers
+            placement["waited_seconds"] = round((utcnow() - _parse_iso(waiting["since"])).total_seconds(), 3)
         pool = s.get(Pool, chosen.pool)
         hold = contract.price_fen + chosen.cost
         left = contract_service.remaining_fen(contract) + job.hold_fen
@@ -209,7 +233,7 @@ def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[st
                             f"{chosen.cost}); the contract has {left} fen left")
         job.placement = dict(placement, pool=pool.id, pool_name=pool.name, region=pool.region,
                              compute_provider=pool.org_id, executor=pool.executor, cost=chosen.cost,
-                             breakdown=chosen.breakdown, why=chosen.why, hold_fen=hold)
+                             breakdown=chosen.breakdown, why=chosen.why, hold_fen=hold, runner=this_process())
         job.pool_id, job.state = pool.id, "placed"
         _reserve(s, contract, job, hold)
         audit.append(s, actor=actor, action="job.place", subject=job.id,
@@ -235,6 +259,26 @@ def _reserve(s: Session, contract: Contract, job: Job, amount: int) -> None:
         if left > 0 else None
 
 
+def _wait_in(s: Session, job: Job, contract: Contract, actor: str, code: str, reason: str) -> Job:
+    """Every feasible pool is full now: the job waits in the queue, holding no money and no capacity."""
+    if job.hold_fen:
+        _reserve(s, contract, job, 0)
+    before = job.placement.get("waiting")
+    for key in ("pool", "pool_name", "region", "compute_provider", "executor", "cost", "breakdown", "why",
+                "hold_fen", "runner"):
+        job.placement.pop(key, None)
+    job.state, job.pool_id = "queued", None
+    since = before["since"] if before else iso(utcnow())
+    job.placement = dict(job.placement, waiting={"code": code, "reason": reason, "since": since})
+    if not before:  # audited when it starts waiting, not on every sweep that finds no room
+        audit.append(s, actor=actor, action="job.wait", subject=job.id, payload={"code": code, "reason": reason})
+    return job
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _fail_in(s: Session, job: Job, contract: Contract, actor: str, state: str, code: str, message: str) -> Job:
     if job.hold_fen:
         _reserve(s, contract, job, 0)
@@ -250,6 +294,102 @@ def _finish_without_run(ex: Exchange, actor: str, job_id: str, state: str, err: 
         return _fail_in(s, job, contract, actor, state, err.code, err.message)
 
 
+# -- the queue ------------------------------------------------------------------------------------
+
+Starter = Callable[[Exchange, str], object]  # runs a placed job (``run_in_background`` in a server)
+
+
+def drain(ex: Exchange, *, start: Starter | None = None, actor: str = "system:queue") -> list[Job]:
+    """Place waiting jobs where capacity has freed; ``start`` runs each one placed.
+
+    One scheduler call over every waiting job (oldest first), against the pools' free capacity, so
+    the batch gets the scheduler's rules: as many jobs as fit, then fair share between buyers
+    (counting the jobs each already runs: a buyer with k jobs placed or running and more waiting goes
+    after any buyer with fewer, when not all fit), then least cost. Each chosen job is then placed on its plan's pool (``place``, which
+    re-checks room and money under row locks); the rest keep waiting."""
+    with ex.db.transaction() as s:
+        waiting = [j for j in s.scalars(select(Job).where(Job.state == "queued").order_by(Job.created_at, Job.id))
+                   if j.placement.get("waiting")]
+        if not waiting:
+            return []
+        pools = list(s.scalars(select(Pool).order_by(Pool.id)))
+        specs = []
+        for job in waiting:
+            contract = s.get(Contract, job.contract_id)
+            specs.append(_job_spec(s, job, contract, Policy.from_dict(contract.policy)))
+        running: dict[str, int] = {}
+        for buyer in s.scalars(select(Job.buyer_org_id).where(Job.state.in_(ACTIVE))):
+            running[buyer] = running.get(buyer, 0) + 1
+        plan = scheduler.schedule([pool_json(p) for p in pools], specs, capacity=_free_capacity(s, pools, ""),
+                                  time_limit=QUEUE_TIME_LIMIT_S, explain=False, running=running)
+    placed = []
+    for chosen in plan.placements:
+        job = place(ex, chosen.job, actor=actor, prefer=chosen.pool)
+        if job.state == "placed":
+            placed.append(job)
+            if start is not None:
+                start(ex, job.id)
+    return placed
+
+
+# -- recovery ---------------------------------------------------------------------------------------
+
+def recover(ex: Exchange, *, actor: str = "system:recovery") -> list[Job]:
+    """Jobs left ``placed`` or ``running`` by a process that died (the server, or ``job submit``).
+
+    The attempt is recorded as ``lost`` and not charged, a sandbox the dead runner left behind is
+    killed (a Ray job stopped), the job's hold goes back to the contract and the job waits in the
+    queue to run again (``drain``); after ``MAX_ATTEMPTS`` attempts it fails with
+    ``job.executor_lost``. Runners on other hosts are not judged from here."""
+    with ex.db.transaction() as s:
+        suspects = [j.id for j in s.scalars(select(Job).where(Job.state.in_(ACTIVE)).order_by(Job.id))]
+    out = []
+    for job_id in suspects:
+        with ex.db.transaction() as s:
+            job = s.get(Job, job_id, with_for_update=True)
+            attempts = list(job.placement.get("attempts", []))
+            runner = attempts[-1].get("runner") if job.state == "running" and attempts else job.placement.get("runner")
+            if job.state not in ACTIVE or is_alive(runner) is not False:
+                continue
+            contract = s.get(Contract, job.contract_id, with_for_update=True)
+            if job.state == "running":
+                _stop_orphan(attempts[-1], job)
+                attempts[-1] = dict(attempts[-1], outcome="lost", charged_fen=0,
+                                    error=f"the runner (pid {runner['pid']} on {runner['host']}) died")
+            job.placement = dict(job.placement, attempts=attempts)
+            audit.append(s, actor=actor, action="job.lost", subject=job.id,
+                         payload={"state": job.state, "runner": runner, "attempt": len(attempts)})
+            if len(attempts) >= MAX_ATTEMPTS:
+                out.append(_fail_in(s, job, contract, actor, "failed", "job.executor_lost",
+                                    f"the runner died on {len(attempts)} attempts"))
+            else:
+                out.append(_wait_in(s, job, contract, actor, "job.executor_lost",
+                                    "its runner died; waiting to run again"))
+    return out
+
+
+def _stop_orphan(attempt: dict, job: Job) -> None:
+    """Kill what a dead runner started: the local sandbox's process group, or the Ray job."""
+    ref = attempt.get("ref") or {}
+    if ref.get("kind") == "local" and is_alive(ref.get("process")):
+        try:
+            os.killpg(ref["process"]["pid"], signal.SIGKILL)  # the sandbox runs in its own session
+        except ProcessLookupError:
+            pass
+    elif ref.get("kind") == "ray":
+        try:
+            executor_for(attempt.get("executor", "local")).stop(ref["id"])
+        except Exception as err:  # noqa: BLE001  (an unreachable cluster: recorded, the job still moves on)
+            log.warning("could not stop Ray job %s of %s: %r", ref.get("id"), job.id, err)
+
+
+def sweep(ex: Exchange) -> None:
+    """What a server runs every ``SUANSHU_JOB_SWEEP_SECONDS`` (``core.periodic.Periodic``): recover
+    jobs whose runner died, then place waiting jobs, each run in a background thread here."""
+    recover(ex)
+    drain(ex, start=run_in_background)
+
+
 # -- run -------------------------------------------------------------------------------------------
 
 def run(ex: Exchange, job_id: str) -> Job:
@@ -262,7 +402,8 @@ def run(ex: Exchange, job_id: str) -> Job:
         pool, data, policy = started
         with Workspace(_program(ex, job_id), {policy.table: data}) as ws:
             result = executor_for(pool["executor"]).run(ws, _limits(ex, job_id, policy), job_id=job_id,
-                                                        should_cancel=lambda: _cancel_requested(ex, job_id))
+                                                        should_cancel=lambda: _cancel_requested(ex, job_id),
+                                                        on_start=lambda ref: _record_ref(ex, job_id, ref))
             if result.status == "unavailable":
                 _fail_over(ex, job_id, pool, result)
                 continue
@@ -293,6 +434,10 @@ def _run_logged(ex: Exchange, job_id: str) -> None:
     except Exception as err:  # noqa: BLE001  (a thread has no caller: record the failure on the job)
         _finish_without_run(ex, "system", job_id, "failed",
                             SuanshuError("job.internal_error", f"the exchange failed running the job: {err!r}"))
+    try:  # its capacity is free again: waiting jobs may fit now
+        drain(ex, start=run_in_background)
+    except Exception:  # noqa: BLE001  (the periodic sweep retries)
+        log.exception("draining the job queue failed")
 
 
 def _program(ex: Exchange, job_id: str) -> str:
@@ -323,14 +468,23 @@ def _start(ex: Exchange, job_id: str):
         asset = s.get(Asset, component.asset_id)
         job.state = "running"
         job.started_at = job.started_at or utcnow()
-        job.placement = dict(job.placement, attempts=[*job.placement.get("attempts", []),
-                                                      {"pool": pool["id"], "started_at": iso(utcnow())}])
+        job.placement = dict(job.placement, attempts=[*job.placement.get("attempts", []), {
+            "pool": pool["id"], "executor": pool["executor"], "started_at": iso(utcnow()), "runner": this_process()}])
         audit.append(s, actor="system", action="job.start", subject=job.id,
                      payload={"pool": pool["id"], "executor": pool["executor"]})
     sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
     with sandbox:  # only the contract's governed view (after desensitization) leaves the vault
         data = sandbox.execute_arrow(f"SELECT * FROM main.{component_service.quote(policy.table)}")
     return pool, data, policy
+
+
+def _record_ref(ex: Exchange, job_id: str, ref: dict) -> None:
+    """What the executor launched, on the running attempt: what ``recover`` stops if this runner dies."""
+    with ex.db.transaction() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        attempts = list(job.placement.get("attempts", []))
+        attempts[-1] = dict(attempts[-1], ref=ref)
+        job.placement = dict(job.placement, attempts=attempts)
 
 
 def _cancel_requested(ex: Exchange, job_id: str) -> bool:

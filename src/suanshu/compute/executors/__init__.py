@@ -11,7 +11,9 @@ wants released into ``$SUANSHU_OUTPUT`` (one directory, collected and checked by
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,8 +75,37 @@ class Workspace:
 class Executor(Protocol):
     name: str
 
-    def run(self, ws: Workspace, limits: Limits, *, job_id: str,
-            should_cancel: Callable[[], bool]) -> RunResult: ...
+    def run(self, ws: Workspace, limits: Limits, *, job_id: str, should_cancel: Callable[[], bool],
+            on_start: Callable[[dict], None]) -> RunResult:
+        """``on_start(ref)`` once the job is launched: ``{"kind": "local", "process": process_identity(pid)}``
+        or ``{"kind": "ray", "id": submission id}``, so a sweep can stop it if this runner dies."""
+        ...
+
+
+def process_identity(pid: int) -> dict:
+    """A process as other processes can check it later: host, pid and the pid's start time, so a
+    recycled pid is not taken for the same process."""
+    return {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid)}
+
+
+def is_alive(ident: dict | None) -> bool | None:
+    """Is the process ``ident`` names still running? None when this host cannot tell (another host)."""
+    if not ident or ident.get("host") != socket.gethostname():
+        return None
+    started = _process_start(ident["pid"])
+    return started is not None and started == ident.get("started")
+
+
+def _process_start(pid: int) -> str | None:
+    try:  # /proc/PID/stat after the name's parens: state, ..., start time in ticks since boot (field 22)
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has finished
+
+
+def this_process() -> dict:
+    return process_identity(os.getpid())
 
 
 class PoolUnavailable(Exception):

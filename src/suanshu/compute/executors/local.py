@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from functools import cache
 
-from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
+from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace, process_identity
 
 UID_BASE, UID_SPAN = 100_000, 50_000  # per-job uids, far above the system's users
 POLL_S = 0.05
@@ -101,7 +101,8 @@ class LocalExecutor:
     name = "local"
 
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
-            should_cancel: Callable[[], bool] = lambda: False) -> RunResult:
+            should_cancel: Callable[[], bool] = lambda: False,
+            on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
         net_prefix, network = network_isolation()
         user_prefix, user, uid = user_switch(job_id)
         if uid is not None:
@@ -118,6 +119,7 @@ class LocalExecutor:
         with open(ws.log, "wb") as log:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, preexec_fn=_limit(limits))
+            on_start({"kind": "local", "process": process_identity(proc.pid)})  # its own session: pgid = pid
             status, next_check = None, started + CANCEL_CHECK_S
             while proc.poll() is None:
                 now = time.monotonic()

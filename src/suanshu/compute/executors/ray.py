@@ -65,7 +65,8 @@ class RayExecutor:
             return None
 
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
-            should_cancel: Callable[[], bool] = lambda: False) -> RunResult:
+            should_cancel: Callable[[], bool] = lambda: False,
+            on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
         started = time.monotonic()
         sandbox = {"network": "none (a Ray worker: the cluster's own isolation)", "user": "the Ray worker's",
                    "limits": {"wall_seconds": limits.wall_seconds, "cpu": limits.cpu,
@@ -87,6 +88,7 @@ class RayExecutor:
         except Exception as err:  # noqa: BLE001  (the SDK raises bare RuntimeError/ConnectionError)
             return RunResult("unavailable", None, "", time.monotonic() - started, sandbox=sandbox,
                              error=f"the Ray cluster refused the job: {err}", ref=submission)
+        on_start({"kind": "ray", "id": submission})
         return self._wait(client, submission, limits, should_cancel, started, sandbox)
 
     def _wait(self, client, submission: str, limits: Limits, should_cancel, started: float,
