@@ -6,6 +6,7 @@ SIGKILL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -147,3 +148,19 @@ def test_a_job_whose_runner_died_is_recovered_and_runs_again(small_world, settin
     assert done.receipt["price_fen"] == 50_000 - held(ex, "bank")  # charged once, for the attempt that ran
     assert actions(ex, job.id) == ["job.submit", "job.place", "job.start", "job.lost", "job.wait",
                                    "job.place", "job.start", "job.succeeded"]
+
+
+def test_job_sweep_runs_what_the_queue_places(small_world, settings):
+    from typer.testing import CliRunner
+
+    from suanshu.cli.main import app as cli_app
+
+    ex, bank = small_world.ex, small_world.actor("bank")
+    first = jobs.submit(ex, bank, small_world.contract_id, QUICK, {**ONE_CPU, "cpu": 2})
+    waiting = jobs.submit(ex, bank, small_world.contract_id, QUICK, ONE_CPU)
+    jobs.run(ex, first.id)
+    env = {"SUANSHU_HOME": str(settings.home), "SUANSHU_DATABASE_URL": settings.database_url}
+    result = CliRunner().invoke(cli_app, ["job", "sweep", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["recovered"] == [] and [(j["id"], j["state"]) for j in out["ran"]] == [(waiting.id, "succeeded")]
