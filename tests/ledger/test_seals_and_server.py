@@ -138,3 +138,41 @@ def test_server_checks_what_arrives_over_the_socket(ledger, server):
     assert client.create_transfers([tr(ledger.bank, ledger.a, 5, id=nid())]) == ["ok"]
     client.close()
     assert LedgerServerError.__mro__[1].__name__ == "SuanshuError"
+
+
+def test_server_carries_the_timeout(ledger, server):
+    ledger.fund(ledger.a, 100)
+    client = LedgerClient(*server)
+    hold = engine.NewTransfer(**(tr(ledger.a, ledger.escrow, 10, flags=TransferFlags.PENDING).__dict__
+                                 | {"timeout": 60}))
+    assert client.create_transfers([hold]) == ["ok"]
+    longer = engine.NewTransfer(**(hold.__dict__ | {"timeout": 61}))
+    assert client.create_transfers([longer]) == ["exists_with_different_timeout"]
+    client.close()
+
+
+def test_exchange_writes_through_a_configured_ledger_server(ledger, settings, tmp_path, monkeypatch):
+    from suanshu.core.settings import load_settings
+    from suanshu.ledger.codes import CNY
+    from suanshu.market.exchange import Exchange
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    (settings.home / "ledger.key").write_bytes(secrets.token_bytes(32))
+    address = tmp_path / "served.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "suanshu.ledger.server", settings.database_url, str(address),
+                             str(settings.home / "ledger.key")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "ledger server" in proc.stdout.readline()
+        monkeypatch.setenv("SUANSHU_LEDGER_SOCKET", str(address))
+        ex = Exchange(load_settings(settings.home, settings.database_url), ledger.db)
+        writer = ex.sequencer(CNY)
+        assert isinstance(writer, LedgerClient) and ex.sequencer(CNY) is writer
+        note = AuditNote("test:exchange", "ledger.deposit", "a")
+        assert writer.create_transfers([tr(ledger.bank, ledger.a, 7)], audit_note=note) == ["ok"]
+        writer.close()
+    finally:
+        proc.terminate()
+        proc.wait()
+    assert ledger.bal(ledger.a)[3] == 7
+    with ledger.db.transaction() as s:
+        assert seals.verify(s).ok and audit.verify(s).ok

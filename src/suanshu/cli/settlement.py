@@ -115,16 +115,30 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
         if not (result.ok and sealed.ok):
             raise typer.Exit(3)
 
+    @ledger_app.command("expire")
+    @handles_errors
+    def ledger_expire(fmt: FormatOpt = Format.table) -> None:
+        """Void every pending transfer whose timeout has passed (TigerBeetle's expiry)."""
+        from suanshu.ledger.sweeper import expire
+
+        expired = expire(open_exchange().db)
+        print_json({"expired": expired}) if fmt == Format.json else console.print(
+            f"{len(expired)} pending transfers expired")
+
     @ledger_app.command("serve")
     @handles_errors
     def ledger_serve(socket: Annotated[Path | None, typer.Option(
-            help="Unix socket to listen on (default: ledger.sock in the data dir)")] = None) -> None:
+            help="Unix socket to listen on (default: ledger.sock in the data dir)")] = None,
+            sweep_seconds: Annotated[float, typer.Option(
+                help="How often pending transfers past their timeout are voided")] = 1.0) -> None:
         """Run the ledger's sequencer in this process, serving clients over a Unix socket; the
-        shared key is ledger.key in the data dir (created 0600 on first use)."""
+        shared key is ledger.key in the data dir (created 0600 on first use). Expired pending
+        transfers are voided every --sweep-seconds."""
         import os
         import secrets
 
         from suanshu.ledger.server import LedgerServer
+        from suanshu.ledger.sweeper import ExpirySweeper
 
         ex = open_exchange()
         key_file = ex.settings.home / "ledger.key"
@@ -134,11 +148,14 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
                 f.write(secrets.token_bytes(32))
         address = socket or ex.settings.home / "ledger.sock"
         server = LedgerServer(ex.db, address, key_file.read_bytes())
+        sweeper = ExpirySweeper(ex.db, sweep_seconds).start()
         console.print(f"ledger server on {address} (key {key_file})")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             server.close()
+        finally:
+            sweeper.stop()
 
     @ledger_app.command("usage")
     @handles_errors

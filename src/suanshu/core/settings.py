@@ -25,6 +25,9 @@ class Settings:
     query_memory_limit: str = "1GB"
     max_result_rows: int = 10_000
     checkpoint_seconds: float = 60.0  # signed audit checkpoints while serving (SUANSHU_CHECKPOINT_SECONDS)
+    # A running `suanshu ledger serve` to send ledger writes to, instead of a writer thread in
+    # this process (SUANSHU_LEDGER_SOCKET; its key is ledger.key in the data dir).
+    ledger_socket: Path | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -60,5 +63,6 @@ def load_settings(home: str | os.PathLike | None = None, database_url: str | Non
     url = database_url or os.environ.get("SUANSHU_DATABASE_URL") or f"sqlite:///{root / 'suanshu.db'}"
     bps = int(os.environ.get("SUANSHU_COMMISSION_BPS", DEFAULT_COMMISSION_BPS))
     every = float(os.environ.get("SUANSHU_CHECKPOINT_SECONDS", 60))
+    socket = os.environ.get("SUANSHU_LEDGER_SOCKET")
     return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps,
-                    checkpoint_seconds=every)
+                    checkpoint_seconds=every, ledger_socket=Path(socket) if socket else None)

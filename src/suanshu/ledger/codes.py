@@ -29,6 +29,7 @@ accounts_must_be_different                       R   debit account == credit acc
 pending_id_must_be_zero                          R   ``pending_id`` set on a plain/pending transfer
 pending_id_must_not_be_zero                      P
 pending_id_must_be_different                     P   ``pending_id == id``
+timeout_reserved_for_pending_transfer            RP  ``timeout`` set on a plain transfer, post or void
 amount_must_not_be_zero                          R   (a post may send 0: the full pending amount)
 ledger_must_not_be_zero                          R   (a post or void may send 0: the pending's)
 code_must_not_be_zero                            R   (likewise)
@@ -50,10 +51,13 @@ exists_with_different_debit_account_id           RP
 exists_with_different_credit_account_id          RP
 exists_with_different_amount                     RP
 exists_with_different_memo                       RP  (where TigerBeetle compares user_data)
+exists_with_different_timeout                    RP
 exists_with_different_code                       RP
 exists                                           RP  identical resend: nothing changes
 pending_transfer_already_posted                  P   a pending transfer resolves once
 pending_transfer_already_voided                  P
+pending_transfer_expired                         P   its ``timeout`` ran out (voided by the sweeper,
+                                                     or due and not swept yet)
 overflows_debits_pending                         R   a balance would leave its signed 64-bit column
 overflows_credits_pending                        R
 overflows_debits_posted                          R
@@ -67,7 +71,7 @@ exceeds_debits                                   R   CREDITS_MUST_NOT_EXCEED_DEB
 ================================================ === ==============================================
 
 ``exists*`` compares the event with the stored transfer of the same id, in this order:
-flags, pending_id, debit_account_id, credit_account_id, amount, memo, code. (TigerBeetle
+flags, pending_id, debit_account_id, credit_account_id, amount, memo, timeout, code. (TigerBeetle
 compares flags first because they change what the other fields mean, and pending_id next
 for posts and voids because a different pending transfer implies different accounts. Memo
 stands where TigerBeetle compares ``user_data``.) For a post or void, fields sent as zero
@@ -167,6 +171,7 @@ class CreateTransferResult(StrEnum):
     PENDING_ID_MUST_BE_ZERO = auto()
     PENDING_ID_MUST_NOT_BE_ZERO = auto()
     PENDING_ID_MUST_BE_DIFFERENT = auto()
+    TIMEOUT_RESERVED_FOR_PENDING_TRANSFER = auto()
     AMOUNT_MUST_NOT_BE_ZERO = auto()
     LEDGER_MUST_NOT_BE_ZERO = auto()
     CODE_MUST_NOT_BE_ZERO = auto()
@@ -188,10 +193,12 @@ class CreateTransferResult(StrEnum):
     EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID = auto()
     EXISTS_WITH_DIFFERENT_AMOUNT = auto()
     EXISTS_WITH_DIFFERENT_MEMO = auto()
+    EXISTS_WITH_DIFFERENT_TIMEOUT = auto()
     EXISTS_WITH_DIFFERENT_CODE = auto()
     EXISTS = auto()
     PENDING_TRANSFER_ALREADY_POSTED = auto()
     PENDING_TRANSFER_ALREADY_VOIDED = auto()
+    PENDING_TRANSFER_EXPIRED = auto()
     OVERFLOWS_DEBITS_PENDING = auto()
     OVERFLOWS_CREDITS_PENDING = auto()
     OVERFLOWS_DEBITS_POSTED = auto()

@@ -28,6 +28,7 @@ How a batch runs (the shape the batched sequencer will keep):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import BigInteger, and_, insert, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -69,8 +70,9 @@ _UNKNOWN_TRANSFER_FLAGS = ~TRANSFER_FLAGS_KNOWN
 
 ZERO_ID = "0" * 32
 _HEX128 = re.compile(r"[0-9a-f]{32}")
-_MAX_INT32 = 2**31 - 1  # ledger, code and flags live in INTEGER columns
+_MAX_INT32 = 2**31 - 1  # ledger, code, flags and timeout live in INTEGER columns
 _LEDGER_LOCK = 0x4C454447  # "LEDG": pg_advisory_xact_lock key serialising ledger batches
+_NS = 1_000_000_000  # timestamps are nanoseconds, timeouts seconds
 _CHUNK = 1000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 _BALANCE_COLUMNS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
@@ -102,6 +104,7 @@ class NewTransfer:
     flags: int = 0
     pending_id: str | None = None
     memo: dict = field(default_factory=dict)
+    timeout: int = 0  # a pending transfer's life in seconds; 0 = until posted or voided
 
 
 class _T(NamedTuple):
@@ -118,12 +121,13 @@ class _T(NamedTuple):
     flags: int
     memo: dict
     timestamp: int = 0
+    timeout: int = 0
 
     def row(self) -> dict:
         return {"id": self.id, "debit_account_id": self.debit_account_id,
                 "credit_account_id": self.credit_account_id, "amount": self.amount,
                 "pending_id": self.pending_id or None, "ledger": self.ledger, "code": self.code,
-                "flags": self.flags, "memo": self.memo, "timestamp": self.timestamp}
+                "flags": self.flags, "memo": self.memo, "timestamp": self.timestamp, "timeout": self.timeout}
 
 
 def _id(value, what: str) -> str:
@@ -164,16 +168,24 @@ def _normalise_transfer(t: NewTransfer | _T) -> _T:
     return _T(_id(t.id, "id"), _id(t.debit_account_id, "debit_account_id"),
               _id(t.credit_account_id, "credit_account_id"), _int(t.amount, "amount", MAX_AMOUNT),
               _id(t.pending_id, "pending_id"), _int(t.ledger, "ledger", _MAX_INT32),
-              _int(t.code, "code", _MAX_INT32), _int(t.flags, "flags", _MAX_INT32), _memo(t.memo))
+              _int(t.code, "code", _MAX_INT32), _int(t.flags, "flags", _MAX_INT32), _memo(t.memo),
+              0, _int(t.timeout, "timeout", _MAX_INT32))
 
 
 def transfer_from_fields(fields) -> _T:
     """A transfer sent as a list ``[id, debit_account_id, credit_account_id, amount, pending_id,
-    ledger, code, flags, memo]`` (the ledger server's wire form), checked like any other."""
-    if not isinstance(fields, list) or len(fields) != 9:
-        raise UsageError("ledger.malformed_event", "a transfer is a list of 9 fields")
-    i, dr, cr, amount, pending_id, ledger, code, flags, memo = fields
-    return _normalise_transfer(NewTransfer(i, dr, cr, amount, ledger, code, flags, pending_id, memo))
+    ledger, code, flags, memo, timeout]`` (the ledger server's wire form; ``timeout`` may be
+    left off), checked like any other."""
+    if not isinstance(fields, list) or len(fields) not in (9, 10):
+        raise UsageError("ledger.malformed_event", "a transfer is a list of 9 or 10 fields")
+    i, dr, cr, amount, pending_id, ledger, code, flags, memo, *timeout = fields
+    return _normalise_transfer(NewTransfer(i, dr, cr, amount, ledger, code, flags, pending_id, memo,
+                                           timeout[0] if timeout else 0))
+
+
+def wire_fields(t: _T) -> list:
+    """A checked transfer in the wire form ``transfer_from_fields`` reads."""
+    return [*t[:9], t.timeout]
 
 
 def normalise_transfers(transfers: Sequence[NewTransfer]) -> list[_T]:
@@ -218,21 +230,21 @@ def _lock_ledger(session: Session) -> None:
 # parameter (SQLite: a JSON array read by json_each; PostgreSQL: an array), so there is one
 # statement per read whatever the batch size, and every statement text stays the same.
 _T_SELECT = ("SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, memo, "
-             "timestamp FROM ledger_transfers")
+             "timestamp, timeout FROM ledger_transfers")
 _A_SELECT = ("SELECT id, ledger, flags, debits_pending, debits_posted, credits_pending, credits_posted "
              "FROM ledger_accounts")
 _READS = {
     "sqlite": {
         "transfers": f"{_T_SELECT} WHERE id IN (SELECT value FROM json_each(?))",
         "accounts": f"{_A_SELECT} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        "resolutions": "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id IN "
+        "resolutions": "SELECT pending_id, flags, id FROM ledger_transfers WHERE pending_id IN "
                        "(SELECT value FROM json_each(?))",
     },
     "postgresql": {
         "transfers": f"{_T_SELECT} WHERE id = ANY(%s)",
         # in id order, so two writers never wait on each other's locks in opposite orders
         "accounts": f"{_A_SELECT} WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        "resolutions": "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id = ANY(%s)",
+        "resolutions": "SELECT pending_id, flags, id FROM ledger_transfers WHERE pending_id = ANY(%s)",
     },
 }
 
@@ -255,24 +267,24 @@ def _lock_accounts(session: Session, ids: set[str]) -> dict[str, tuple]:
 
 _T_COLUMNS = (Transfer.id, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount,
               Transfer.pending_id, Transfer.ledger, Transfer.code, Transfer.flags, Transfer.memo,
-              Transfer.timestamp)
+              Transfer.timestamp, Transfer.timeout)
 
 
 def _as_t(row) -> _T:
-    return _T(row[0], row[1], row[2], row[3], row[4] or "", row[5], row[6], row[7], row[8], row[9])
+    return _T(row[0], row[1], row[2], row[3], row[4] or "", row[5], row[6], row[7], row[8], row[9], row[10])
 
 
 def _load_transfers(session: Session, ids: set[str]) -> dict[str, _T]:
     rows = _read(session, "transfers", ids)
     if rows and isinstance(rows[0][8], str):  # SQLite hands JSON columns back as text
-        return {r[0]: _T(r[0], r[1], r[2], r[3], r[4] or "", r[5], r[6], r[7], json.loads(r[8]), r[9])
+        return {r[0]: _T(r[0], r[1], r[2], r[3], r[4] or "", r[5], r[6], r[7], json.loads(r[8]), r[9], r[10])
                 for r in rows}
     return {r[0]: _as_t(r) for r in rows}
 
 
-def _load_resolutions(session: Session, pending_ids: set[str]) -> dict[str, int]:
-    """pending id -> flags of the post or void that resolved it."""
-    return dict(_read(session, "resolutions", pending_ids))
+def _load_resolutions(session: Session, pending_ids: set[str]) -> dict[str, tuple[int, str]]:
+    """pending id -> (flags, id) of the post or void that resolved it."""
+    return {r[0]: (r[1], r[2]) for r in _read(session, "resolutions", pending_ids)}
 
 
 def _last_timestamp(session: Session) -> int:
@@ -436,7 +448,7 @@ class _TransferBatch:
         self.bal = bal  # every account the batch touches (and, from a cache, maybe more)
         self.touched: set[str] = set()  # the accounts whose balances the batch moved
         self.transfers = transfers  # stored ones we referenced, plus this batch's new ones
-        self.resolved = resolved  # pending id -> flags of its post/void
+        self.resolved = resolved  # pending id -> (flags, id) of its post/void
         self.new: list[_T] = []
         self.scope = _Scope()
         # TigerBeetle timestamps: nanoseconds since the epoch, unique and strictly increasing.
@@ -459,6 +471,8 @@ class _TransferBatch:
             return R.ACCOUNTS_MUST_BE_DIFFERENT
         if t.pending_id:
             return R.PENDING_ID_MUST_BE_ZERO
+        if t.timeout and not t.flags & PENDING:
+            return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         if t.amount == 0:
             return R.AMOUNT_MUST_NOT_BE_ZERO
         if t.ledger == 0:
@@ -512,6 +526,8 @@ class _TransferBatch:
             return R.PENDING_ID_MUST_NOT_BE_ZERO
         if t.pending_id == t.id:
             return R.PENDING_ID_MUST_BE_DIFFERENT
+        if t.timeout:
+            return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
         p = self.transfers.get(t.pending_id)
         if p is None:
             return R.PENDING_TRANSFER_NOT_FOUND
@@ -537,14 +553,21 @@ class _TransferBatch:
         if (e := self.transfers.get(t.id)) is not None:
             return _exists(resolved, e)
         if (how := self.resolved.get(p.id)) is not None:
-            if how & POST:
+            if how[0] & POST:
                 return R.PENDING_TRANSFER_ALREADY_POSTED
+            if how[1] == expiry_id(p.id):
+                return R.PENDING_TRANSFER_EXPIRED
             return R.PENDING_TRANSFER_ALREADY_VOIDED
+        # Due but not swept yet: expired all the same (TigerBeetle compares with the timestamp
+        # this transfer would get). The sweeper's own void, and only it, may still void it.
+        if (p.timeout and p.timestamp + p.timeout * _NS <= self.next_timestamp
+                and t.id != expiry_id(p.id)):
+            return R.PENDING_TRANSFER_EXPIRED
         # Posting never needs limit or overflow checks: it only moves (part of) an amount that
         # was checked when the pending transfer was made, and releases the rest.
         self._move(p.debit_account_id, dp=-p.amount, dpo=amount if post else 0)
         self._move(p.credit_account_id, cp=-p.amount, cpo=amount if post else 0)
-        self.resolved[p.id] = t.flags
+        self.resolved[p.id] = (t.flags, t.id)
         self.scope.record(lambda: self.resolved.pop(p.id))
         self._store(resolved)
         return R.OK
@@ -566,7 +589,7 @@ class _TransferBatch:
     def _store(self, t: _T) -> None:
         ts = self.next_timestamp
         stored = _T(t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id, t.ledger, t.code,
-                    t.flags, t.memo, ts)
+                    t.flags, t.memo, ts, t.timeout)
         self.transfers[t.id] = stored
         self.new.append(stored)
         self.next_timestamp = ts + 1
@@ -586,6 +609,7 @@ _EXISTS_ORDER = (
     ("credit_account_id", R.EXISTS_WITH_DIFFERENT_CREDIT_ACCOUNT_ID),
     ("amount", R.EXISTS_WITH_DIFFERENT_AMOUNT),
     ("memo", R.EXISTS_WITH_DIFFERENT_MEMO),
+    ("timeout", R.EXISTS_WITH_DIFFERENT_TIMEOUT),
     ("code", R.EXISTS_WITH_DIFFERENT_CODE),
 )
 
@@ -654,12 +678,12 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
 _PG_WRITE = """
     WITH new_transfers AS (
         INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id, ledger,
-                                      code, flags, memo, timestamp, created_at)
+                                      code, flags, memo, timestamp, timeout, created_at)
         SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, memo,
-               timestamp, %s
+               timestamp, timeout, %s
         FROM json_to_recordset(%s::json) AS x(id varchar, debit_account_id varchar,
              credit_account_id varchar, amount bigint, pending_id varchar, ledger integer, code integer,
-             flags integer, memo json, timestamp bigint))
+             flags integer, memo json, timestamp bigint, timeout integer))
     UPDATE ledger_accounts AS a SET debits_pending = x.dp, debits_posted = x.dpo,
                                     credits_pending = x.cp, credits_posted = x.cpo
     FROM json_to_recordset(%s::json) AS x(id varchar, dp bigint, dpo bigint, cp bigint, cpo bigint)
@@ -667,7 +691,7 @@ _PG_WRITE = """
 # SQLite runs in-process: the driver's executemany with plain tuples is the cheapest form.
 _SQLITE_INSERT_TRANSFERS = (
     "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id, ledger, "
-    "code, flags, memo, timestamp, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "code, flags, memo, timestamp, timeout, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _SQLITE_UPDATE_BALANCES = ("UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, "
                            "credits_pending = ?, credits_posted = ? WHERE id = ?")
 
@@ -695,7 +719,7 @@ def _write(session: Session, new: list[_T], bal: dict[str, _Balances], touched: 
         empty = memo({})
         cur.executemany(_SQLITE_INSERT_TRANSFERS, [
             (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id or None, t.ledger, t.code,
-             t.flags, memo(t.memo) if t.memo else empty, t.timestamp, created_at) for t in new])
+             t.flags, memo(t.memo) if t.memo else empty, t.timestamp, t.timeout, created_at) for t in new])
         cur.executemany(_SQLITE_UPDATE_BALANCES, [(*v, aid) for aid, v in changed])
     held = session.identity_map
     if not len(held):
@@ -705,6 +729,31 @@ def _write(session: Session, new: list[_T], bal: dict[str, _Balances], touched: 
         if a is not None:
             for c, v in zip(_BALANCE_COLUMNS, values, strict=True):
                 set_committed_value(a, c, v)
+
+
+# --------------------------------------------------------------------------- timeouts
+
+def expiry_id(pending_id: str) -> str:
+    """The id of the void that expires ``pending_id``: fixed, so sweepers racing or retrying
+    converge on one void (``exists``), and a later post or void can tell expiry from a void."""
+    return hashlib.sha256(b"suanshu.ledger.expire:" + pending_id.encode()).hexdigest()[:32]
+
+
+def expire_pending(session: Session, *, now_ns: int | None = None, limit: int = 1000) -> list[str]:
+    """Void pending transfers whose ``timeout`` has run out (TigerBeetle expires them itself;
+    here a sweeper calls this): each gets a void with id ``expiry_id(pending)``, sealed, which
+    releases its hold. Returns the expired pending ids (at most ``limit`` per call). A post or
+    void sent afterwards gets ``pending_transfer_expired``."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    p, r = Transfer.__table__.alias("p"), Transfer.__table__.alias("r")
+    due = session.scalars(
+        select(p.c.id).where(p.c.timeout > 0, p.c.timestamp + literal(_NS, BigInteger()) * p.c.timeout <= now_ns,
+                             ~select(r.c.id).where(r.c.pending_id == p.c.id).exists())
+        .order_by(p.c.timestamp).limit(limit)).all()
+    voids = [_T(expiry_id(pid), "", "", 0, pid, 0, 0, VOID, {}) for pid in due]
+    results = create_transfers(session, voids, ends=frozenset(range(len(voids))), seal=True)
+    # A post or void may have resolved one since we looked (PostgreSQL): then it is not ours.
+    return [pid for pid, res in zip(due, results, strict=True) if res in (R.OK, R.EXISTS)]
 
 
 # --------------------------------------------------------------------------- queries

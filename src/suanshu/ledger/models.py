@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanshu.core.clock import utcnow
@@ -45,4 +45,10 @@ class Transfer(Base):
     flags: Mapped[int] = mapped_column(Integer, default=0)
     memo: Mapped[dict]  # what the transfer is for: contract, query, deposit reference
     timestamp: Mapped[int] = mapped_column(Fen, index=True)  # strictly increasing commit order
+    # A pending transfer's life in seconds (TigerBeetle): 0 = until posted or voided. Expired
+    # ones are voided by the sweeper (engine.expire_pending). Indexed where non-zero (0010).
+    timeout: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_ledger_transfers_timeout", "timestamp", sqlite_where=text("timeout > 0"),
+                            postgresql_where=text("timeout > 0")),)

@@ -34,9 +34,12 @@ _HEX = 32  # hex characters per digest
 
 def digest(row) -> str:
     """The digest of a stored transfer, from its values in column order (id, debit, credit,
-    amount, pending_id, ledger, code, flags, memo, timestamp)."""
+    amount, pending_id, ledger, code, flags, memo, timestamp, then timeout only if non-zero, so
+    seals made before transfers had a timeout still verify)."""
     values = list(row[:10])
     values[4] = values[4] or ""  # no pending id: stored NULL, held as ""
+    if len(row) > 10 and row[10]:
+        values.append(row[10])
     return hashlib.sha256(audit.canonical(values)).hexdigest()[:_HEX]
 
 
@@ -45,8 +48,9 @@ def _digest_checked(t) -> str:
     than ``json.dumps`` of the list): its ids are checked 32-hex strings and its ints plain
     ints, so only the memo needs the JSON encoder."""
     memo = audit.canonical(t.memo).decode() if t.memo else "{}"
+    timeout = f",{t.timeout}" if t.timeout else ""
     body = (f'["{t.id}","{t.debit_account_id}","{t.credit_account_id}",{t.amount},"{t.pending_id}",'
-            f'{t.ledger},{t.code},{t.flags},{memo},{t.timestamp}]')
+            f'{t.ledger},{t.code},{t.flags},{memo},{t.timestamp}{timeout}]')
     return hashlib.sha256(body.encode()).hexdigest()[:_HEX]
 
 
@@ -73,7 +77,7 @@ class SealCheck:
 
 _COLUMNS = (Transfer.id, Transfer.debit_account_id, Transfer.credit_account_id, Transfer.amount,
             Transfer.pending_id, Transfer.ledger, Transfer.code, Transfer.flags, Transfer.memo,
-            Transfer.timestamp)
+            Transfer.timestamp, Transfer.timeout)
 
 
 def verify(session: Session, batch: int = 5000) -> SealCheck:

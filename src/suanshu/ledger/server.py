@@ -16,7 +16,7 @@ socket file is made readable by its owner only). JSON, not pickle, so a message 
 be data::
 
     client -> server  {"id": 7, "requests": [{"transfers": [[id, debit_account_id,
-                        credit_account_id, amount, pending_id, ledger, code, flags, memo], ...],
+                        credit_account_id, amount, pending_id, ledger, code, flags, memo, timeout], ...],
                         "audit": null | {"actor": .., "action": .., "subject": .., "payload": {..}}}]}
     server -> client  {"id": 7, "results": [["ok", "exceeds_credits", ...], ...]}
                    or {"id": 7, "error": {"code": "ledger.malformed_event", "message": ".."}}
@@ -184,7 +184,7 @@ class LedgerClient:
             raise UsageError("ledger.batch_too_large", f"a request holds at most {self.max_events} transfers")
         note = None if audit_note is None else {"actor": audit_note.actor, "action": audit_note.action,
                                                 "subject": audit_note.subject, "payload": audit_note.payload}
-        self._queue.put(({"transfers": [t[:9] for t in events], "audit": note}, len(events), future))
+        self._queue.put(({"transfers": [engine.wire_fields(t) for t in events], "audit": note}, len(events), future))
         return future
 
     def create_transfers(self, transfers: Sequence[engine.NewTransfer], *,

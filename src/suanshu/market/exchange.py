@@ -10,13 +10,14 @@ from suanshu.core import migrate
 from suanshu.core.db import Database
 from suanshu.core.settings import Settings, load_settings
 from suanshu.ledger.sequencer import Sequencer
+from suanshu.ledger.server import LedgerClient
 
 
 @dataclass
 class Exchange:
     settings: Settings
     db: Database
-    _sequencers: dict[int, Sequencer] = field(default_factory=dict, repr=False)
+    _sequencers: dict[int, Sequencer | LedgerClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -31,11 +32,15 @@ class Exchange:
     def vault_file(self, relative: str) -> Path:
         return self.settings.vault_root / relative
 
-    def sequencer(self, ledger: int) -> Sequencer:
-        """The single writer of ``ledger`` in this process (started on first use)."""
+    def sequencer(self, ledger: int) -> Sequencer | LedgerClient:
+        """The single writer of ``ledger``: a writer thread in this process (started on first
+        use), or, when ``settings.ledger_socket`` is set, a client of that ledger server."""
         with self._lock:
             if ledger not in self._sequencers:
-                self._sequencers[ledger] = Sequencer(self.db, name=str(ledger))
+                socket = self.settings.ledger_socket
+                self._sequencers[ledger] = (
+                    LedgerClient(socket, (self.settings.home / "ledger.key").read_bytes()) if socket
+                    else Sequencer(self.db, name=str(ledger)))
             return self._sequencers[ledger]
 
     def close(self) -> None:
