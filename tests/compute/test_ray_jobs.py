@@ -92,3 +92,40 @@ def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):
     job = jobs.get_job(ex, bank, job.id)
     assert (job.state, job.error_code) == ("cancelled", "job.cancelled")
     assert job.receipt["data_fen"] == 0 and job.hold_fen == 0  # the hold is resolved
+
+
+def test_a_ray_job_whose_runner_died_is_stopped_and_requeued(world, ray_cluster, settings):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ray.job_submission import JobSubmissionClient
+
+    from .test_queue import RUNNER
+
+    ex, bank = world.ex, world.actor("bank")
+    pools.register(ex, world.actor("hpc"), pool_spec("npu-ray", ray_cluster, npu=1))
+    job = jobs.submit(ex, bank, world.contract_id, "import time\ntime.sleep(600)\n", REQUEST)
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, str(settings.home), settings.database_url, job.id])
+    try:
+        deadline = time.monotonic() + 120
+        while "ref" not in (jobs.get_job(ex, None, job.id).placement.get("attempts") or [{}])[-1]:
+            assert runner.poll() is None and time.monotonic() < deadline, "the runner did not submit the job"
+            time.sleep(0.2)
+    finally:
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+    ref = jobs.get_job(ex, None, job.id).placement["attempts"][-1]["ref"]
+    assert ref["kind"] == "ray"
+
+    [lost] = jobs.recover(ex)
+    assert lost.state == "queued" and lost.placement["waiting"]["code"] == "job.executor_lost"
+    assert lost.placement["attempts"][-1]["charged_fen"] == 0 and lost.hold_fen == 0
+    client = JobSubmissionClient(ray_cluster)
+    deadline = time.monotonic() + 60
+    while str(client.get_job_status(ref["id"]).value) not in ("STOPPED", "FAILED", "SUCCEEDED"):
+        assert time.monotonic() < deadline, "the orphaned Ray job was not stopped"
+        time.sleep(0.5)
+    assert str(client.get_job_status(ref["id"]).value) == "STOPPED"
+    assert jobs.cancel(ex, bank, job.id).state == "cancelled"  # leaves the queue; nothing held
