@@ -384,6 +384,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
     job_sweeper = Periodic("job-sweeper", float(os.environ.get("SUANSHU_JOB_SWEEP_SECONDS", 10)),
                            lambda: jobs.sweep(ex)).start()
+    # Pending ledger transfers past their timeout are voided, releasing their holds (issue 5).
+    from suanshu.ledger.sweeper import ExpirySweeper
+
+    expiry_sweeper = ExpirySweeper(ex.db, float(os.environ.get("SUANSHU_LEDGER_SWEEP_SECONDS", 1))).start()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler that was there
     # before; the default one would kill the process before the `finally` below stops the timers
     # (and writes the last checkpoint). Leave through SystemExit instead.
@@ -391,6 +395,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     try:
         uvicorn.run(create_app(ex), host=host, port=port, log_level="info")
     finally:
+        expiry_sweeper.stop()
         job_sweeper.stop()
         sweeper.stop()
         checkpointer.stop()
