@@ -26,6 +26,8 @@ import re
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 SURNAMES_COMPOUND = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "慕容", "令狐", "司徒", "尉迟",
                      "公孙", "夏侯", "长孙", "宇文", "轩辕", "端木", "独孤", "南宫", "西门", "澹台")
@@ -58,7 +60,9 @@ _NOT_NAMES = {"高兴", "周末", "黄金", "王国", "金融", "常见", "石�
 _NOT_GIVEN = set("仓减店区路街号省市县镇村们的了吗呢吧啊元块折价件个次斤吨米楼层室门站厂局所院部处科司集团款单票税货账费"
                  "满赠包邮券码期批箱袋盒台辆乡壤土社")
 
-_PINYIN = re.compile(r"(?<=[\u3400-\u9fff])[(（][a-zA-ZāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüÜ\s,']{1,12}[)）]")
+# The bracket first, the Han character before it as a lookbehind: the regex engine then jumps
+# from bracket to bracket instead of testing the lookbehind at every character.
+_PINYIN = re.compile(r"[(（](?<=[\u3400-\u9fff][(（])[a-zA-ZāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüÜ\s,']{1,12}[)）]")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _HAN_WORD = re.compile(r"[\u3400-\u9fff]{2,4}")
 
@@ -208,6 +212,7 @@ def _places() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=1 << 16)  # bounded; a column repeats its names and a text its words
 def is_name(word: str) -> bool:
     """2-4 Han characters, a known surname, a 1-2 character given name, and not a dictionary word
     with a part of speech other than a person name (jieba tags person names ``nr``), a place or
@@ -269,13 +274,32 @@ def name_cells(words: list[str]) -> np.ndarray:
     given = inside & (np.arange(4) >= surname[:, None])
     ok = han.all(1) & (compound | single[bmp[:, 0]]) & (n - surname >= 1) & (n - surname <= 2)
     ok &= ~(not_given[bmp] & given).any(1)
-    tags, places = _word_tags(), _places()
     keep = idx[ok]
     out[:] = False
-    out[keep] = [tags.get(w, "nr") == "nr" and w not in _NOT_NAMES and w not in places
-                 and not (len(w) == 3 and tags.get(w[:2]) in ("ns", "nt", "nz"))
-                 and not w.endswith(_NOT_AFTER_NAME) for w in (words[i] for i in keep.tolist())]
+    out[keep] = _dictionary_ok([words[i] for i in keep.tolist()])
     return out
+
+
+def _dictionary_ok(words: list[str]) -> np.ndarray:
+    """``is_name``'s dictionary tests and the organisation-suffix test for many words: one set
+    lookup per word and one RE2 pass for the suffixes (``str.endswith`` with the tuple of
+    suffixes tried each one in turn: 3x slower)."""
+    rejected, org_heads, suffix = _dictionary_sets()
+    bad = np.fromiter((w in rejected or (len(w) == 3 and w[:2] in org_heads) for w in words),
+                      dtype=bool, count=len(words))
+    if len(words):
+        bad |= pc.match_substring_regex(pa.array(words, pa.string()), suffix).to_numpy(zero_copy_only=False)
+    return ~bad
+
+
+@lru_cache(maxsize=1)
+def _dictionary_sets() -> tuple[frozenset[str], frozenset[str], str]:
+    """Words that are not names (tagged other than ``nr``, common words, places); two-character
+    words tagged place or organisation (华南 in 华南仓); the suffixes no name is followed by (RE2)."""
+    tags = _word_tags()
+    rejected = frozenset({w for w, t in tags.items() if t != "nr"} | _NOT_NAMES | _places())
+    org_heads = frozenset(w for w, t in tags.items() if len(w) == 2 and t in ("ns", "nt", "nz"))
+    return rejected, org_heads, "(?:" + "|".join(map(re.escape, _NOT_AFTER_NAME)) + ")$"
 
 
 def is_name_cell(cell: str, simplified: bool = False) -> bool:

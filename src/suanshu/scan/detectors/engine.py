@@ -144,8 +144,7 @@ class _Column:
             else:
                 if self._bits is None:  # one table lookup for all classes (numpy's indexing is slow)
                     self._bits = CLASS_BITS[self.data]
-                total = _running((self._bits & FEATURE_BITS[feature]) != 0)
-                self._counts[feature] = total[self.offsets[1:]] - total[self.offsets[:-1]]
+                self._counts[feature] = _per_cell(self._bits & FEATURE_BITS[feature], self.offsets)
         return self._counts[feature]
 
     def padded(self) -> np.ndarray:
@@ -178,6 +177,17 @@ class _Column:
         base = self.cstart[rows]
         text = self.text
         return [text[s:e] for s, e in zip((base + starts).tolist(), (base + ends).tolist(), strict=True)]
+
+
+def _per_cell(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """How many bytes of each cell have a non-zero flag: one ``reduceat`` pass (4x less than a
+    running count over every byte). A zero byte after the data keeps every start a valid index;
+    ``reduceat`` gives an empty cell its next byte, so empty cells are set to 0."""
+    member = np.zeros(len(flags) + 1, dtype=np.uint8)
+    np.not_equal(flags, 0, out=member[:-1].view(bool))
+    counts = np.add.reduceat(member, offsets[:-1], dtype=np.int32)
+    counts[offsets[1:] == offsets[:-1]] = 0
+    return counts
 
 
 def _running(member: np.ndarray) -> np.ndarray:
