@@ -6,7 +6,7 @@ the operator approves it (when the review service is installed); a buyer finds i
 word, signs, runs a query and sees the result, the chart and the bill; a refused query shows its
 code and reason. Then a scenario demand: the buyer posts one with compute needs, the provider
 bids its component from its inbox, the buyer compares the data bid and the pools' auction and
-accepts both in one step, and the contract appears. Every step leaves a screenshot in
+accepts both in one step, the contract appears and a query under it is charged the bid's price. Every step leaves a screenshot in
 .artifacts/screenshots/ (1280x800 and phone).
 """
 
@@ -277,6 +277,13 @@ def test_trade_loop_in_the_browser(browser, server, tmp_path):
     page.wait_for_url(re.compile(r".*/contracts/ctr_\w+$"))
     assert "湘信用户流失与消费画像" in page.content() and "¥480.80" in page.content()  # ¥500 less the compute
     shot(page, "20-demand-contract")
+    # a query under it is charged the bid's price, not the list price (¥3.00)
+    page.fill("#sql", "SELECT city, count(*) AS users FROM subscriber_churn GROUP BY city")
+    page.click("button:has-text('运行查询')")
+    page.wait_for_selector("#result table[data-result] tbody tr")
+    assert "¥2.00" in page.inner_text("#result")
+    page.wait_for_selector("#contract-stats:has-text('¥478.80')")
+    shot(page, "21-demand-query")
     ctx.close()
 
 

@@ -109,3 +109,14 @@ def test_dashboard_page_shows_charts_table_and_window(trade):
         assert midnight.astimezone(SHANGHAI).strftime("%Y-%m-%d") in page
         week = client.get("/dashboard", params={"days": 7}).text  # the runs 3 days ago are in, all of them
         assert "¥10.55" in week and 'href="/dashboard?days=7" aria-current="page"' in week
+
+
+def test_provider_revenue_is_summed_in_sql(trade):
+    from suanshu.market import workspace
+
+    ex, _op, _m = trade
+    with ex.db.transaction() as s:
+        expected = sum(int(r.receipt.get("provider_fen", 0)) for r in s.query(QueryRun) if r.status == "succeeded")
+    got = workspace.revenue(ex, orgs.local_actor(ex, "meteo"))
+    assert expected > 0 and got["total_fen"] == expected == sum(v for _d, v in got["days"])
+    assert got["components"] == [("rain", expected)]

@@ -1,25 +1,23 @@
 """Read-only views the console needs that no other service offers yet: an org's own components
-in every state, its contracts with names, the query history of a contract, a provider's revenue,
-the exchange's activity over time and a filtered audit log. Nothing here writes.
+in every state, its contracts with names, the query history of a contract, a provider's revenue
+and a filtered audit log (the exchange's activity over time: ``market.dashboard``). Nothing here writes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from suanshu.audit.models import AuditEvent
-from suanshu.core.clock import SHANGHAI
 from suanshu.core.errors import UsageError
 from suanshu.core.orgs import Organization, Role
 from suanshu.market import contracts as contract_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract, QueryRun
-from suanshu.vault.models import Asset, ScanReport
+from suanshu.market.paging import window
 
 AUDIT_PAGE = 50
 
@@ -45,71 +43,71 @@ class ContractRow:
     denied: int
 
 
-def contract_rows(ex: Exchange, actor: Actor) -> list[ContractRow]:
-    """Contracts the actor is party to (all of them for the operator), with display names."""
+def contract_rows(ex: Exchange, actor: Actor, *, side: str | None = None, after: str | None = None,
+                  limit: int | None = None) -> list[ContractRow]:
+    """Contracts the actor is party to (all of them for the operator and auditor), newest first, with
+    display names and query counts; ``side`` buyer/provider/other (neither party), ``after``/``limit`` a page."""
+    q = select(Contract).order_by(Contract.id.desc())
+    mine = or_(Contract.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id)
+    if not _sees_all(actor):
+        q = q.where(mine)
+    if side == "buyer":
+        q = q.where(Contract.buyer_org_id == actor.org_id)
+    elif side == "provider":
+        q = q.where(Contract.provider_org_id == actor.org_id)
+    elif side == "other":
+        q = q.where(~mine)
     with ex.db.transaction() as s:
-        q = select(Contract).order_by(Contract.created_at.desc())
-        if not _sees_all(actor):
-            q = q.where(or_(Contract.buyer_org_id == actor.org_id, Contract.provider_org_id == actor.org_id))
-        names = {o.id: o.display_name for o in s.scalars(select(Organization))}
+        page = list(s.scalars(window(q, Contract.id, after, limit, newest_first=True)))
+        ids = [c.id for c in page]
         counts: dict[tuple[str, str], int] = defaultdict(int)
-        for cid, status in s.execute(select(QueryRun.contract_id, QueryRun.status)):
-            counts[(cid, status)] += 1
-        return [ContractRow(c, s.get(Component, c.component_id), names[c.buyer_org_id], names[c.provider_org_id],
-                            counts[(c.id, "succeeded")], counts[(c.id, "denied")]) for c in s.scalars(q)]
+        if ids:  # counted by the database, for this page's contracts only
+            for cid, status, n in s.execute(select(QueryRun.contract_id, QueryRun.status, func.count())
+                                            .where(QueryRun.contract_id.in_(ids))
+                                            .group_by(QueryRun.contract_id, QueryRun.status)):
+                counts[(cid, status)] = n
+        org_ids = {o for c in page for o in (c.buyer_org_id, c.provider_org_id)}
+        names = {o.id: o.display_name for o in s.scalars(select(Organization).where(Organization.id.in_(org_ids)))}
+        comps = {c.id: c for c in s.scalars(select(Component).where(Component.id.in_({c.component_id for c in page})))}
+        return [ContractRow(c, comps[c.component_id], names[c.buyer_org_id], names[c.provider_org_id],
+                            counts[(c.id, "succeeded")], counts[(c.id, "denied")]) for c in page]
 
 
-def contract_detail(ex: Exchange, actor: Actor, contract_id: str) -> tuple[Contract, Component, list[QueryRun]]:
+def contract_detail(ex: Exchange, actor: Actor, contract_id: str, *, runs_after: str | None = None,
+                    runs_limit: int | None = None) -> tuple[Contract, Component, list[QueryRun]]:
+    """A contract, its component and its query runs, newest first (``runs_after``/``runs_limit``: a page)."""
     with ex.db.transaction() as s:
         contract = contract_service.get_contract(s, actor, contract_id)
-        runs = list(s.scalars(select(QueryRun).where(QueryRun.contract_id == contract.id)
-                              .order_by(QueryRun.created_at.desc())))
+        q = select(QueryRun).where(QueryRun.contract_id == contract.id).order_by(QueryRun.id.desc())
+        runs = list(s.scalars(window(q, QueryRun.id, runs_after, runs_limit, newest_first=True)))
         return contract, s.get(Component, contract.component_id), runs
 
 
-def _day(dt: datetime) -> str:
-    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+def contract_titles(ex: Exchange, contract_ids: set[str]) -> dict[str, str]:
+    """contract id -> its component's title, for labelling a page of jobs or charges."""
+    if not contract_ids:
+        return {}
+    with ex.db.transaction() as s:
+        return dict(s.execute(select(Contract.id, Component.title).join(Component, Component.id == Contract.component_id)
+                              .where(Contract.id.in_(contract_ids))).all())
 
 
 def revenue(ex: Exchange, actor: Actor) -> dict:
-    """A provider's earnings from answered queries: per component and per day (Asia/Shanghai)."""
-    by_component: dict[str, int] = defaultdict(int)
-    by_day: dict[str, int] = defaultdict(int)
+    """A provider's earnings from answered queries: per component and per day (Asia/Shanghai), summed
+    in SQL (the provider's share is in each query's receipt)."""
+    from suanshu.market.dashboard import local_day
+
+    earned = func.sum(QueryRun.receipt["provider_fen"].as_integer())
+    sold = (select().select_from(QueryRun).join(Contract, Contract.id == QueryRun.contract_id)
+            .where(Contract.provider_org_id == actor.org_id, QueryRun.status == "succeeded"))
     with ex.db.transaction() as s:
-        rows = s.execute(select(QueryRun, Contract).join(Contract, Contract.id == QueryRun.contract_id)
-                         .where(Contract.provider_org_id == actor.org_id, QueryRun.status == "succeeded"))
-        for run, contract in rows:
-            earned = int(run.receipt.get("provider_fen", 0))
-            by_component[contract.component_id] += earned
-            by_day[_day(run.created_at)] += earned
+        day = local_day(QueryRun.created_at, s.bind.dialect.name)
+        by_component = dict(s.execute(sold.add_columns(Contract.component_id, earned).group_by(Contract.component_id)).all())
+        by_day = sorted(s.execute(sold.add_columns(day, earned).group_by(day)).all())
         titles = {c.id: c.title for c in s.scalars(select(Component).where(Component.org_id == actor.org_id))}
-    return {"total_fen": sum(by_component.values()),
-            "components": sorted(((titles.get(k, k), v) for k, v in by_component.items()), key=lambda x: -x[1]),
-            "days": sorted(by_day.items())}
-
-
-def activity(ex: Exchange) -> dict:
-    """The exchange per day (Asia/Shanghai): GMV, contracts signed, queries answered and refused,
-    and compliance findings in newly scanned assets."""
-    days: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    with ex.db.transaction() as s:
-        for run in s.scalars(select(QueryRun)):
-            d = days[_day(run.created_at)]
-            d["queries" if run.status == "succeeded" else "denied"] += 1
-            d["gmv_fen"] += run.price_fen
-        for contract in s.scalars(select(Contract)):
-            days[_day(contract.created_at)]["contracts"] += 1
-        for scan in s.scalars(select(ScanReport)):
-            days[_day(scan.created_at)]["findings"] += scan.findings_total
-        grades: dict[str, int] = defaultdict(int)
-        for grade in s.scalars(select(ScanReport.grade)):
-            grades[grade] += 1
-        listed = len(list(s.scalars(select(Component.id).where(Component.state == "listed"))))
-        assets = len(list(s.scalars(select(Asset.id))))
-    order = sorted(days)
-    series = {key: [days[d][key] for d in order] for key in ("gmv_fen", "contracts", "queries", "denied", "findings")}
-    return {"days": order, "series": series, "totals": {k: sum(v) for k, v in series.items()},
-            "grades": sorted(grades.items()), "listed": listed, "assets": assets}
+    return {"total_fen": sum(int(v or 0) for v in by_component.values()),
+            "components": sorted(((titles.get(k, k), int(v or 0)) for k, v in by_component.items()), key=lambda x: -x[1]),
+            "days": [(d, int(v or 0)) for d, v in by_day]}
 
 
 def audit_events(ex: Exchange, actor: Actor, *, action: str = "", who: str = "", subject: str = "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from suanshu.core.errors import SuanshuError
@@ -14,23 +14,26 @@ from suanshu.core.orgs import Organization, Role
 from suanshu.market import components, contracts, previews, search
 from suanshu.web import errors, words
 from suanshu.web.auth import Posted, User, need
-from suanshu.web.render import page
+from suanshu.web.render import numbered_pages, page
 
 router = APIRouter(include_in_schema=False)
 MODES = ("", "aggregate", "dp", "extract", "job")
+PER_PAGE = 20
 
 
 @router.get("/catalog")
-def catalog(request: Request, who: User, q: str = "", mode: str = "", region: str = ""):
+def catalog(request: Request, who: User, q: str = "", mode: str = "", region: str = "", page_no: int = Query(1, alias="page")):
     ex = request.app.state.exchange
-    try:
-        result = search.search(ex, q, mode=mode if mode in MODES else None, region=region, limit=50,
-                               include_external=False)
+    page_no = max(1, page_no)
+    try:  # ranked by relevance, so pages are offsets into the ranking (search has no stable key to page by)
+        result = search.search(ex, q, mode=mode if mode in MODES else None, region=region, limit=PER_PAGE,
+                               offset=(page_no - 1) * PER_PAGE, include_external=False)
         hits, total, terms, error = [h.as_dict() for h in result.hits], result.total, result.terms, None
     except SuanshuError as err:
         hits, total, terms, error = [], 0, [], errors.box(err)
     return page(request, "catalog.html", q=q, mode=mode, region=region, hits=hits, total=total, terms=terms,
-                modes=MODES, mode_names=words.mode_names(), error=error)
+                modes=MODES, mode_names=words.mode_names(), error=error,
+                pages=numbered_pages(request, total, PER_PAGE, page_no))
 
 
 def _component_page(request: Request, component_id: str, status: int = 200, **extra):

@@ -22,7 +22,7 @@ from suanshu.market.models import QueryRun
 from suanshu.web import errors
 from suanshu.web.auth import Posted, User, need
 from suanshu.web.i18n import _
-from suanshu.web.render import page
+from suanshu.web.render import PAGE, keyset_page, page
 
 router = APIRouter(include_in_schema=False)
 CHART_ROWS = 50
@@ -34,17 +34,24 @@ OWN_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
 def contract_list(request: Request, who: User):
     need(who, Role.BUYER, Role.PROVIDER, Role.OPERATOR, Role.AUDITOR)
     ex = request.app.state.exchange
-    rows = workspace.contract_rows(ex, who.actor)
-    bought = [r for r in rows if r.contract.buyer_org_id == who.actor.org_id]
-    sold = [r for r in rows if r.contract.provider_org_id == who.actor.org_id]
-    others = [r for r in rows if r not in bought and r not in sold]
-    revenue = workspace.revenue(ex, who.actor) if who.actor.has(Role.PROVIDER) else None
+    actor = who.actor
+
+    def section(side: str, param: str):
+        return keyset_page(request, param, lambda after, n: workspace.contract_rows(ex, actor, side=side, after=after,
+                                                                                     limit=n),
+                           key=lambda row: row.contract.id)
+
+    bought, bought_pages = section("buyer", "bought") if actor.has(Role.BUYER) else ([], None)
+    sold, sold_pages = section("provider", "sold") if actor.has(Role.PROVIDER) else ([], None)
+    sees_all = actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)
+    others, others_pages = section("other", "others") if sees_all else ([], None)
+    revenue = workspace.revenue(ex, actor) if actor.has(Role.PROVIDER) else None
     chart = None
     if revenue and revenue["days"]:
         chart = {"type": "bar", "x": [d for d, _v in revenue["days"]],
                  "series": [{"name": _("earned (yuan)"), "data": [v / 100 for _d, v in revenue["days"]]}]}
     return page(request, "contracts.html", bought=bought, sold=sold, others=others, revenue=revenue,
-                revenue_chart=chart)
+                revenue_chart=chart, pages={"bought": bought_pages, "sold": sold_pages, "others": others_pages})
 
 
 def chart_of(columns: list[str], rows: list[list]) -> dict | None:
@@ -65,9 +72,18 @@ def chart_of(columns: list[str], rows: list[list]) -> dict | None:
 
 def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
     ex = request.app.state.exchange
-    contract, component, runs = workspace.contract_detail(ex, who.actor, contract_id)
-    return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
-                is_buyer=contract.buyer_org_id == who.actor.org_id, joins=join_columns(contract.policy), **extra)
+    found: dict = {}
+
+    def runs_page(after, n):
+        found["contract"], found["component"], runs = workspace.contract_detail(ex, who.actor, contract_id,
+                                                                                runs_after=after, runs_limit=n)
+        return runs
+
+    runs, runs_pages = keyset_page(request, "runs", runs_page)
+    contract = found["contract"]
+    return page(request, "contract.html", status_code=status, k=contract, comp=found["component"], runs=runs,
+                runs_pages=runs_pages, is_buyer=contract.buyer_org_id == who.actor.org_id,
+                joins=join_columns(contract.policy), **extra)
 
 
 @router.get("/contracts/{contract_id}")
@@ -125,7 +141,8 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
         outcome["refusal"] = errors.box(err, _("The query was refused"))
         status = 200 if request.headers.get("hx-request") else err.http_status
     if request.headers.get("hx-request"):  # the result, and the history refreshed out of band
-        contract, _component, runs = await run_in_threadpool(workspace.contract_detail, ex, who.actor, contract_id)
+        contract, _component, runs = await run_in_threadpool(
+            lambda: workspace.contract_detail(ex, who.actor, contract_id, runs_limit=PAGE))
         return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
                     history_oob=True)
     try:
@@ -138,7 +155,7 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
 def bills(request: Request, who: User):
     need(who, Role.BUYER, Role.PROVIDER)
     ex = request.app.state.exchange
-    rows = [r for r in workspace.contract_rows(ex, who.actor) if r.contract.buyer_org_id == who.actor.org_id]
+    rows = workspace.contract_rows(ex, who.actor, side="buyer")
     with ex.db.transaction() as s:
         ids = [r.contract.id for r in rows]
         charges = list(s.scalars(select(QueryRun).where(QueryRun.contract_id.in_(ids), QueryRun.status == "succeeded")

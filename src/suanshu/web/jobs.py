@@ -13,7 +13,7 @@ from suanshu.core.orgs import Role
 from suanshu.market import jobs, workspace
 from suanshu.web import errors
 from suanshu.web.auth import Posted, User, need
-from suanshu.web.render import page
+from suanshu.web.render import keyset_page, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,9 +22,9 @@ router = APIRouter(include_in_schema=False)
 def job_list(request: Request, who: User):
     need(who, Role.BUYER, Role.OPERATOR)
     ex = request.app.state.exchange
-    titles = {r.contract.id: r.component.title for r in workspace.contract_rows(ex, who.actor)}
-    items = sorted(jobs.list_jobs(ex, who.actor), key=lambda j: j.created_at, reverse=True)
-    return page(request, "jobs.html", items=items, titles=titles)
+    items, pages = keyset_page(request, "after", lambda after, n: jobs.list_jobs(ex, who.actor, after=after, limit=n))
+    titles = workspace.contract_titles(ex, {j.contract_id for j in items})
+    return page(request, "jobs.html", items=items, titles=titles, pages=pages)
 
 
 @router.post("/contracts/{contract_id}/jobs")

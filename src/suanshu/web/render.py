@@ -47,3 +47,35 @@ def page(request: Request, template: str, status_code: int = 200, **context):
             "csrf_token": user.csrf_token if user else "", "path": request.url.path,
             "roles": set(user.actor.roles) if user else set()}
     return templates.TemplateResponse(request, template, base | context, status_code=status_code)
+
+
+PAGE = 25  # rows per page of a console list
+
+
+def _relative(url) -> str:
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def keyset_page(request: Request, param: str, fetch, *, limit: int | None = None, key=lambda item: item.id):
+    """One page of a list the domain pages by id (``market.paging``): ``fetch(after, n)`` returns up to
+    ``n`` items after the cursor in the query parameter ``param``. One extra item is asked for, so the
+    "next" link appears only when there is a next page. Returns (items, {"next", "first"} links)."""
+    limit = limit or PAGE
+    after = request.query_params.get(param) or None
+    items = fetch(after, limit + 1)
+    more, items = len(items) > limit, items[:limit]
+    url = request.url
+    return items, {"next": _relative(url.include_query_params(**{param: key(items[-1])})) if more else None,
+                   "first": _relative(url.remove_query_params(param)) if after else None}
+
+
+def numbered_pages(request: Request, total: int, per_page: int, current: int, param: str = "page") -> dict:
+    """Numbered links for a ranked list paged by offset (catalog search: rank order has no stable key)."""
+    count = max(1, -(-total // per_page))
+
+    def href(n: int) -> str:
+        return _relative(request.url.include_query_params(**{param: n}))
+
+    return {"current": current, "count": count, "prev": href(current - 1) if current > 1 else None,
+            "next": href(current + 1) if current < count else None,
+            "numbers": [(n, href(n)) for n in range(max(1, current - 3), min(count, current + 3) + 1)]}

@@ -14,21 +14,24 @@ from suanshu.vault.models import ScanReport
 from suanshu.web import errors, review_bridge, words
 from suanshu.web.auth import Posted, User, need
 from suanshu.web.i18n import _
-from suanshu.web.render import page
+from suanshu.web.render import keyset_page, page
 
 router = APIRouter(include_in_schema=False)
+REVIEW_PAGE = 10  # each entry carries its scan findings: fewer per page
 
 
 def _queue_page(request: Request, who, status: int = 200, **extra):
     ex = request.app.state.exchange
-    pending = review_bridge.queue(ex, who.actor)
+    # oldest first, a page at a time: the queue is worked in the order components were submitted
+    pending, pages = keyset_page(request, "after", lambda after, n: review_bridge.queue(ex, who.actor, after=after,
+                                                                                       limit=n), limit=REVIEW_PAGE)
     entries = []
     with ex.db.transaction() as s:
         for comp in pending:
             scan = s.scalar(select(ScanReport).where(ScanReport.asset_id == comp.asset_id))
             entries.append({"c": comp, "org": s.get(Organization, comp.org_id), "scan": scan.report if scan else None,
                             "words": words.policy_words(comp.policy, comp.price_fen)})
-    return page(request, "review.html", status_code=status, entries=entries, **extra)
+    return page(request, "review.html", status_code=status, entries=entries, pages=pages, **extra)
 
 
 @router.get("/review")

@@ -15,8 +15,8 @@ def submit(ex: Exchange, actor: Actor, spec: ComponentSpec) -> str:
     return "listed" if component.state == "listed" else "review"
 
 
-def queue(ex: Exchange, actor: Actor) -> list:
-    return review.queue(ex, actor)
+def queue(ex: Exchange, actor: Actor, *, after: str | None = None, limit: int | None = None) -> list:
+    return review.queue(ex, actor, after=after, limit=limit)
 
 
 def decide(ex: Exchange, actor: Actor, component_id: str, approve: bool, reason: str) -> None:

@@ -21,6 +21,7 @@ def mode_summaries() -> dict[str, str]:
                        "groups smaller than the minimum size are never answered."),
         "extract": _("Extract: buyers receive desensitized rows of the allowed columns, at most the row limit per query."),
         "dp": _("Differential privacy: every answer carries calibrated noise and the contract's privacy budget (ε) stops answers when spent."),
+        "job": _("Compute-to-data: buyers send a program that runs next to the data; only outputs that pass the checks leave."),
     }
 
 
@@ -53,6 +54,16 @@ def policy_words(policy: dict, price_fen: int) -> list[str]:
         out.append(_("At most %(n)s rows per query.") % {"n": policy.get("max_rows")})
     elif mode == "job":
         out.append(_("Your program runs next to the data; only outputs that pass the output checks leave."))
+        job = policy.get("job", {})
+        if job:
+            out.append(_("Each job may use at most %(cpu)s CPUs, %(mem)s GB of memory and %(hours)s hours, and release "
+                         "at most %(kb)s KB repeating at most %(pct)s%% of its rows from the source.")
+                       % {"cpu": job.get("max_cpu"), "mem": job.get("max_memory_gb"), "hours": job.get("max_hours"),
+                          "kb": job.get("max_output_bytes", 0) // 1024, "pct": round(100 * job.get("max_row_overlap", 0), 2)})
+    joins = [c for c, r in cols.items() if r == "join"]
+    if joins:
+        out.append(_("You may join your own table on: %(cols)s (matched only, never shown, filtered or grouped).")
+                   % {"cols": ", ".join(joins)})
     if hidden:
         out.append(_("Never shown: %(cols)s (they may still be used where the policy allows, never output).")
                    % {"cols": ", ".join(hidden)})

@@ -1,0 +1,95 @@
+"""Console lists that grow come in pages (keyset through ``market.paging``; the catalog's ranking by
+offset): every row once, in order, with plain links between pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from suanshu.demo import datasets
+from suanshu.market import assets, components, contracts, orgs, search
+from suanshu.market.components import ComponentSpec
+from suanshu.web import catalog, render, review
+from web.conftest import csrf_of
+
+POLICY = {"mode": "aggregate", "min_group_size": 5, "columns": {"city": "dimension", "temperature_c": "aggregate"}}
+
+
+@pytest.fixture
+def listed(exchange, tmp_path):
+    meteo = orgs.local_actor(exchange, "hunan-meteo")
+    path = datasets.write_csv(datasets.meteorology_hourly(rows=120), tmp_path / "w.csv")
+    assets.add_asset(exchange, meteo, path, name="weather")
+
+    def make(name: str, state: str = "listed"):
+        return components.publish(exchange, meteo, ComponentSpec(
+            name=name, asset="weather", sql=None, policy=POLICY, price_fen=100, desensitize={},
+            title=f"湖南气温 {name}"), state=state)
+
+    return make
+
+
+def walk(client, url: str, marker: str) -> list[list[str]]:
+    """Follow the next links from ``url``; the ids matching ``marker`` on each page."""
+    pages = []
+    while url:
+        html = client.get(url).text
+        pages.append(re.findall(marker, html))
+        nxt = re.search(r'<a href="([^"]+)" rel="next"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+        assert len(pages) < 20
+    return pages
+
+
+def test_contracts_and_query_history_page_newest_first(exchange, listed, browser_for, monkeypatch):
+    monkeypatch.setattr(render, "PAGE", 3)
+    comp = listed("w")
+    buyer = orgs.local_actor(exchange, "xiangnong-insurance")
+    signed = [contracts.request(exchange, buyer, comp.id, 500).id for _ in range(7)]
+    insurer = browser_for("insurer")
+    pages = walk(insurer, "/contracts", r'href="/contracts/(ctr_[^"]+)"')
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [c for p in pages for c in p] == signed[::-1]  # every contract once, newest first
+    second = insurer.get("/contracts", params={"bought": pages[0][-1]}).text
+    assert 'href="/contracts" data-page="first"' in second and 'aria-label="买入合约分页"' in second
+
+    url = f"/contracts/{signed[0]}"
+    token = csrf_of(insurer.get(url).text)
+    for n in range(4):
+        insurer.post(url + "/query", data={"csrf_token": token, "sql": f"SELECT city, count(*) AS n{n} FROM w GROUP BY city"},
+                     headers={"HX-Request": "true"})
+    runs = walk(insurer, url, r"AS (n\d) FROM")
+    assert [r for p in runs for r in p] == ["n3", "n2", "n1", "n0"] and len(runs) == 2
+
+
+def test_catalog_pages_by_number(exchange, listed, browser_for, monkeypatch):
+    monkeypatch.setattr(catalog, "PER_PAGE", 2)
+    for i in range(5):
+        listed(f"w{i}")
+    search.invalidate(exchange)
+    insurer = browser_for("insurer")
+    first = insurer.get("/catalog", params={"q": "气温"}).text
+    assert 'aria-current="page">1</a>' in first and ">3</a>" in first
+    seen = [t for p in walk(insurer, "/catalog?q=气温", r"湖南气温 (w\d)") for t in p]
+    assert sorted(seen) == [f"w{i}" for i in range(5)]
+    last = insurer.get("/catalog", params={"q": "气温", "page": 3}).text
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+
+
+def test_review_queue_and_jobs_page(exchange, listed, browser_for, monkeypatch):
+    monkeypatch.setattr(review, "REVIEW_PAGE", 2)
+    monkeypatch.setattr(render, "PAGE", 2)
+    waiting = [listed(f"r{i}", state="in_review").id for i in range(3)]
+    op = browser_for("op")
+    queue = walk(op, "/review", r'action="/review/(cmp_[^"]+)"')
+    assert [c for p in queue for c in p] == waiting  # oldest first: the order they were submitted
+
+    comp = listed("agg")
+    contract = contracts.request(exchange, orgs.local_actor(exchange, "xiangnong-insurance"), comp.id, 500)
+    insurer = browser_for("insurer")
+    token = csrf_of(insurer.get(f"/contracts/{contract.id}").text)
+    for _ in range(3):  # refused (aggregate mode takes no jobs), but listed as jobs all the same
+        insurer.post(f"/contracts/{contract.id}/jobs", data={"csrf_token": token, "program": "print(1)"})
+    jobs = walk(insurer, "/jobs", r'href="/jobs/(job_[^"]+)"')
+    assert [len(p) for p in jobs] == [2, 1] and len({j for p in jobs for j in p}) == 3
