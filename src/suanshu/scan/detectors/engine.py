@@ -105,7 +105,8 @@ class _Column:
     candidates, byte offsets of the cells and a byte -> character index map."""
 
     def __init__(self, raw: pa.Array) -> None:
-        raw = pc.fill_null(raw, "")
+        if raw.null_count:
+            raw = pc.fill_null(raw, "")
         if pa.types.is_large_string(raw.type):
             raw = raw.cast(pa.string())  # a batch of cells is far below 2 GB
         self.raw = raw
@@ -139,8 +140,14 @@ class _Column:
         """Per cell, how many characters of a class it holds (``base.FEATURES``); cached."""
         if feature not in self._counts:
             if feature == "ipv6":  # 7 colons, or as good as 7 when "::" stands for the rest
-                double = pc.match_substring(self.arr, "::").to_numpy(zero_copy_only=False)
-                self._counts[feature] = np.where(double, 7, self.count(":"))
+                colons = self.count(":")
+                counts = colons.copy()
+                # only a cell with 2-6 colons can change: look for "::" in those alone
+                some = np.flatnonzero((colons >= 2) & (colons < 7))
+                if len(some):
+                    double = pc.match_substring(_take(self.arr, some), "::").to_numpy(zero_copy_only=False)
+                    counts[some[double]] = 7
+                self._counts[feature] = counts
             else:
                 if self._bits is None:  # one table lookup for all classes (numpy's indexing is slow)
                     self._bits = CLASS_BITS[self.data]
@@ -255,7 +262,7 @@ class _Collector:
 def _scan_cells(raw: pa.Array, detectors: tuple[Detector, ...], type_index: dict[str, int]) -> Found:
     col = _Column(raw)
     out = _Collector(col.n)
-    lengths = pc.utf8_length(col.arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = np.diff(col.cstart).astype(np.int64)  # characters per cell
     _run(col, detectors, type_index, out, lengths)
     if not out.parts:
         return Found(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
