@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -88,17 +88,19 @@ def issue_token(ex: Exchange, org_name: str, label: str = "") -> str:
     return token
 
 
+# Built once: constructing the statement cost more than running it (~0.3 ms a request).
+_TOKEN_LOOKUP = (select(Principal.id, Principal.roles, Organization.id, Organization.name, Organization.roles)
+                 .join(Organization, Organization.id == Principal.org_id)
+                 .where(Principal.token_hash == bindparam("token_hash"), Principal.revoked_at.is_(None)))
+
+
 def authenticate(ex: Exchange, token: str | None) -> Actor:
     if not token:
         raise AuthError("auth.missing_token", "send an API token: Authorization: Bearer ssk_…")
     # Every request authenticates afresh (a revoked token stops at once), so this is the API's
     # hottest query: a read transaction (no SQLite write lock), five columns, no ORM session.
     with ex.db.read_connection() as conn:
-        row = conn.execute(
-            select(Principal.id, Principal.roles, Organization.id, Organization.name, Organization.roles)
-            .join(Organization, Organization.id == Principal.org_id)
-            .where(Principal.token_hash == hash_token(token), Principal.revoked_at.is_(None))
-        ).first()
+        row = conn.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise AuthError("auth.bad_token", "this API token is unknown or revoked")
     principal_id, token_roles, org_id, org_name, org_roles = row
