@@ -8,10 +8,11 @@ that would expose personal information in clear is refused.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -85,6 +86,15 @@ def open_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, ru
     sandbox = Sandbox({asset.name: path}, memory_limit=ex.settings.query_memory_limit,
                       timeout_s=ex.settings.query_timeout_s, setup=setup)
     return sandbox, kept
+
+
+def borrow_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, rules: dict):
+    """``open_sandbox`` through the exchange's pool: a sandbox built from the same vault file (same
+    size and modification time), view and rules is reused. ``with borrow_sandbox(...) as sandbox:``"""
+    stat = ex.vault_file(asset.path).stat()
+    key = (asset.path, stat.st_size, stat.st_mtime_ns, table, projection_sql,
+           json.dumps(rules, sort_keys=True, ensure_ascii=False))
+    return ex.sandboxes.borrow(key, lambda: open_sandbox(ex, asset, table, projection_sql, rules)[0])
 
 
 def _qualify(projection_sql: str, asset_name: str) -> str:
@@ -217,12 +227,15 @@ def list_components(ex: Exchange, actor: Actor, *, state: str | None = None, org
         return list(s.scalars(window(q, Component.id, after, limit)))
 
 
+_NEWEST_LISTED = (select(Component).where(Component.name == bindparam("name"), Component.state == "listed")
+                  .order_by(Component.version.desc()).limit(1))
+
+
 def get_component(s: Session, actor: Actor | None, ref: str) -> Component:
     """A listed component is public; a provider also sees its own in any state, the operator all."""
-    comp = s.get(Component, ref)
+    comp = s.get(Component, ref) if ref.startswith("cmp_") else None
     if comp is None:
-        comp = s.scalar(select(Component).where(Component.name == ref, Component.state == "listed")
-                        .order_by(Component.version.desc()).limit(1))
+        comp = s.scalar(_NEWEST_LISTED, {"name": ref})
     visible = comp is not None and (comp.state == "listed" or _sees_unlisted(actor, comp))
     if not visible:
         raise NotFound("component.not_found", f"no listed component {ref!r}; see `suanshu component list`")

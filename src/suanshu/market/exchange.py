@@ -11,6 +11,7 @@ from suanshu.core.db import Database
 from suanshu.core.settings import Settings, load_settings
 from suanshu.ledger.sequencer import Sequencer
 from suanshu.ledger.server import LedgerClient
+from suanshu.policy.sandbox import SandboxPool
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Exchange:
     db: Database
     _sequencers: dict[int, Sequencer | LedgerClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # idle query sandboxes, reused across queries on the same component (see SandboxPool)
+    sandboxes: SandboxPool = field(default_factory=SandboxPool, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> "Exchange":
@@ -46,4 +49,5 @@ class Exchange:
     def close(self) -> None:
         for seq in self._sequencers.values():
             seq.close()
+        self.sandboxes.close()
         self.db.dispose()

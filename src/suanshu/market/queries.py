@@ -95,8 +95,7 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
         if policy.mode not in ENGINES:  # job mode runs programs, never SQL
             raise UsageError("policy.mode_unsupported", f"a {policy.mode!r} contract takes jobs, not SQL queries")
         policy.check_terms(purpose=contract.purpose or None, region=region)
-        sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
-        with sandbox:
+        with component_service.borrow_sandbox(ex, asset, policy.table, component.sql, component.desensitize) as sandbox:
             for name, table in (own or {}).items():
                 sandbox.add_table(name, table)
             mine = own_tables(sandbox, list(own or {}))

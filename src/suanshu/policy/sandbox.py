@@ -19,6 +19,9 @@ prints it on stdout, where it would corrupt ``suanshu analyze``'s JSON.
 External access is cut *before* ``setup`` and the views run, so even caller-supplied SQL can
 only ever read the listed files. Every query runs under a wall-clock limit: a timer thread calls
 ``con.interrupt()``.
+
+``SandboxPool`` keeps idle sandboxes for reuse: building one costs tens of milliseconds (a DuckDB
+instance, the vault views, the UDFs), a governed aggregate a few.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -82,6 +87,7 @@ class Sandbox:
         # (table, policy.sqlguard.JoinKey) pairs the engine has checked: the sandbox's files and
         # views are fixed for its life, so facts about them stay true
         self.checked_joins: set[tuple] = set()
+        self.reusable = True
         paths = {name: Path(path).resolve() for name, path in files.items()}
         for name, path in paths.items():
             if not path.is_file():
@@ -156,6 +162,7 @@ class Sandbox:
         taken = {n.lower() for (n,) in self.execute("SELECT table_name FROM information_schema.tables").rows}
         if name.lower() in taken:
             raise UsageError("sandbox.name_taken", f"a table named {name!r} already exists here; choose another name")
+        self.reusable = False  # the next borrower must not see this buyer's table
         self._con.register(name, table)
 
     def describe(self, sql: str) -> list[dict]:
@@ -195,3 +202,53 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SandboxPool:
+    """Idle sandboxes by key (what they were built from), reused by later queries.
+
+    Sound because a sandbox's configuration is locked and the SQL run in it is read-only (the
+    policy guard passes one SELECT), so a query leaves nothing behind for the next. A sandbox is
+    closed instead of pooled when its borrower raised (a timeout interrupts DuckDB mid-query) or
+    when it got a caller's own table (``add_table``). One borrower at a time per sandbox: a DuckDB
+    connection is not for concurrent use."""
+
+    def __init__(self, max_idle: int = 8):
+        self.max_idle = max_idle
+        self._idle: OrderedDict[tuple[Hashable, int], Sandbox] = OrderedDict()  # oldest first
+        self._serial = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self, key: Hashable, make: Callable[[], Sandbox]) -> Iterator[Sandbox]:
+        sandbox = self._take(key) or make()
+        try:
+            yield sandbox
+        except BaseException:
+            sandbox.close()
+            raise
+        if sandbox.reusable:
+            self._give(key, sandbox)
+        else:
+            sandbox.close()
+
+    def _take(self, key: Hashable) -> Sandbox | None:
+        with self._lock:
+            for slot in reversed(self._idle):  # the most recently used: warmest caches
+                if slot[0] == key:
+                    return self._idle.pop(slot)
+        return None
+
+    def _give(self, key: Hashable, sandbox: Sandbox) -> None:
+        with self._lock:
+            self._serial += 1
+            self._idle[(key, self._serial)] = sandbox
+            evicted = [self._idle.popitem(last=False)[1] for _ in range(len(self._idle) - self.max_idle)]
+        for old in evicted:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = list(self._idle.values()), OrderedDict()
+        for sandbox in idle:
+            sandbox.close()
