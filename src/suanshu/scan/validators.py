@@ -246,18 +246,27 @@ def are_luhn(values: list[str]) -> np.ndarray:
     return out
 
 
-def are_bank_cards(values: list[str]) -> np.ndarray:
-    """``is_bank_card`` for each value (digits only)."""
+def _card_shape(digits: str) -> bool:
+    """``is_bank_card`` without its last test (a valid resident ID is not a card)."""
+    return 16 <= len(digits) <= 19 and digits[0] in CARD_MII and len(set(digits)) > 1 and is_luhn(digits)
+
+
+def are_bank_cards(values: list[str], ids_win: bool = True) -> np.ndarray:
+    """``is_bank_card`` for each value (digits only); with ``ids_win=False`` an 18-digit value
+    that is also a valid resident ID counts as a card (a column whose header names cards)."""
     out = np.zeros(len(values), dtype=bool)
     mii = np.frombuffer(CARD_MII.encode(), dtype=np.uint8)
+    one = is_bank_card if ids_win else _card_shape
     for n, idx in _by_length(values).items():
         raw = _matrix(values, idx, n) if 16 <= n <= 19 else None
         if raw is None:
-            out[idx] = [is_bank_card(values[i]) for i in idx.tolist()] if 16 <= n <= 19 else False
+            out[idx] = [one(values[i]) for i in idx.tolist()] if 16 <= n <= 19 else False
             continue
         a = raw.astype(np.int64) - 48
         ok = ((a >= 0) & (a <= 9)).all(1) & np.isin(raw[:, 0], mii) & (a != a[:, :1]).any(1) & _luhn_rows(a)
         out[idx] = ok
+    if not ids_win:
+        return out
     eighteen = np.flatnonzero(out & (np.fromiter(map(len, values), dtype=np.int64, count=len(values)) == 18))
     if len(eighteen):
         out[eighteen] &= ~are_resident_ids([values[i] for i in eighteen.tolist()])
