@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -36,6 +37,9 @@ from suanshu.ledger import engine
 from suanshu.ledger.codes import CreateTransferResult
 
 MAX_EVENTS = 8190  # TigerBeetle's batch size
+# SQLite: WAL frames past which the writer lets the checkpointer catch up before its next group,
+# so that group's commit restarts the WAL from its beginning (4 KiB pages: 16 MB).
+WAL_RESTART_FRAMES = 4096
 
 After = Callable[[Session, list[CreateTransferResult]], object]
 
@@ -83,6 +87,85 @@ class _Request:
         return sum(len(p.events) for p in self.parts)
 
 
+class _Checkpointer:
+    """SQLite: WAL checkpoints off the writer thread.
+
+    SQLite checkpoints automatically when a commit leaves 1,000 frames in the WAL, *inside* that
+    commit: the writer waits while dirty pages are copied into the database file and both files
+    are fsynced, and no group commits meanwhile. The sequencer's connection turns that off
+    (``wal_autocheckpoint=0``) and this thread checkpoints on a connection of its own after each
+    commit instead (``PASSIVE``: it never takes the write lock, so the next group goes ahead;
+    the GIL is released while SQLite works). Durability is unchanged: a commit is what it was
+    (WAL, ``synchronous=NORMAL``), and a checkpoint copies what SQLite's own would have.
+
+    The WAL starts again from its beginning only when a writer begins with every frame already
+    copied; a busy writer always begins while the last checkpoint still runs, so once the WAL
+    holds ``WAL_RESTART_FRAMES`` frames the writer waits for one checkpoint to finish before its
+    next group (``catch_up``): a short wait every few dozen groups instead of a whole checkpoint
+    every few. Other connections (the API's own transactions) keep SQLite's own checkpoints."""
+
+    def __init__(self, db: Database, name: str, interval: float = 0.05):
+        self.db, self.interval = db, interval
+        self.frames = 0  # frames in the WAL at the last checkpoint
+        self.frames_ticket = 0  # the ticket of the checkpoint that counted them
+        self._cond = threading.Condition()
+        self._asked = self._done = 0  # checkpoint tickets: asked for, finished
+        self._urgent = 0  # a ticket the writer waits for
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name=f"checkpointer-{name}", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> int:
+        """A group committed: checkpoint what it wrote. Returns the ticket ``catch_up`` takes."""
+        with self._cond:
+            self._asked += 1
+            self._cond.notify()
+            return self._asked
+
+    def catch_up(self, ticket: int, timeout: float = 5.0) -> None:
+        """Wait until a checkpoint started after ``ticket`` was asked for has finished."""
+        with self._cond:
+            self._urgent = ticket
+            self._cond.notify()
+            self._cond.wait_for(lambda: self._done >= ticket or self._stop, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        raw = self.db.engine.raw_connection()  # with our pragmas (WAL, busy_timeout)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._asked > self._done or self._stop)
+                    # At most one checkpoint per interval: a page that several groups dirtied
+                    # is then copied once, as SQLite's own checkpoint every 1,000 frames does.
+                    self._cond.wait_for(lambda: self._urgent > self._done or self._stop,
+                                        self.interval)
+                    if self._stop:
+                        break
+                    ticket = self._asked
+                try:
+                    cur = raw.cursor()
+                    cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.frames, self.frames_ticket = cur.fetchone()[1], ticket
+                    cur.close()
+                except Exception:  # noqa: BLE001 — retried after the next commit
+                    pass
+                with self._cond:
+                    self._done = ticket
+                    self._cond.notify_all()
+            # The writer stopped: leave the WAL copied, as SQLite's own checkpoint would.
+            cur = raw.cursor()
+            cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cur.close()
+        finally:
+            raw.close()
+
+
 class Sequencer:
     def __init__(self, db: Database, *, name: str = "ledger", max_events: int = MAX_EVENTS):
         self.db, self.max_events = db, max_events
@@ -93,6 +176,12 @@ class Sequencer:
         self.groups = 0  # committed groups, for benchmarks and tests
         # The writer's accounts in memory (engine.AccountCache): a group reads none it has seen.
         self.cache = engine.AccountCache()
+        # The writer's own connection, held between groups (no pool checkout, and on
+        # PostgreSQL no pre-ping round trip, per group); SQLite: its checkpoints run elsewhere.
+        self._conn: Connection | None = None
+        self._checkpointer: _Checkpointer | None = None
+        self._caught_up = 0
+        self._name = name
 
     def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
                audit_note: AuditNote | None = None) -> Future:
@@ -133,6 +222,31 @@ class Sequencer:
                 self._thread.join()
                 self._started = False
 
+    def _connection(self) -> Connection:
+        """The writer's connection (opened again after a failed group)."""
+        if self._conn is None:
+            conn = self.db.engine.connect()
+            if conn.dialect.name == "sqlite":
+                raw = conn.connection.dbapi_connection
+                if raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    raw.execute("PRAGMA wal_autocheckpoint=0")
+                    if self._checkpointer is None:
+                        self._checkpointer = _Checkpointer(self.db, self._name)
+            self._conn = conn
+        return self._conn
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.dialect.name == "sqlite":  # back to the pool as it came: checkpointing itself
+                conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint=1000")
+        except Exception:  # noqa: BLE001 — a broken connection: the pool drops it
+            conn.invalidate()
+        finally:
+            conn.close()
+
     # -- the writer thread
 
     def _start(self) -> None:
@@ -144,6 +258,15 @@ class Sequencer:
                 self._started = True
 
     def _loop(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self._close_connection()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer, self._caught_up = None, 0
+
+    def _drain(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -174,7 +297,7 @@ class Sequencer:
             events += p.events
             ends.add(len(events) - 1)
         try:
-            with self.db.transaction() as s:
+            with Session(bind=self._connection(), expire_on_commit=False) as s, s.begin():
                 results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True,
                                                   cache=self.cache)
                 at = 0
@@ -191,6 +314,7 @@ class Sequencer:
                         r.results.append(mine)
         except BaseException as exc:  # noqa: BLE001 — every waiting caller must hear back
             self.cache.reset()  # what it staged never committed: reload from the database
+            self._close_connection()  # and start again on a fresh connection
             if len(group) == 1:
                 group[0].future.set_exception(exc)
             else:  # isolate the request that failed the group
@@ -199,5 +323,10 @@ class Sequencer:
             return
         self.cache.commit()
         self.groups += 1
+        ckpt = self._checkpointer
+        ticket = ckpt.kick() if ckpt is not None else 0
         for r in group:
             r.future.set_result(r.results[0] if r.single else r.results)
+        if ckpt is not None and ckpt.frames >= WAL_RESTART_FRAMES and ckpt.frames_ticket > self._caught_up:
+            ckpt.catch_up(ticket)  # so the next group's commit restarts the WAL
+            self._caught_up = ticket
