@@ -110,3 +110,31 @@ def test_review_moves_reach_the_next_search_at_once(world):
     assert search.search(ex, "坡度").total == 2
     review.delist(ex, operator, waiting.id)
     assert search.search(ex, "坡度").total == 1
+
+
+def test_is_current_only_when_no_sync_is_due_and_no_one_holds_the_index(world):
+    import threading
+
+    ex = world.ex
+    search.search(ex, "天气")
+    assert search.is_current(ex)  # the API then searches inline, on the event loop
+    search.invalidate(ex)
+    assert not search.is_current(ex)  # a sync is due: the API hands the search to a thread
+    search.search(ex, "天气")
+    assert search.is_current(ex)
+    mirror, held, release = search._mirror(ex), threading.Event(), threading.Event()
+
+    def hold():
+        with mirror.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        assert not search.is_current(ex)  # someone is syncing or searching: do not wait on the loop
+    finally:
+        release.set()
+        holder.join()
+    assert search.is_current(ex)
