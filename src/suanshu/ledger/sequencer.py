@@ -24,7 +24,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
@@ -63,7 +63,7 @@ class AuditNote:
             raise UsageError("ledger.malformed_event", "audit payload must be a JSON object")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Part:
     """One request: TigerBeetle's batch, its own results, chains never crossing its end."""
 
@@ -72,19 +72,80 @@ class _Part:
     note: AuditNote | None = None
 
 
-@dataclass
+class Ticket:
+    """A request's future: ``result()``, ``exception()``, ``done()`` and ``add_done_callback()``
+    as in ``concurrent.futures.Future``, for what the sequencer needs and no more.
+
+    A ``Future`` builds a ``threading.Condition`` (a Python object with an RLock) per request
+    and wakes its waiter through Python-level ``notify_all``: measured at about a quarter of a
+    client thread's CPU and the writer's single largest cost after the engine. Here a request
+    holds one C lock, acquired when it is made; resolving releases it, waiting acquires it."""
+
+    __slots__ = ("_lock", "_done", "_result", "_exc", "_callbacks")
+
+    def __init__(self) -> None:
+        self._lock = _allocate_lock()
+        self._lock.acquire()
+        self._done = False
+        self._result = self._exc = self._callbacks = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def _wait(self, timeout: float | None) -> None:
+        if not self._done:
+            if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+                raise FutureTimeout()
+            self._lock.release()  # let any other waiter through too
+
+    def result(self, timeout: float | None = None):
+        self._wait(timeout)
+        if self._exc is not None:
+            raise self._exc
+        return self._result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return self._exc
+
+    def add_done_callback(self, fn: Callable[[Ticket], object]) -> None:
+        with _CALLBACKS:
+            if not self._done:
+                self._callbacks = [*(self._callbacks or ()), fn]
+                return
+        fn(self)
+
+    def _resolve(self, result, exc: BaseException | None) -> None:
+        with _CALLBACKS:
+            if self._done:
+                raise RuntimeError("a ticket resolves once")
+            self._result, self._exc, self._done = result, exc, True
+            callbacks, self._callbacks = self._callbacks, None
+        self._lock.release()
+        for fn in callbacks or ():
+            fn(self)
+
+    def set_result(self, result) -> None:
+        self._resolve(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._resolve(None, exc)
+
+
+_allocate_lock = threading.Lock
+_CALLBACKS = threading.Lock()  # guards a ticket's callbacks against resolving at the same time
+
+
 class _Request:
-    """What one future waits for: a request, or several (a remote client's coalesced message)."""
+    """What one ticket waits for: a request, or several (a remote client's coalesced message)."""
 
-    parts: list[_Part]
-    context: contextvars.Context
-    single: bool
-    future: Future = field(default_factory=Future)
-    results: list = field(default_factory=list)
+    __slots__ = ("parts", "context", "single", "size", "future", "results")
 
-    @property
-    def size(self) -> int:
-        return sum(len(p.events) for p in self.parts)
+    def __init__(self, parts: list[_Part], context: contextvars.Context | None, single: bool):
+        self.parts, self.context, self.single = parts, context, single
+        self.size = sum(len(p.events) for p in parts)
+        self.future = Ticket()
+        self.results: list = []
 
 
 class _Checkpointer:
@@ -184,29 +245,30 @@ class Sequencer:
         self._name = name
 
     def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
-               audit_note: AuditNote | None = None) -> Future:
+               audit_note: AuditNote | None = None) -> Ticket:
         """Queue one request; the future gives its results once its group has committed."""
         # Malformed events are the caller's error, raised in the caller's thread; the engine
         # does not check them again.
         events = engine.normalise_transfers(transfers)
         if not events:
-            done: Future = Future()
+            done = Ticket()
             done.set_result([])
             return done
         return self._put([_Part(events, after, audit_note)], single=True)
 
-    def submit_many(self, parts: Sequence[tuple[list, AuditNote | None]]) -> Future:
+    def submit_many(self, parts: Sequence[tuple[list, AuditNote | None]]) -> Ticket:
         """Queue several requests under one future (results: one list per request). For the
         ledger server, which receives a client's concurrent requests as one message. Events
         must already be normalised (``engine.normalise_transfers``)."""
         return self._put([_Part(list(events), None, note) for events, note in parts], single=False)
 
-    def _put(self, parts: list[_Part], single: bool) -> Future:
-        req = _Request(parts, contextvars.copy_context(), single)
+    def _put(self, parts: list[_Part], single: bool) -> Ticket:
+        # The caller's context travels with a request that has an ``after`` hook: it runs there.
+        context = contextvars.copy_context() if any(p.after is not None for p in parts) else None
+        req = _Request(parts, context, single)
         if req.size > self.max_events:
             raise UsageError("ledger.batch_too_large", f"a request holds at most {self.max_events} transfers")
         self._start()
-        # The caller's context travels with the request: ``after`` runs in it (audit hooks).
         self._queue.put(req)
         return req.future
 

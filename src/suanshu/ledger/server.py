@@ -34,7 +34,6 @@ import queue
 import socket
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
@@ -43,7 +42,7 @@ from suanshu.core.db import Database
 from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.ledger import engine
 from suanshu.ledger.codes import CreateTransferResult
-from suanshu.ledger.sequencer import MAX_EVENTS, AuditNote, Sequencer
+from suanshu.ledger.sequencer import MAX_EVENTS, AuditNote, Sequencer, Ticket
 
 
 class LedgerServerError(SuanshuError):
@@ -113,7 +112,7 @@ class _Connection:
         finally:
             self.conn.close()
 
-    def _reply(self, mid: int, future: Future) -> None:
+    def _reply(self, mid: int, future: Ticket) -> None:
         exc = future.exception()
         if exc is not None:
             self.send({"id": mid, "error": _error(exc)})
@@ -166,7 +165,7 @@ class LedgerClient:
         self.max_events = max_events
         self._conn = Client(str(address), family="AF_UNIX", authkey=authkey)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._waiting: dict[int, list[Future]] = {}
+        self._waiting: dict[int, list[Ticket]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._sender = threading.Thread(target=self._send_loop, name="ledger-client-send", daemon=True)
@@ -174,9 +173,9 @@ class LedgerClient:
         self._sender.start()
         self._receiver.start()
 
-    def submit(self, transfers: Sequence[engine.NewTransfer], *, audit_note: AuditNote | None = None) -> Future:
+    def submit(self, transfers: Sequence[engine.NewTransfer], *, audit_note: AuditNote | None = None) -> Ticket:
         events = engine.normalise_transfers(transfers)
-        future: Future = Future()
+        future = Ticket()
         if not events:
             future.set_result([])
             return future
