@@ -27,6 +27,7 @@ transfer is durable; the server checks every event again (the socket is a trust 
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -120,6 +121,18 @@ class _Connection:
             self.send({"id": mid, "results": future.result()})
 
 
+def _quiet_gc() -> None:
+    """Keep the cyclic garbage collector's pauses out of the writer's way (this process serves
+    the ledger and nothing else). A full collection walks every object in the process, about
+    125,000 once the exchange's modules are imported: 80-90 ms on the shared 2-core machine, a
+    stall of every request in flight, and at 512 in flight it came once per ~16,000 transfers,
+    which made the p99. ``gc.freeze()`` moves what exists at startup (modules, classes, the
+    engine) out of the collector's sight for good, so later collections walk only what the
+    requests create; cycles among those are still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 class LedgerServer:
     """Serve ``db``'s ledger on a Unix socket until ``close``. ``authkey``: the shared secret."""
 
@@ -133,6 +146,7 @@ class LedgerServer:
         self._closed = False
 
     def serve_forever(self) -> None:
+        _quiet_gc()
         while not self._closed:
             try:
                 conn = self._listener.accept()
