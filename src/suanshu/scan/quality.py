@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 DISTINCT_CAP = 20_000
+DISTINCT_MEMORY = "256MB"  # DuckDB's limit for the exact counts past the cap (it spills beyond)
 _KINDS = {  # RE2, whole cell
     "integer": r"[-+]?[0-9]+",
     "decimal": r"[-+]?[0-9]*\.[0-9]+",
@@ -139,15 +140,24 @@ def _plain(value):
 
 
 def exact_distinct(parquet_path, columns: list[str]) -> dict[str, int]:
-    """Exact distinct counts of some columns of a Parquet file, in DuckDB (bounded memory: it
-    spills to a temporary directory)."""
+    """Exact distinct counts of some columns of a Parquet file, in DuckDB, in bounded memory: one
+    column at a time as a ``SELECT DISTINCT`` (a grouping, which DuckDB spills to a temporary
+    directory past ``DISTINCT_MEMORY``; ``count(DISTINCT …)`` over all the columns at once cannot
+    spill and took ~0.7 GB at the end of a 2 GB scan)."""
+    import tempfile
+
     import duckdb
 
     if not columns:
         return {}
     path = str(parquet_path).replace("'", "''")
-    exprs = ", ".join('count(DISTINCT "' + c.replace('"', '""') + '")' for c in columns)
-    with duckdb.connect() as con:
-        con.execute("SET memory_limit = '1GB'")
-        row = con.execute(f"SELECT {exprs} FROM read_parquet('{path}')").fetchone()
-    return dict(zip(columns, map(int, row), strict=True))
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="suanshu-distinct-") as tmp, \
+            duckdb.connect(config={"temp_directory": tmp, "memory_limit": DISTINCT_MEMORY,
+                                   "autoinstall_known_extensions": False,
+                                   "autoload_known_extensions": False}) as con:
+        for c in columns:
+            col = '"' + c.replace('"', '""') + '"'
+            out[c] = int(con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {col} FROM read_parquet('{path}') "
+                                     f"WHERE {col} IS NOT NULL)").fetchone()[0])
+    return out
