@@ -5,12 +5,14 @@ leaf per request; and usage ingest events/s. Prints one JSON object per line.
     uv run python bench/ledger.py [--quick]
 
 Peers (published, not run here): pgledger 7.5-10.6k transfers/s on PostgreSQL; Formance ~1k/s.
-PostgreSQL is a throwaway server started with tests/pgserver.py (fsync off, like the tests).
+PostgreSQL is a throwaway server started with tests/pgserver.py, restarted durable (fsync on;
+``--pg-fsync off`` for the tests' settings).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import os
@@ -67,10 +69,33 @@ def transfer(cash: list[str], rng: random.Random) -> engine.NewTransfer:
     return engine.NewTransfer(nid(), dr, cr, rng.randint(1, 1000), CNY, TransferCode.CHARGE)
 
 
+class GcPauses:
+    """Time this process spent in the cyclic garbage collector (every thread stops meanwhile):
+    a full collection walks every object in the process and shows up as the p99."""
+
+    def __init__(self) -> None:
+        self.ms, self.full, self._t0 = 0.0, 0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms += (time.perf_counter() - self._t0) * 1000
+            self.full += info["generation"] == 2
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self)
+
+
 def run_clients(clients: int, per_client: int, send, window: int = 1) -> dict:
     """``clients`` threads each send ``per_client`` one-transfer requests, keeping up to
     ``window`` in flight (an API worker serving several requests at once); latency is
-    submit -> acknowledged (committed)."""
+    submit -> acknowledged (committed). ``gc_ms``: time this (the clients') process spent in
+    garbage collection meanwhile, ``gc_full``: how many of those were full collections."""
     latencies: list[float] = []
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
@@ -93,15 +118,17 @@ def run_clients(clients: int, per_client: int, send, window: int = 1) -> dict:
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
+    with GcPauses() as pauses:
+        barrier.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
     latencies.sort()
     n = len(latencies)
     return {"transfers": n, "seconds": round(elapsed, 3), "transfers_per_s": round(n / elapsed),
-            "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2)}
+            "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2),
+            "gc_ms": round(pauses.ms, 1), "gc_full": pauses.full}
 
 
 def server_cpu(pid: int) -> float:
@@ -123,9 +150,12 @@ def start_server(url: str, home: Path) -> tuple[subprocess.Popen, Path, bytes]:
 LEVELS = ((16, 4), (64, 8))  # (client threads, requests in flight per thread): 64 and 512 in flight
 
 
-def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict) -> None:
+def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict, gc_freeze: bool = False) -> None:
     scale = 0.3 if quick else 1.0
     db, bank, cash = setup(url, home)
+    if gc_freeze:  # what the ledger server does at start (suanshu.ledger.server._quiet_gc)
+        gc.collect()
+        gc.freeze()
     note = AuditNote("bench", "ledger.transfer", "bench")
 
     def direct(with_audit: bool):
@@ -248,6 +278,8 @@ def main() -> None:
                     help="on: a durable server (default); off: the test server's settings")
     ap.add_argument("--ids", choices=["time", "random"], default="time",
                     help="transfer ids: time-ordered UUIDv7 as the exchange makes them (default), or random")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="freeze this process's heap after setup, as the ledger server does at start")
     args = ap.parse_args()
     if args.ids == "random":
         global nid
@@ -257,7 +289,8 @@ def main() -> None:
         if args.backend in ("sqlite", "both"):
             (root / "sqlite").mkdir()
             bench_backend("sqlite", f"sqlite:///{root / 'sqlite' / 'suanshu.db'}", root / "sqlite", args.quick,
-                          {"durability": "WAL, synchronous=NORMAL", "ids": args.ids})
+                          {"durability": "WAL, synchronous=NORMAL", "ids": args.ids}
+                          | ({"gc_freeze": True} if args.gc_freeze else {}), args.gc_freeze)
         if args.backend in ("postgres", "both"):
             bindir = find_bindir()
             if bindir is None:
@@ -267,7 +300,8 @@ def main() -> None:
             try:
                 url = server.create_database("bench")
                 (root / "pg").mkdir()
-                bench_backend("postgres", url, root / "pg", args.quick, {"durability": pg_durability(url), "ids": args.ids})
+                bench_backend("postgres", url, root / "pg", args.quick, {"durability": pg_durability(url), "ids": args.ids}
+                              | ({"gc_freeze": True} if args.gc_freeze else {}), args.gc_freeze)
             finally:
                 server.stop()
 
