@@ -73,13 +73,23 @@ def job_world(settings, tmp_path):
 
 # -- a real local Ray cluster -----------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory):
-    """One real Ray head on loopback (1 CPU, 1 NPU) for the session: it takes tens of seconds to start."""
+def _cluster(tmp_path_factory, name: str, **kwargs):
     pytest.importorskip("ray", reason="ray[default] is in the dev group: uv sync --inexact --all-groups")
-    log = tmp_path_factory.mktemp("ray") / "ray.log"
+    log = tmp_path_factory.mktemp(name) / "ray.log"
     try:
-        with local_cluster(num_cpus=1, resources={"NPU": 1}, log_path=str(log)) as address:
+        with local_cluster(num_cpus=1, resources={"NPU": 1}, log_path=str(log), **kwargs) as address:
             yield address
     except RuntimeError as err:
         pytest.fail(f"{err}; log: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """One real Ray head on loopback (1 CPU, 1 NPU) for the session: it takes tens of seconds to start."""
+    yield from _cluster(tmp_path_factory, "ray")
+
+
+@pytest.fixture(scope="session")
+def second_ray_cluster(tmp_path_factory, ray_cluster):
+    """Another Ray head on the same host while the first runs (as when other sessions run Ray too)."""
+    yield from _cluster(tmp_path_factory, "ray2")

@@ -77,6 +77,23 @@ def test_a_pool_that_is_down_is_blocked_and_the_job_fails_over_to_ray(world, ray
     assert job.receipt["resource_seconds"] == {"cpu": seconds, "memory_gb": seconds, "ascend-910b": seconds}
 
 
+def test_with_two_clusters_on_one_host_a_job_fails_over_to_the_second(world, ray_cluster, second_ray_cluster):
+    """The flake this guards: with Ray's fixed agent port, a second cluster on the host came up (its job
+    server answered) but had no job agent, refused every submission ("No available agent"), was
+    blocked like a down pool, and the job failed with schedule.no_pools."""
+    ex, hpc, bank = world.ex, world.actor("hpc"), world.actor("bank")
+    down = pools.register(ex, hpc, pool_spec("npu-down", _closed_port(), npu=8, cpu_hour=1_000))
+    second = pools.register(ex, hpc, pool_spec("npu-ray-2", second_ray_cluster, npu=1, cpu_hour=20_000))
+    pools.register(ex, hpc, pool_spec("npu-ray", ray_cluster, npu=1))
+    job = jobs.run(ex, jobs.submit(ex, bank, world.contract_id, NPU_PROGRAM, REQUEST).id)
+    assert job.state == "succeeded", (job.error_code, job.error_message, job.placement.get("attempts"))
+    assert job.pool_id == second.id and job.placement["blocked"] == [down.id]
+    assert [(a["pool"], a.get("charged_fen")) for a in job.placement["attempts"]] == [(down.id, 0), (second.id, None)]
+    assert job.receipt["pool"] == second.id and job.receipt["price_fen"] > 0
+    [(meta, body)] = jobs.output_files(ex, bank, job.id)
+    assert meta["name"] == "mean_fee.txt" and float(body) > 0
+
+
 def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):
     ex, bank = world.ex, world.actor("bank")
     pools.register(ex, world.actor("hpc"), pool_spec("npu-ray", ray_cluster, npu=1))

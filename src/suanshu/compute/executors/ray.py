@@ -149,27 +149,36 @@ def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = Non
     The interpreter's bin dir leads PATH, so ``python`` in an entrypoint is this environment's. Stopped
     by signalling the process group we started (never ``ray stop``, which stops every cluster on the
     host). The raylet waits for the dashboard agent longer than Ray's default: a loaded machine
-    (two shared cores) starts it slowly."""
+    (two shared cores) starts it slowly.
+
+    Every port the head listens on is a free one chosen here, so several clusters can run on one host
+    (other test runs, a benchmark): Ray's fixed defaults (the dashboard agent's HTTP port 52365, the
+    Ray Client server's 10001) would make the second cluster's agent fail to bind, and that cluster
+    answer every submission with "No available agent to submit job" (a pool that looks up but takes
+    no job). It is up once the job server lists jobs *and* the head's job agent answers."""
     ray_bin = Path(sys.executable).parent / "ray"
-    gcs, dashboard = _free_port(), _free_port()
+    gcs, dashboard, agent, client = (_free_port() for _ in range(4))
     env = dict(os.environ, RAY_agent_register_timeout_ms="300000", RAY_USAGE_STATS_ENABLED="0",
                PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(
         [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--num-cpus={num_cpus}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}",
+         f"--ray-client-server-port={client}", f"--num-cpus={num_cpus}",
          f"--resources={json.dumps(resources or {})}", "--disable-usage-stats"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
     try:
-        _wait_up(address, proc, timeout_s)
+        _wait_up(address, f"http://127.0.0.1:{agent}", proc, timeout_s)
         yield address
     finally:
         _stop_group(proc)
         log.close()
 
 
-def _wait_up(address: str, proc: subprocess.Popen, timeout_s: float) -> None:
+def _wait_up(address: str, agent: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    """Until the job server answers and the head's job agent (which runs submitted jobs) is healthy."""
+    import requests
     from ray.job_submission import JobSubmissionClient
 
     deadline = time.monotonic() + timeout_s
@@ -178,10 +187,12 @@ def _wait_up(address: str, proc: subprocess.Popen, timeout_s: float) -> None:
             raise RuntimeError(f"ray start exited with {proc.returncode}")
         try:
             JobSubmissionClient(address).list_jobs()
-            return
+            if requests.get(f"{agent}/api/local_raylet_healthz", timeout=10).status_code == 200:
+                return
         except Exception:  # noqa: BLE001  (not up yet)
-            time.sleep(1)
-    raise RuntimeError(f"the Ray job server at {address} did not come up in {timeout_s:.0f} s")
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the Ray cluster at {address} (job agent {agent}) did not come up in {timeout_s:.0f} s")
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
