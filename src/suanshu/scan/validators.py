@@ -168,6 +168,21 @@ def _area_codes() -> np.ndarray:
     return np.unique(np.array(codes, dtype=np.int64))
 
 
+@lru_cache(maxsize=1)
+def _area_table() -> np.ndarray:
+    """Booleans over 000000-999999: is a GB/T 2260 county code."""
+    table = np.zeros(1_000_000, dtype=bool)
+    table[_area_codes()] = True
+    return table
+
+
+def _known_areas(area: np.ndarray) -> np.ndarray:
+    """Whether each code is in ``_area_codes()``, by a table lookup (``np.isin`` sorts the codes
+    with the whole table every call); codes outside 0-999999 come from non-digits: not known."""
+    inside = (area >= 0) & (area < 1_000_000)
+    return _area_table()[np.where(inside, area, 0)] & inside
+
+
 def _digits(values: list[str], width: int) -> np.ndarray:
     """(n, width) uint8 array of the characters' code points (ASCII input)."""
     return np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8).reshape(len(values), width)
@@ -209,7 +224,7 @@ def are_resident_ids(values: list[str]) -> np.ndarray:
             body = raw.astype(np.int64) - 48
             y, m, d = 1900 + body[:, 6] * 10 + body[:, 7], body[:, 8] * 10 + body[:, 9], body[:, 10] * 10 + body[:, 11]
             area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
-            out[idx] = ((body >= 0) & (body <= 9)).all(1) & _valid_dates(y, m, d) & np.isin(area, _area_codes())
+            out[idx] = ((body >= 0) & (body <= 9)).all(1) & _valid_dates(y, m, d) & _known_areas(area)
             continue
         a = raw.astype(np.int64)
         a[:, 17] -= 32 * (a[:, 17] == ord("x"))  # lowercase x
@@ -220,7 +235,7 @@ def are_resident_ids(values: list[str]) -> np.ndarray:
         p = 10 ** np.arange(3, -1, -1)
         y, m, d = (body[:, 6:10] * p).sum(1), body[:, 10] * 10 + body[:, 11], body[:, 12] * 10 + body[:, 13]
         area = (body[:, :6] * 10 ** np.arange(5, -1, -1)).sum(1)
-        out[idx] = ok & _valid_dates(y, m, d) & np.isin(area, _area_codes())
+        out[idx] = ok & _valid_dates(y, m, d) & _known_areas(area)
     return out
 
 
