@@ -123,7 +123,16 @@ class Connections:
         self.port, self.idle = port, []
 
     async def send(self, request: bytes) -> int:
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+        if self.idle:
+            reader, writer = self.idle.pop()
+            try:
+                return await self._exchange(reader, writer, request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()  # the server closed it while idle (keep-alive timeout): as HTTP clients do, retry once
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return await self._exchange(reader, writer, request)
+
+    async def _exchange(self, reader, writer, request: bytes) -> int:
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])

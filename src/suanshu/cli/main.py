@@ -362,6 +362,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
               envvar="SUANSHU_SWEEP_SECONDS", help="How often open demands past their deadline are closed")] = 30.0,
           ) -> None:
     """Serve the HTTP API (/api/v1) and the console (/) over SUANSHU_HOME."""
+    import gc
     import os
     import signal
     import sys
@@ -392,9 +393,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     # before; the default one would kill the process before the `finally` below stops the timers
     # (and writes the last checkpoint). Leave through SystemExit instead.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = create_app(ex)
+    # Build now what the first search would (the index, its dictionaries), then take everything
+    # alive out of the garbage collector's reach: a full collection over the startup heap paused
+    # every request for 120-280 ms, which was the API's p99 (bench/api_load.py).
+    from suanshu.market import search
+
+    search.index_of(ex)
+    gc.freeze()
     try:
-        uvicorn.run(create_app(ex), host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
+        gc.unfreeze()  # so exit frees the startup heap as usual
         expiry_sweeper.stop()
         job_sweeper.stop()
         sweeper.stop()
