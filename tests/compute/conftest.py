@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +91,18 @@ def ray_cluster(tmp_path_factory):
     yield from _cluster(tmp_path_factory, "ray")
 
 
+# a cluster that does not see the exchange's files needs a mount namespace of its own (root, unshare)
+PRIVATE_TMP = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
 @pytest.fixture(scope="session")
 def second_ray_cluster(tmp_path_factory, ray_cluster):
-    """Another Ray head on the same host while the first runs (as when other sessions run Ray too)."""
-    yield from _cluster(tmp_path_factory, "ray2")
+    """Another Ray head on the same host while the first runs (as when other sessions run Ray too),
+    with a /tmp of its own where the host allows it: it cannot see the exchange's workspaces, as a
+    cluster on another host could not, so outputs must come back through Ray. Yields the pool's
+    executor address, naming its Ray Client server."""
+    from suanshu.compute.executors.ray import _free_port
+
+    client = _free_port()
+    for address in _cluster(tmp_path_factory, "ray2", client_port=client, private_tmp=PRIVATE_TMP):
+        yield f"{address}#client=127.0.0.1:{client}"

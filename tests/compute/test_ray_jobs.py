@@ -15,7 +15,7 @@ from suanshu.compute.executors.ray import ray_resources
 from suanshu.market import jobs, pools
 from suanshu.market.exchange import Exchange
 
-from .conftest import build_job_world, pool_spec
+from .conftest import PRIVATE_TMP, build_job_world, pool_spec
 
 pytestmark = pytest.mark.ray
 
@@ -67,6 +67,7 @@ def test_a_pool_that_is_down_is_blocked_and_the_job_fails_over_to_ray(world, ray
     assert ok["pool"] == live.id
     assert job.placement["hold_fen"] > first_hold  # re-held at the live pool's (higher) price
     assert job.executor_ref.startswith(job.id)  # the Ray submission id
+    assert job.result["sandbox"]["outputs"].startswith("written to the exchange's file system")
     logs = jobs.logs(ex, bank, job.id)
     assert f"Running entrypoint for job {job.executor_ref}" in logs and "rows 145" in logs  # Ray ran it
     [(meta, body)] = jobs.output_files(ex, bank, job.id)
@@ -92,6 +93,57 @@ def test_with_two_clusters_on_one_host_a_job_fails_over_to_the_second(world, ray
     assert job.receipt["pool"] == second.id and job.receipt["price_fen"] > 0
     [(meta, body)] = jobs.output_files(ex, bank, job.id)
     assert meta["name"] == "mean_fee.txt" and float(body) > 0
+
+
+REMOTE_PROGRAM = """
+import os, pyarrow.parquet as pq
+t = pq.read_table(os.path.join(os.environ["SUANSHU_DATA"], "fees.parquet"))
+out = os.environ["SUANSHU_OUTPUT"]
+print("output dir", out)
+os.makedirs(os.path.join(out, "by_city"))
+open(os.path.join(out, "mean_fee.txt"), "w").write(str(round(sum(t.column("fee").to_pylist()) / t.num_rows, 2)))
+counts = {}
+for c in t.column("city").to_pylist():
+    counts[c] = counts.get(c, 0) + 1
+open(os.path.join(out, "by_city", "counts.csv"), "w").write("city,n\\n" + "".join(f"{c},{n}\\n" for c, n in sorted(counts.items())))
+"""
+
+
+@pytest.fixture
+def remote_pool(world, second_ray_cluster):
+    if not PRIVATE_TMP:
+        pytest.skip("a cluster that does not share the exchange's /tmp needs root and unshare here")
+    return pools.register(world.ex, world.actor("hpc"), pool_spec("npu-remote", second_ray_cluster, npu=1))
+
+
+def test_outputs_of_a_ray_pool_that_does_not_share_our_files_come_back_through_ray(world, remote_pool):
+    ex, bank = world.ex, world.actor("bank")
+    job = jobs.run(ex, jobs.submit(ex, bank, world.contract_id, REMOTE_PROGRAM, REQUEST).id)
+    assert job.state == "succeeded", (job.error_code, job.error_message, job.logs)
+    assert job.pool_id == remote_pool.id
+    assert job.result["sandbox"]["outputs"].startswith("through Ray")
+    assert "output dir /tmp/suanshu-out-" in jobs.logs(ex, bank, job.id)  # the worker's own dir, not ours
+    files = dict((meta["name"], body) for meta, body in jobs.output_files(ex, bank, job.id))
+    assert sorted(files) == ["by_city/counts.csv", "mean_fee.txt"] and float(files["mean_fee.txt"]) > 0
+    assert files["by_city/counts.csv"].decode().splitlines() == ["city,n", "Changsha,60", "Xiangtan,45", "Zhuzhou,40"]
+    assert job.receipt["data_fen"] > 0 and job.receipt["pool"] == remote_pool.id
+
+
+def test_outputs_from_a_remote_ray_pool_are_checked_before_release(world, remote_pool):
+    ex, bank = world.ex, world.actor("bank")
+    leak = ("import os, pyarrow.parquet as pq\n"
+            "t = pq.read_table(os.path.join(os.environ['SUANSHU_DATA'], 'fees.parquet'))\n"
+            "open(os.path.join(os.environ['SUANSHU_OUTPUT'], 'm.txt'), 'w').write(' '.join(t.column('mobile').to_pylist()))\n")
+    job = jobs.run(ex, jobs.submit(ex, bank, world.contract_id, leak, REQUEST).id)
+    assert (job.state, job.error_code) == ("denied", "job.output_hidden_value")
+    assert job.result["outputs"] == [] and not jobs.outputs_dir(ex, job.id).exists()  # nothing released
+    assert job.receipt["data_fen"] == 0
+    # over the contract's 64 KiB: left on the pool (not moved), refused by size
+    big = "import os\nopen(os.path.join(os.environ['SUANSHU_OUTPUT'], 'big.bin'), 'wb').write(b'x' * 200_000)\n"
+    job = jobs.run(ex, jobs.submit(ex, bank, world.contract_id, big, REQUEST).id)
+    assert (job.state, job.error_code) == ("denied", "job.output_too_large")
+    assert job.result["check"]["files"] == [{"name": "big.bin", "bytes": 200_000}]
+    assert job.result["outputs"] == [] and not jobs.outputs_dir(ex, job.id).exists()
 
 
 def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):

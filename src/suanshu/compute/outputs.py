@@ -98,9 +98,15 @@ class Source:
         return self._rows[names]
 
 
-def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_overlap: float) -> Verdict:
-    """Check every file under ``out_dir`` and the logs; the verdict lists each problem found."""
+def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_overlap: float,
+          withheld: list[dict] = ()) -> Verdict:
+    """Check every file under ``out_dir`` and the logs; the verdict lists each problem found.
+
+    ``withheld``: files (name, bytes) a remote pool kept because they were over the cap: counted, not read."""
     verdict = Verdict()
+    for f in withheld:
+        verdict.files.append({"name": f["name"], "bytes": f["bytes"]})
+        verdict.total_bytes += f["bytes"]
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()) if out_dir.exists() else []
     for path in files:
         name = str(path.relative_to(out_dir))

@@ -510,7 +510,8 @@ def _check_outputs(ws: Workspace, result: RunResult, data, policy: Policy) -> ou
     dims = [c for c in data.column_names if policy.role(c) == "dimension"]
     out_dir = ws.out if result.status == "succeeded" else ws.root / "nothing-released"
     return outputs.check(out_dir, result.logs, outputs.Source(data, hidden, dims),
-                         max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap)
+                         max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap,
+                         withheld=result.withheld)
 
 
 def outputs_dir(ex: Exchange, job_id: str) -> Path:

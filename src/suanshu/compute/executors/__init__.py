@@ -45,6 +45,7 @@ class RunResult:
     sandbox: dict = field(default_factory=dict)  # what isolation applied, and why not where it did not
     error: str | None = None
     ref: str | None = None  # the backend's id for the run (a Ray submission id)
+    withheld: list[dict] = field(default_factory=list)  # outputs left on a remote pool (over the size cap)
 
 
 class Workspace:

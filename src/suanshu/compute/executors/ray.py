@@ -7,10 +7,14 @@ the cluster and runs the entrypoint on a node that has the resources. Accelerato
 resources: ``ascend-*`` -> ``NPU`` (how Ray names Ascend), ``nvidia-*`` -> GPUs, anything else -> a
 custom resource of the same name. Status, logs and cancellation (``stop_job``) come from the same API.
 
-Outputs: the program writes to ``$SUANSHU_OUTPUT``, a directory of the exchange's host passed as an
-absolute path, so a Ray pool must share that file system (a cluster on this host, or a shared mount);
-fetching outputs from a remote object store is not built. Isolation inside a Ray worker is Ray's (no
-network namespace), and the receipt says so.
+Outputs: the entrypoint is a small driver (``ray_outbox.ENTRYPOINT``) that runs the program. Where
+the worker shares the exchange's file system (it reads a token the exchange wrote in the workspace),
+the program writes straight into the exchange's output dir; otherwise its outputs come back through
+Ray: packed on the worker (size-capped), held in the object store by a detached actor, and fetched
+with Ray Client (``ray_outbox``). The pool's address names the Ray Client server after a ``#``:
+``http://head:8265#client=head:10001`` (without it, Ray's default port 10001 on the same host). The
+same output checks run on what arrives. Isolation inside a Ray worker is Ray's (no network
+namespace), and the receipt says so.
 
 A cluster that cannot be reached, or that stops answering, is ``unavailable``: the caller blocks the
 pool and fails over (SkyPilot's blocked-resources loop), and the failed attempt is not charged.
@@ -19,7 +23,9 @@ pool and fails over (SkyPilot's blocked-resources loop), and the failed attempt 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,9 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace
+from suanshu.compute.executors import Limits, RunResult, Workspace
+from suanshu.compute.executors import ray_outbox as outbox
 
 POLL_S = 0.1
+log = logging.getLogger(__name__)
 TERMINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
 
 
@@ -53,7 +61,11 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str):
-        self.address = address
+        api, _, extra = address.partition("#")
+        self.address = api  # the job server (dashboard), or a Ray Client address Ray resolves to it
+        host = api.split("://", 1)[-1].rsplit(":", 1)[0]
+        self.client_address = ("ray://" + extra.removeprefix("client=")) if extra.startswith("client=") else \
+            api if api.startswith("ray://") else f"ray://{host}:10001"
 
     def client(self):
         """A Job Submission client; None when the cluster cannot be reached."""
@@ -77,19 +89,52 @@ class RayExecutor:
                              error=f"the Ray cluster at {self.address} cannot be reached")
         gpus, custom = ray_resources(limits.accelerators)
         submission = f"{job_id}-{int(time.time() * 1000)}"
+        token = secrets.token_hex(16)
+        (ws.root / outbox.SHARED_PROBE).write_text(token)
+        (ws.code / outbox.ENTRY).write_text(outbox.ENTRYPOINT)
         try:
             client.submit_job(
-                entrypoint=f"python -I {PROGRAM}", submission_id=submission,
+                entrypoint=f"python -I {outbox.ENTRY}", submission_id=submission,
                 runtime_env={"working_dir": str(ws.code),
-                             "env_vars": {"SUANSHU_DATA": "data", "SUANSHU_OUTPUT": str(ws.out),
-                                          "SUANSHU_JOB": job_id, "OMP_NUM_THREADS": str(limits.cpu)}},
+                             "env_vars": {"SUANSHU_DATA": "data", "SUANSHU_JOB": job_id,
+                                          "OMP_NUM_THREADS": str(limits.cpu),
+                                          "SUANSHU_SHARED_PROBE": str(ws.root / outbox.SHARED_PROBE),
+                                          "SUANSHU_SHARED_TOKEN": token, "SUANSHU_EXCHANGE_OUTPUT": str(ws.out),
+                                          "SUANSHU_OUTBOX": _outbox_name(submission),
+                                          "SUANSHU_MAX_OUTPUT_BYTES": str(limits.max_output_bytes),
+                                          "SUANSHU_OUTBOX_TTL_S": str(outbox.OUTBOX_TTL_S)}},
                 entrypoint_num_cpus=limits.cpu, entrypoint_num_gpus=gpus,
                 entrypoint_resources=custom or None, metadata={"suanshu_job": job_id})
         except Exception as err:  # noqa: BLE001  (the SDK raises bare RuntimeError/ConnectionError)
             return RunResult("unavailable", None, "", time.monotonic() - started, sandbox=sandbox,
                              error=f"the Ray cluster refused the job: {err}", ref=submission)
         on_start({"kind": "ray", "id": submission})
-        return self._wait(client, submission, limits, should_cancel, started, sandbox)
+        result = self._wait(client, submission, limits, should_cancel, started, sandbox)
+        if result.status in ("succeeded", "failed"):  # the driver ran to its end (a stopped one left nothing)
+            self._collect(ws, submission, limits, result)
+        return result
+
+    def _collect(self, ws: Workspace, submission: str, limits: Limits, result: RunResult) -> None:
+        """Outputs of a worker that does not share our file system: fetched through Ray, unpacked into
+        ``ws.out`` (only for a program that succeeded; otherwise just cleared off the cluster)."""
+        if (ws.root / outbox.SHARED_USED).exists():
+            result.sandbox["outputs"] = "written to the exchange's file system (shared with the worker)"
+            return
+        result.sandbox["outputs"] = f"through Ray: packed on the worker, fetched with Ray Client ({self.client_address})"
+        blob = ws.root / "outputs.tar.gz"
+        try:
+            manifest = outbox.fetch(self.client_address, _outbox_name(submission), blob)
+            if result.status == "succeeded" and manifest is not None:
+                result.withheld = outbox.unpack(manifest, blob, ws.out, limits.max_output_bytes)
+            elif result.status == "succeeded":
+                raise RuntimeError("the job left no outputs on the cluster")
+        except Exception as err:  # noqa: BLE001  (the program ran: its outputs are lost, not released)
+            if result.status == "succeeded":
+                result.status, result.error = "failed", f"the outputs could not be fetched from the pool: {err}"
+            else:
+                log.warning("could not clear the outputs of %s off %s: %r", submission, self.client_address, err)
+        finally:
+            blob.unlink(missing_ok=True)
 
     def _wait(self, client, submission: str, limits: Limits, should_cancel, started: float,
               sandbox: dict) -> RunResult:
@@ -125,6 +170,10 @@ class RayExecutor:
             client.stop_job(submission)
 
 
+def _outbox_name(submission: str) -> str:
+    return f"suanshu-out-{submission}"
+
+
 def _wait_stopped(client, submission: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and str(client.get_job_status(submission).value) not in TERMINAL:
@@ -143,7 +192,8 @@ def _free_port() -> int:
 
 @contextmanager
 def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = None, log_path: str | None = None,
-                  timeout_s: float = 300.0) -> Iterator[str]:
+                  timeout_s: float = 300.0, client_port: int | None = None,
+                  private_tmp: bool = False) -> Iterator[str]:
     """``ray start --head --block`` on loopback; yields the job server's address (the dashboard).
 
     The interpreter's bin dir leads PATH, so ``python`` in an entrypoint is this environment's. Stopped
@@ -155,14 +205,21 @@ def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = Non
     (other test runs, a benchmark): Ray's fixed defaults (the dashboard agent's HTTP port 52365, the
     Ray Client server's 10001) would make the second cluster's agent fail to bind, and that cluster
     answer every submission with "No available agent to submit job" (a pool that looks up but takes
-    no job). It is up once the job server lists jobs *and* the head's job agent answers."""
+    no job). It is up once the job server lists jobs *and* the head's job agent answers.
+
+    ``client_port``: the Ray Client server's port (a free one when None). ``private_tmp``: the cluster
+    gets a /tmp of its own (a tmpfs in a new mount namespace; root only), so it cannot see the
+    exchange's workspaces, as a cluster on another host could not."""
     ray_bin = Path(sys.executable).parent / "ray"
-    gcs, dashboard, agent, client = (_free_port() for _ in range(4))
+    gcs, dashboard, agent = (_free_port() for _ in range(3))
+    client = client_port or _free_port()
     env = dict(os.environ, RAY_agent_register_timeout_ms="300000", RAY_USAGE_STATS_ENABLED="0",
                PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed in finally)
+    own_tmp = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+               'mount -t tmpfs suanshu-ray /tmp && exec "$@"', "sh"] if private_tmp else []
     proc = subprocess.Popen(
-        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+        [*own_tmp, str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}",
          f"--ray-client-server-port={client}", f"--num-cpus={num_cpus}",
          f"--resources={json.dumps(resources or {})}", "--disable-usage-stats"],
