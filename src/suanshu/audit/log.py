@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import datetime
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from suanshu.audit import merkle
 from suanshu.audit.models import AuditEvent, AuditTree
@@ -77,44 +79,85 @@ def leaf_index(ev: AuditEvent | Entry) -> int:
     return ev.seq - 1
 
 
-def _lock_head(session: Session) -> None:
-    """Serialise appends. SQLite already holds the write lock (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(6962)"))
+_TREE_KEY = identity_key(AuditTree, _HEAD_ID)
+_TREE_COLUMNS = ("size", "root", "frontier", "chain_head")
+_EVENT_COLUMNS = ("seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash", "leaf_hash")
+
+
+class _Statements:
+    """The appender's fixed SQL for one dialect, run on the session's DB-API cursor (no ORM
+    object, no statement compilation; the driver prepares them), with the bind processors of
+    the columns' own types: the rows hold exactly what the ORM would have stored."""
+
+    def __init__(self, dialect):
+        m = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.lock = "SELECT pg_advisory_xact_lock(6962)" if dialect.name == "postgresql" else None
+        self.read_head = "SELECT size, root, frontier, chain_head FROM audit_tree WHERE id = 1"
+        self.update_head = (f"UPDATE audit_tree SET size = {m}, root = {m}, frontier = {m}, "
+                            f"chain_head = {m} WHERE id = 1")
+        self.insert_head = (f"INSERT INTO audit_tree (size, root, frontier, chain_head, id) "
+                            f"VALUES ({m}, {m}, {m}, {m}, 1)")
+        self.insert_events = (f"INSERT INTO audit_events ({', '.join(_EVENT_COLUMNS)}) "
+                              f"VALUES ({', '.join([m] * len(_EVENT_COLUMNS))})")
+        events, tree = AuditEvent.__table__.c, AuditTree.__table__.c
+        self.time = events.time.type._cached_bind_processor(dialect)
+        self.payload = events.payload.type._cached_bind_processor(dialect)
+        self.frontier = tree.frontier.type._cached_bind_processor(dialect)
+
+
+_statements: dict[str, _Statements] = {}
 
 
 def head(session: Session) -> AuditTree:
-    """The tree head; a database migrated before any append has it at size 0."""
+    """The tree head, this transaction's appends included. A database migrated before any
+    append has it at size 0 (a transient ``AuditTree``; the first append inserts the row)."""
+    write_pending(session)
     tree = session.get(AuditTree, _HEAD_ID, populate_existing=True)
     if tree is None:
         tree = AuditTree(id=_HEAD_ID, size=0, root=EMPTY_ROOT, frontier=[], chain_head=GENESIS)
-        session.add(tree)
     return tree
 
 
 class _Appending:
     """One transaction's appends: the locked tree head held in memory (frontier as bytes) and
-    the entries not inserted yet. They are written at the next flush (``_write_pending``):
-    one INSERT for all of them and one UPDATE of the head, however many were appended."""
+    the entries not inserted yet. They are written before the session's next flush, query or
+    commit (``write_pending``): one INSERT for all of them and one UPDATE of the head, however
+    many were appended."""
 
-    __slots__ = ("txn", "tree", "size", "chain_head", "frontier", "rows")
+    __slots__ = ("txn", "cur", "sql", "stored", "size", "chain_head", "frontier", "rows")
 
-    def __init__(self, txn, tree: AuditTree):
-        self.txn, self.tree = txn, tree
-        self.size, self.chain_head = tree.size, tree.chain_head
-        self.frontier = [bytes.fromhex(h) for h in tree.frontier]
+    def __init__(self, txn, cur, sql: _Statements, row):
+        self.txn, self.cur, self.sql, self.stored = txn, cur, sql, row is not None
+        if row is None:  # no head row yet
+            self.size, self.chain_head, self.frontier = 0, GENESIS, []
+        else:
+            size, _root, frontier, self.chain_head = row
+            if isinstance(frontier, str):  # SQLite returns the JSON text, psycopg the list
+                frontier = json.loads(frontier)
+            self.size, self.frontier = size, [bytes.fromhex(h) for h in frontier]
         self.rows: list[tuple] = []
 
 
 def _appending(session: Session) -> _Appending:
     """Lock and read the head once per transaction; later appends in the same transaction reuse
-    it (it cannot change under us while we hold the lock), so a batch of appends costs one read."""
+    it (it cannot change under us while we hold the lock), so a batch of appends costs one read.
+    Appends are serialised by SQLite's write lock (BEGIN IMMEDIATE) or, on PostgreSQL, by a
+    transaction-scoped advisory lock taken before the read."""
     txn = session.get_transaction()
     state = session.info.get("audit_head")
     if state is not None and state.txn is txn:
         return state
-    _lock_head(session)
-    state = _Appending(txn, head(session))
+    if state is None:  # this session's first append: its queries write pending entries first
+        event.listen(session, "do_orm_execute", _before_query)
+    conn = session.connection()
+    sql = _statements.get(conn.dialect.name)
+    if sql is None:
+        sql = _statements[conn.dialect.name] = _Statements(conn.dialect)
+    cur = conn.connection.cursor()
+    if sql.lock:
+        cur.execute(sql.lock)
+    cur.execute(sql.read_head)
+    state = _Appending(txn, cur, sql, cur.fetchone())
     session.info["audit_head"] = state
     return state
 
@@ -138,8 +181,8 @@ def append(session: Session, *, actor: str, action: str, subject: str, payload: 
     """Append one event inside the caller's transaction; it commits or rolls back with the change.
 
     O(log n) hashes, no reads after the first append of a transaction, and no ORM bookkeeping:
-    the returned ``Entry`` holds the row's values; the row is inserted with the rest
-    of the transaction's entries at its next flush (a query, or the commit). ``time`` defaults
+    the returned ``Entry`` holds the row's values; the row is inserted with the rest of the
+    transaction's entries before the session's next flush, query or commit. ``time`` defaults
     to now; replays and cross-backend tests pass it to get byte-identical entries.
     """
     st = _appending(session)
@@ -156,8 +199,6 @@ def append(session: Session, *, actor: str, action: str, subject: str, payload: 
     chain = hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
     st.frontier = merkle.frontier_append(st.frontier, st.size, bytes.fromhex(leaf))
     st.size, st.chain_head = seq, chain
-    if not st.rows:  # the first since the last flush: mark the head dirty, so a flush comes
-        st.tree.size = seq
     event = Entry(seq, time, actor, action, subject, payload, prev, chain, leaf)
     st.rows.append(event)
     if (hook := on_append.get()) is not None:
@@ -165,32 +206,47 @@ def append(session: Session, *, actor: str, action: str, subject: str, payload: 
     return event
 
 
-_COLUMNS = ("seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash", "leaf_hash")
-_SQLITE_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+def write_pending(session: Session) -> None:
+    """Insert the transaction's pending entries in one statement and bring the head up to date.
 
-
-@event.listens_for(Session, "before_flush")
-def _write_pending(session: Session, _flush_context, _instances) -> None:
-    """Insert the transaction's pending entries in one statement and bring the head up to date."""
+    Runs before every flush and commit of the session and before the queries of a session that
+    appended (``Session.execute``, ``get``, ``scalars``...; the listeners below). Call it before
+    reading ``audit_events`` or ``audit_tree`` in the appending transaction some other way (a
+    Core connection of the session, raw SQL on its DB-API connection)."""
     st = session.info.get("audit_head")
     if st is None or not st.rows or st.txn is not session.get_transaction():
         return
     rows, st.rows = st.rows, []
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        # The driver's executemany with the columns' own bind processors: stored exactly as the
-        # ORM would store them, without its per-row parameter building.
-        table = AuditEvent.__table__
-        when = table.c.time.type._cached_bind_processor(conn.dialect)
-        as_json = table.c.payload.type._cached_bind_processor(conn.dialect)
-        conn.exec_driver_sql(_SQLITE_INSERT, [(r[0], when(r[1]), r[2], r[3], r[4], as_json(r[5]), *r[6:])
-                                              for r in rows])
-    else:
-        conn.execute(insert(AuditEvent.__table__), [r._asdict() for r in rows])
-    tree = st.tree
-    tree.size, tree.chain_head = st.size, st.chain_head
-    tree.frontier = [h.hex() for h in st.frontier]
-    tree.root = merkle.frontier_root(st.frontier).hex()
+    sql, cur = st.sql, st.cur
+    when, as_json = sql.time, sql.payload
+    cur.executemany(sql.insert_events, [(r[0], when(r[1]), r[2], r[3], r[4], as_json(r[5]), *r[6:])
+                                        for r in rows])
+    frontier = [h.hex() for h in st.frontier]
+    values = (st.size, merkle.frontier_root(st.frontier).hex(), frontier, st.chain_head)
+    cur.execute(sql.update_head if st.stored else sql.insert_head,
+                (values[0], values[1], sql.frontier(frontier), values[3]))
+    st.stored = True
+    tree = session.identity_map.get(_TREE_KEY)
+    if tree is not None:  # a head the session loaded before: make it what the database holds
+        for name, value in zip(_TREE_COLUMNS, values, strict=True):
+            set_committed_value(tree, name, value)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush_context, _instances) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+def _before_query(state) -> None:
+    """A query in the appending transaction sees its entries, as the ORM's autoflush did when
+    the head was an ORM object that every append marked dirty. Listened to on the sessions
+    that append only (about 7 µs once per session), not on every session's every query."""
+    write_pending(state.session)
 
 
 # --------------------------------------------------------------------------- verification
