@@ -34,13 +34,15 @@ def load_old_log(rev: str) -> None:
     """Install ``suanshu.audit.log`` from revision ``rev`` before anything imports it."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/suanshu/audit/log.py"],
                             check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="audit_log_old_")) / "log.py"
-    path.write_text(source)
+    with tempfile.NamedTemporaryFile("w", prefix="audit_log_old_", suffix=".py", delete=False) as fh:
+        fh.write(source)
+    path = Path(fh.name)
     import suanshu.audit as package
     spec = importlib.util.spec_from_file_location("suanshu.audit.log", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["suanshu.audit.log"] = module
     spec.loader.exec_module(module)
+    path.unlink()
     package.log = module
 
 
@@ -64,7 +66,8 @@ def main() -> None:
     from suanshu.ledger import seals
 
     assert not args.old or audit.__file__ != str(ROOT / "src/suanshu/audit/log.py")
-    home = Path(tempfile.mkdtemp(prefix="audit_append_"))
+    tmp = tempfile.TemporaryDirectory(prefix="audit_append_")
+    home = Path(tmp.name)
     server = None
     if args.backend == "sqlite":
         url = f"sqlite:///{home / 'suanshu.db'}"
@@ -109,6 +112,7 @@ def main() -> None:
         db.dispose()
         if server is not None:
             server.stop()
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
