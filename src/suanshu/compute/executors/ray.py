@@ -38,6 +38,9 @@ from suanshu.compute.executors import Limits, RunResult, Workspace
 from suanshu.compute.executors import ray_outbox as outbox
 
 POLL_S = 0.1
+# How long status calls may fail in a row before the cluster counts as lost: one failed call is
+# often a dashboard hiccup, and giving up at once would run the job twice (here and elsewhere).
+STATUS_GRACE_S = 5.0
 log = logging.getLogger(__name__)
 TERMINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
 
@@ -138,14 +141,19 @@ class RayExecutor:
 
     def _wait(self, client, submission: str, limits: Limits, should_cancel, started: float,
               sandbox: dict) -> RunResult:
-        status = None
+        status, failing_since = None, None
         while status is None:
             time.sleep(POLL_S)
             try:
                 state = str(client.get_job_status(submission).value)
             except Exception as err:  # noqa: BLE001
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since < STATUS_GRACE_S:
+                    continue
+                _stop_quietly(client, submission)  # if it still runs there, it must not run twice
                 return RunResult("unavailable", None, "", time.monotonic() - started, sandbox=sandbox,
                                  error=f"lost the Ray cluster while the job ran: {err}", ref=submission)
+            failing_since = None
             status = TERMINAL.get(state)
             if status is None and (time.monotonic() - started > limits.wall_seconds or should_cancel()):
                 timed_out = time.monotonic() - started > limits.wall_seconds
@@ -168,6 +176,14 @@ class RayExecutor:
         client = self.client()
         if client is not None:
             client.stop_job(submission)
+
+
+def _stop_quietly(client, submission: str) -> None:
+    """Best effort: a cluster that stopped answering may not take this either."""
+    try:
+        client.stop_job(submission)
+    except Exception as err:  # noqa: BLE001
+        log.warning("could not stop %s on a cluster that stopped answering: %r", submission, err)
 
 
 def _outbox_name(submission: str) -> str:
