@@ -79,18 +79,21 @@ def deposit(ex: Exchange, actor: Actor, org_name: str, amount: int, reference: s
     return tid
 
 
-def hold(s: Session, buyer_org_id: str, amount: int, memo: dict, *, tid: str | None = None) -> str:
+def hold(s: Session, buyer_org_id: str, amount: int, memo: dict, *, tid: str | None = None,
+         timeout: int = 0) -> str:
     """Reserve ``amount`` of the buyer's cash (pending buyer cash -> escrow); returns its id.
-    Pass ``tid`` (32 hex) to choose the id, so a retried start converges instead of holding twice."""
+    Pass ``tid`` (32 hex) to choose the id, so a retried start converges instead of holding twice.
+    ``timeout`` (seconds, 0: none): the ledger's expiry sweeper voids the hold once it runs out."""
     tid = tid or new_uuid_hex()
-    _apply(s, [_hold_transfer(s, tid, buyer_org_id, amount, memo)])
+    _apply(s, [_hold_transfer(s, tid, buyer_org_id, amount, memo, timeout)])
     return tid
 
 
-def _hold_transfer(s: Session, tid: str, buyer_org_id: str, amount: int, memo: dict) -> ledger.NewTransfer:
+def _hold_transfer(s: Session, tid: str, buyer_org_id: str, amount: int, memo: dict,
+                   timeout: int = 0) -> ledger.NewTransfer:
     return ledger.NewTransfer(tid, account_id(s, buyer_org_id, AccountCode.CASH),
                               account_id(s, operator_id(s), AccountCode.ESCROW), amount, CNY,
-                              TransferCode.HOLD, flags=TransferFlags.PENDING, memo=memo)
+                              TransferCode.HOLD, flags=TransferFlags.PENDING, memo=memo, timeout=timeout)
 
 
 @dataclass(frozen=True)
