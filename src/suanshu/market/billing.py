@@ -31,6 +31,7 @@ from suanshu.core.orgs import Organization, Role
 from suanshu.ledger import engine as ledger
 from suanshu.ledger.codes import AccountCode, TransferCode, TransferFlags
 from suanshu.ledger.models import Account, Transfer
+from suanshu.market import awards
 from suanshu.market import contracts as contract_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
@@ -292,6 +293,7 @@ def _end(s: Session, c: Contract, state: str, actor_label: str) -> str | None:
         released = settlement.release(s, hold_id=c.hold_transfer_id, buyer_org_id=c.buyer_org_id,
                                       memo={"contract": c.id, "reason": state})
     c.state, c.hold_transfer_id = state, None
+    awards.end_with_contract(s, c, actor=actor_label, reason=f"contract.{state}")  # a demand's unused compute award
     audit.append(s, actor=actor_label, action=f"contract.{'expire' if state == 'expired' else 'cancel'}",
                  subject=c.id, payload={"released_transfer": released, "spent_fen": c.spent_fen})
     return released

@@ -29,7 +29,7 @@ from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
 from suanshu.core.periodic import Periodic
-from suanshu.market import auction, review, search, settlement
+from suanshu.market import auction, awards, review, search, settlement
 from suanshu.market import components as component_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
@@ -249,14 +249,18 @@ def accept(ex: Exchange, actor: Actor, demand_id: str, bid_ids: list[str]) -> di
             raise Refused("demand.budget_too_small",
                           f"the compute price ({compute_fen} fen) is above the budget ({demand.budget_fen} fen)")
         award = {"bids": bid_ids, "contracts": [], "holds": []}
+        usable_until = demand.deadline
         if data:
             contract = _sign(s, actor, demand, data[0], budget_fen=demand.budget_fen - compute_fen,
                              commission_bps=ex.settings.commission_bps)
             award["contracts"].append(contract.id)
             award["holds"].append(contract.hold_transfer_id)
+            usable_until = min(usable_until, contract.expires_at)
         if compute:
+            # used by the first job under the contract (awards.py); the timeout frees it in any case
             b = compute[0]
-            b.hold_transfer_id = settlement.hold(s, actor.org_id, b.price_fen, {"demand": demand.id, "bid": b.id})
+            b.hold_transfer_id = settlement.hold(s, actor.org_id, b.price_fen, {"demand": demand.id, "bid": b.id},
+                                                 timeout=awards.hold_timeout(usable_until))
             award["holds"].append(b.hold_transfer_id)
         _close(s, actor, demand, bids, chosen, award)
     return award
@@ -309,10 +313,12 @@ def _close(s: Session, actor: Actor, demand: Demand, bids: list[Bid], chosen: li
 # -- expiry ---------------------------------------------------------------------------------------
 
 def sweep(ex: Exchange, *, now: datetime | None = None, actor_label: str = "system:sweeper") -> list[str]:
-    """Close every open demand past its deadline (bids lapse; nothing was held for them)."""
+    """Close every open demand past its deadline (bids lapse; nothing was held for them), and void
+    the compute hold of every awarded demand past its deadline that no job used (``awards.sweep``)."""
     now = now or utcnow()
     closed = []
     with ex.db.transaction() as s:
+        awards.sweep(s, now=now, actor=actor_label)
         for demand in s.scalars(select(Demand).where(Demand.state == "open", Demand.deadline <= now)
                                 .order_by(Demand.id).with_for_update()):
             demand.state, demand.closed_at = "expired", now

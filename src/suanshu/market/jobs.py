@@ -53,10 +53,11 @@ from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
 from suanshu.market import components as component_service
 from suanshu.market import contracts as contract_service
-from suanshu.market import settlement
+from suanshu.market import awards, settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract
+from suanshu.market.tables import Bid
 from suanshu.market.pools import pool_json
 from suanshu.policy.model import Policy
 from suanshu.vault.models import Asset
@@ -144,6 +145,7 @@ def submit(ex: Exchange, actor: Actor, contract_id: str, program: str, request: 
     try:
         with ex.db.transaction() as s:
             _check_terms(s.get(Contract, contract_id), req)
+            awards.check_request(s, awards.for_contract(s, contract_id), job.id, req.as_dict())
     except Refused as err:
         return _finish_without_run(ex, actor.label, job.id, "denied", err)
     return place(ex, job.id, actor=actor.label)
@@ -204,14 +206,15 @@ def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[st
         blocked_all = sorted(set(job.placement.get("blocked", [])) | set(blocked))
         pools = [p for p in s.scalars(select(Pool).order_by(Pool.id)) if p.id not in blocked_all]
         spec = _job_spec(s, job, contract, policy)
-        plan = None
+        award, plan = _awarded_plan(s, job, contract, spec, blocked_all, actor)
         for some in ([p for p in pools if p.id == prefer], pools) if prefer else (pools,):
-            if some:
+            if some and award is None:
                 plan = scheduler.schedule([pool_json(p) for p in some], [spec], mode="heuristic",
                                           capacity=_free_capacity(s, some, job.id))
                 if plan.placements:
                     break
         placement = dict(job.placement, blocked=blocked_all)
+        placement.pop("award", None)  # set again below when the award places it
         if plan is None or not plan.placements:
             code, why = ((plan.unplaced[0].code, plan.unplaced[0].reason) if plan else
                          ("schedule.no_pools", "no pool is registered (or every pool is blocked)"))
@@ -224,22 +227,57 @@ def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[st
         if waiting:  # how long it queued, for the buyer and the what-if numbers
             placement["waited_seconds"] = round((utcnow() - _parse_iso(waiting["since"])).total_seconds(), 3)
         pool = s.get(Pool, chosen.pool)
-        hold = contract.price_fen + chosen.cost
+        # an award's compute is held apart (the bid's compute hold): the job's own hold is the data price
+        hold = contract.price_fen + (0 if award else chosen.cost)
         left = contract_service.remaining_fen(contract) + job.hold_fen
         if hold > left:
             job.placement = placement
             return _fail_in(s, job, contract, actor, "denied", "contract.budget_exhausted",
                             f"the job may cost up to {hold} fen (data {contract.price_fen} + compute "
                             f"{chosen.cost}); the contract has {left} fen left")
+        used = {"bid": award.id, "demand": award.demand_id, "price_fen": award.price_fen,
+                "hold": award.hold_transfer_id} if award else None
         job.placement = dict(placement, pool=pool.id, pool_name=pool.name, region=pool.region,
                              compute_provider=pool.org_id, executor=pool.executor, cost=chosen.cost,
-                             breakdown=chosen.breakdown, why=chosen.why, hold_fen=hold, runner=this_process())
+                             breakdown=chosen.breakdown, why=chosen.why, hold_fen=hold, runner=this_process(),
+                             **({"award": used} if used else {}))
         job.pool_id, job.state = pool.id, "placed"
         _reserve(s, contract, job, hold)
+        if award:
+            awards.bind(award, job.id)
         audit.append(s, actor=actor, action="job.place", subject=job.id,
                      payload={"pool": pool.id, "cost": chosen.cost, "hold_fen": hold, "why": chosen.why,
-                              "blocked": blocked_all})
+                              "blocked": blocked_all, **({"award": used} if used else {})})
         return job
+
+
+def _awarded_plan(s: Session, job: Job, contract: Contract, spec: dict, blocked: list[str], actor: str):
+    """The demand's compute award, when it places this job: ``(bid, plan on the awarded pool)``.
+
+    The awarded pool must pass the scheduler's filters for the job (resources, architecture,
+    residency, data reach), have room now and not be blocked (down); otherwise the award is voided
+    (its hold released, audited) and the job is placed as usual: ``(None, None)``. So is an
+    unbound award whose demand's deadline has passed."""
+    award = awards.for_contract(s, contract.id, lock=True)
+    if award is None or not award.hold_transfer_id:
+        return None, None
+    if not awards.usable(s, award, job.id):
+        if awards.bound_job(award) is None:  # unbound past the deadline: nothing can use it any more
+            awards.void(s, award, buyer_org_id=contract.buyer_org_id, actor=actor,
+                        reason="demand.deadline_passed", message="the demand's deadline passed", job_id=job.id)
+        return None, None
+    pool = s.get(Pool, award.pool_id)
+    if award.pool_id in blocked:
+        code, why = "pool.unavailable", f"the awarded pool {award.pool_id} is down (blocked for this job)"
+    else:
+        plan = scheduler.schedule([pool_json(pool)], [spec], mode="heuristic",
+                                  capacity=_free_capacity(s, [pool], job.id))
+        if plan.placements:
+            return award, plan
+        code, why = plan.unplaced[0].code, plan.unplaced[0].reason
+    awards.void(s, award, buyer_org_id=contract.buyer_org_id, actor=actor, reason=code,
+                message=f"the job is placed as usual at its pool's price plan: {why}", job_id=job.id)
+    return None, None
 
 
 def _reserve(s: Session, contract: Contract, job: Job, amount: int) -> None:
@@ -265,7 +303,7 @@ def _wait_in(s: Session, job: Job, contract: Contract, actor: str, code: str, re
         _reserve(s, contract, job, 0)
     before = job.placement.get("waiting")
     for key in ("pool", "pool_name", "region", "compute_provider", "executor", "cost", "breakdown", "why",
-                "hold_fen", "runner"):
+                "hold_fen", "runner", "award"):  # a bound award stays bound: it places the job again
         job.placement.pop(key, None)
     job.state, job.pool_id = "queued", None
     since = before["since"] if before else iso(utcnow())
@@ -282,6 +320,10 @@ def _parse_iso(text: str) -> datetime:
 def _fail_in(s: Session, job: Job, contract: Contract, actor: str, state: str, code: str, message: str) -> Job:
     if job.hold_fen:
         _reserve(s, contract, job, 0)
+    award = awards.for_contract(s, contract.id, lock=True)
+    if award is not None and awards.bound_job(award) == job.id:  # it ended before running: nothing used
+        awards.void(s, award, buyer_org_id=contract.buyer_org_id, actor=actor, reason=code, message=message,
+                    job_id=job.id)
     job.state, job.error_code, job.error_message, job.finished_at = state, code, message, utcnow()
     audit.append(s, actor=actor, action=f"job.{state}", subject=job.id, payload={"state": state, "code": code, "message": message})
     return job
@@ -584,8 +626,18 @@ def _settle(ex: Exchange, job_id: str, pool: dict, result: RunResult, verdict: o
         if not verdict.passed:  # nothing leaves: not the outputs, not the logs
             state, code = "denied", verdict.problems[0]["code"]
         data_fen = contract.price_fen if state == "succeeded" else 0
-        price = min(job.hold_fen, data_fen + compute_fen + transfer_fen)
-        charge = _charge(s, contract, job, pool, price, min(price, compute_fen + transfer_fen))
+        award = job.placement.get("award")
+        if award:  # the compute at the bid's price, from the bid's hold; the job's hold pays the data
+            bid = s.get(Bid, award["bid"], with_for_update=True)
+            compute_fen, transfer_fen = awards.rate(s, bid, seconds), 0
+            award_charge = awards.charge(s, bid, amount=compute_fen, job_id=job.id, contract=contract,
+                                         compute_provider_org_id=pool["org"])
+            price = min(job.hold_fen, data_fen)
+            charge = _sum(_charge(s, contract, job, pool, price, 0), award_charge)
+            price += compute_fen
+        else:
+            price = min(job.hold_fen, data_fen + compute_fen + transfer_fen)
+            charge = _charge(s, contract, job, pool, price, min(price, compute_fen + transfer_fen))
         job.state, job.finished_at, job.executor_ref = state, utcnow(), result.ref
         job.error_code = code
         job.error_message = "; ".join(p["message"] for p in verdict.problems) or result.error
@@ -605,6 +657,7 @@ def _settle(ex: Exchange, job_id: str, pool: dict, result: RunResult, verdict: o
                    "compute_provider_fen": charge.compute_provider_fen if charge else 0,
                    "operator_fen": charge.operator_fen if charge else 0,
                    "transfers": charge.transfers if charge else [], "outputs": released,
+                   **({"award": {**award, "compute_fen": compute_fen}} if award else {}),
                    "budget_left_fen": contract_service.remaining_fen(contract), "time": iso(utcnow())}
         event = audit.append(s, actor="system", action=f"job.{state}", subject=job.id, payload=receipt)
         job.receipt = dict(receipt, audit_seq=event.seq, audit_hash=event.hash,
@@ -629,6 +682,14 @@ def _charge(s: Session, contract: Contract, job: Job, pool: dict, price: int, co
     contract.hold_transfer_id = charge.new_hold_id
     job.hold_transfer_id, job.hold_fen = None, 0
     return charge
+
+
+def _sum(a: settlement.Charge | None, b: settlement.Charge | None) -> settlement.Charge | None:
+    """The job's data charge and its award's compute charge, as one bill."""
+    if a is None or b is None:
+        return a or b
+    return settlement.Charge(a.price_fen + b.price_fen, a.provider_fen + b.provider_fen, a.operator_fen + b.operator_fen,
+                             a.transfers + b.transfers, a.new_hold_id, a.compute_provider_fen + b.compute_provider_fen)
 
 
 # -- read and cancel -------------------------------------------------------------------------------
