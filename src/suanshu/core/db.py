@@ -6,8 +6,9 @@ go only through the Alembic migrations in ``suanshu/migrations``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +86,21 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("suanshu_read") else "BEGIN IMMEDIATE")
 
 
+_WRITER_LOCKS: dict[str, threading.RLock] = {}
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    """One lock per SQLite file for this process's write transactions. SQLite admits one writer;
+    the others wait in its busy handler, which sleeps in steps of up to 100 ms and wakes in no
+    order, so under contention a transaction could wait seconds behind later ones. Threads of
+    one process take turns here instead (other processes still meet the busy handler)."""
+    with _LOCKS_LOCK:
+        return _WRITER_LOCKS.setdefault(str(engine.url), threading.RLock())
+
+
+_LOCKS_LOCK = threading.Lock()
+
+
 class Database:
     """An engine plus a session factory; ``with db.transaction() as s:`` commits or rolls back."""
 
@@ -92,10 +108,11 @@ class Database:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = _writer_lock(self.engine) if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        with self._writers, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
