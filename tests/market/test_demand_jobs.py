@@ -8,6 +8,7 @@ contract that ends and a deadline that passes all void the hold; the hold carrie
 from __future__ import annotations
 
 import random
+import socket
 import time
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from suanshu.audit import log as audit
 from suanshu.audit.models import AuditEvent
+from suanshu.compute import scheduler
 from suanshu.core.clock import utcnow
 from suanshu.ledger import engine as ledger
 from suanshu.ledger import sweeper
@@ -40,14 +42,15 @@ pq.write_table(g, os.path.join(os.environ["SUANSHU_OUTPUT"], "by_city.parquet"))
 """
 
 
-def _pool(name: str, cpu_hour: int, region: str = REGION) -> dict:
+def _pool(name: str, cpu_hour: int, region: str = REGION, executor: str = "local") -> dict:
     return {"name": name, "kind": "general", "arch": "x86_64", "region": region, "cpu": 8, "memory_gb": 32,
             "price": {"cpu_hour": cpu_hour, "memory_gb_hour": 3_600, "accelerator_hour": {}},
-            "transfer_fen_per_gb": {REGION: 0}, "executor": "local"}
+            "transfer_fen_per_gb": {REGION: 0}, "executor": executor}
 
 
 class World:
-    def __init__(self, ex, tmp, *, awarded_region: str = REGION, residency: list[str] | None = None):
+    def __init__(self, ex, tmp, *, awarded_region: str = REGION, residency: list[str] | None = None,
+                 awarded_executor: str = "local"):
         self.ex = ex
         orgs.create_org(ex, None, "telco", ["provider"], region=REGION)
         orgs.create_org(ex, None, "bank", ["buyer"], region="北京")
@@ -64,7 +67,7 @@ class World:
             name="fees", asset="subscribers", sql=None, policy=policy, price_fen=PRICE_FEN, desensitize={}))
         hpc = self.actor("hpc")
         self.cheap = pools.register(ex, hpc, _pool("cheap", 36_000)).id
-        self.awarded = pools.register(ex, hpc, _pool("awarded", 72_000, awarded_region)).id
+        self.awarded = pools.register(ex, hpc, _pool("awarded", 72_000, awarded_region, awarded_executor)).id
         self.demand = demands.post(ex, self.actor("bank"), DemandSpec(
             title="用户费用按城市聚合", budget_fen=BUDGET, deadline=utcnow() + timedelta(days=7), compute=NEEDS,
             purpose="risk"))
@@ -167,7 +170,7 @@ def test_an_infeasible_awarded_pool_falls_back_at_submit(fresh_ex, tmp_path):
     assert job.state == "placed" and job.pool_id == world.cheap
     assert world.held() == BUDGET - BID_FEN
     [event] = world.award_events()
-    assert event["reason"] == "schedule.no_region" or event["reason"].startswith("schedule."), event
+    assert (event["reason"], event["state"], event["job"]) == (scheduler.NO_REGION, "void", job.id)
 
 
 def test_a_job_cancelled_before_it_runs_releases_the_award(world):
@@ -205,3 +208,35 @@ def test_the_compute_hold_has_a_ledger_timeout(world):
     # the deadline passed long before: the sweep finds the hold gone and records the award as expired
     demands.sweep(world.ex, now=utcnow() + timedelta(days=40))
     assert world.bid_row().detail["award"]["state"] == "expired"
+
+
+def test_an_awarded_pool_found_down_when_the_job_runs_fails_over_at_plan_price(fresh_ex, tmp_path):
+    pytest.importorskip("ray", reason="ray[default] is in the dev group: uv sync --inexact --all-groups")
+    with socket.socket() as probe:  # a port nothing listens on: a Ray pool that is down
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    world = World(fresh_ex, tmp_path, awarded_executor=down)
+    job = world.submit()
+    assert job.pool_id == world.awarded
+    job = jobs.run(world.ex, job.id)
+    assert job.state == "succeeded", job.error_message
+    assert job.pool_id == world.cheap and job.placement["blocked"] == [world.awarded]
+    assert [(a["pool"], a.get("charged_fen")) for a in job.placement["attempts"]] == [(world.awarded, 0),
+                                                                                     (world.cheap, None)]
+    assert "award" not in job.receipt and job.receipt["compute_fen"] == job.metering["billed_seconds"] * 11
+    assert world.held() == BUDGET - BID_FEN - job.price_fen
+    [event] = world.award_events()
+    assert event["reason"] == "pool.unavailable"
+
+
+def test_a_hold_that_timed_out_under_a_running_job_is_charged_from_cash(world):
+    job = world.submit()
+    with world.ex.db.transaction() as s:
+        timeout = s.get(Transfer, world.hold_id).timeout
+    assert world.hold_id in sweeper.expire(world.ex.db, now_ns=time.time_ns() + (timeout + 1) * 10**9)
+    job = jobs.run(world.ex, job.id)
+    assert job.state == "succeeded", job.error_message
+    assert world.bid_row().detail["award"]["state"] == "settled_from_cash"
+    assert job.receipt["award"]["compute_fen"] == job.receipt["compute_fen"] > 0
+    with world.ex.db.transaction() as s:
+        assert audit.verify(s).ok and ledger.verify(s).ok

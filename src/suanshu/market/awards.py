@@ -66,23 +66,22 @@ def bound_job(b: Bid) -> str | None:
     return _use(b).get("job") if _use(b).get("state") == "bound" else None
 
 
-def usable(s: Session, b: Bid | None, job_id: str, now: datetime | None = None) -> bool:
-    """The award may place ``job_id``: its hold is live and it is bound to this job, or unbound
-    before the demand's deadline."""
-    if b is None or not b.hold_transfer_id:
+def usable(s: Session, b: Bid | None, job_id: str, contract, now: datetime | None = None) -> bool:
+    """The award may place ``job_id`` now: its hold is live, it is unbound or bound to this job, and
+    neither the demand's deadline nor the contract's expiry has passed (so a job bound to it ends
+    well within the hold's timeout: ``hold_timeout``)."""
+    if b is None or not b.hold_transfer_id or bound_job(b) not in (None, job_id):
         return False
-    if bound_job(b) is not None:
-        return bound_job(b) == job_id
-    return (now or utcnow()) < s.get(Demand, b.demand_id).deadline
+    return (now or utcnow()) < min(s.get(Demand, b.demand_id).deadline, contract.expires_at)
 
 
 def needs(s: Session, b: Bid) -> dict:
     return s.get(Demand, b.demand_id).compute
 
 
-def check_request(s: Session, b: Bid | None, job_id: str, request: dict) -> None:
+def check_request(s: Session, b: Bid | None, job_id: str, contract, request: dict) -> None:
     """Refuse a job that asks for more than the awarded compute (while the award is live)."""
-    if not usable(s, b, job_id):
+    if not usable(s, b, job_id, contract):
         return
     need = needs(s, b)
     nodes = need.get("nodes", 1)
@@ -141,17 +140,25 @@ def rate(s: Session, b: Bid, billed_seconds: int) -> int:
 def charge(s: Session, b: Bid, *, amount: int, job_id: str, contract, compute_provider_org_id: str):
     """Post ``amount`` from the compute hold (a partial post releases the rest) and split it as a job's
     compute; nothing charged: the hold is voided. Returns the ``settlement.Charge`` or None."""
-    hold_id = b.hold_transfer_id
     if amount <= 0:
         void(s, b, buyer_org_id=contract.buyer_org_id, actor="system", reason="job.nothing_to_charge", job_id=job_id)
         return None
-    paid = settlement.charge(
-        s, hold_id=hold_id, buyer_org_id=contract.buyer_org_id, provider_org_id=contract.provider_org_id,
-        price=amount, remaining_after=0, commission_bps=contract.commission_bps,
-        memo={"contract": contract.id, "job": job_id, "demand": b.demand_id, "bid": b.id},
-        compute_provider_org_id=compute_provider_org_id, compute_fen=amount, ids_from=f"{job_id}/award")
-    _resolve(b, "settled", job=job_id, charged_fen=amount, released_fen=b.price_fen - amount,
-             transfers=paid.transfers)
+
+    def pay(hold_id):
+        return settlement.charge(
+            s, hold_id=hold_id, buyer_org_id=contract.buyer_org_id, provider_org_id=contract.provider_org_id,
+            price=amount, remaining_after=0, commission_bps=contract.commission_bps,
+            memo={"contract": contract.id, "job": job_id, "demand": b.demand_id, "bid": b.id},
+            compute_provider_org_id=compute_provider_org_id, compute_fen=amount, ids_from=f"{job_id}/award")
+
+    state = "settled"
+    try:
+        paid = pay(b.hold_transfer_id)
+    except LedgerError as err:  # the hold's timeout ran out under the job (it should not): charge the cash
+        if err.result != "pending_transfer_expired":
+            raise
+        paid, state = pay(None), "settled_from_cash"
+    _resolve(b, state, job=job_id, charged_fen=amount, released_fen=b.price_fen - amount, transfers=paid.transfers)
     return paid
 
 

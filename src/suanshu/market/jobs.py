@@ -144,8 +144,9 @@ def submit(ex: Exchange, actor: Actor, contract_id: str, program: str, request: 
                      payload={"contract": contract.id, "program_sha256": job.program_sha256, "request": job.request})
     try:
         with ex.db.transaction() as s:
-            _check_terms(s.get(Contract, contract_id), req)
-            awards.check_request(s, awards.for_contract(s, contract_id), job.id, req.as_dict())
+            contract = s.get(Contract, contract_id)
+            _check_terms(contract, req)
+            awards.check_request(s, awards.for_contract(s, contract_id), job.id, contract, req.as_dict())
     except Refused as err:
         return _finish_without_run(ex, actor.label, job.id, "denied", err)
     return place(ex, job.id, actor=actor.label)
@@ -256,15 +257,14 @@ def _awarded_plan(s: Session, job: Job, contract: Contract, spec: dict, blocked:
 
     The awarded pool must pass the scheduler's filters for the job (resources, architecture,
     residency, data reach), have room now and not be blocked (down); otherwise the award is voided
-    (its hold released, audited) and the job is placed as usual: ``(None, None)``. So is an
-    unbound award whose demand's deadline has passed."""
+    (its hold released, audited) and the job is placed as usual: ``(None, None)``. So is an award
+    past the demand's deadline or the contract's expiry. An award bound to another job is left alone."""
     award = awards.for_contract(s, contract.id, lock=True)
-    if award is None or not award.hold_transfer_id:
+    if award is None or not award.hold_transfer_id or awards.bound_job(award) not in (None, job.id):
         return None, None
-    if not awards.usable(s, award, job.id):
-        if awards.bound_job(award) is None:  # unbound past the deadline: nothing can use it any more
-            awards.void(s, award, buyer_org_id=contract.buyer_org_id, actor=actor,
-                        reason="demand.deadline_passed", message="the demand's deadline passed", job_id=job.id)
+    if not awards.usable(s, award, job.id, contract):  # past the deadline: nothing can use it any more
+        awards.void(s, award, buyer_org_id=contract.buyer_org_id, actor=actor, reason="demand.deadline_passed",
+                    message="the demand's deadline (or the contract's expiry) passed", job_id=job.id)
         return None, None
     pool = s.get(Pool, award.pool_id)
     if award.pool_id in blocked:
