@@ -146,6 +146,15 @@ def test_demand_to_settlement(api, sources):
     assert buyer_cash["posted_fen"] == 500_000 - 250 and buyer_cash["held_fen"] == 300_000 - 250
     everything = client.get("/api/v1/ledger/balances", headers=auth(op)).json()["accounts"]
     assert sum(a["posted_fen"] for a in everything) == 0
+
+    # the buyer ends the contract before any job used the compute award: both holds are released
+    r = client.post(f"/api/v1/contracts/{contract['id']}/cancel", headers=auth(buyer))
+    assert r.status_code == 200, r.text
+    assert cash(client, buyer)["held_fen"] == 0
+    board = client.get(f"/api/v1/demands/{d['id']}", headers=auth(buyer)).json()
+    awarded = next(b for b in board["bids"] if b["id"] == compute_bid["id"])
+    assert awarded["hold"] is None and awarded["detail"]["award"]["state"] == "void"
+    assert awarded["detail"]["award"]["reason"] == "contract.cancelled"
     assert client.get("/api/v1/audit/verify", headers=auth(op)).json()["ok"] is True
 
 

@@ -9,8 +9,10 @@ price per query); compute providers may add typed pool bids. The buyer compares 
 accepts at most one data bid and the compute auction's winner: **one transaction** creates the
 contract (policy frozen from the component, the bid's price per query) with its escrow hold and
 holds the compute price, marks the bids and the demand, notifies, and appends the audit entries
-— all or nothing. Open demands past their deadline are closed by ``sweep``, which ``suanshu serve``
-runs on a timer (``sweeper``).
+— all or nothing. The compute hold is used by the first job under the contract that the awarded
+pool can take, or voided (``awards.py``). Open demands past their deadline are closed by ``sweep``,
+which ``suanshu serve`` runs on a timer (``sweeper``); it also voids the compute hold of an awarded
+demand past its deadline that no job used.
 """
 
 from __future__ import annotations
