@@ -149,6 +149,11 @@ def _appending(session: Session) -> _Appending:
         return state
     if state is None:  # this session's first append: its queries write pending entries first
         event.listen(session, "do_orm_execute", _before_query)
+    # The caller's pending rows go first, as when the head was read through the ORM (autoflush):
+    # their row locks (a foreign key's on a contract) then the audit lock, in every transaction.
+    # Taken the other way round, two transactions deadlock on PostgreSQL.
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     conn = session.connection()
     sql = _statements.get(conn.dialect.name)
     if sql is None:
