@@ -96,13 +96,20 @@ PRIVATE_TMP = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("uns
 
 
 @pytest.fixture(scope="session")
-def second_ray_cluster(tmp_path_factory, ray_cluster):
+def hidden_workspaces(tmp_path_factory):
+    """A directory the second cluster sees empty; tests that put the exchange's workspaces here
+    (``tempfile.tempdir``) get a pool that shares no files with the exchange."""
+    return tmp_path_factory.mktemp("hidden-workspaces")
+
+
+@pytest.fixture(scope="session")
+def second_ray_cluster(tmp_path_factory, ray_cluster, hidden_workspaces):
     """Another Ray head on the same host while the first runs (as when other sessions run Ray too),
-    with a /tmp of its own where the host allows it: it cannot see the exchange's workspaces, as a
-    cluster on another host could not, so outputs must come back through Ray. Yields the pool's
-    executor address, naming its Ray Client server."""
+    which, where the host allows it, cannot see ``hidden_workspaces``. Yields the pool's executor
+    address, naming its Ray Client server."""
     from suanshu.compute.executors.ray import _free_port
 
     client = _free_port()
-    for address in _cluster(tmp_path_factory, "ray2", client_port=client, private_tmp=PRIVATE_TMP):
+    hide = hidden_workspaces if PRIVATE_TMP else None
+    for address in _cluster(tmp_path_factory, "ray2", client_port=client, hide=hide):
         yield f"{address}#client=127.0.0.1:{client}"

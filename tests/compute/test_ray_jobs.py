@@ -6,6 +6,7 @@ SQLite only: the backends are covered by test_jobs.py; here the executor is unde
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 
@@ -110,9 +111,10 @@ open(os.path.join(out, "by_city", "counts.csv"), "w").write("city,n\\n" + "".joi
 
 
 @pytest.fixture
-def remote_pool(world, second_ray_cluster):
+def remote_pool(world, second_ray_cluster, hidden_workspaces, monkeypatch):
     if not PRIVATE_TMP:
-        pytest.skip("a cluster that does not share the exchange's /tmp needs root and unshare here")
+        pytest.skip("a cluster that does not see the exchange's workspaces needs root and unshare here")
+    monkeypatch.setattr(tempfile, "tempdir", str(hidden_workspaces))  # the exchange's workspaces go there
     return pools.register(world.ex, world.actor("hpc"), pool_spec("npu-remote", second_ray_cluster, npu=1))
 
 

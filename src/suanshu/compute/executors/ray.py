@@ -209,7 +209,7 @@ def _free_port() -> int:
 @contextmanager
 def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = None, log_path: str | None = None,
                   timeout_s: float = 300.0, client_port: int | None = None,
-                  private_tmp: bool = False) -> Iterator[str]:
+                  hide: str | Path | None = None) -> Iterator[str]:
     """``ray start --head --block`` on loopback; yields the job server's address (the dashboard).
 
     The interpreter's bin dir leads PATH, so ``python`` in an entrypoint is this environment's. Stopped
@@ -223,9 +223,10 @@ def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = Non
     answer every submission with "No available agent to submit job" (a pool that looks up but takes
     no job). It is up once the job server lists jobs *and* the head's job agent answers.
 
-    ``client_port``: the Ray Client server's port (a free one when None). ``private_tmp``: the cluster
-    gets a /tmp of its own (a tmpfs in a new mount namespace; root only), so it cannot see the
-    exchange's workspaces, as a cluster on another host could not."""
+    ``client_port``: the Ray Client server's port (a free one when None). ``hide``: a directory the
+    cluster sees empty (a tmpfs over it in a new mount namespace; root only): where the exchange
+    makes its workspaces, so the cluster cannot see them, as one on another host could not. Only
+    that directory: hiding all of /tmp would also hide an interpreter that lives under it."""
     ray_bin = Path(sys.executable).parent / "ray"
     gcs, dashboard, agent = (_free_port() for _ in range(3))
     client = client_port or _free_port()
@@ -233,7 +234,7 @@ def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = Non
                PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed in finally)
     own_tmp = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-               'mount -t tmpfs suanshu-ray /tmp && exec "$@"', "sh"] if private_tmp else []
+               'mount -t tmpfs suanshu-ray "$0" && exec "$@"', str(hide)] if hide else []
     proc = subprocess.Popen(
         [*own_tmp, str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}",
