@@ -240,3 +240,28 @@ def test_a_hold_that_timed_out_under_a_running_job_is_charged_from_cash(world):
     assert job.receipt["award"]["compute_fen"] == job.receipt["compute_fen"] > 0
     with world.ex.db.transaction() as s:
         assert audit.verify(s).ok and ledger.verify(s).ok
+
+
+def test_a_second_job_while_the_award_is_bound_is_placed_as_usual(world):
+    first = world.submit()
+    second = world.submit()
+    assert first.pool_id == world.awarded and second.pool_id == world.cheap and "award" not in second.placement
+    assert world.bid_row().detail["award"]["job"] == first.id  # still bound to the first
+    jobs.cancel(world.ex, world.actor("bank"), second.id)
+    assert world.bid_row().hold_transfer_id == world.hold_id and world.award_events() == []
+
+
+def test_a_compute_only_award_is_released_when_the_deadline_passes(fresh_ex, tmp_path):
+    world = World(fresh_ex, tmp_path)
+    ex, bank = world.ex, world.actor("bank")
+    d = demands.post(ex, bank, DemandSpec(title="只要算力", budget_fen=10_000, compute=NEEDS,
+                                          deadline=utcnow() + timedelta(days=2)))
+    b = demands.bid(ex, world.actor("hpc"), d.id, pool="awarded", price_fen=900)
+    hold = demands.accept(ex, bank, d.id, [b.id])["holds"][0]
+    with ex.db.transaction() as s:  # no contract: the hold lives until the deadline plus the longest job
+        assert 2 * 86_400 + awards.MAX_JOB_HOURS * 3600 - 120 <= s.get(Transfer, hold).timeout
+    assert world.held() == BUDGET + 900
+    demands.sweep(ex, now=utcnow() + timedelta(days=3))
+    assert world.held() == BUDGET  # the first demand's holds stay: its deadline is later
+    with ex.db.transaction() as s:
+        assert s.get(Bid, b.id).detail["award"]["reason"] == "demand.deadline_passed"
