@@ -19,6 +19,10 @@ submit -> place -> run -> check -> settle, each state change audited in its own 
   job's hold and splits it: data provider, compute provider, operator (``settlement.charge``); the
   rest of the hold returns to the contract.
 
+A contract signed for a demand whose compute bid was accepted carries that award (``awards``): the
+first job the awarded pool can take is placed there and its compute charged at the bid's price from
+the bid's own hold; otherwise the award's hold is voided and the job placed and priced as above.
+
 Money while a job runs: the contract's hold covers its unspent budget; a placed job's hold is carved
 out of it (the contract's ``spent_fen`` counts the hold, so queries under the same contract see only
 what is left), and given back when the job settles.
@@ -57,8 +61,8 @@ from suanshu.market import awards, settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract
-from suanshu.market.tables import Bid
 from suanshu.market.pools import pool_json
+from suanshu.market.tables import Bid
 from suanshu.policy.model import Policy
 from suanshu.vault.models import Asset
 
@@ -235,7 +239,7 @@ def place(ex: Exchange, job_id: str, *, actor: str = "system", blocked: tuple[st
             job.placement = placement
             return _fail_in(s, job, contract, actor, "denied", "contract.budget_exhausted",
                             f"the job may cost up to {hold} fen (data {contract.price_fen} + compute "
-                            f"{chosen.cost}); the contract has {left} fen left")
+                            f"{hold - contract.price_fen}); the contract has {left} fen left")
         used = {"bid": award.id, "demand": award.demand_id, "price_fen": award.price_fen,
                 "hold": award.hold_transfer_id} if award else None
         job.placement = dict(placement, pool=pool.id, pool_name=pool.name, region=pool.region,
