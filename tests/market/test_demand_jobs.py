@@ -265,3 +265,10 @@ def test_a_compute_only_award_is_released_when_the_deadline_passes(fresh_ex, tmp
     assert world.held() == BUDGET  # the first demand's holds stay: its deadline is later
     with ex.db.transaction() as s:
         assert s.get(Bid, b.id).detail["award"]["reason"] == "demand.deadline_passed"
+
+
+def test_the_contract_expiring_releases_an_unused_award(world):
+    assert billing.sweep_expired(world.ex, now=utcnow() + timedelta(days=400)) == [world.contract_id]
+    assert world.held() == 0
+    [event] = world.award_events()
+    assert (event["reason"], event["state"]) == ("contract.expired", "void")
