@@ -16,16 +16,21 @@ COLUMNS = ["station_id", "station_name", "city", "observed_at", "temperature_c",
 LEGALITY = "气象站自有观测数据，依法采集"
 
 
+def upload(client, table, tmp_path, name: str) -> tuple[str, str]:
+    """Upload ``table`` as a CSV through the console: (asset id, the compose form's HTML)."""
+    path = datasets.write_csv(table, tmp_path / f"{name}.csv")
+    token = csrf_of(client.get("/vault").text)
+    with open(path, "rb") as f:
+        r = client.post("/vault/upload", data={"csrf_token": token, "name": name},
+                        files={"file": (path.name, f, "text/csv")}, follow_redirects=False)
+    asset_id = r.headers["location"].rsplit("/", 1)[1]
+    return asset_id, client.get(f"/components/new?asset={asset_id}").text
+
+
 @pytest.fixture
 def composer(browser_for, tmp_path):
     meteo = browser_for("meteo")
-    path = datasets.write_csv(datasets.meteorology_hourly(rows=300), tmp_path / "weather.csv")
-    token = csrf_of(meteo.get("/vault").text)
-    with open(path, "rb") as f:
-        r = meteo.post("/vault/upload", data={"csrf_token": token, "name": "weather"},
-                       files={"file": (path.name, f, "text/csv")}, follow_redirects=False)
-    asset_id = r.headers["location"].rsplit("/", 1)[1]
-    html = meteo.get(f"/components/new?asset={asset_id}").text
+    asset_id, html = upload(meteo, datasets.meteorology_hourly(rows=300), tmp_path, "weather")
     return meteo, asset_id, html
 
 
@@ -48,7 +53,7 @@ def test_the_form_offers_every_mode_role_and_desensitization(composer):
         assert f'id="mode-{mode}" value="{mode}"' in html
     assert '<option value="join"' in html and '<option value="generalize:age"' in html
     assert "hx-post=\"/compose/words\"" in html and "data-policy-words" in html  # explained from the first view
-    assert "差分" in html  # the aggregate mode's differencing limit, in Chinese
+    assert "聚合模式无法阻止差分攻击" in html  # the aggregate mode's differencing limit, in Chinese
 
 
 def test_dp_errors_sit_next_to_their_fields_and_nothing_typed_is_lost(composer, exchange):
@@ -116,3 +121,20 @@ def test_the_policy_is_explained_live_as_the_form_changes(composer):
     assert "ε 0.5" in r.text and "station_id" in r.text  # budget and the join column in plain words
     incomplete = meteo.post("/compose/words", data=form | {"eps_total": ""}, headers={"HX-Request": "true"})
     assert "data-policy-problems" in incomplete.text
+
+
+def test_a_gate_refusal_names_the_columns_in_clear_and_keeps_the_form(browser_for, tmp_path):
+    """The compliance gate refuses personal information in clear: the page says which columns (and
+    still explains the policy being composed) instead of failing."""
+    meteo = browser_for("meteo")
+    table = datasets.telecom_subscribers(rows=200)
+    asset_id, html = upload(meteo, table, tmp_path, "subscribers")
+    form = {"csrf_token": csrf_of(html), "asset": asset_id, "name": "subs", "title": "用户", "price": "1.00",
+            "legality": LEGALITY, "mode": "aggregate", "min_group_size": "5", "agg-count": "on"}
+    roles = {"mobile": "dimension", "monthly_fee_fen": "aggregate"}
+    for i, col in enumerate(table.column_names):
+        form |= {f"col-{i}-keep": "on", f"col-{i}-method": "none", f"col-{i}-role": roles.get(col, "hidden")}
+    r = meteo.post("/components/new", data=form)
+    assert r.status_code == 403, r.text[:500]  # a refusal, not a 500
+    assert "gate.personal_info_in_clear" in r.text and "<code>mobile</code>" in r.text
+    assert 'value="subs"' in r.text and "data-policy-words" in r.text  # nothing typed lost, words still there

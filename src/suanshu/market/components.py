@@ -32,7 +32,7 @@ from suanshu.scan import desensitize
 from suanshu.scan.report import scan_table
 from suanshu.vault.models import Asset
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # a component name (the console checks it too)
 EXPOSED_ROLES = {"dimension"}  # roles whose values reach a buyer in clear (aggregate and dp modes)
 
 
@@ -142,7 +142,7 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "li
     actor.require(Role.PROVIDER)
     if state not in PUBLISH_STATES:
         raise UsageError("component.bad_state", f"a new component is one of {', '.join(PUBLISH_STATES)}")
-    if not _NAME.match(spec.name):
+    if not NAME.match(spec.name):
         raise UsageError("component.bad_name", f"component name {spec.name!r}: lowercase letters, digits, _")
     if spec.price_fen < 0:
         raise UsageError("money.negative", "the price must not be negative")

@@ -3,7 +3,6 @@ policy, price), submit it, and follow its state; contracts and revenue live in c
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
 from fastapi import APIRouter, Request
@@ -16,7 +15,7 @@ from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.core.money import parse_amount
 from suanshu.core.orgs import Role
 from suanshu.market import assets, workspace
-from suanshu.market.components import ComponentSpec, quote
+from suanshu.market.components import NAME, ComponentSpec, quote
 from suanshu.policy.model import AGGREGATES, DP_AGGREGATES, MODES_IMPLEMENTED, ROLES, Policy
 from suanshu.scan import desensitize
 from suanshu.vault.models import ScanReport
@@ -28,7 +27,6 @@ from suanshu.web.render import page
 router = APIRouter(include_in_schema=False)
 METHODS = ("none", "mask", "hash", "generalize", "drop")
 MODES = MODES_IMPLEMENTED  # every mode the policy engine runs: aggregate, dp, extract, job
-NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 NUMERIC = ("INT", "BIGINT", "DOUBLE", "FLOAT", "DECIMAL", "SMALLINT", "TINYINT", "HUGEINT", "REAL")
 
 
@@ -303,7 +301,7 @@ async def compose_words(request: Request, who: Posted):
     except SuanshuError as err:
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
     words_now, problems = preview(form, asset.name, [c["name"] for c in columns])
-    return page(request, "_compose_words.html", words_now=words_now, problems=problems)
+    return page(request, "_compose_words.html", words_now=words_now, form_problems=problems)
 
 
 def _fields_from(err: SuanshuError) -> dict[str, str]:
