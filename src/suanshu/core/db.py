@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator, create_engine, event
@@ -111,8 +112,11 @@ class Database:
         self._writers = _writer_lock(self.engine) if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self._writers, self._sessions() as session, session.begin():
+    def transaction(self, bind: Connection | None = None) -> Iterator[Session]:
+        """``bind``: a connection of the caller's own (the ledger writer keeps one), still taking
+        its turn among this process's writers."""
+        sessions = self._sessions if bind is None else partial(Session, bind=bind, expire_on_commit=False)
+        with self._writers, sessions() as session, session.begin():
             yield session
 
     @contextmanager

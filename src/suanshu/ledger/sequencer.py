@@ -366,7 +366,7 @@ class Sequencer:
             events += p.events
             ends.add(len(events) - 1)
         try:
-            with Session(bind=self._connection(), expire_on_commit=False) as s, s.begin():
+            with self.db.transaction(bind=self._connection()) as s:
                 results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True,
                                                   cache=self.cache)
                 at = 0
