@@ -220,11 +220,9 @@ def is_name(word: str) -> bool:
     given = _surname_split(word) if 2 <= len(word) <= 4 else None
     if not given or len(given) > 2 or not _HAN_WORD.fullmatch(word) or not _NOT_GIVEN.isdisjoint(given):
         return False
-    tags = _word_tags()
-    if tags.get(word, "nr") != "nr" or word in _NOT_NAMES or word in _places():
-        return False
+    rejected, org_heads, _suffixes = _dictionary_sets()
     # 华南仓: the surname and the next character already make a place or an organisation
-    return not (len(word) == 3 and tags.get(word[:2]) in ("ns", "nt", "nz"))
+    return word not in rejected and not (len(word) == 3 and word[:2] in org_heads)
 
 
 @lru_cache(maxsize=1)

@@ -73,8 +73,7 @@ class Profile:
                 self.kinds["integer"] += pc.sum(integer).as_py() or 0
                 rest = numeric.filter(pc.invert(integer))
                 for kind in ("decimal", "date"):
-                    self.kinds[kind] += (pc.sum(pc.match_substring_regex(rest, _KIND_RES[kind])).as_py() or 0) \
-                        if len(rest) else 0
+                    self.kinds[kind] += pc.sum(pc.match_substring_regex(rest, _KIND_RES[kind])).as_py() or 0
 
     def result(self, types: list[dict]) -> dict:
         non_null = self.rows - self.nulls

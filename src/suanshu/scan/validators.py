@@ -103,13 +103,7 @@ def is_bank_card(digits: str) -> bool:
     are airlines, 7-9 petroleum, health, national use — and most order numbers. A run of one
     repeated digit is a placeholder, not an account.
     """
-    return (
-        16 <= len(digits) <= 19
-        and digits[0] in CARD_MII
-        and len(set(digits)) > 1
-        and is_luhn(digits)
-        and not (len(digits) == 18 and is_resident_id(digits))
-    )
+    return card_shape(digits) and not (len(digits) == 18 and is_resident_id(digits))
 
 
 # GB 32100-2015 unified social credit code (统一社会信用代码): 18 characters over 31 symbols.
@@ -261,8 +255,9 @@ def are_luhn(values: list[str]) -> np.ndarray:
     return out
 
 
-def _card_shape(digits: str) -> bool:
-    """``is_bank_card`` without its last test (a valid resident ID is not a card)."""
+def card_shape(digits: str) -> bool:
+    """``is_bank_card`` without its last test (a valid resident ID is not a card): a column whose
+    header names cards counts a Luhn-valid number that is also an ID as the card it is declared."""
     return 16 <= len(digits) <= 19 and digits[0] in CARD_MII and len(set(digits)) > 1 and is_luhn(digits)
 
 
@@ -271,11 +266,10 @@ def are_bank_cards(values: list[str], ids_win: bool = True) -> np.ndarray:
     that is also a valid resident ID counts as a card (a column whose header names cards)."""
     out = np.zeros(len(values), dtype=bool)
     mii = np.frombuffer(CARD_MII.encode(), dtype=np.uint8)
-    one = is_bank_card if ids_win else _card_shape
     for n, idx in _by_length(values).items():
         raw = _matrix(values, idx, n) if 16 <= n <= 19 else None
-        if raw is None:
-            out[idx] = [one(values[i]) for i in idx.tolist()] if 16 <= n <= 19 else False
+        if raw is None:  # the resident-ID test, when it applies, runs once for all below
+            out[idx] = [card_shape(values[i]) for i in idx.tolist()] if 16 <= n <= 19 else False
             continue
         a = raw.astype(np.int64) - 48
         ok = ((a >= 0) & (a <= 9)).all(1) & np.isin(raw[:, 0], mii) & (a != a[:, :1]).any(1) & _luhn_rows(a)

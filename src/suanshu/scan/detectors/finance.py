@@ -38,9 +38,7 @@ class BankCardFirst(BankCardDetector):
     also a valid resident ID counts as the card it is declared to be."""
 
     def validate(self, candidate: str) -> bool:
-        digits = candidate.replace(" ", "").replace("-", "")
-        return 16 <= len(digits) <= 19 and digits[0] in validators.CARD_MII and len(set(digits)) > 1 \
-            and validators.is_luhn(digits)
+        return validators.card_shape(candidate.replace(" ", "").replace("-", ""))
 
     def validate_many(self, candidates: list[str]) -> np.ndarray:
         # the card tests in numpy (no Python test per candidate), without "a valid ID is not a card"
