@@ -4,6 +4,7 @@ ledger uses it: result, exception, timeout, callbacks before and after resolving
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
@@ -37,10 +38,18 @@ def test_callbacks_run_once_whenever_they_are_added():
 
 
 def test_every_waiter_wakes():
-    t, got = Ticket(), []
-    waiters = [threading.Thread(target=lambda: got.append(t.result(timeout=5))) for _ in range(8)]
+    t, got, ready = Ticket(), [], threading.Barrier(9)
+
+    def wait():
+        ready.wait()
+        got.append(t.result(timeout=5))
+
+    waiters = [threading.Thread(target=wait) for _ in range(8)]
     for w in waiters:
         w.start()
+    ready.wait()
+    time.sleep(0.2)  # room for all eight to block inside result(), so the wake-up chain is what frees them
+    assert not t.done() and got == []
     t.set_result("ok")
     for w in waiters:
         w.join()
