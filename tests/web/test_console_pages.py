@@ -57,8 +57,10 @@ def test_contracts_and_query_history_page_newest_first(exchange, listed, browser
     url = f"/contracts/{signed[0]}"
     token = csrf_of(insurer.get(url).text)
     for n in range(4):
-        insurer.post(url + "/query", data={"csrf_token": token, "sql": f"SELECT city, count(*) AS n{n} FROM w GROUP BY city"},
-                     headers={"HX-Request": "true"})
+        r = insurer.post(url + "/query", data={"csrf_token": token, "sql": f"SELECT city, count(*) AS n{n} FROM w GROUP BY city"},
+                         headers={"HX-Request": "true"})
+    # the history the answer refreshes in place keeps its pager, linking to the contract's page
+    assert f'href="{url}?runs=' in r.text and "/query?runs=" not in r.text
     runs = walk(insurer, url, r"AS (n\d) FROM")
     assert [r for p in runs for r in p] == ["n3", "n2", "n1", "n0"] and len(runs) == 2
 

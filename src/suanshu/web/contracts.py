@@ -22,7 +22,7 @@ from suanshu.market.models import QueryRun
 from suanshu.web import errors
 from suanshu.web.auth import Posted, User, need
 from suanshu.web.i18n import _
-from suanshu.web.render import PAGE, keyset_page, page
+from suanshu.web.render import keyset_page, page
 
 router = APIRouter(include_in_schema=False)
 CHART_ROWS = 50
@@ -70,18 +70,22 @@ def chart_of(columns: list[str], rows: list[list]) -> dict | None:
     return {"type": "bar", "x": x, "series": series}
 
 
-def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
-    ex = request.app.state.exchange
+def _contract_and_runs(request: Request, who, contract_id: str, base: str | None = None):
+    """The contract, its component, one page of its query history and the history's page links."""
     found: dict = {}
 
     def runs_page(after, n):
-        found["contract"], found["component"], runs = workspace.contract_detail(ex, who.actor, contract_id,
-                                                                                runs_after=after, runs_limit=n)
+        found["contract"], found["component"], runs = workspace.contract_detail(
+            request.app.state.exchange, who.actor, contract_id, runs_after=after, runs_limit=n)
         return runs
 
-    runs, runs_pages = keyset_page(request, "runs", runs_page)
-    contract = found["contract"]
-    return page(request, "contract.html", status_code=status, k=contract, comp=found["component"], runs=runs,
+    runs, runs_pages = keyset_page(request, "runs", runs_page, base=base)
+    return found["contract"], found["component"], runs, runs_pages
+
+
+def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
+    contract, component, runs, runs_pages = _contract_and_runs(request, who, contract_id)
+    return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
                 runs_pages=runs_pages, is_buyer=contract.buyer_org_id == who.actor.org_id,
                 joins=join_columns(contract.policy), **extra)
 
@@ -141,10 +145,10 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
         outcome["refusal"] = errors.box(err, _("The query was refused"))
         status = 200 if request.headers.get("hx-request") else err.http_status
     if request.headers.get("hx-request"):  # the result, and the history refreshed out of band
-        contract, _component, runs = await run_in_threadpool(
-            lambda: workspace.contract_detail(ex, who.actor, contract_id, runs_limit=PAGE))
+        contract, _component, runs, runs_pages = await run_in_threadpool(
+            lambda: _contract_and_runs(request, who, contract_id, base=f"/contracts/{contract_id}"))
         return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
-                    history_oob=True)
+                    runs_pages=runs_pages, history_oob=True)
     try:
         return await run_in_threadpool(lambda: _detail(request, who, contract_id, status=status, outcome=outcome))
     except SuanshuError as err:

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.datastructures import URL
 
 from suanshu.core.clock import local
 from suanshu.core.money import format_fen
@@ -56,15 +57,17 @@ def _relative(url) -> str:
     return url.path + (f"?{url.query}" if url.query else "")
 
 
-def keyset_page(request: Request, param: str, fetch, *, limit: int | None = None, key=lambda item: item.id):
+def keyset_page(request: Request, param: str, fetch, *, limit: int | None = None, key=lambda item: item.id,
+                base: str | None = None):
     """One page of a list the domain pages by id (``market.paging``): ``fetch(after, n)`` returns up to
     ``n`` items after the cursor in the query parameter ``param``. One extra item is asked for, so the
-    "next" link appears only when there is a next page. Returns (items, {"next", "first"} links)."""
+    "next" link appears only when there is a next page. Returns (items, {"next", "first"} links),
+    relative to this request's URL or to ``base`` (a list refreshed by a POST links to its page)."""
     limit = limit or PAGE
     after = request.query_params.get(param) or None
     items = fetch(after, limit + 1)
     more, items = len(items) > limit, items[:limit]
-    url = request.url
+    url = URL(base) if base else request.url
     return items, {"next": _relative(url.include_query_params(**{param: key(items[-1])})) if more else None,
                    "first": _relative(url.remove_query_params(param)) if after else None}
 
