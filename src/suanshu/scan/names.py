@@ -350,15 +350,41 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
     it is "，" or "：", context for names, or the NUL that ends a cell; any other becomes \\x01),
     and the index in ``text`` of each character kept. The segmenter then reads 3x less:
     identifiers, numbers and Latin text are most of a table's free text, and no name is made
-    of them."""
+    of them.
+
+    A run of Han characters with no surname character before its last one cannot hold a name
+    (a name starts with a surname and has a given name after it, and the segmenter never joins
+    characters across a non-Han one), so its characters are left out too: the segmenter cuts
+    each Han run on its own, so the runs kept are cut exactly as before, and the context a name
+    looks at (the words beside it in its run, the separator at either end) stays the same. In
+    table text that is half of the Han characters (据核实, 身份证号, 统一社会信用代码 …)."""
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     han = (cps >= 0x3400) & (cps <= 0x9FFF)
     keep = han | np.append(han[1:], True)  # Han, or the last character before Han or the end
+    if han.any():
+        run = np.cumsum(han & ~np.append(False, han[:-1])) - 1  # the Han run of each Han character
+        starter = _surname_table()[np.where(han, cps, 0)] & np.append(han[1:], False)
+        named = np.zeros(int(run[-1]) + 1 if len(run) else 0, dtype=bool)
+        named[run[starter]] = True
+        keep &= ~han | named[run]
     where = np.flatnonzero(keep)
     out = cps[where].copy()
     other = ~han[where] & (out != ord("，")) & (out != ord("：")) & (out != 0)
     out[other] = 1
     return out.tobytes().decode("utf-32-le"), where
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_verdict(word: str) -> int:
+    """For a word standing alone (not joined with the next, no compound surname + 3 characters):
+    how many characters to cut off its end to get the name (0, or 1 for a glued function word:
+    林丽因), or -1 when it is no name. Cached: table text repeats its words (信用, 车牌, 时间)."""
+    if len(word) < 2 or not (word[0] in SURNAMES or word[:2] in SURNAMES_COMPOUND):
+        return -1
+    cut = 0
+    if len(word) in (3, 4) and word[-1] in _GLUED and word not in _word_tags() and word[:2] not in SURNAMES_COMPOUND:
+        word, cut = word[:-1], 1
+    return cut if is_name(word) else -1
 
 
 def find_names(text: str) -> list[tuple[int, int]]:
@@ -385,24 +411,34 @@ def find_names(text: str) -> list[tuple[int, int]]:
     can_join = nxt_han & (lens + nxt_len >= 2) & (lens + nxt_len <= 3) & ~function & ((lens != 2) | (nxt_len == 1))
     maybe &= (lens >= 2) | can_join
     spans = []
-    for i in np.flatnonzero(maybe).tolist():
-        w, start, pos = words[i], int(starts[i]), int(ends[i])
-        if len(w) <= 2 and can_join[i]:
-            merged = _split_name(words, i)
-            if merged:
-                w, pos = merged, start + len(merged)
-        if len(w) < 2 or not (w[0] in SURNAMES or w[:2] in SURNAMES_COMPOUND):
-            continue
-        end = pos
-        if len(w) in (3, 4) and w[-1] in _GLUED and w not in _word_tags() and w[:2] not in SURNAMES_COMPOUND:
-            w, end = w[:-1], pos - 1  # 林丽因, 熊建佑因: a function word glued to the name
-        elif len(w) == 3 and w[:2] in SURNAMES_COMPOUND and i + 1 < len(words):
-            # 欧阳明 + 辉因: the HMM split a compound-surname name before its last character
-            nxt = words[i + 1]
-            if len(nxt) == 2 and _HAN.match(nxt[0]) and nxt[1] in _GLUED and not _known(nxt):
-                w, end = w + nxt[0], pos + 1
+    idx = np.flatnonzero(maybe)
+    for i, start, pos, join in zip(idx.tolist(), starts[idx].tolist(), ends[idx].tolist(),
+                                   can_join[idx].tolist(), strict=True):
+        w = words[i]
+        if not (join and len(w) <= 2) and not (len(w) == 3 and w[:2] in SURNAMES_COMPOUND):
+            cut = _word_verdict(w)  # the common case: the word alone decides
+            if cut < 0:
+                continue
+            end = pos - cut
+        else:
+            if join and len(w) <= 2:
+                merged = _split_name(words, i)
+                if merged:
+                    w, pos = merged, start + len(merged)
+            if len(w) < 2 or not (w[0] in SURNAMES or w[:2] in SURNAMES_COMPOUND):
+                continue
+            end = pos
+            if len(w) in (3, 4) and w[-1] in _GLUED and w not in _word_tags() and w[:2] not in SURNAMES_COMPOUND:
+                w, end = w[:-1], pos - 1  # 林丽因, 熊建佑因: a function word glued to the name
+            elif len(w) == 3 and w[:2] in SURNAMES_COMPOUND and i + 1 < len(words):
+                # 欧阳明 + 辉因: the HMM split a compound-surname name before its last character
+                nxt = words[i + 1]
+                if len(nxt) == 2 and _HAN.match(nxt[0]) and nxt[1] in _GLUED and not _known(nxt):
+                    w, end = w + nxt[0], pos + 1
+            if not is_name(w):
+                continue
         start, end = int(where[start]), int(where[end - 1]) + 1  # a name is Han only: contiguous
-        if not is_name(w) or cleaned.startswith(_NOT_AFTER_NAME, end):
+        if cleaned.startswith(_NOT_AFTER_NAME, end):
             continue
         if start and cleaned[start - 1].isascii() and cleaned[start - 1].isalnum():
             continue  # 5G智享: glued to a model or product code, not a person

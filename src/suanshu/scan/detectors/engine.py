@@ -439,11 +439,14 @@ def _resolve(rows, starts, ends, types, prios) -> Found:
     if not len(clash_rows):
         return Found(rows, starts, ends, types)
     keep = ~np.isin(rows, clash_rows)
-    for r in clash_rows.tolist():
-        idx = np.flatnonzero(rows == r)
+    # rows are sorted: each clash row's candidates are one range, found by binary search (a
+    # comparison over all candidates per clash row cost 0.1 ms a row)
+    lo, hi = np.searchsorted(rows, clash_rows, "left").tolist(), np.searchsorted(rows, clash_rows, "right").tolist()
+    prio_list, start_list, end_list = prios.tolist(), starts.tolist(), ends.tolist()
+    for a, b in zip(lo, hi, strict=True):
         taken: list[tuple[int, int]] = []
-        for i in sorted(idx.tolist(), key=lambda i: (prios[i], starts[i])):
-            s, e = int(starts[i]), int(ends[i])
+        for i in sorted(range(a, b), key=lambda i: (prio_list[i], start_list[i])):
+            s, e = start_list[i], end_list[i]
             if not any(s < te and ts < e for ts, te in taken):
                 taken.append((s, e))
                 keep[i] = True
