@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ledger_helpers import nid, post, tr, void
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from suanshu.core.errors import UsageError
 from suanshu.ledger import codes
@@ -27,6 +27,7 @@ from suanshu.ledger.engine import (
     lookup_accounts,
     lookup_transfers,
 )
+from suanshu.ledger.models import AccountTransfer, Transfer
 
 LINKED = TransferFlags.LINKED
 PENDING = TransferFlags.PENDING
@@ -400,3 +401,60 @@ def test_balances_seen_earlier_in_the_session_are_refreshed(ledger):
         assert create_transfers(s, [tr(L.a, L.b, 60)]) == ["ok"]
         assert create_transfers(s, [tr(L.a, L.b, 60)]) == ["exceeds_credits"]
         assert (a.debits_posted, a.credits_posted) == (60, 100)
+
+
+def test_listings_see_transfers_the_account_index_has_not_caught_up_with(ledger, monkeypatch):
+    """A cached writer (the sequencer) indexes by account in bulk, once INDEX_LAG transfers are
+    above the mark; until then listings find the newest transfers in the tail, and a page that
+    crosses the mark neither repeats nor skips one."""
+    from suanshu.ledger import engine
+
+    L = ledger
+    monkeypatch.setattr(engine, "INDEX_LAG", 10)
+    cache = engine.AccountCache()
+
+    def batch(n: int) -> None:
+        with L.db.transaction() as s:
+            assert create_transfers(s, [tr(L.bank, L.a if i % 2 else L.b, i + 1) for i in range(n)],
+                                    cache=cache) == ["ok"] * n
+        cache.commit()
+
+    def mark() -> int:
+        with L.db.transaction() as s:
+            return engine.indexed_upto(s)
+
+    def listed(account: str, limit: int) -> list[int]:
+        stamps, after = [], None
+        with L.db.transaction() as s:
+            while page := get_account_transfers(s, account, limit=limit, after_timestamp=after):
+                stamps += [t.timestamp for t in page]
+                after = page[-1].timestamp
+        return stamps
+
+    batch(3)  # a new cache does not know the lag: its first batch indexes
+    first_mark = mark()
+    batch(4)
+    assert mark() == first_mark  # 4 transfers above the mark: not yet indexed
+    with L.db.transaction() as s:
+        everything = [t.timestamp for t in s.scalars(select(Transfer).order_by(Transfer.timestamp))]
+        assert s.scalar(select(func.count()).select_from(AccountTransfer)) == 2 * 3
+    assert listed(L.bank, 2) == listed(L.bank, 100) == everything
+    assert len(listed(L.a, 3)) + len(listed(L.b, 3)) == 7
+    batch(6)  # 10 above the mark now: indexed, mark at the newest transfer
+    with L.db.transaction() as s:
+        assert engine.indexed_upto(s) == s.scalar(select(func.max(Transfer.timestamp)))
+        assert s.scalar(select(func.count()).select_from(AccountTransfer)) == 2 * 13
+        assert engine.verify(s).ok
+    assert len(listed(L.bank, 4)) == 13
+
+
+def test_a_writer_without_a_cache_indexes_at_once(ledger):
+    from suanshu.ledger import engine
+
+    L = ledger
+    L.fund(L.a, 5)
+    with L.db.transaction() as s:
+        newest = s.scalar(select(func.max(Transfer.timestamp)))
+        assert engine.indexed_upto(s) == newest
+        assert set(s.execute(select(AccountTransfer.account_id, AccountTransfer.timestamp))) == {
+            (L.bank, newest), (L.a, newest)}

@@ -186,3 +186,40 @@ def test_accounts_on_other_ledgers_balance_separately(db):
         assert create_transfers(s, [tr(usd_bank, usd_cash, 5, ledger=840)]) == ["ok"]
     with db.transaction() as s:
         assert verify(s).ok
+
+
+def test_verify_names_what_the_account_index_misses_or_invents(ledger):
+    """The account index is derived, like balances: a transfer dropped from it (it would vanish
+    from listings and statements) or an entry no transfer backs makes verify fail."""
+    _activity(ledger)
+    with ledger.db.transaction() as s:
+        victim = s.execute(text("SELECT id, credit_account_id, timestamp FROM ledger_transfers "
+                                "ORDER BY timestamp LIMIT 1 OFFSET 2")).one()
+        s.execute(text("DELETE FROM ledger_account_transfers WHERE account_id = :a AND timestamp = :t"),
+                  {"a": victim.credit_account_id, "t": victim.timestamp})
+    with ledger.db.transaction() as s:
+        report = verify(s)
+    assert (report.ok, report.transfer) == (False, victim.id)
+    assert "account index" in report.reason
+    with ledger.db.transaction() as s:  # put it back, then list it under the wrong account
+        s.execute(text("INSERT INTO ledger_account_transfers (account_id, timestamp) VALUES (:a, :t)"),
+                  {"a": victim.credit_account_id, "t": victim.timestamp})
+        assert verify(s).ok
+        s.execute(text("INSERT INTO ledger_account_transfers (account_id, timestamp) VALUES (:a, :t)"),
+                  {"a": ledger.revenue, "t": victim.timestamp})
+    with ledger.db.transaction() as s:
+        report = verify(s)
+    assert (report.ok, report.account) == (False, ledger.revenue)
+
+
+def test_upgrading_an_existing_ledger_indexes_its_transfers_by_account(ledger):
+    _activity(ledger)
+    cfg = migrate.alembic_config(ledger.db.engine)
+    with ledger.db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        conn.commit()
+    migrate.upgrade(ledger.db.engine)  # 0011 fills the account index from the stored transfers
+    with ledger.db.transaction() as s:
+        assert s.scalar(text("SELECT count(*) FROM ledger_account_transfers")) == 2 * 8
+        assert verify(s).ok

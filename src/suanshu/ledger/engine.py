@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import BigInteger, and_, insert, literal, or_, select
+from sqlalchemy import BigInteger, and_, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -54,7 +54,7 @@ from suanshu.ledger.codes import (
     TransferFlags,
 )
 from suanshu.ledger import seals
-from suanshu.ledger.models import Account, Transfer
+from suanshu.ledger.models import Account, AccountIndexMark, AccountTransfer, Transfer
 
 R = CreateTransferResult
 AR = CreateAccountResult
@@ -434,13 +434,18 @@ class AccountCache:
         self.accounts: dict[str, _Balances] = {}
         self.last_timestamp = -1  # the newest transfer these balances include; -1: nothing known
         self._staged = -1
+        # Transfers above the account index's mark, as far as this writer knows: after a reset,
+        # "enough", so its next batch indexes whatever another writer may have left.
+        self.unindexed = self._staged_unindexed = INDEX_LAG
 
     def reset(self) -> None:
         self.accounts.clear()
         self.last_timestamp = self._staged = -1
+        self.unindexed = self._staged_unindexed = INDEX_LAG
 
     def commit(self) -> None:
         self.last_timestamp = self._staged
+        self.unindexed = self._staged_unindexed
 
 
 class _TransferBatch:
@@ -668,9 +673,75 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
         _write(session, batch.new, bal, batch.touched)
         if seal:
             seals.seal(session, batch.new)
+        # A writer without a cache (one request's transaction) indexes at once: its batches are
+        # small and rare, and it does not know how far behind the index is without asking.
+        unindexed = (cache.unindexed if cache is not None else INDEX_LAG) + len(batch.new)
+        if unindexed >= INDEX_LAG:
+            _index_tail(session, batch.new[-1].timestamp)
+            unindexed = 0
+        if cache is not None:
+            cache._staged_unindexed = unindexed
     if cache is not None:
         cache._staged = batch.new[-1].timestamp if batch.new else last
     return results
+
+
+# --------------------------------------------------------------------------- the account index
+
+# Transfers newer than the account index's mark before a batch indexes them all (see
+# ``models.AccountTransfer``): readers scan at most this many tail transfers by timestamp.
+INDEX_LAG = 4096
+
+_INDEX_TAIL = {
+    "sqlite": ("INSERT INTO ledger_account_transfers (account_id, timestamp) "
+               "SELECT debit_account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 UNION ALL "
+               "SELECT credit_account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 ORDER BY 1, 2",
+               "UPDATE ledger_account_index SET indexed_upto = ? WHERE id = 1"),
+    "postgresql": ("INSERT INTO ledger_account_transfers (account_id, timestamp) "
+                   "SELECT debit_account_id, timestamp FROM ledger_transfers WHERE timestamp > %(m)s UNION ALL "
+                   "SELECT credit_account_id, timestamp FROM ledger_transfers WHERE timestamp > %(m)s "
+                   "ORDER BY 1, 2",
+                   "UPDATE ledger_account_index SET indexed_upto = %s WHERE id = 1"),
+}
+
+
+def _index_tail(session: Session, newest: int) -> None:
+    """Index every transfer above the mark (in account order: each account's page is written
+    once) and move the mark to ``newest``, the newest stored transfer. Runs under the ledger
+    lock, so no transfer can commit below the mark afterwards."""
+    mark = indexed_upto(session)
+    pg = _postgres(session)
+    insert_sql, mark_sql = _INDEX_TAIL["postgresql" if pg else "sqlite"]
+    cur = _cursor(session)
+    cur.execute(insert_sql, {"m": mark} if pg else (mark,))
+    cur.execute(mark_sql, (newest,))
+
+
+def indexed_upto(session: Session) -> int:
+    """The newest transfer timestamp the account index holds (0: none)."""
+    cur = _cursor(session)
+    cur.execute("SELECT indexed_upto FROM ledger_account_index WHERE id = 1")
+    return cur.fetchone()[0]
+
+
+def involving(session: Session, account_id: str, *, after: int | None = None, first: int | None = None):
+    """A WHERE clause for the transfers that debit or credit ``account_id`` (optionally only those
+    after timestamp ``after``; ``first``: at most the first so many, for a page). The indexed
+    ones are found through the account index, the rest in the short tail above its mark; the
+    mark is read once here, so the two parts neither overlap nor miss. One ``timestamp IN
+    (...)`` over both parts, so the database looks transfers up by timestamp, never scans them."""
+    mark = indexed_upto(session)
+    after = -1 if after is None else after
+    indexed = select(AccountTransfer.timestamp).where(
+        AccountTransfer.account_id == account_id, AccountTransfer.timestamp > after,
+        AccountTransfer.timestamp <= mark)
+    tail = select(Transfer.timestamp).where(
+        Transfer.timestamp > max(mark, after),
+        or_(Transfer.debit_account_id == account_id, Transfer.credit_account_id == account_id))
+    if first is not None:
+        indexed = indexed.order_by(AccountTransfer.timestamp).limit(first)
+        tail = tail.order_by(Transfer.timestamp).limit(first)
+    return Transfer.timestamp.in_(union_all(indexed.subquery().select(), tail.subquery().select()))
 
 
 # PostgreSQL: a batch is written with ONE statement, one round trip: the new transfers and the
@@ -784,10 +855,7 @@ def lookup_transfers(session: Session, ids: Iterable[str]) -> list[Transfer]:
 def get_account_transfers(session: Session, account_id: str, limit: int = 100,
                           after_timestamp: int | None = None) -> list[Transfer]:
     """Transfers debiting or crediting the account, oldest first; page with the last timestamp."""
-    stmt = select(Transfer).where(or_(Transfer.debit_account_id == account_id,
-                                      Transfer.credit_account_id == account_id))
-    if after_timestamp is not None:
-        stmt = stmt.where(Transfer.timestamp > after_timestamp)
+    stmt = select(Transfer).where(involving(session, account_id, after=after_timestamp, first=limit))
     return list(session.scalars(stmt.order_by(Transfer.timestamp).limit(limit)))
 
 
@@ -908,7 +976,34 @@ def verify(session: Session, batch: int = 5000) -> LedgerVerification:
         if dpo != cpo or dp != cp:
             return fail(f"ledger {ledger}: debits ({dpo} posted, {dp} pending) "
                         f"!= credits ({cpo} posted, {cp} pending)")
+    if problem := _check_account_index(session):
+        return fail(problem[0], **problem[1])
     return LedgerVerification(True, len(stored), count)
+
+
+def _check_account_index(session: Session) -> tuple[str, dict] | None:
+    """The account index holds exactly the debit and credit account of every transfer up to its
+    mark: a transfer it misses would drop out of account listings and statements."""
+    mark = session.scalar(select(AccountIndexMark.indexed_upto).where(AccountIndexMark.id == 1))
+    if mark is None:
+        return "the account index has no mark", {}
+    e, t = AccountTransfer, Transfer
+
+    def entry(account):
+        return select(e.timestamp).where(e.account_id == account, e.timestamp == t.timestamp).exists()
+
+    missed = session.scalar(select(t.id).where(t.timestamp <= mark, ~(entry(t.debit_account_id)
+                                                                       & entry(t.credit_account_id)))
+                            .order_by(t.timestamp).limit(1))
+    if missed is not None:
+        return "the account index lacks this transfer's accounts", {"transfer": missed}
+    stray = session.execute(select(e.account_id, e.timestamp).where(
+        (e.timestamp > mark) | ~select(t.id).where(t.timestamp == e.timestamp, or_(
+            t.debit_account_id == e.account_id, t.credit_account_id == e.account_id)).exists())
+        .order_by(e.timestamp).limit(1)).first()
+    if stray is not None:
+        return f"the account index lists a transfer at {stray[1]} that the account has not", {"account": stray[0]}
+    return None
 
 
 def _named(balances) -> str:

@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -175,9 +175,8 @@ def statement(ex: Exchange, actor: Actor | None, org_name: str, start: datetime,
             raise NotFound("org.not_found", f"no org named {org_name!r}")
         cash = settlement.account_id(s, org.id, AccountCode.CASH)
         lo, hi = int(start.timestamp() * 1e9), int(end.timestamp() * 1e9)
-        movements = s.scalars(select(Transfer).where(
-            or_(Transfer.debit_account_id == cash, Transfer.credit_account_id == cash),
-            Transfer.timestamp < hi).order_by(Transfer.timestamp))
+        movements = s.scalars(select(Transfer).where(ledger.involving(s, cash), Transfer.timestamp < hi)
+                              .order_by(Transfer.timestamp))
         opening, balance, rows = 0, 0, []
         for t in movements:
             posted = not t.flags & (TransferFlags.PENDING | TransferFlags.VOID_PENDING_TRANSFER)
