@@ -250,6 +250,12 @@ def _char_tables() -> tuple[np.ndarray, np.ndarray]:
     return single, not_given
 
 
+@lru_cache(maxsize=1)
+def _compound_codes() -> np.ndarray:
+    """The compound surnames as (first code point << 21 | second)."""
+    return np.array([ord(c[0]) << 21 | ord(c[1]) for c in SURNAMES_COMPOUND], dtype=np.uint64)
+
+
 def name_cells(words: list[str]) -> np.ndarray:
     """``is_name_cell`` for many simplified, stripped cells at once: the character tests of
     ``is_name`` in numpy over a (cells, 4) code point matrix, then the dictionary tests only for
@@ -259,15 +265,16 @@ def name_cells(words: list[str]) -> np.ndarray:
     idx = np.flatnonzero(out)
     if not len(idx):
         return out
-    sub = [words[i] for i in idx.tolist()]
-    cps = np.frombuffer("".join(w.ljust(4, "\x00") for w in sub).encode("utf-32-le"),
-                        dtype=np.uint32).reshape(-1, 4)
     n = lens[idx]
+    # the (cells, 4) code point matrix, NUL after a word's end: gathered from one encoded string
+    flat = np.frombuffer("".join([words[i] for i in idx.tolist()]).encode("utf-32-le"), dtype=np.uint32)
+    at = (np.cumsum(n) - n)[:, None] + np.arange(4)
+    inside = np.arange(4) < n[:, None]
+    cps = np.where(inside, flat[np.minimum(at, len(flat) - 1)], 0)
     single, not_given = _char_tables()
     bmp = np.minimum(cps, 0xFFFF)
-    compound = np.fromiter((w[:2] in SURNAMES_COMPOUND for w in sub), dtype=bool, count=len(sub))
+    compound = np.isin(cps[:, 0].astype(np.uint64) << 21 | cps[:, 1], _compound_codes())
     surname = np.where(compound, 2, 1)
-    inside = np.arange(4) < n[:, None]
     han = ((cps >= 0x3400) & (cps <= 0x9FFF)) | ~inside
     given = inside & (np.arange(4) >= surname[:, None])
     ok = han.all(1) & (compound | single[bmp[:, 0]]) & (n - surname >= 1) & (n - surname <= 2)
@@ -283,8 +290,11 @@ def _dictionary_ok(words: list[str]) -> np.ndarray:
     lookup per word and one RE2 pass for the suffixes (``str.endswith`` with the tuple of
     suffixes tried each one in turn: 3x slower)."""
     rejected, org_heads, suffix = _dictionary_sets()
-    bad = np.fromiter((w in rejected or (len(w) == 3 and w[:2] in org_heads) for w in words),
-                      dtype=bool, count=len(words))
+    bad = np.fromiter(map(rejected.__contains__, words), dtype=bool, count=len(words))
+    three = [i for i, w in enumerate(words) if len(w) == 3]
+    if three:
+        bad[three] |= np.fromiter(map(org_heads.__contains__, [words[i][:2] for i in three]), dtype=bool,
+                                  count=len(three))
     if len(words):
         bad |= pc.match_substring_regex(pa.array(words, pa.string()), suffix).to_numpy(zero_copy_only=False)
     return ~bad

@@ -37,10 +37,14 @@ class NameCellDetector(Detector):
         simple = names.simplified("\x00".join(cells)).split("\x00")  # one remap for all cells
         stripped = [c.strip() for c in simple]
         hit = np.flatnonzero(names.name_cells(stripped))
-        starts = np.fromiter((len(simple[i]) - len(simple[i].lstrip()) for i in hit.tolist()),
-                             dtype=np.int64, count=len(hit))
-        return hit, starts, starts + np.fromiter((len(stripped[i]) for i in hit.tolist()),
-                                                 dtype=np.int64, count=len(hit))
+        lens = np.fromiter(map(len, stripped), dtype=np.int64, count=len(stripped))[hit]
+        starts = np.zeros(len(hit), dtype=np.int64)
+        # only a cell the strip shortened has leading whitespace to count
+        padded = np.flatnonzero(np.fromiter(map(len, simple), dtype=np.int64, count=len(simple))[hit] != lens)
+        for j in padded.tolist():
+            cell = simple[hit[j]]
+            starts[j] = len(cell) - len(cell.lstrip())
+        return hit, starts, starts + lens
 
 
 class NameTextDetector(Detector):
