@@ -187,3 +187,22 @@ def test_text_detectors_only_see_cells_not_covered():
     # a whole address leaves nothing for the name detectors: a name inside it would overlap anyway
     cells = ["北京市朝阳区建国路88号", "王伟住在北京市朝阳区建国路88号"]
     assert engine(cells, TEXT_DETECTORS) == [reference(c, TEXT_DETECTORS) for c in cells]
+
+
+@pytest.mark.parametrize("longest", [30, 300, 70_000])
+def test_packed_class_counts_equal_counts_one_class_at_a_time(longest):
+    """Per-cell class counts from the packed lookup (8-bit fields below 256 bytes a cell, 16-bit
+    below 64 kB, class by class above) equal a plain count of each class's characters."""
+    from suanshu.scan.detectors.base import PACKED_FEATURES
+    from suanshu.scan.detectors.engine import _Column
+
+    rng = random.Random(longest)
+    alphabet = "0123456789AZaz@.:： 　１２张號—，-x"
+    cells = ["", "13912345678", "张三@163.com", "a" * 255, "9" * 255]
+    cells += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(min(longest, 400)))) for _ in range(40)]
+    cells += ["9" * longest, "张" * (longest // 3)]
+    col = _Column(pa.array(cells, pa.string()))
+    for feature in PACKED_FEATURES:
+        table = FEATURES[feature]
+        expected = [sum(int(table[b]) for b in fold(c).encode()) for c in cells]
+        assert col.count(feature).tolist() == expected, feature

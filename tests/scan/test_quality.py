@@ -39,3 +39,23 @@ def test_parquet_scans_count_overflowing_columns_exactly(tmp_path, monkeypatch):
     pq.write_table(pa.table({"v": [str(i % 40) for i in range(100)]}), tmp_path / "t.parquet")
     q = scan_parquet(tmp_path / "t.parquet", source="t", encoding=None)["columns"][0]["quality"]
     assert (q["distinct"], q["distinct_exact"], q["duplicates"]) == (40, True, 60)
+
+
+def test_text_kinds_match_the_kind_patterns_cell_by_cell():
+    """The kinds counted from byte classes (plain integers and decimals) and by regex (the rest)
+    add up to what the anchored kind patterns say of every cell."""
+    import pyarrow.compute as pc
+
+    cells = ["12", " 12", "12 ", "+12", "-1", "1.5", ".5", "5.", "1.2.3", "-1.5", "１２", "", None, "0",
+             "2024-01-02", "2024.1.2", "2024年1月2日", "2024-01-02 10:00:00", "12a", "a12", "1,5", "..",
+             "3.14159", "007", "1e5", "\t7\n", "13912345678", "1.", "1..2", "12.34.56"]
+    column = pa.array(cells * 3, pa.string())
+    for arr in (column, column.slice(5, 40)):
+        profile = quality.Profile()
+        profile.add(arr)
+        integer = pc.match_substring_regex(arr, quality._KIND_RES["integer"]).fill_null(False)
+        expected = {"integer": pc.sum(integer).as_py()}
+        for kind in ("decimal", "date"):
+            hit = pc.and_(pc.match_substring_regex(arr, quality._KIND_RES[kind]).fill_null(False), pc.invert(integer))
+            expected[kind] = pc.sum(hit).as_py()
+        assert {k: profile.kinds[k] for k in expected} == expected

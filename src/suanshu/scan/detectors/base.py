@@ -85,6 +85,25 @@ CLASS_BITS = np.zeros(256, dtype=np.uint16)
 for _name, _bit in FEATURE_BITS.items():
     CLASS_BITS[FEATURES[_name].astype(bool)] |= _bit
 
+# The classes ``needs`` counts, packed as fields of one uint64 per byte (``engine._packed_counts``):
+# 8 fields of 8 bits, or two words of 4 fields of 16 bits; field k holds bits width*k and up.
+PACKED_FEATURES = ("digits", "alnum", "upper", "han", "@", ".", ":", "words")
+
+
+def _packed_tables(width: int) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+    per_word = 64 // width
+    groups = [PACKED_FEATURES[i:i + per_word] for i in range(0, len(PACKED_FEATURES), per_word)]
+    tables = []
+    for names in groups:
+        table = np.zeros(256, dtype=np.uint64)
+        for k, name in enumerate(names):
+            table[FEATURES[name].astype(bool)] |= np.uint64(1 << (width * k))
+        tables.append((table, names))
+    return tables
+
+
+PACKED_TABLES = {8: _packed_tables(8), 16: _packed_tables(16)}
+
 # The same gates over folded text (digits are ASCII there).
 GATES_FOLDED = GATES | {"digits4": r"[0-9]{4}"}
 

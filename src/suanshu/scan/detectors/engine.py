@@ -44,6 +44,8 @@ from suanshu.scan.detectors.base import (
     FEATURES,
     GATES,
     GATES_FOLDED,
+    PACKED_FEATURES,
+    PACKED_TABLES,
     Detector,
     fold,
 )
@@ -113,6 +115,7 @@ class _Column:
         self.n = len(raw)
         self._counts: dict[str, np.ndarray] = {}
         self._bits: np.ndarray | None = None
+        self._packed = False
         offsets, data = _buffers(raw)
         self.ascii = not len(data) or int(data.max()) < 0x80
         if self.ascii:
@@ -148,7 +151,10 @@ class _Column:
                     double = pc.match_substring(_take(self.arr, some), "::").to_numpy(zero_copy_only=False)
                     counts[some[double]] = 7
                 self._counts[feature] = counts
-            else:
+            elif feature in PACKED_FEATURES and not self._packed:
+                self._packed = True  # all of them at once, one lookup and one sum per 4 or 8 classes
+                self._counts |= _packed_counts(self.data, self.offsets)
+            if feature not in self._counts:  # (a cell of 64 kB or more: one class at a time)
                 if self._bits is None:  # one table lookup for all classes (numpy's indexing is slow)
                     self._bits = CLASS_BITS[self.data]
                 self._counts[feature] = _per_cell(self._bits & FEATURE_BITS[feature], self.offsets)
@@ -195,6 +201,29 @@ def _per_cell(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     counts = np.add.reduceat(member, offsets[:-1], dtype=np.int32)
     counts[offsets[1:] == offsets[:-1]] = 0
     return counts
+
+
+def _packed_counts(data: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-cell counts of all ``PACKED_FEATURES`` at once: each byte looks up one uint64 holding a
+    field per class (8 bits wide when no cell has 256 bytes, else 16 bits, four classes to a
+    word), and one ``reduceat`` sums the fields of a cell (2-3x less than a sum per class). No
+    field overflows: a cell's count is at most its length. Cells of 64 kB or more: nothing
+    (the caller counts class by class)."""
+    longest = int(np.diff(offsets).max()) if len(offsets) > 1 else 0
+    if longest >= 1 << 16:
+        return {}
+    width = 8 if longest < 1 << 8 else 16
+    empty = offsets[1:] == offsets[:-1]
+    out = {}
+    for table, names in PACKED_TABLES[width]:
+        words = np.zeros(len(data) + 1, dtype=np.uint64)  # a zero after the data: every start is valid
+        np.take(table, data, out=words[:-1])
+        sums = np.add.reduceat(words, offsets[:-1])
+        sums[empty] = 0  # reduceat gives an empty cell its next byte
+        mask = np.uint64((1 << width) - 1)
+        for k, name in enumerate(names):
+            out[name] = ((sums >> np.uint64(width * k)) & mask).astype(np.int32)
+    return out
 
 
 def _running(member: np.ndarray) -> np.ndarray:
