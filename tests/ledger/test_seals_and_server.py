@@ -121,6 +121,30 @@ def test_server_gives_each_request_its_results(ledger, server):
     assert subjects == {f"req{n}" for n in range(30) if n % 3}  # a note only when its request is ok
 
 
+def test_asyncio_callers_share_one_loop_and_get_their_own_results(ledger, server):
+    """An async API worker: many requests in flight on one event loop, mixed with a thread's."""
+    import asyncio
+
+    ledger.fund(ledger.a, 100)
+    client = LedgerClient(*server)
+
+    async def main() -> list[list[str]]:
+        requests = [[tr(ledger.a, ledger.b, 10)] for _ in range(12)]  # a holds 100: ten fit
+        requests.append([])  # nothing to do: answered at once
+        answers = await asyncio.gather(*(client.submit_async(r) for r in requests),
+                                       asyncio.to_thread(client.create_transfers, [tr(ledger.bank, ledger.b, 1)]))
+        with pytest.raises(Exception) as err:
+            await client.submit_async([tr(ledger.a, ledger.b, 1, id="f" * 31)])
+        assert err.value.code == "ledger.malformed_id"
+        return [[str(x) for x in a] for a in answers]
+
+    answers = asyncio.run(main())
+    client.close()
+    assert sorted(answers[:12]) == [["exceeds_credits"]] * 2 + [["ok"]] * 10
+    assert answers[12:] == [[], ["ok"]]
+    assert ledger.bal(ledger.b)[3] == 101
+
+
 def test_server_checks_what_arrives_over_the_socket(ledger, server):
     from multiprocessing.connection import Client
 

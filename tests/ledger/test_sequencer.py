@@ -53,6 +53,31 @@ def test_concurrent_requests_keep_their_own_results(ledger):
         assert engine.verify(s).ok
 
 
+def test_asyncio_requests_group_and_keep_their_own_results(ledger):
+    """Requests awaited on one event loop commit in shared groups; a failing ``after`` hook
+    fails only its own request, raised in its own coroutine; an empty request costs nothing."""
+    import asyncio
+
+    ledger.fund(ledger.a, 100)
+    seq = Sequencer(ledger.db)
+
+    def refuse(session, results):
+        raise RuntimeError("refused by the caller")
+
+    async def main():
+        requests = [seq.submit_async([tr(ledger.a, ledger.b, 10)]) for _ in range(12)]
+        requests.append(seq.submit_async([tr(ledger.a, ledger.b, 1)], refuse))
+        requests.append(seq.submit_async([]))
+        return await asyncio.gather(*requests, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    seq.close()
+    assert sorted([str(r) for r in a] for a in answers[:12]) == [["exceeds_credits"]] * 2 + [["ok"]] * 10
+    assert isinstance(answers[12], RuntimeError) and answers[13] == []
+    assert seq.groups < 13  # grouped, not one commit per request
+    assert ledger.bal(ledger.b)[3] == 100
+
+
 def test_a_failing_after_hook_fails_only_its_request(ledger):
     ledger.fund(ledger.a, 100)
     seq = Sequencer(ledger.db)

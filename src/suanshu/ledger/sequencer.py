@@ -20,6 +20,7 @@ request cannot fail the others.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import queue
 import threading
@@ -136,15 +137,59 @@ _allocate_lock = threading.Lock
 _CALLBACKS = threading.Lock()  # guards a ticket's callbacks against resolving at the same time
 
 
+class LoopWaiter:
+    """An asyncio caller's request (``submit_async``): its future lives on the caller's event
+    loop and is resolved there, whichever thread commits the request."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop, self.future = loop, loop.create_future()
+
+    def set_result(self, result) -> None:
+        resolve([(self, result)])
+
+    def set_exception(self, exc: BaseException) -> None:
+        resolve([(self, exc)])
+
+
+def resolve(outcomes: Sequence[tuple[Ticket | LoopWaiter, object]]) -> None:
+    """Resolve each waiter with its value (an exception value resolves it with that error).
+    The loop waiters of one event loop are resolved in one call to that loop: waking a loop
+    costs a write to its self-pipe, paid once per group instead of once per request."""
+    on_loops: dict[asyncio.AbstractEventLoop, list] = {}
+    for waiter, value in outcomes:
+        if type(waiter) is Ticket:
+            waiter._resolve(None, value) if isinstance(value, BaseException) else waiter._resolve(value, None)
+        else:
+            on_loops.setdefault(waiter.loop, []).append((waiter.future, value))
+    for loop, pairs in on_loops.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_on_loop, pairs)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _resolve_on_loop(pairs: list) -> None:
+    for future, value in pairs:
+        if future.done():  # its caller was cancelled
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
 class _Request:
     """What one ticket waits for: a request, or several (a remote client's coalesced message)."""
 
     __slots__ = ("parts", "context", "single", "size", "future", "results")
 
-    def __init__(self, parts: list[_Part], context: contextvars.Context | None, single: bool):
+    def __init__(self, parts: list[_Part], context: contextvars.Context | None, single: bool,
+                 waiter: Ticket | LoopWaiter | None = None):
         self.parts, self.context, self.single = parts, context, single
         self.size = sum(len(p.events) for p in parts)
-        self.future = Ticket()
+        self.future = waiter or Ticket()
         self.results: list = []
 
 
@@ -263,16 +308,27 @@ class Sequencer:
             return done
         return self._put([_Part(events, after, audit_note)], single=True)
 
+    async def submit_async(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
+                           audit_note: AuditNote | None = None) -> list[CreateTransferResult]:
+        """``submit`` for asyncio callers: many requests in flight on one event loop, none holding
+        a thread; the writer resolves a whole group's requests with one call to the loop."""
+        events = engine.normalise_transfers(transfers)
+        if not events:
+            return []
+        waiter = LoopWaiter(asyncio.get_running_loop())
+        self._put([_Part(events, after, audit_note)], single=True, waiter=waiter)
+        return await waiter.future
+
     def submit_many(self, parts: Sequence[tuple[list, AuditNote | None]]) -> Ticket:
         """Queue several requests under one future (results: one list per request). For the
         ledger server, which receives a client's concurrent requests as one message. Events
         must already be normalised (``engine.normalise_transfers``)."""
         return self._put([_Part(list(events), None, note) for events, note in parts], single=False)
 
-    def _put(self, parts: list[_Part], single: bool) -> Ticket:
+    def _put(self, parts: list[_Part], single: bool, waiter: LoopWaiter | None = None) -> Ticket | LoopWaiter:
         # The caller's context travels with a request that has an ``after`` hook: it runs there.
         context = contextvars.copy_context() if any(p.after is not None for p in parts) else None
-        req = _Request(parts, context, single)
+        req = _Request(parts, context, single, waiter)
         if req.size > self.max_events:
             raise UsageError("ledger.batch_too_large", f"a request holds at most {self.max_events} transfers")
         self._start()
@@ -394,8 +450,7 @@ class Sequencer:
         self.groups += 1
         ckpt = self._checkpointer
         ticket = ckpt.kick() if ckpt is not None else 0
-        for r in group:
-            r.future.set_result(r.results[0] if r.single else r.results)
+        resolve([(r.future, r.results[0] if r.single else r.results) for r in group])
         if ckpt is not None and ckpt.frames >= WAL_RESTART_FRAMES and ckpt.frames_ticket > self._caught_up:
             ckpt.catch_up(ticket)  # so the next group's commit restarts the WAL
             self._caught_up = ticket

@@ -27,6 +27,7 @@ transfer is durable; the server checks every event again (the socket is a trust 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import json
@@ -43,7 +44,7 @@ from suanshu.core.db import Database
 from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.ledger import engine
 from suanshu.ledger.codes import CreateTransferResult
-from suanshu.ledger.sequencer import MAX_EVENTS, AuditNote, Sequencer, Ticket
+from suanshu.ledger.sequencer import MAX_EVENTS, AuditNote, LoopWaiter, Sequencer, Ticket, resolve
 
 
 class LedgerServerError(SuanshuError):
@@ -188,17 +189,29 @@ class LedgerClient:
         self._receiver.start()
 
     def submit(self, transfers: Sequence[engine.NewTransfer], *, audit_note: AuditNote | None = None) -> Ticket:
-        events = engine.normalise_transfers(transfers)
         future = Ticket()
+        self._enqueue(transfers, audit_note, future)
+        return future
+
+    async def submit_async(self, transfers: Sequence[engine.NewTransfer], *,
+                           audit_note: AuditNote | None = None) -> list[CreateTransferResult]:
+        """``submit`` for asyncio callers (an async API worker): many requests in flight on one
+        event loop, none holding a thread. The receiver thread hands all of a reply's results
+        for one loop to it in a single call (one wake-up per reply, not per request)."""
+        waiter = LoopWaiter(asyncio.get_running_loop())
+        self._enqueue(transfers, audit_note, waiter)
+        return await waiter.future
+
+    def _enqueue(self, transfers, audit_note: AuditNote | None, waiter: Ticket | LoopWaiter) -> None:
+        events = engine.normalise_transfers(transfers)
         if not events:
-            future.set_result([])
-            return future
+            waiter.set_result([])
+            return
         if len(events) > self.max_events:
             raise UsageError("ledger.batch_too_large", f"a request holds at most {self.max_events} transfers")
         note = None if audit_note is None else {"actor": audit_note.actor, "action": audit_note.action,
                                                 "subject": audit_note.subject, "payload": audit_note.payload}
-        self._queue.put(({"transfers": [engine.wire_fields(t) for t in events], "audit": note}, len(events), future))
-        return future
+        self._queue.put(({"transfers": [engine.wire_fields(t) for t in events], "audit": note}, len(events), waiter))
 
     def create_transfers(self, transfers: Sequence[engine.NewTransfer], *,
                          audit_note: AuditNote | None = None) -> list[CreateTransferResult]:
@@ -256,15 +269,20 @@ class LedgerClient:
                 self._fail(mid, LedgerServerError(err["code"], err["message"]))
                 continue
             with self._lock:
-                futures = self._waiting.pop(mid, [])
-            for f, results in zip(futures, doc["results"], strict=True):
-                f.set_result([CreateTransferResult(r) for r in results])
+                waiters = self._waiting.pop(mid, [])
+            if len(doc["results"]) != len(waiters):
+                error = LedgerServerError("ledger.internal", "a reply's results do not match its requests")
+                resolve([(w, error) for w in waiters])
+                continue
+            resolve([(w, [_RESULTS[r] for r in results]) for w, results in zip(waiters, doc["results"])])
 
     def _fail(self, mid, exc: BaseException) -> None:
         with self._lock:
-            futures = self._waiting.pop(mid, []) if mid is not None else []
-        for f in futures:
-            f.set_exception(exc)
+            waiters = self._waiting.pop(mid, []) if mid is not None else []
+        resolve([(w, exc) for w in waiters])
+
+
+_RESULTS = {r.value: r for r in CreateTransferResult}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
