@@ -206,3 +206,21 @@ def test_packed_class_counts_equal_counts_one_class_at_a_time(longest):
         table = FEATURES[feature]
         expected = [sum(int(table[b]) for b in fold(c).encode()) for c in cells]
         assert col.count(feature).tolist() == expected, feature
+
+
+def test_candidate_strings_are_the_byte_spans_in_any_order():
+    """``_Column.strings``: Python strings of byte spans of the folded column, in the order
+    given (sorted or not; overlapping spans, which no detector yields, one by one)."""
+    import numpy as np
+
+    from suanshu.scan.detectors.engine import _Column
+
+    col = _Column(pa.array(["电话１３９", None, "ab", "张三x"], pa.string()))
+    assert col.data.tobytes().decode() == "电话139ab张三x"
+
+    def strings(spans):
+        return col.strings(np.array([b for b, _ in spans]), np.array([e for _, e in spans]))
+
+    assert strings([(6, 9), (0, 6), (9, 11), (11, 17)]) == ["139", "电话", "ab", "张三"]
+    assert strings([(6, 9), (0, 6), (11, 17), (14, 18)]) == ["139", "电话", "张三", "三x"]
+    assert strings([]) == []
