@@ -197,9 +197,8 @@ class _Column:
 
     def strings(self, begins: np.ndarray, ends: np.ndarray) -> list[str]:
         """The text between byte offsets in ``data`` (spans that do not overlap), as Python
-        strings made by Arrow: the spans in offset order are the valid slots of one array over
-        ``data`` whose other slots (the text between them) are null, so nothing is copied before
-        Arrow converts them (3x less than slicing one Python string per candidate)."""
+        strings made by Arrow from a ``_view`` of the spans in offset order (3x less than
+        slicing one Python string per candidate)."""
         k = len(begins)
         if not k:
             return []
@@ -207,15 +206,8 @@ class _Column:
         b, e = begins[order], ends[order]
         if (b[1:] < e[:-1]).any():  # (never from one detector's candidates) one by one
             return [self.data[x:y].tobytes().decode("utf-8") for x, y in zip(begins.tolist(), ends.tolist(), strict=True)]
-        bounds = np.empty(2 * k, dtype=np.int32)
-        bounds[0::2], bounds[1::2] = b, e
-        valid = np.zeros(2 * k - 1, dtype=bool)
-        valid[0::2] = True
-        spans = pa.Array.from_buffers(pa.string(), 2 * k - 1, [
-            pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(bounds), pa.py_buffer(self.data)],
-            null_count=k - 1)
         out = np.empty(k, dtype=object)
-        out[order] = spans.drop_null().to_numpy(zero_copy_only=False)
+        out[order] = _view(self.data, b, e).drop_null().to_numpy(zero_copy_only=False)
         return out.tolist()
 
 
@@ -277,6 +269,19 @@ def _from_buffers(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     kind, arrow = (np.int32, pa.string()) if len(data) < 2**31 else (np.int64, pa.large_string())
     return pa.Array.from_buffers(arrow, len(offsets) - 1,
                                  [None, pa.py_buffer(offsets.astype(kind)), pa.py_buffer(data)])
+
+
+def _view(data: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """A string array over ``data`` without a copy: slot ``2i`` is the bytes ``begins[i]:ends[i]``,
+    the odd slots (the bytes between) are null, which kernels skip. Spans sorted, not overlapping."""
+    k = len(begins)
+    bounds = np.empty(2 * k, dtype=np.int32)
+    bounds[0::2], bounds[1::2] = begins, ends
+    valid = np.zeros(2 * k - 1, dtype=bool)
+    valid[0::2] = True
+    return pa.Array.from_buffers(pa.string(), 2 * k - 1, [
+        pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(bounds), pa.py_buffer(data)],
+        null_count=k - 1)
 
 
 def _take(arr: pa.Array, rows: np.ndarray) -> pa.Array:
@@ -407,40 +412,43 @@ def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
     """All leftmost non-overlapping candidates of ``detector.span`` (group ``v``) in the cells
     ``rows``, as (cell, start, end) in characters and (begin, stop) in bytes of ``data``.
 
-    Between rounds every byte of a cell before its candidate's last character becomes NUL; that
-    character stays, as the context the next candidate's boundary looks at (as Python's
-    lookbehind would see it). No pattern can start a new candidate on it, since each pattern's
-    own end boundary puts a non-alphanumeric after it — except e-mail, whose local part may
-    start with "-" or "."; cells that could hold two e-mails (two "@") are read by Python's
-    ``finditer`` instead (``Detector.python_rounds``)."""
+    The next round reads each cell that had a candidate from its candidate's last character on
+    (a view of the column's bytes, ``_view``: nothing is copied, and the text before is not read
+    again); that character stays, as the context the next candidate's boundary looks at (as
+    Python's lookbehind would see it; a boundary that looks two characters back sees the
+    view's start there, which every boundary takes as it takes a character that is not
+    alphanumeric, as it did the NUL bytes the text before was once replaced with). No pattern
+    can start a new candidate on it, since each pattern's own end boundary puts a
+    non-alphanumeric after it — except e-mail, whose local part may start with "-" or ".";
+    cells that could hold two e-mails (two "@") are read by Python's ``finditer`` instead
+    (``Detector.python_rounds``)."""
     parts = []
     if detector.python_rounds is not None:
         multi = col.count(detector.python_rounds)[rows] >= 2
         cells, starts, ends = _python_spans(col, rows[multi], detector)
         parts.append((cells, starts, ends, col.byte_at(cells, starts), col.byte_at(cells, ends)))
         rows = rows[~multi]
-    masked = None
-    sub = _take(col.arr, rows)
-    current = rows
+    current, from_ = rows, col.offsets[rows]  # the cells to read, and the byte each is read from
     while len(current):
-        spans = pc.extract_regex_span(sub, detector.span)
-        hit = np.flatnonzero(spans.is_valid().to_numpy(zero_copy_only=False))
+        if len(current) == col.n:
+            spans = pc.extract_regex_span(col.arr, detector.span)
+            valid = spans.is_valid().to_numpy(zero_copy_only=False)
+            values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)
+        else:
+            spans = pc.extract_regex_span(_view(col.data, from_, col.offsets[current + 1]), detector.span)
+            valid = spans.is_valid().to_numpy(zero_copy_only=False)[0::2]
+            values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[0::2]
+        hit = np.flatnonzero(valid)
         if not len(hit):
             break
-        pairs = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[hit].astype(np.int64)
+        pairs = values[hit].astype(np.int64)
         cells = current[hit]
-        begins = col.offsets[cells] + pairs[:, 0]
-        parts.append((cells, *col.chars(cells, pairs[:, 0], pairs[:, 1]), begins, begins + pairs[:, 1]))
-        if masked is None:
-            masked = col.data.copy()
-        last = col.offsets[cells] + pairs[:, 0] + np.maximum(pairs[:, 1], 1) - 1
+        begins = from_[hit] + pairs[:, 0]
+        parts.append((cells, *col.chars(cells, begins - col.offsets[cells], pairs[:, 1]), begins, begins + pairs[:, 1]))
+        last = begins + np.maximum(pairs[:, 1], 1) - 1
         for _ in range(3):  # back to the first byte of the last character
             last -= (col.data[last] & 0xC0) == 0x80
-        first = col.offsets[cells]
-        lens = last - first
-        masked[np.repeat(first, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))] = 0
-        sub = _from_buffers(col.offsets, masked).take(pa.array(cells))
-        current = cells
+        current, from_ = cells, last
     if not parts:
         return (_EMPTY,) * 5
     return tuple(np.concatenate(x) for x in zip(*parts))
