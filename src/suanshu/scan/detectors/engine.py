@@ -429,8 +429,9 @@ def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
         parts.append((cells, starts, ends, col.byte_at(cells, starts), col.byte_at(cells, ends)))
         rows = rows[~multi]
     current, from_ = rows, col.offsets[rows]  # the cells to read, and the byte each is read from
+    first = True
     while len(current):
-        if len(current) == col.n:
+        if first and len(current) == col.n:  # every cell from its start: the column itself
             spans = pc.extract_regex_span(col.arr, detector.span)
             valid = spans.is_valid().to_numpy(zero_copy_only=False)
             values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)
@@ -448,7 +449,7 @@ def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
         last = begins + np.maximum(pairs[:, 1], 1) - 1
         for _ in range(3):  # back to the first byte of the last character
             last -= (col.data[last] & 0xC0) == 0x80
-        current, from_ = cells, last
+        current, from_, first = cells, last, False
     if not parts:
         return (_EMPTY,) * 5
     return tuple(np.concatenate(x) for x in zip(*parts))
