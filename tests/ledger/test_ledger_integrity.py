@@ -38,6 +38,24 @@ def test_database_refuses_update_and_delete_of_transfers(ledger, statement):
         assert s.scalar(text("SELECT amount FROM ledger_transfers")) == 500
 
 
+@pytest.mark.parametrize("statement", [
+    "DELETE FROM ledger_accounts WHERE id = :a",
+    "UPDATE ledger_accounts SET id = '" + "e" * 32 + "' WHERE id = :a",
+    "UPDATE ledger_accounts SET ledger = 840 WHERE id = :a",
+])
+def test_database_refuses_to_delete_or_rekey_an_account(ledger, statement):
+    """Transfers name their accounts without a foreign key (0012): the engine checks them under
+    the ledger lock, and the database keeps accounts from going away or changing identity."""
+    ledger.fund(ledger.a, 500)
+    with pytest.raises(DBAPIError, match="permanent"), ledger.db.transaction() as s:
+        s.execute(text(statement), {"a": ledger.a})
+    with ledger.db.transaction() as s:  # balances still move, and a no-op rewrite of the key passes
+        s.execute(text("UPDATE ledger_accounts SET name = 'A', id = id, ledger = ledger WHERE id = :a"),
+                  {"a": ledger.a})
+    assert ledger.bal(ledger.a) == (0, 0, 0, 500)
+    assert ledger.run(tr(ledger.a, nid(), 1)) == ["credit_account_not_found"]
+
+
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)],
                          indirect=True)
 def test_postgres_also_refuses_truncate(ledger):

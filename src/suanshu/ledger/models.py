@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanshu.core.clock import utcnow
@@ -36,9 +36,11 @@ class Transfer(Base):
     __tablename__ = "ledger_transfers"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    # Found by account through ``AccountTransfer`` (0011), not an index here: see there.
-    debit_account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"))
-    credit_account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"))
+    # Found by account through ``AccountTransfer`` (0011), not an index here: see there. Ids of
+    # ledger_accounts, checked by the engine under the ledger lock rather than by a foreign key
+    # (0012: accounts cannot be deleted or re-keyed, so the reference cannot break later).
+    debit_account_id: Mapped[str] = mapped_column(String(32))
+    credit_account_id: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(Fen)
     pending_id: Mapped[str | None] = mapped_column(String(32))  # indexed where set (0011)
     ledger: Mapped[int] = mapped_column(Integer)

@@ -30,6 +30,7 @@ from suanshu.ledger.models import Transfer
 ACTION = "ledger.seal"
 ACTOR = "system:ledger"
 _HEX = 32  # hex characters per digest
+_sha256 = hashlib.sha256
 
 
 def digest(row) -> str:
@@ -47,11 +48,10 @@ def _digest_checked(t) -> str:
     """``digest`` of a transfer the engine is storing, the same bytes built by hand (4x faster
     than ``json.dumps`` of the list): its ids are checked 32-hex strings and its ints plain
     ints, so only the memo needs the JSON encoder."""
-    memo = audit.canonical(t.memo).decode() if t.memo else "{}"
-    timeout = f",{t.timeout}" if t.timeout else ""
-    body = (f'["{t.id}","{t.debit_account_id}","{t.credit_account_id}",{t.amount},"{t.pending_id}",'
-            f'{t.ledger},{t.code},{t.flags},{memo},{t.timestamp}{timeout}]')
-    return hashlib.sha256(body.encode()).hexdigest()[:_HEX]
+    i, dr, cr, amount, pending_id, ledger, code, flags, memo, timestamp, timeout = t
+    body = (f'["{i}","{dr}","{cr}",{amount},"{pending_id}",{ledger},{code},{flags},'
+            f'{audit.canonical(memo).decode() if memo else "{}"},{timestamp}{f",{timeout}" if timeout else ""}]')
+    return _sha256(body.encode()).hexdigest()[:_HEX]
 
 
 def seal(session: Session, stored: list) -> None:
