@@ -188,6 +188,9 @@ def start_server(url: str, home: Path) -> tuple[subprocess.Popen, Path, bytes]:
 
 
 LEVELS = ((16, 4), (64, 8))  # (client threads, requests in flight per thread): 64 and 512 in flight
+# asyncio clients: (requests in flight, transfers per request): one transfer per request, and
+# requests of 16 (TigerBeetle's clients send batches; an API worker settling a bill sends several)
+ASYNC_LEVELS = ((64, 1), (512, 1), (16, 16), (64, 16))
 
 
 def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict, gc_freeze: bool = False) -> None:
@@ -221,44 +224,47 @@ def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict, gc_
             r["writer_cpu_us_per_transfer"] = round(cpu / r["transfers"] * 1e6, 1)
         emit(name, mode, clients, with_audit, r)
 
+    def served(run) -> tuple[dict, float]:
+        """``run(client)`` against a fresh ledger server; also the server's CPU seconds."""
+        proc, address, key = start_server(url, home)
+        try:
+            client = LedgerClient(address, key)
+            c0 = server_cpu(proc.pid)
+            r = run(client)
+            cpu = server_cpu(proc.pid) - c0  # the server process alone
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait()
+        return r, cpu
+
+    total = int(16_000 * scale)
     for with_audit in (False, True):
+        leaf = note if with_audit else None
         r = run_clients(8, int(120 * scale), direct(with_audit))
         out("unbatched", 8, 1, with_audit, r)
-        for clients, window in LEVELS:
-            per_client = int(16_000 * scale) // clients
+        for clients, window in LEVELS:  # client threads
             seq = Sequencer(db, name=name)
             c0 = time.process_time()
-            r = run_clients(clients, per_client, through(seq, with_audit), window)
+            r = run_clients(clients, total // clients, through(seq, with_audit), window)
             cpu = time.process_time() - c0  # writer and clients share this process
             r["mean_group"] = round(r["transfers"] / max(seq.groups, 1), 1)
             seq.close()
             out("sequencer", clients, window, with_audit, r, cpu)
-            seq = Sequencer(db, name=name)  # the same load from asyncio clients in this process
+            r, cpu = served(lambda c: run_clients(clients, total // clients, through(c, with_audit), window))
+            out("server", clients, window, with_audit, r, cpu)
+        for in_flight, per_request in ASYNC_LEVELS:  # asyncio clients on one event loop
+            seq = Sequencer(db, name=name)
             c0 = time.process_time()
-            r = run_async_clients(clients * window, per_client * clients, seq, cash, note if with_audit else None)
-            r["writer_cpu_us_per_transfer"] = round((time.process_time() - c0) / r["transfers"] * 1e6, 1)
+            r = run_async_clients(in_flight, total, seq, cash, leaf, per_request)
+            cpu = time.process_time() - c0
             r["mean_group"] = round(r["transfers"] / max(seq.groups, 1), 1)
             seq.close()
-            out("sequencer_async_clients", clients * window, 1, with_audit, r)
-
-            proc, address, key = start_server(url, home)
-            try:
-                client = LedgerClient(address, key)
-                c0 = server_cpu(proc.pid)
-                r = run_clients(clients, per_client, through(client, with_audit), window)
-                cpu = server_cpu(proc.pid) - c0  # the server process alone
-                out("server", clients, window, with_audit, r, cpu)
-                # The same load from asyncio clients: one event loop, no thread per request.
-                c0, p0 = server_cpu(proc.pid), time.process_time()
-                r = run_async_clients(clients * window, per_client * clients, client, cash,
-                                      note if with_audit else None)
-                cpu = server_cpu(proc.pid) - c0
-                r["client_cpu_us_per_transfer"] = round((time.process_time() - p0) / r["transfers"] * 1e6, 1)
-                out("server_async_clients", clients * window, 1, with_audit, r, cpu)
-                client.close()
-            finally:
-                proc.terminate()
-                proc.wait()
+            out("sequencer_async", in_flight, 1, with_audit, r, cpu)
+            p0 = time.process_time()
+            r, cpu = served(lambda c: run_async_clients(in_flight, total, c, cash, leaf, per_request))
+            r["client_cpu_us_per_transfer"] = round((time.process_time() - p0) / r["transfers"] * 1e6, 1)
+            out("server_async", in_flight, 1, with_audit, r, cpu)
 
     # The writer's own cost: groups of 256 through the engine (sealed, with the account cache, as
     # the sequencer writes them), CPU time of this process only — what one free core could commit.
