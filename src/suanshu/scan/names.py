@@ -371,15 +371,17 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     han = (cps >= 0x3400) & (cps <= 0x9FFF)
     keep = han | np.append(han[1:], True)  # Han, or the last character before Han or the end
-    if han.any():
-        run = np.cumsum(han & ~np.append(False, han[:-1])) - 1  # the Han run of each Han character
-        starter = _surname_table()[np.where(han, cps, 0)] & np.append(han[1:], False)
-        named = np.zeros(int(run[-1]) + 1 if len(run) else 0, dtype=bool)
-        named[run[starter]] = True
-        keep &= ~han | named[run]
     where = np.flatnonzero(keep)
-    out = cps[where].copy()
-    other = ~han[where] & (out != ord("，")) & (out != ord("：")) & (out != 0)
+    out, han = cps[where], han[where]
+    if han.any():  # (on the shortened text: a Han run is the same run there)
+        run = np.cumsum(han & ~np.append(False, han[:-1]), dtype=np.int32) - 1  # each Han character's run
+        starter = _surname_table()[np.where(han, out, 0)] & np.append(han[1:], False)
+        named = np.zeros(int(run[-1]) + 1, dtype=bool)
+        named[run[starter]] = True
+        kept = ~han | named[run]
+        where, out, han = where[kept], out[kept], han[kept]
+    out = out.copy()
+    other = ~han & (out != ord("，")) & (out != ord("：")) & (out != 0)
     out[other] = 1
     return out.tobytes().decode("utf-32-le"), where
 
