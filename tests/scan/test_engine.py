@@ -224,3 +224,17 @@ def test_candidate_strings_are_the_byte_spans_in_any_order():
     assert strings([(6, 9), (0, 6), (9, 11), (11, 17)]) == ["139", "电话", "ab", "张三"]
     assert strings([(6, 9), (0, 6), (11, 17), (14, 18)]) == ["139", "电话", "张三", "三x"]
     assert strings([]) == []
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=24))
+def test_digit_bounded_detectors_find_only_the_whole_cell_in_digits(cell):
+    """The engine skips the RE2 rounds for a cell of digits alone whose detector is digit-bounded
+    (``engine._digit_bounded``): by the detector's own Python regex such a cell holds no candidate
+    but the whole cell."""
+    from suanshu.scan.detectors.engine import _digit_bounded
+
+    bounded = [d for d in ID_DETECTORS if _digit_bounded(d)]
+    assert {type(d).__name__ for d in bounded} >= {"ResidentIdDetector", "BankCardDetector", "MobileDetector"}
+    for d in bounded:
+        assert all((s, e) == (0, len(cell)) for s, e, _ in d.spans(cell)), type(d).__name__

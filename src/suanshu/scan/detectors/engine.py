@@ -400,12 +400,32 @@ def _candidates(col: _Column, rows: np.ndarray, detector: Detector, lengths: np.
         w_begins = col.offsets[whole] + w_starts
         w_stops = col.offsets[whole + 1] - (lengths[whole] - w_ends)
         rows = rows[~hit]
+        if _digit_bounded(detector):  # a cell of digits alone holds no candidate but itself
+            rows = rows[col.count("digits")[rows] != lengths[rows]]
     else:
         whole, w_starts, w_ends, w_begins, w_stops = (_EMPTY,) * 5
     found = _rounds(col, rows, detector) if len(rows) else (_EMPTY,) * 5
     if not len(whole):
         return found
     return tuple(np.concatenate([w, f]) for w, f in zip((whole, w_starts, w_ends, w_begins, w_stops), found, strict=True))
+
+
+_DIGITS = pa.array([str(d) for d in range(10)] + [f"{d}{e}" for d in range(10) for e in range(10)])
+_BOUNDED: dict[type, bool] = {}
+
+
+def _digit_bounded(detector: Detector) -> bool:
+    """Whether a digit can neither stand before a candidate (``before`` matches no run of one
+    or two digits) nor after it (``after`` matches nothing that starts with a digit), and no
+    context precedes it: then in a cell of ASCII digits alone the only candidate is the whole
+    cell, which the anchored pass has tried. Asked of RE2 itself, once per detector class."""
+    kind = type(detector)
+    if kind not in _BOUNDED:
+        before = pc.match_substring_regex(_DIGITS, rf"^(?:{detector.before})$")
+        after = pc.match_substring_regex(_DIGITS, rf"^(?:{detector.after})")
+        _BOUNDED[kind] = (not detector.context and bool(detector.before) and not pc.any(before).as_py()
+                          and not pc.any(after).as_py())
+    return _BOUNDED[kind]
 
 
 def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
