@@ -11,17 +11,21 @@ Steps for one column batch (``scan_array``):
    (``base.fold``), so character offsets are the original cell's; an ASCII column is used as is.
 3. **Only cells that could hold a candidate.** Each detector states the characters every
    candidate needs (``Detector.needs``: 15 digits for a resident ID, an ``@`` for an e-mail…);
-   per-cell counts of those classes (numpy over the folded bytes, computed once per column)
-   keep each detector to the cells that qualify, so an order time skips ten detectors at once.
+   per-cell counts of those classes (numpy over the folded bytes, all classes in one lookup and
+   one sum per column: ``_packed_counts``) keep each detector to the cells that qualify, so an
+   order time skips ten detectors at once.
 4. **Whole cells, then spans in rounds**, every identifier detector in priority order. A cell
    that is one candidate and nothing else matches the detector's anchored RE2 pattern
    (``^\\s*(?:…)\\s*$``: a DFA pass, no submatches) and the candidate is the trimmed cell. In
    the other cells ``extract_regex_span`` finds the first candidate (RE2 has no lookbehind: the
-   boundary is a consumed character outside group ``v``), the candidate's bytes are masked with
-   NUL and the cells that had one are searched again, until none has — the same leftmost,
-   non-overlapping candidates as Python's ``finditer``. Candidates are validated in batches
-   (``Detector.validate_many``). A cell that one finding covers whole leaves the later
-   detectors' input: they could only add overlapping candidates of lower priority.
+   boundary is a consumed character outside group ``v``), and the cells that had one are
+   searched again from the candidate's last character on (a view of the column's bytes), until
+   none has — the same leftmost, non-overlapping candidates as Python's ``finditer``. A cell of
+   digits alone needs no rounds when no digit can border a candidate (``_digit_bounded``): its
+   one possible candidate is the whole cell. Candidates are validated in batches
+   (``Detector.validate_many``, Python strings made by Arrow from their byte spans). A cell that
+   one finding covers whole leaves the later detectors' input: they could only add overlapping
+   candidates of lower priority.
 5. **Text detectors** (addresses, names: Python, see ``scan/names.py``) see only the cells not
    yet covered whose hint matches, joined into one string.
 6. Overlaps are resolved by priority (``_resolve``).
