@@ -66,3 +66,9 @@ def test_batch_cards_agree(values):
 @given(st.text("0123456789", min_size=15, max_size=18))
 def test_luhn_check_digit_makes_a_valid_number(partial):
     assert v.is_luhn(partial + v.luhn_check_digit(partial))
+
+
+@given(st.lists(st.one_of(usccs(), st.text(ALPHA + "１Ａa", min_size=16, max_size=19)), max_size=20))
+def test_batch_usccs_agree(values):
+    """Mixed lengths and non-ASCII characters: the batch form tests each value as the scalar does."""
+    assert v.are_usccs(values).tolist() == [v.is_uscc(x) for x in values]

@@ -291,10 +291,15 @@ _BASE36[np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] 
 def are_usccs(values: list[str]) -> np.ndarray:
     """``is_uscc`` for each value."""
     out = np.zeros(len(values), dtype=bool)
-    idx = [i for i, v in enumerate(values) if len(v) == 18 and v.isascii()]
-    if not idx:
+    lens = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    idx = np.flatnonzero(lens == 18)  # (the length and ASCII tests over the batch, not per value)
+    chosen = values if len(idx) == len(values) else [values[i] for i in idx.tolist()]
+    if not "".join(chosen).isascii():
+        idx = np.array([i for i in idx.tolist() if values[i].isascii()], dtype=np.int64)
+        chosen = [values[i] for i in idx.tolist()]
+    if not len(idx):
         return out
-    raw = _digits([values[i] for i in idx], 18)
+    raw = _digits(chosen, 18)
     val = _USCC_VALUE[raw]
     ok = (val >= 0).all(1)
     check = (31 - (val[:, :17] * np.array(USCC_WEIGHTS)).sum(1) % 31) % 31

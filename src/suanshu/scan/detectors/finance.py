@@ -30,7 +30,7 @@ class BankCardDetector(Detector):
         return validators.is_bank_card(candidate.replace(" ", "").replace("-", ""))
 
     def validate_many(self, candidates: list[str]) -> np.ndarray:
-        return validators.are_bank_cards([c.replace(" ", "").replace("-", "") for c in candidates])
+        return validators.are_bank_cards(_digits_only(candidates))
 
 
 class BankCardFirst(BankCardDetector):
@@ -42,5 +42,13 @@ class BankCardFirst(BankCardDetector):
 
     def validate_many(self, candidates: list[str]) -> np.ndarray:
         # the card tests in numpy (no Python test per candidate), without "a valid ID is not a card"
-        return validators.are_bank_cards([c.replace(" ", "").replace("-", "") for c in candidates],
-                                         ids_win=False)
+        return validators.are_bank_cards(_digits_only(candidates), ids_win=False)
+
+
+def _digits_only(candidates: list[str]) -> list[str]:
+    """The candidates without their group separators; as they are when none has one (one test
+    over the joined batch instead of two replacements per candidate)."""
+    joined = "".join(candidates)
+    if " " not in joined and "-" not in joined:
+        return candidates
+    return [c.replace(" ", "").replace("-", "") for c in candidates]
