@@ -131,17 +131,19 @@ class _Column:
             return
         original = data.tobytes().decode("utf-8")
         self.text = fold(original)
-        cstart = _running((data & 0xC0) != 0x80)  # character index of every byte
-        self.cstart = cstart[offsets]  # character index of each cell start
+        # character index of each cell start: the running sum of the cells' lengths (Arrow's
+        # count; folding keeps every length), not a running count over every byte
+        self.cstart = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(pc.utf8_length(raw).to_numpy(zero_copy_only=False), out=self.cstart[1:])
         if self.text == original:
-            self.arr, self.offsets, self.data, self.cidx = raw, offsets, data, cstart
+            self.arr, self.offsets, self.data = raw, offsets, data
+            self.cidx = _running((data & 0xC0) != 0x80)  # character index of every byte
             return
         data = np.frombuffer(self.text.encode("utf-8"), dtype=np.uint8)
-        lead = (data & 0xC0) != 0x80
-        cidx = _running(lead)
-        char_byte = np.append(np.flatnonzero(lead), len(data))  # byte offset of each character
-        self.offsets = char_byte[self.cstart]
-        self.data, self.cidx = data, cidx
+        self.cidx = _running((data & 0xC0) != 0x80)
+        # the byte where character k starts is the last one before the running count passes k
+        self.offsets = np.searchsorted(self.cidx, self.cstart + 1, "left") - 1
+        self.data = data
         self.arr = _from_buffers(self.offsets, data)
 
     def count(self, feature: str) -> np.ndarray:
