@@ -241,3 +241,17 @@ def test_upgrading_an_existing_ledger_indexes_its_transfers_by_account(ledger):
     with ledger.db.transaction() as s:
         assert s.scalar(text("SELECT count(*) FROM ledger_account_transfers")) == 2 * 8
         assert verify(s).ok
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_postgres_plans_ledger_statements_for_their_parameters(ledger):
+    """A generic plan made while the table was small (a sequential scan for ``id = ANY(...)``)
+    must not outlive the table's growth: ledger transactions plan every statement afresh, and
+    only they (the setting is transaction-local)."""
+    with ledger.db.engine.connect() as conn:
+        with ledger.db.transaction(bind=conn) as s:
+            assert create_transfers(s, [tr(ledger.bank, ledger.a, 5)]) == ["ok"]
+            assert s.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        with ledger.db.transaction(bind=conn) as s:
+            assert s.scalar(text("SHOW plan_cache_mode")) == "auto"
