@@ -170,11 +170,14 @@ def _checked(i, dr, cr, amount, pending_id, ledger, code, flags, memo, timeout) 
     # The common event first, checked in a few C calls: three non-zero ids, no pending id, ints in
     # range, no memo. Anything else (or anything wrong) takes the field-by-field path below,
     # which gives the same values and the precise error.
+    # (Codes and flags usually arrive as IntEnum/IntFlag members: stored as plain ints.)
     if (type(i) is str and type(dr) is str and type(cr) is str and (pending_id is None or pending_id == "")
             and _HEX384.fullmatch(i + dr + cr) and ZERO_ID not in (i, dr, cr)
             and type(amount) is int and 0 <= amount <= MAX_AMOUNT
-            and type(ledger) is int and 0 <= ledger <= _MAX_INT32 and type(code) is int and 0 <= code <= _MAX_INT32
-            and type(flags) is int and 0 <= flags <= _MAX_INT32 and type(timeout) is int and 0 <= timeout <= _MAX_INT32
+            and isinstance(ledger, int) and isinstance(code, int) and isinstance(flags, int)
+            and isinstance(timeout, int) and bool not in (type(ledger), type(code), type(flags), type(timeout))
+            and 0 <= (ledger := int(ledger)) <= _MAX_INT32 and 0 <= (code := int(code)) <= _MAX_INT32
+            and 0 <= (flags := int(flags)) <= _MAX_INT32 and 0 <= (timeout := int(timeout)) <= _MAX_INT32
             and type(memo) is dict and not memo):
         return _new_t(_T, (i, dr, cr, amount, "", ledger, code, flags, {}, 0, timeout))
     return _checked_fields(i, dr, cr, amount, pending_id, ledger, code, flags, memo, timeout)
