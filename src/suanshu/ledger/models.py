@@ -67,7 +67,8 @@ class AccountTransfer(Base):
     two random pages (its accounts' ends of two b-trees): a group of 256 transfers dirtied ~500
     index pages, and writing those pages was nearly half of the writer's time on SQLite. So,
     like an LSM tree, the ledger writes this index in bulk instead: once at least
-    ``engine.INDEX_LAG`` transfers are newer than ``AccountIndexMark.indexed_upto``, one sorted
+    ``engine.INDEX_LAG`` transfers are newer than ``AccountIndexMark.indexed_upto`` (SQLite:
+    4,096; PostgreSQL, which pays per row rather than per page: every batch), one sorted
     ``INSERT ... SELECT`` adds two rows (debit and credit account) per transfer, clustered by
     account, and moves the mark; a batch then dirties each account's page once. Transfers above
     the mark are found by a scan of the (time-ordered) tail, so readers always see every
