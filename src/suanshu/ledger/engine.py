@@ -700,9 +700,11 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
             seals.seal(session, batch.new)
         # A writer without a cache (one request's transaction) indexes at once: its batches are
         # small and rare, and it does not know how far behind the index is without asking.
-        unindexed = (cache.unindexed if cache is not None else _LAG_UNKNOWN) + len(batch.new)
+        behind = cache.unindexed if cache is not None else _LAG_UNKNOWN
+        unindexed = behind + len(batch.new)
         if unindexed >= INDEX_LAG[session.get_bind().dialect.name]:
-            _index_tail(session, batch.new[-1].timestamp)
+            # a cache whose index was caught up knows the mark: its last transfer (no read)
+            _index_tail(session, batch.new[-1].timestamp, mark=last if behind == 0 else None)
             unindexed = 0
         if cache is not None:
             cache._staged_unindexed = unindexed
@@ -738,11 +740,12 @@ _INDEX_TAIL = {
 }
 
 
-def _index_tail(session: Session, newest: int) -> None:
+def _index_tail(session: Session, newest: int, mark: int | None = None) -> None:
     """Index every transfer above the mark (in account order: each account's page is written
     once) and move the mark to ``newest``, the newest stored transfer. Runs under the ledger
-    lock, so no transfer can commit below the mark afterwards."""
-    mark = indexed_upto(session)
+    lock, so no transfer can commit below the mark afterwards. ``mark``: when the caller knows it."""
+    if mark is None:
+        mark = indexed_upto(session)
     pg = _postgres(session)
     insert_sql, mark_sql = _INDEX_TAIL["postgresql" if pg else "sqlite"]
     cur = _cursor(session)
