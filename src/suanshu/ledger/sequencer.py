@@ -160,7 +160,10 @@ def resolve(outcomes: Sequence[tuple[Ticket | LoopWaiter, object]]) -> None:
     on_loops: dict[asyncio.AbstractEventLoop, list] = {}
     for waiter, value in outcomes:
         if type(waiter) is Ticket:
-            waiter._resolve(None, value) if isinstance(value, BaseException) else waiter._resolve(value, None)
+            if isinstance(value, BaseException):
+                waiter.set_exception(value)
+            else:
+                waiter.set_result(value)
         else:
             on_loops.setdefault(waiter.loop, []).append((waiter.future, value))
     for loop, pairs in on_loops.items():
