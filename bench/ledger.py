@@ -125,9 +125,14 @@ def run_clients(clients: int, per_client: int, send, window: int = 1) -> dict:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - start
+    return summary(latencies, elapsed, pauses)
+
+
+def summary(latencies: list[float], elapsed: float, pauses: GcPauses, per_request: int = 1) -> dict:
+    """Transfers/s and per-request latency percentiles of one row."""
     latencies.sort()
     n = len(latencies)
-    return {"transfers": n, "seconds": round(elapsed, 3), "transfers_per_s": round(n / elapsed),
+    return {"transfers": n * per_request, "seconds": round(elapsed, 3), "transfers_per_s": round(n * per_request / elapsed),
             "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2),
             "gc_ms": round(pauses.ms, 1), "gc_full": pauses.full}
 
@@ -165,13 +170,8 @@ def run_async_clients(in_flight: int, total: int, client, cash: list[str], note:
         c0 = time.process_time()
         elapsed = asyncio.run(main())
         cpu = time.process_time() - c0
-    latencies.sort()
-    n = len(latencies)
-    return {"transfers": n * per_request, "per_request": per_request, "seconds": round(elapsed, 3),
-            "process_cpu_us_per_transfer": round(cpu / (n * per_request) * 1e6, 1),
-            "transfers_per_s": round(n * per_request / elapsed),
-            "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2),
-            "gc_ms": round(pauses.ms, 1), "gc_full": pauses.full}
+    r = summary(latencies, elapsed, pauses, per_request)
+    return r | {"per_request": per_request, "process_cpu_us_per_transfer": round(cpu / r["transfers"] * 1e6, 1)}
 
 
 def server_cpu(pid: int) -> float:
