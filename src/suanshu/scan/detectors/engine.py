@@ -458,13 +458,12 @@ def _rounds(col: _Column, rows: np.ndarray, detector: Detector):
     first = True
     while len(current):
         if first and len(current) == col.n:  # every cell from its start: the column itself
-            spans = pc.extract_regex_span(col.arr, detector.span)
-            valid = spans.is_valid().to_numpy(zero_copy_only=False)
-            values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)
-        else:
-            spans = pc.extract_regex_span(_view(col.data, from_, col.offsets[current + 1]), detector.span)
-            valid = spans.is_valid().to_numpy(zero_copy_only=False)[0::2]
-            values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[0::2]
+            arr, step = col.arr, 1
+        else:  # a view: the cells in its even slots
+            arr, step = _view(col.data, from_, col.offsets[current + 1]), 2
+        spans = pc.extract_regex_span(arr, detector.span)
+        valid = spans.is_valid().to_numpy(zero_copy_only=False)[::step]
+        values = spans.field("v").values.to_numpy(zero_copy_only=False).reshape(-1, 2)[::step]
         hit = np.flatnonzero(valid)
         if not len(hit):
             break
