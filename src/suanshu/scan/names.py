@@ -388,15 +388,25 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
 
 @lru_cache(maxsize=1 << 16)
 def _word_verdict(word: str) -> int:
-    """For a word standing alone (not joined with the next, no compound surname + 3 characters):
-    how many characters to cut off its end to get the name (0, or 1 for a glued function word:
-    林丽因), or -1 when it is no name. Cached: table text repeats its words (信用, 车牌, 时间)."""
+    """For a word (or one joined with the next), unless a split compound-surname name: how many
+    characters to cut off its end to get the name (0, or 1 for a glued function word: 林丽因,
+    熊建佑因), or -1 when it is no name. Cached: table text repeats its words (信用, 车牌, 时间)."""
     if len(word) < 2 or not (word[0] in SURNAMES or word[:2] in SURNAMES_COMPOUND):
         return -1
     cut = 0
     if len(word) in (3, 4) and word[-1] in _GLUED and word not in _word_tags() and word[:2] not in SURNAMES_COMPOUND:
         word, cut = word[:-1], 1
     return cut if is_name(word) else -1
+
+
+def _compound_grown(words: list[str], i: int, w: str) -> str:
+    """欧阳明 + 辉因: the HMM split a compound-surname name before its last character; the name
+    with that character back on, or "" when ``w`` is not such a split."""
+    if len(w) == 3 and w[:2] in SURNAMES_COMPOUND and i + 1 < len(words):
+        nxt = words[i + 1]
+        if len(nxt) == 2 and _HAN.match(nxt[0]) and nxt[1] in _GLUED and not _known(nxt):
+            return w + nxt[0]
+    return ""
 
 
 def find_names(text: str) -> list[tuple[int, int]]:
@@ -427,28 +437,19 @@ def find_names(text: str) -> list[tuple[int, int]]:
     for i, start, pos, join in zip(idx.tolist(), starts[idx].tolist(), ends[idx].tolist(),
                                    can_join[idx].tolist(), strict=True):
         w = words[i]
-        if not (join and len(w) <= 2) and not (len(w) == 3 and w[:2] in SURNAMES_COMPOUND):
+        if join and len(w) <= 2:
+            merged = _split_name(words, i)
+            if merged:
+                w, pos = merged, start + len(merged)
+        if grown := _compound_grown(words, i, w):
+            if not is_name(grown):
+                continue
+            end = pos + 1
+        else:
             cut = _word_verdict(w)  # the common case: the word alone decides
             if cut < 0:
                 continue
             end = pos - cut
-        else:
-            if join and len(w) <= 2:
-                merged = _split_name(words, i)
-                if merged:
-                    w, pos = merged, start + len(merged)
-            if len(w) < 2 or not (w[0] in SURNAMES or w[:2] in SURNAMES_COMPOUND):
-                continue
-            end = pos
-            if len(w) in (3, 4) and w[-1] in _GLUED and w not in _word_tags() and w[:2] not in SURNAMES_COMPOUND:
-                w, end = w[:-1], pos - 1  # 林丽因, 熊建佑因: a function word glued to the name
-            elif len(w) == 3 and w[:2] in SURNAMES_COMPOUND and i + 1 < len(words):
-                # 欧阳明 + 辉因: the HMM split a compound-surname name before its last character
-                nxt = words[i + 1]
-                if len(nxt) == 2 and _HAN.match(nxt[0]) and nxt[1] in _GLUED and not _known(nxt):
-                    w, end = w + nxt[0], pos + 1
-            if not is_name(w):
-                continue
         start, end = int(where[start]), int(where[end - 1]) + 1  # a name is Han only: contiguous
         if cleaned.startswith(_NOT_AFTER_NAME, end):
             continue
