@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 
 import pytest
@@ -206,6 +208,18 @@ def test_accounts_on_other_ledgers_balance_separately(db):
         assert verify(s).ok
 
 
+def _posting_of(s, account: str, ts: int):
+    return s.execute(text("SELECT first_timestamp, last_timestamp, timestamps FROM ledger_account_postings "
+                          "WHERE account_id = :a AND first_timestamp <= :t AND last_timestamp >= :t"),
+                     {"a": account, "t": ts}).one()
+
+
+def _set_posting(s, account: str, first: int, **values) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    s.execute(text(f"UPDATE ledger_account_postings SET {sets} WHERE account_id = :a AND first_timestamp = :f"),
+              {"a": account, "f": first, **values})
+
+
 def test_verify_names_what_the_account_index_misses_or_invents(ledger):
     """The account index is derived, like balances: a transfer dropped from it (it would vanish
     from listings and statements) or an entry no transfer backs makes verify fail."""
@@ -213,21 +227,67 @@ def test_verify_names_what_the_account_index_misses_or_invents(ledger):
     with ledger.db.transaction() as s:
         victim = s.execute(text("SELECT id, credit_account_id, timestamp FROM ledger_transfers "
                                 "ORDER BY timestamp LIMIT 1 OFFSET 2")).one()
-        s.execute(text("DELETE FROM ledger_account_transfers WHERE account_id = :a AND timestamp = :t"),
-                  {"a": victim.credit_account_id, "t": victim.timestamp})
+        first, _, stamps = _posting_of(s, victim.credit_account_id, victim.timestamp)
+        kept = [t for t in json.loads(stamps) if t != victim.timestamp]
+        _set_posting(s, victim.credit_account_id, first, timestamps=json.dumps(kept))
     with ledger.db.transaction() as s:
         report = verify(s)
     assert (report.ok, report.transfer) == (False, victim.id)
     assert "account index" in report.reason
     with ledger.db.transaction() as s:  # put it back, then list it under the wrong account
-        s.execute(text("INSERT INTO ledger_account_transfers (account_id, timestamp) VALUES (:a, :t)"),
-                  {"a": victim.credit_account_id, "t": victim.timestamp})
+        _set_posting(s, victim.credit_account_id, first, timestamps=stamps)
         assert verify(s).ok
-        s.execute(text("INSERT INTO ledger_account_transfers (account_id, timestamp) VALUES (:a, :t)"),
-                  {"a": ledger.revenue, "t": victim.timestamp})
+        s.execute(text("INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, "
+                       "timestamps) VALUES (:a, :t, :t, :j)"),
+                  {"a": ledger.revenue, "t": victim.timestamp, "j": f"[{victim.timestamp}]"})
     with ledger.db.transaction() as s:
         report = verify(s)
     assert (report.ok, report.account) == (False, ledger.revenue)
+
+
+def test_verify_names_a_posting_readers_would_misread(ledger):
+    """Listings take an account's first N postings for a page of N: a posting listing a transfer
+    twice, with bounds that are not its least and greatest, or overlapping the one before would
+    make a page skip or repeat transfers, so verify names its account."""
+    _activity(ledger)
+    with ledger.db.transaction() as s:
+        t = s.execute(text("SELECT debit_account_id, timestamp FROM ledger_transfers ORDER BY timestamp "
+                           "LIMIT 1 OFFSET 3")).one()
+        first, last, stamps = _posting_of(s, t.debit_account_id, t.timestamp)
+    tampered = {"repeated": {"timestamps": json.dumps(json.loads(stamps) + [t.timestamp])},
+                "wrong last": {"last_timestamp": last + 1},
+                "wrong first": {"first_timestamp": first - 1}}
+    for how, values in tampered.items():
+        with ledger.db.transaction() as s:
+            _set_posting(s, t.debit_account_id, first, **values)
+        with ledger.db.transaction() as s:
+            report = verify(s)
+            assert (report.ok, report.account) == (False, t.debit_account_id), how
+            assert "account index" in report.reason, how
+            # and back as it was
+            restore = {"timestamps": stamps, "last_timestamp": last, "first_timestamp": first}
+            s.execute(text("DELETE FROM ledger_account_postings WHERE account_id = :a AND first_timestamp "
+                           "IN (:f, :g)"), {"a": t.debit_account_id, "f": first, "g": first - 1})
+            s.execute(text("INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, "
+                           "timestamps) VALUES (:a, :first_timestamp, :last_timestamp, :timestamps)"),
+                      {"a": t.debit_account_id, **restore})
+        with ledger.db.transaction() as s:
+            assert verify(s).ok, how
+    with ledger.db.transaction() as s:  # the busiest posting, split in two that interleave
+        account, first, stamps = max(s.execute(text("SELECT account_id, first_timestamp, timestamps "
+                                                     "FROM ledger_account_postings")),
+                                     key=lambda row: len(json.loads(row[2])))
+        v = sorted(json.loads(stamps))
+        assert len(v) >= 3
+        _set_posting(s, account, first, timestamps=json.dumps([v[0], v[2]]), last_timestamp=v[2])
+        rest = [v[1], *v[3:]]
+        s.execute(text("INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, "
+                       "timestamps) VALUES (:a, :f, :l, :j)"),
+                  {"a": account, "f": v[1], "l": rest[-1], "j": json.dumps(rest)})
+    with ledger.db.transaction() as s:
+        report = verify(s)
+    assert (report.ok, report.account) == (False, account)
+    assert "overlaps" in report.reason
 
 
 def test_upgrading_an_existing_ledger_indexes_its_transfers_by_account(ledger):
@@ -239,7 +299,9 @@ def test_upgrading_an_existing_ledger_indexes_its_transfers_by_account(ledger):
         conn.commit()
     migrate.upgrade(ledger.db.engine)  # 0011 fills the account index from the stored transfers
     with ledger.db.transaction() as s:
-        assert s.scalar(text("SELECT count(*) FROM ledger_account_transfers")) == 2 * 8
+        listed = [t for (stamps,) in s.execute(text("SELECT timestamps FROM ledger_account_postings"))
+                  for t in json.loads(stamps)]
+        assert len(listed) == len(set(listed)) * 2 == 2 * 8  # each transfer under both its accounts
         assert verify(s).ok
 
 
@@ -263,7 +325,7 @@ def test_postgres_hot_reads_use_indexes_whatever_the_statistics(ledger):
         plans = []
         for sql, params in ((engine._READS["postgresql"]["transfers"], ([e.id for e in events[:500]],)),
                             (engine._READS["postgresql"]["resolutions"], ([e.id for e in events[:500]],)),
-                            (engine._INDEX_TAIL["postgresql"][0], {"m": newest - 10**9, "n": newest})):
+                            (engine._INDEX_TAIL["postgresql"], {"m": newest - 10**9, "n": newest})):
             cur.execute("EXPLAIN " + sql, params)
             plans.append("\n".join(r[0] for r in cur.fetchall()))
     for plan in plans:

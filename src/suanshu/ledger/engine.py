@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import BigInteger, and_, insert, literal, or_, select, union_all
+from sqlalchemy import JSON, BigInteger, and_, cast, except_, func, insert, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -54,7 +54,7 @@ from suanshu.ledger.codes import (
     TransferFlags,
 )
 from suanshu.ledger import seals
-from suanshu.ledger.models import Account, AccountIndexMark, AccountTransfer, Transfer
+from suanshu.ledger.models import Account, AccountIndexMark, AccountPosting, Transfer
 
 R = CreateTransferResult
 AR = CreateAccountResult
@@ -463,11 +463,16 @@ class AccountCache:
         # Transfers above the account index's mark, as far as this writer knows: after a reset,
         # unknown, so its next batch indexes whatever another writer may have left.
         self.unindexed = self._staged_unindexed = _LAG_UNKNOWN
+        # While the count is known: those transfers' timestamps by account, the postings the
+        # next indexing run writes without reading the transfers back (changed in place, like
+        # the balances: a failed batch resets the cache).
+        self.tail: dict[str, list[int]] | None = None
 
     def reset(self) -> None:
         self.accounts.clear()
         self.last_timestamp = self._staged = -1
         self.unindexed = self._staged_unindexed = _LAG_UNKNOWN
+        self.tail = None
 
     def commit(self) -> None:
         self.last_timestamp = self._staged
@@ -698,16 +703,7 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
         _write(session, batch.new, bal, batch.touched)
         if seal:
             seals.seal(session, batch.new)
-        # A writer without a cache (one request's transaction) indexes at once: its batches are
-        # small and rare, and it does not know how far behind the index is without asking.
-        behind = cache.unindexed if cache is not None else _LAG_UNKNOWN
-        unindexed = behind + len(batch.new)
-        if unindexed >= INDEX_LAG[session.get_bind().dialect.name]:
-            # a cache whose index was caught up knows the mark: its last transfer (no read)
-            _index_tail(session, batch.new[-1].timestamp, mark=last if behind == 0 else None)
-            unindexed = 0
-        if cache is not None:
-            cache._staged_unindexed = unindexed
+        _index(session, batch.new, cache)
     if cache is not None:
         cache._staged = batch.new[-1].timestamp if batch.new else last
     return results
@@ -716,41 +712,88 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
 # --------------------------------------------------------------------------- the account index
 
 # Transfers newer than the account index's mark before a batch indexes them all (see
-# ``models.AccountTransfer``): readers scan at most this many tail transfers by timestamp.
-# SQLite writes pages, so a bigger batch writes each account's page once for more transfers
-# (4,096: ~20 ms per run on this machine). PostgreSQL writes rows and WAL records, about 12 µs
-# per transfer however many are indexed at once: indexing with every batch spreads that evenly
-# instead of stalling one group in 4,096 for ~50 ms (the p99 at 64 requests in flight).
+# ``models.AccountPosting``): readers scan at most this many tail transfers by timestamp.
+# SQLite writes pages, so a bigger run writes each account's page once for more transfers
+# (4,096: ~8 ms per run on this machine). PostgreSQL writes rows and WAL records, paid per row
+# however many are indexed at once: indexing with every batch spreads that evenly instead of
+# stalling one group in 4,096 (the p99 at 64 requests in flight).
 INDEX_LAG = {"sqlite": 4096, "postgresql": 1}
 _LAG_UNKNOWN = 1 << 62
 
+# One posting per account: the account's transfers above the mark, as a JSON array.
 _INDEX_TAIL = {
-    "sqlite": ("INSERT INTO ledger_account_transfers (account_id, timestamp) "
-               "SELECT debit_account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 UNION ALL "
-               "SELECT credit_account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 ORDER BY 1, 2",
-               "UPDATE ledger_account_index SET indexed_upto = ? WHERE id = 1"),
+    # group_concat keeps the order of its input, sorted here (SQLite before 3.44 has no ORDER BY
+    # inside an aggregate); readers do not depend on it.
+    "sqlite": ("INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, timestamps) "
+               "SELECT account_id, min(timestamp), max(timestamp), '[' || group_concat(timestamp) || ']' FROM ("
+               "SELECT debit_account_id AS account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 "
+               "UNION ALL SELECT credit_account_id, timestamp FROM ledger_transfers WHERE timestamp > ?1 "
+               "ORDER BY 1, 2) GROUP BY account_id"),
     # Both ends of the range given: an open ``timestamp > m`` is estimated at a third of the
     # table when statistics are stale, and planned as a sequential scan of all of it.
-    "postgresql": ("INSERT INTO ledger_account_transfers (account_id, timestamp) "
-                   "SELECT debit_account_id, timestamp FROM ledger_transfers "
+    "postgresql": ("INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, timestamps) "
+                   "SELECT account_id, min(timestamp), max(timestamp), "
+                   "'[' || string_agg(timestamp::text, ',' ORDER BY timestamp) || ']' FROM ("
+                   "SELECT debit_account_id AS account_id, timestamp FROM ledger_transfers "
                    "WHERE timestamp > %(m)s AND timestamp <= %(n)s UNION ALL "
                    "SELECT credit_account_id, timestamp FROM ledger_transfers "
-                   "WHERE timestamp > %(m)s AND timestamp <= %(n)s ORDER BY 1, 2",
-                   "UPDATE ledger_account_index SET indexed_upto = %s WHERE id = 1"),
+                   "WHERE timestamp > %(m)s AND timestamp <= %(n)s) AS x GROUP BY account_id"),
 }
 
 
-def _index_tail(session: Session, newest: int, mark: int | None = None) -> None:
-    """Index every transfer above the mark (in account order: each account's page is written
-    once) and move the mark to ``newest``, the newest stored transfer. Runs under the ledger
-    lock, so no transfer can commit below the mark afterwards. ``mark``: when the caller knows it."""
-    if mark is None:
-        mark = indexed_upto(session)
-    pg = _postgres(session)
-    insert_sql, mark_sql = _INDEX_TAIL["postgresql" if pg else "sqlite"]
+def _index(session: Session, new: list[_T], cache: AccountCache | None) -> None:
+    """Index the batch's transfers by account now, or leave them in the tail for a later run.
+    A writer without a cache (one request's transaction) indexes at once: its batches are small
+    and rare, and it does not know how far behind the index is without asking."""
+    tail = cache.tail if cache is not None and cache.unindexed != _LAG_UNKNOWN else None
+    if tail is not None:
+        for t in new:
+            tail.setdefault(t.debit_account_id, []).append(t.timestamp)
+            tail.setdefault(t.credit_account_id, []).append(t.timestamp)
+    unindexed = (cache.unindexed if cache is not None else _LAG_UNKNOWN) + len(new)
+    if unindexed >= INDEX_LAG[session.get_bind().dialect.name]:
+        if tail is not None:
+            _insert_postings(session, tail)
+        else:
+            _index_tail(session, indexed_upto(session), new[-1].timestamp)
+        _cursor(session).execute(_MARK["postgresql" if _postgres(session) else "sqlite"], (new[-1].timestamp,))
+        unindexed, tail = 0, {}
+    if cache is not None:
+        cache._staged_unindexed, cache.tail = unindexed, tail
+
+
+_MARK = {"sqlite": "UPDATE ledger_account_index SET indexed_upto = ? WHERE id = 1",
+         "postgresql": "UPDATE ledger_account_index SET indexed_upto = %s WHERE id = 1"}
+_INSERT_POSTINGS = {
+    "sqlite": "INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, timestamps) "
+              "VALUES (?, ?, ?, ?)",
+    "postgresql": "INSERT INTO ledger_account_postings (account_id, first_timestamp, last_timestamp, timestamps) "
+                  "SELECT * FROM json_to_recordset(%s::json) AS x(account_id varchar, first_timestamp bigint, "
+                  "last_timestamp bigint, timestamps text)",
+}
+
+
+def _insert_postings(session: Session, tail: dict[str, list[int]]) -> None:
+    """Write the writer's own tail as postings (each list ascending: transfers are appended in
+    timestamp order), in account order: each account's page is written once."""
+    rows = [(aid, ts[0], ts[-1], f"[{','.join(map(str, ts))}]") for aid, ts in sorted(tail.items())]
     cur = _cursor(session)
-    cur.execute(insert_sql, {"m": mark, "n": newest} if pg else (mark,))
-    cur.execute(mark_sql, (newest,))
+    if _postgres(session):
+        cur.execute(_INSERT_POSTINGS["postgresql"], (json.dumps([dict(zip(
+            ("account_id", "first_timestamp", "last_timestamp", "timestamps"), r, strict=True)) for r in rows]),))
+    else:
+        cur.executemany(_INSERT_POSTINGS["sqlite"], rows)
+
+
+def _index_tail(session: Session, mark: int, newest: int) -> None:
+    """Index the transfers above ``mark`` (up to ``newest``, the newest stored) from the transfers
+    table: the writer does not know them (it just started, or another writer stored them).
+    Runs under the ledger lock, so no transfer can commit below the new mark afterwards."""
+    cur = _cursor(session)
+    if _postgres(session):
+        cur.execute(_INDEX_TAIL["postgresql"], {"m": mark, "n": newest})
+    else:
+        cur.execute(_INDEX_TAIL["sqlite"], (mark,))
 
 
 def indexed_upto(session: Session) -> int:
@@ -760,23 +803,38 @@ def indexed_upto(session: Session) -> int:
     return cur.fetchone()[0]
 
 
+def _posting_values(session: Session, postings):
+    """The timestamps a selectable of postings holds, one row each: (FROM item, value column)."""
+    if _postgres(session):
+        each = func.json_array_elements_text(cast(postings.c.timestamps, JSON)).table_valued("value")
+        return each, cast(each.c.value, BigInteger)
+    each = func.json_each(postings.c.timestamps).table_valued("value")
+    return each, each.c.value
+
+
 def involving(session: Session, account_id: str, *, after: int | None = None, first: int | None = None):
     """A WHERE clause for the transfers that debit or credit ``account_id`` (optionally only those
     after timestamp ``after``; ``first``: at most the first so many, for a page). The indexed
-    ones are found through the account index, the rest in the short tail above its mark; the
-    mark is read once here, so the two parts neither overlap nor miss. One ``timestamp IN
+    ones are found through the account's postings, the rest in the short tail above the mark;
+    the mark is read once here, so the two parts neither overlap nor miss. One ``timestamp IN
     (...)`` over both parts, so the database looks transfers up by timestamp, never scans them."""
     mark = indexed_upto(session)
     after = -1 if after is None else after
-    indexed = select(AccountTransfer.timestamp).where(
-        AccountTransfer.account_id == account_id, AccountTransfer.timestamp > after,
-        AccountTransfer.timestamp <= mark)
+    p = AccountPosting
+    postings = select(p.timestamps).where(p.account_id == account_id, p.last_timestamp > after,
+                                          p.first_timestamp <= mark)
     tail = select(Transfer.timestamp).where(
         Transfer.timestamp > max(mark, after),
         or_(Transfer.debit_account_id == account_id, Transfer.credit_account_id == account_id))
     if first is not None:
-        indexed = indexed.order_by(AccountTransfer.timestamp).limit(first)
+        # Postings cover disjoint ranges: the first N after ``after`` lie in the first N postings.
+        postings = postings.order_by(p.first_timestamp).limit(first)
         tail = tail.order_by(Transfer.timestamp).limit(first)
+    postings = postings.subquery()
+    each, value = _posting_values(session, postings)
+    indexed = select(value.label("timestamp")).select_from(postings).join(each, true()).where(value > after)
+    if first is not None:
+        indexed = indexed.order_by(value).limit(first)
     return Transfer.timestamp.in_(union_all(indexed.subquery().select(), tail.subquery().select()))
 
 
@@ -1019,26 +1077,43 @@ def verify(session: Session, batch: int = 5000) -> LedgerVerification:
 
 def _check_account_index(session: Session) -> tuple[str, dict] | None:
     """The account index holds exactly the debit and credit account of every transfer up to its
-    mark: a transfer it misses would drop out of account listings and statements."""
+    mark, once each, in postings whose bounds are right and whose ranges do not overlap: a
+    transfer it misses would drop out of account listings and statements."""
     mark = session.scalar(select(AccountIndexMark.indexed_upto).where(AccountIndexMark.id == 1))
     if mark is None:
         return "the account index has no mark", {}
-    e, t = AccountTransfer, Transfer
+    p, t = AccountPosting.__table__.alias("p"), Transfer
+    each, value = _posting_values(session, p)
+    listed = select(p.c.account_id, value.label("timestamp")).select_from(p).join(each, true())
+    stored = select(union_all(select(t.debit_account_id, t.timestamp).where(t.timestamp <= mark),
+                              select(t.credit_account_id, t.timestamp).where(t.timestamp <= mark)).subquery())
 
-    def entry(account):
-        return select(e.timestamp).where(e.account_id == account, e.timestamp == t.timestamp).exists()
+    def first_of(compound):
+        q = compound.subquery()
+        return session.execute(select(q).order_by(q.c[1]).limit(1)).first()
 
-    missed = session.scalar(select(t.id).where(t.timestamp <= mark, ~(entry(t.debit_account_id)
-                                                                       & entry(t.credit_account_id)))
-                            .order_by(t.timestamp).limit(1))
-    if missed is not None:
-        return "the account index lacks this transfer's accounts", {"transfer": missed}
-    stray = session.execute(select(e.account_id, e.timestamp).where(
-        (e.timestamp > mark) | ~select(t.id).where(t.timestamp == e.timestamp, or_(
-            t.debit_account_id == e.account_id, t.credit_account_id == e.account_id)).exists())
-        .order_by(e.timestamp).limit(1)).first()
-    if stray is not None:
+    if (missed := first_of(except_(stored, listed))) is not None:
+        transfer = session.scalar(select(t.id).where(t.timestamp == missed[1]))
+        return "the account index lacks this transfer's accounts", {"transfer": transfer}
+    if (stray := first_of(except_(listed, stored))) is not None:
         return f"the account index lists a transfer at {stray[1]} that the account has not", {"account": stray[0]}
+    listed = listed.subquery()
+    repeated = session.execute(select(listed.c.account_id, listed.c.timestamp).group_by(*listed.c)
+                               .having(func.count() > 1).order_by(listed.c.timestamp).limit(1)).first()
+    if repeated is not None:
+        return f"the account index lists the transfer at {repeated[1]} twice", {"account": repeated[0]}
+    # Readers rely on each posting's bounds and on an account's postings not overlapping.
+    bounds = select(p.c.account_id, p.c.first_timestamp, p.c.last_timestamp, func.min(value).label("lo"),
+                    func.max(value).label("hi")).select_from(p).join(each, true()).group_by(
+        p.c.account_id, p.c.first_timestamp, p.c.last_timestamp).subquery()
+    b = select(bounds, func.lag(bounds.c.last_timestamp).over(
+        partition_by=bounds.c.account_id, order_by=bounds.c.first_timestamp).label("prev")).subquery().c
+    bad = session.execute(select(b.account_id, b.first_timestamp).where(
+        (b.lo != b.first_timestamp) | (b.hi != b.last_timestamp) | (b.prev >= b.first_timestamp))
+        .order_by(b.first_timestamp).limit(1)).first()
+    if bad is not None:
+        return (f"the account index's posting from {bad[1]} has wrong bounds or overlaps the one before",
+                {"account": bad[0]})
     return None
 
 

@@ -41,6 +41,7 @@ MAX_EVENTS = 8190  # TigerBeetle's batch size
 # SQLite: WAL frames past which the writer lets the checkpointer catch up before its next group,
 # so that group's commit restarts the WAL from its beginning (4 KiB pages: 16 MB).
 WAL_RESTART_FRAMES = 4096
+WRITER_CACHE_KIB = 131072  # SQLite: the writer connection's page cache (SQLite's default: 2,000 KiB)
 
 After = Callable[[Session, list[CreateTransferResult]], object]
 
@@ -356,6 +357,10 @@ class Sequencer:
             conn = self.db.engine.connect()
             if conn.dialect.name == "sqlite":
                 raw = conn.connection.dbapi_connection
+                # The writer revisits every account page and the account index's pages each
+                # run: SQLite's default 2 MB page cache re-read them from the WAL and the file
+                # (an indexing run of 4,096 transfers: 21 ms with it, 13 ms with 128 MB).
+                raw.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
                 if raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
                     raw.execute("PRAGMA wal_autocheckpoint=0")
                     if self._checkpointer is None:
@@ -369,7 +374,9 @@ class Sequencer:
             return
         try:
             if conn.dialect.name == "sqlite":  # back to the pool as it came: checkpointing itself
-                conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint=1000")
+                raw = conn.connection.dbapi_connection
+                raw.execute("PRAGMA wal_autocheckpoint=1000")
+                raw.execute("PRAGMA cache_size=-2000")
         except Exception:  # noqa: BLE001 — a broken connection: the pool drops it
             conn.invalidate()
         finally:
