@@ -208,6 +208,28 @@ def test_packed_class_counts_equal_counts_one_class_at_a_time(longest):
         assert col.count(feature).tolist() == expected, feature
 
 
+@pytest.mark.parametrize("longest", [200, 3000])
+def test_packed_class_counts_over_many_pieces(longest):
+    """A column of several ``PACKED_CHUNK`` pieces (cells cut at piece boundaries, runs of empty
+    cells, a long cell across a boundary): the counts equal a plain count of each class."""
+    from suanshu.scan.detectors.base import PACKED_FEATURES
+    from suanshu.scan.detectors.engine import PACKED_CHUNK, _Column
+
+    rng = random.Random(longest)
+    alphabet = "0123456789AZaz@.:： １张號，-"
+    cells = []
+    while sum(len(c.encode()) for c in cells) < 4 * PACKED_CHUNK:
+        k = rng.randrange(4)
+        cells += [""] * rng.randrange(5) if k == 0 else \
+            ["".join(rng.choice(alphabet) for _ in range(rng.randrange(longest if k == 1 else 30)))]
+    cells += [""]
+    col = _Column(pa.array(cells, pa.string()))
+    for feature in PACKED_FEATURES:
+        table = FEATURES[feature]
+        expected = [sum(int(table[b]) for b in fold(c).encode()) for c in cells]
+        assert col.count(feature).tolist() == expected, feature
+
+
 def test_candidate_strings_are_the_byte_spans_in_any_order():
     """``_Column.strings``: Python strings of byte spans of the folded column, in the order
     given (sorted or not; overlapping spans, which no detector yields, one by one)."""
