@@ -382,7 +382,7 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
     out = out.copy()
     other = ~han & (out != ord("，")) & (out != ord("：")) & (out != 0)
     out[other] = 1
-    return out.tobytes().decode("utf-32-le"), where
+    return str(memoryview(out), "utf-32-le"), where
 
 
 @lru_cache(maxsize=1 << 16)

@@ -124,12 +124,12 @@ class _Column:
         offsets, data = _buffers(raw)
         self.ascii = not len(data) or int(data.max()) < 0x80
         if self.ascii:
-            self.text = data.tobytes().decode("ascii")
+            self.text = str(memoryview(data), "ascii")
             self.arr, self.offsets, self.data = raw, offsets, data
             self.cstart = offsets
             self.cidx = None
             return
-        original = data.tobytes().decode("utf-8")
+        original = str(memoryview(data), "utf-8")  # (no copy of the bytes first)
         self.text = fold(original)
         # character index of each cell start: the running sum of the cells' lengths (Arrow's
         # count; folding keeps every length), not a running count over every byte
