@@ -457,9 +457,10 @@ def test_listings_see_transfers_the_account_index_has_not_caught_up_with(ledger,
 
 
 def test_a_cached_writer_indexes_from_memory_and_after_another_writer_from_the_table(ledger, monkeypatch):
-    """The sequencer's cache keeps the tail's timestamps by account and writes them as postings
-    without reading the transfers back; once another writer stored transfers, it no longer knows
-    the tail and indexes from the table. Either way the index is exactly the transfers."""
+    """On SQLite the sequencer's cache keeps the tail's timestamps by account and writes them as
+    postings without reading the transfers back; once another writer stored transfers, it no
+    longer knows the tail and indexes from the table. PostgreSQL always groups the tail itself.
+    Either way the index is exactly the transfers."""
     from suanshu.ledger import engine
 
     L = ledger
@@ -476,15 +477,16 @@ def test_a_cached_writer_indexes_from_memory_and_after_another_writer_from_the_t
 
     cached(2)  # a new cache: indexes from the table
     cached(2)
+    memory = L.db.engine.dialect.name == "sqlite"
     cached(3)  # 5 above the mark: indexed from memory
-    assert len(from_table) == 1 and cache.tail == {}
+    assert len(from_table) == (1 if memory else 2) and cache.tail == ({} if memory else None)
     cached(2)
     L.fund(L.a, 7)  # another writer (no cache) indexes at once, from the table
     cached(1)  # the cache saw another writer's transfer: it resets, and indexes from the table
-    assert len(from_table) == 3
+    assert len(from_table) == (3 if memory else 4)
     cached(4)
     cached(2)  # from memory again
-    assert len(from_table) == 3
+    assert len(from_table) == (3 if memory else 5)
     with L.db.transaction() as s:
         assert engine.indexed_upto(s) == s.scalar(select(func.max(Transfer.timestamp)))
         assert len(indexed_pairs(s)) == 2 * s.scalar(select(func.count()).select_from(Transfer))
