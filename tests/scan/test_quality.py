@@ -59,3 +59,19 @@ def test_text_kinds_match_the_kind_patterns_cell_by_cell():
             hit = pc.and_(pc.match_substring_regex(arr, quality._KIND_RES[kind]).fill_null(False), pc.invert(integer))
             expected[kind] = pc.sum(hit).as_py()
         assert {k: profile.kinds[k] for k in expected} == expected
+
+
+def test_profile_from_the_dictionary_of_a_repeated_column_equals_the_cells():
+    """A column the scan dictionary-encodes is profiled from its distinct values, each counted
+    as often as it occurs: the same distinct count and kinds as from every cell, over batches."""
+    import pyarrow.compute as pc
+
+    cells = ["12", " 12", "1.5", "2024-01-02", "x", None, "", "007", "2024年1月2日", "12a", "-3", "1.2.3"]
+    batches = [pa.array((cells * 40)[k:k + 300], pa.string()) for k in (0, 7, 100)]
+    batches.append(pa.array(["9", "９", None] * 100, pa.string()))
+    plain, shared = quality.Profile(), quality.Profile()
+    for arr in batches:
+        plain.add(arr)
+        shared.add(arr, pc.dictionary_encode(arr))
+    assert shared.kinds == plain.kinds and sum(plain.kinds.values()) > 0
+    assert shared.result([]) == plain.result([])

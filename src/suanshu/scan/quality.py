@@ -44,13 +44,16 @@ class Profile:
         self.seen = 0  # distinct values seen before the set was dropped
         self.distinct: int | None = None  # set from outside when counted exactly elsewhere
 
-    def add(self, column: pa.Array) -> None:
+    def add(self, column: pa.Array, encoded: pa.DictionaryArray | None = None) -> None:
+        """Count a batch's column in. ``encoded``: the string column dictionary-encoded (the
+        scan has it for a column that repeats its values): the distinct values are its
+        dictionary, and the text kinds are read from them, each counted as often as it occurs."""
         self.rows += len(column)
         self.nulls += column.null_count
         self.arrow_type = str(column.type)
         if self.exact:
             # distinct values stay in Arrow (hashing in C++, no Python object per value)
-            fresh = pc.unique(column.drop_null())
+            fresh = encoded.dictionary if encoded is not None else pc.unique(column.drop_null())
             self.values = fresh if self.values is None else pc.unique(pa.concat_arrays(
                 [self.values, fresh.cast(self.values.type)]))
             if len(self.values) > DISTINCT_CAP:
@@ -65,15 +68,29 @@ class Profile:
                 self.min = lo if self.min is None else min(self.min, lo)
                 self.max = hi if self.max is None else max(self.max, hi)
         elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            numeric = column.filter(_numeric_start(column))
-            if len(numeric):
-                # the kinds exclude each other (an integer has no separator, a decimal one ".", a
-                # date two): decimals and dates are looked for among the cells that are not integers
-                integer = pc.match_substring_regex(numeric, _KIND_RES["integer"])
-                self.kinds["integer"] += pc.sum(integer).as_py() or 0
-                rest = numeric.filter(pc.invert(integer))
-                for kind in ("decimal", "date"):
-                    self.kinds[kind] += pc.sum(pc.match_substring_regex(rest, _KIND_RES[kind])).as_py() or 0
+            if encoded is None:
+                self._count_kinds(column, None)
+            else:
+                codes = encoded.indices.drop_null().to_numpy(zero_copy_only=False)
+                self._count_kinds(encoded.dictionary, np.bincount(codes, minlength=len(encoded.dictionary)))
+
+    def _count_kinds(self, cells: pa.Array, weights: np.ndarray | None) -> None:
+        """Cells of each text kind; ``weights``: how many cells each of ``cells`` stands for."""
+        start = _numeric_start(cells)
+        numeric = cells.filter(start)
+        if not len(numeric):
+            return
+        if weights is not None:
+            weights = weights[start.to_numpy(zero_copy_only=False)]  # (a dictionary has no nulls)
+        # the kinds exclude each other (an integer has no separator, a decimal one ".", a date
+        # two): decimals and dates are looked for among the cells that are not integers
+        integer = pc.match_substring_regex(numeric, _KIND_RES["integer"])
+        self.kinds["integer"] += _count(integer, weights)
+        rest = numeric.filter(pc.invert(integer))
+        if weights is not None:
+            weights = weights[~integer.to_numpy(zero_copy_only=False)]
+        for kind in ("decimal", "date"):
+            self.kinds[kind] += _count(pc.match_substring_regex(rest, _KIND_RES[kind]), weights)
 
     def result(self, types: list[dict]) -> dict:
         non_null = self.rows - self.nulls
@@ -132,6 +149,13 @@ def _numeric_start(column: pa.Array) -> pa.Array:
             zero_copy_only=False).astype(bool)
     valid = None if not column.null_count else column.is_valid().to_numpy(zero_copy_only=False)
     return pa.array(ok, mask=None if valid is None else ~valid)
+
+
+def _count(mask: pa.Array, weights: np.ndarray | None) -> int:
+    """True cells of a mask, or the sum of their weights."""
+    if weights is None:
+        return pc.sum(mask).as_py() or 0
+    return int(weights[mask.to_numpy(zero_copy_only=False)].sum())
 
 
 def _plain(value):

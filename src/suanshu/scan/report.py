@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from suanshu.scan import anonymity, classify, quality
-from suanshu.scan.detectors import TYPES, detectors_for, scan_array
+from suanshu.scan.detectors import TYPES, detectors_for, engine, scan_array
 from suanshu.vault.ingest import ingest_file
 
 BATCH_ROWS = 64 * 1024
@@ -137,12 +137,14 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
             batch = batch.slice(0, sample - rows)
         found = []  # per column: (rows, column index, starts, ends, type indices)
         for ci, column in enumerate(batch.columns):
-            profiles[ci].add(column)
             text = _as_text(column)
+            # a column that repeats its values is scanned and profiled by its distinct values
+            encoded = engine.repeated(text)
+            profiles[ci].add(column, encoded if text is column else None)
             non_null[ci] += len(text) - text.null_count
             # Names and addresses are words: numbers, dates and booleans cannot hold them.
             use = chosen[ci] if _is_text(column.type) else detectors_for(classify.names_card(names[ci]), text=False)
-            hits = scan_array(text, use)
+            hits = scan_array(text, use, encoded)
             if len(hits):
                 cells[ci].update(_cells_per_type(hits.rows, hits.types, batch.num_rows))
                 found.append((hits.rows + rows, np.full(len(hits), ci), hits.starts, hits.ends, hits.types))

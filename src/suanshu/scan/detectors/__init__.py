@@ -89,6 +89,8 @@ def detect(text: str, detectors: tuple[Detector, ...] = DETECTORS) -> list[Match
     return [m for _, m in scan_array(pa.array([text], pa.string()), detectors).matches()]
 
 
-def scan_array(text: pa.Array, detectors: tuple[Detector, ...] = DETECTORS) -> Found:
-    """Every finding in a string column, non-overlapping, sorted by (row, start) (``engine.py``)."""
-    return Found(*engine.scan_column(text, detectors, TYPE_INDEX))
+def scan_array(text: pa.Array, detectors: tuple[Detector, ...] = DETECTORS,
+               encoded: pa.DictionaryArray | None | bool = True) -> Found:
+    """Every finding in a string column, non-overlapping, sorted by (row, start) (``engine.py``);
+    ``encoded``: the column's ``engine.repeated(text)`` when the caller has it."""
+    return Found(*engine.scan_column(text, detectors, TYPE_INDEX, encoded))

@@ -70,17 +70,27 @@ class Found(NamedTuple):
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def scan_column(text: pa.Array, detectors: tuple[Detector, ...], type_index: dict[str, int]) -> Found:
-    """Every finding in a string column, non-overlapping, sorted by (row, start)."""
+def scan_column(text: pa.Array, detectors: tuple[Detector, ...], type_index: dict[str, int],
+                encoded: pa.DictionaryArray | None | bool = True) -> Found:
+    """Every finding in a string column, non-overlapping, sorted by (row, start). ``encoded``:
+    the column's ``repeated(text)`` when the caller has it already (True: find it here)."""
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     if not len(text) or text.null_count == len(text):
         return Found(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
-    if len(text) >= DEDUP_MIN_CELLS and _repeats(text):
-        encoded = pc.dictionary_encode(text)
+    if encoded is True:
+        encoded = repeated(text)
+    if encoded is not None:
         found = _scan_cells(encoded.dictionary, detectors, type_index)
         return _expand(found, encoded.indices)
     return _scan_cells(text, detectors, type_index)
+
+
+def repeated(text: pa.Array) -> pa.DictionaryArray | None:
+    """The column dictionary-encoded when a sample says it repeats its values (step 1), else None."""
+    if len(text) >= DEDUP_MIN_CELLS and _repeats(text):
+        return pc.dictionary_encode(text)
+    return None
 
 
 def _repeats(text: pa.Array) -> bool:
