@@ -63,6 +63,16 @@ def test_batch_cards_agree(values):
     assert v.are_luhn(values).tolist() == [v.is_luhn(x) for x in values]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("0123456789/ -:aXx", min_size=15, max_size=19), max_size=20))
+def test_batch_checks_agree_on_values_with_other_characters(values):
+    """ASCII bytes before and after the digits (the batch forms take them as wrapped small
+    integers) fail as the one-by-one checks fail them."""
+    assert v.are_resident_ids(values).tolist() == [v.is_resident_id(x) for x in values]
+    assert v.are_bank_cards(values).tolist() == [v.is_bank_card(x) for x in values]
+    assert v.are_luhn(values).tolist() == [v.is_luhn(x) for x in values]
+
+
 @given(st.text("0123456789", min_size=15, max_size=18))
 def test_luhn_check_digit_makes_a_valid_number(partial):
     assert v.is_luhn(partial + v.luhn_check_digit(partial))
