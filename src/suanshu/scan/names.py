@@ -148,7 +148,14 @@ def _clean(text: str) -> tuple[str, list[int] | None]:
     if "(" not in simple and "（" not in simple:
         return simple, None
     out, origin, last = [], [], 0
-    for m in _PINYIN.finditer(simple):
+    # An annotation starts at a bracket right after a Han character (the pattern's lookbehind):
+    # found with numpy, the pattern is tried there alone, as ``finditer`` would find them.
+    cps = np.frombuffer(simple.encode("utf-32-le"), dtype=np.uint32)
+    at = np.flatnonzero((cps[1:] == ord("(")) | (cps[1:] == ord("（"))) + 1
+    at = at[(cps[at - 1] >= 0x3400) & (cps[at - 1] <= 0x9FFF)]
+    for start in at.tolist():
+        if start < last or not (m := _PINYIN.match(simple, start)):
+            continue
         out.append(simple[last:m.start()])
         origin.extend(range(last, m.start()))
         last = m.end()
