@@ -340,12 +340,10 @@ _FUNCTION = set("和于向从将把被对由在与及同为以时都来也就还
 
 def _split_name(words: list[str], i: int) -> str | None:
     """``words[i]`` + ``words[i + 1]`` when the segmenter split one name in two (孙|嫣然, 高志|雨)
-    and the context on either side says person; else None."""
+    and the context on either side says person; else None. The caller (``find_names``, its
+    ``can_join``) has checked the words themselves: both Han, 2-3 characters together, ``w`` not a
+    function word alone, a single character after a two-character ``w``."""
     w, nxt = words[i], words[i + 1]
-    if len(w) == 1 and w in _FUNCTION:
-        return None
-    if not (len(w) + len(nxt) in (2, 3) and _HAN_WORD.fullmatch(w + nxt) if len(w + nxt) >= 2 else False):
-        return None
     if len(w) == 2 and (_known(w) or len(nxt) != 1):
         return None  # a known word (高速) is not half a name
     before = words[i - 1] if i else "，"
