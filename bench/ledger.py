@@ -193,7 +193,7 @@ def start_server(url: str, home: Path) -> tuple[subprocess.Popen, Path, bytes]:
 LEVELS = ((16, 4), (64, 8))  # (client threads, requests in flight per thread): 64 and 512 in flight
 # asyncio clients: (requests in flight, transfers per request): one transfer per request, and
 # requests of 16 (TigerBeetle's clients send batches; an API worker settling a bill sends several)
-ASYNC_LEVELS = ((64, 1), (512, 1), (16, 16), (64, 16))
+ASYNC_LEVELS = ((64, 1), (512, 1), (16, 16), (32, 16), (64, 16))
 
 
 def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict, gc_freeze: bool = False) -> None:
