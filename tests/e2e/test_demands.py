@@ -162,13 +162,16 @@ def test_expired_demands_close_and_refuse_bids(api, sources):
     client, op = api
     buyer = make_org(client, op, "insurer", "湖南-长沙", "buyer")
     meteo = make_org(client, op, "meteo", "湖南-长沙", "provider")
+    # A deadline a few seconds ahead: a loaded machine took over 2 s to serve the request.
+    deadline = datetime.now(UTC) + timedelta(seconds=4)
     r = client.post("/api/v1/demands", headers=auth(buyer), json={
-        "title": "株洲 土地", "budget_fen": 1000, "deadline": (datetime.now(UTC) + timedelta(seconds=2)).isoformat()})
+        "title": "株洲 土地", "budget_fen": 1000, "deadline": deadline.isoformat()})
     assert r.status_code == 201, r.text
     r = client.post("/api/v1/demands", headers=auth(buyer), json={
         "title": "past", "budget_fen": 1000, "deadline": "2020-01-01T00:00:00Z"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "demand.invalid"
-    time.sleep(2.1)  # let the deadline pass (the sweeper is called with the real clock)
+    # let the deadline pass (the sweeper is called with the real clock)
+    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 0.1)
     ex = client.app.state.exchange
     env = {"SUANSHU_HOME": str(ex.settings.home), "SUANSHU_DATABASE_URL": ex.settings.database_url}
     out = CliRunner().invoke(app, ["demand", "sweep", "-f", "json"], env=env)

@@ -15,7 +15,7 @@ from suanshu.core.money import format_fen
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="json (DESIGN §5 contract) or table")]
 PoolsOpt = Annotated[Path | None, typer.Option("--pools", help="JSON list of pools (stable pool shape)")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="exact (CP-SAT), heuristic, or auto (exact when small)")]
-TimeOpt = Annotated[float, typer.Option("--time-limit", help="Seconds for the exact solver")]
+TimeOpt = Annotated[float, typer.Option("--time-limit", help="Seconds for the heuristic's repair, and again for the exact solver")]
 
 
 def read_json(path: Path | None, what: str):

@@ -36,6 +36,12 @@ from suanshu.compute.scheduler import (
 LNS_ROUNDS = 300  # ruin-and-recreate rounds on small problems (deterministic, seeded)
 LNS_PATIENCE = 60  # ... stopping after this many rounds without a strictly better plan
 AUGMENT_DEPTH = 3  # moves in an ejection chain (small problems)
+# Ejection-chain steps one search may take (each step tries every resident of a pool): a bound on
+# work that keeps the plan deterministic, unlike a clock. An over-subscribed network re-explored
+# the same failing chains in every repair of every ruin-and-recreate round: 120 jobs on 20 pools
+# ran for over ten minutes. The benchmark's networks (bench/scheduler.py) take at most ~75,000,
+# so their plans are unchanged; tighter bounds lost a job there.
+CHAIN_STEPS = 100_000
 LNS_SEEDS = 4  # independent ruin-and-recreate searches from the best greedy start
 TOP_M = 32  # pools kept per job on large problems
 LOOKAHEAD = 32  # jobs of a class whose pools with room are looked up together once their kept pools are full
@@ -273,8 +279,9 @@ def solve(problem: Problem, budget_s: float | None = None, starts: int | None = 
     if starts is None:
         starts = 2 if len(problem.jobs) * len(problem.pools) <= 1_000_000 else 1
     best, best_key = None, None
+    end = None if budget_s is None else time.perf_counter() + budget_s  # one budget for all starts
     for order in ("regret", "small", "lp")[:starts + (starts > 1)]:
-        g = _Greedy(problem, budget_s)
+        g = _Greedy(problem, None if end is None else max(0.0, end - time.perf_counter()))
         plan = g.run(order, light=starts == 1)
         key = g.key()
         if best_key is None or key < best_key:
@@ -298,6 +305,7 @@ class _Greedy:
         self.residents: list[set[int]] = [set() for _ in pr.pools]
         self.deadline = None if budget_s is None else time.perf_counter() + budget_s
         self.rows = self.free.tolist()  # the same free capacity as Python ints, for the hot checks
+        self.chain_steps = CHAIN_STEPS  # left for this search's ejection chains
         self.failed: dict[tuple, list[np.ndarray]] = {}  # class -> demands its full search did not fit
         # Jobs whose kept pools were full: their cheapest pools with room when looked up (valid while
         # jobs are only added: a pool without room then has none later; take clears them).
@@ -650,8 +658,9 @@ class _Greedy:
             if self.fits(u, p):
                 self.put(u, p)
                 return True
-        if depth == 0:
+        if depth == 0 or self.chain_steps <= 0:
             return False
+        self.chain_steps -= 1
         for p in self.pr.cands[u]:
             for v in sorted(self.residents[p], key=lambda v: -self.pr.demand[v].sum()):
                 if v in moved or not self.fits_without(u, p, v):

@@ -370,7 +370,8 @@ def schedule(pools: Sequence, jobs: Sequence, *, mode: str = "auto", time_limit:
     if mode not in ("auto", "exact", "heuristic"):
         raise UsageError("schedule.invalid_mode", f"mode must be auto, exact or heuristic, got {mode!r}")
     problem = heuristic.Problem(pools, jobs, capacity, running=running)
-    plan = heuristic.solve(problem)  # also the starting hint for CP-SAT
+    # also the starting hint for CP-SAT; the time limit bounds its repair too (a queue drain must not stall)
+    plan = heuristic.solve(problem, budget_s=time_limit)
     used, optimal = "heuristic", None
     if mode == "exact" or (mode == "auto" and problem.pair_count() <= EXACT_MAX_PAIRS):
         plan, optimal = exact.solve(problem, hint=plan, time_limit=time_limit)

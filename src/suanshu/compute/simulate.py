@@ -47,7 +47,7 @@ def simulate(pools: Sequence, trace: Sequence, *, mode: str = "heuristic", time_
             continue
         # The queue keeps arrival order, so fair-share ranks favour each buyer's earlier jobs.
         problem = heuristic.Problem(pools, queue, free)
-        plan = heuristic.solve(problem)
+        plan = heuristic.solve(problem, budget_s=time_limit)
         if mode == "exact" or (mode == "auto" and problem.pair_count() <= 20_000):
             plan, _ = exact.solve(problem, hint=plan, time_limit=time_limit)
         result = problem.result(plan, mode, None, explain=False)
