@@ -463,9 +463,9 @@ class AccountCache:
         # Transfers above the account index's mark, as far as this writer knows: after a reset,
         # unknown, so its next batch indexes whatever another writer may have left.
         self.unindexed = self._staged_unindexed = _LAG_UNKNOWN
-        # While the count is known: those transfers' timestamps by account, the postings the
-        # next indexing run writes without reading the transfers back (changed in place, like
-        # the balances: a failed batch resets the cache).
+        # SQLite, while the count is known: those transfers' timestamps by account, the postings
+        # the next indexing run writes without reading the transfers back (changed in place, like
+        # the balances: a failed batch resets the cache). None: unknown, or PostgreSQL.
         self.tail: dict[str, list[int]] | None = None
 
     def reset(self) -> None:
@@ -714,7 +714,7 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
 # Transfers newer than the account index's mark before a batch indexes them all (see
 # ``models.AccountPosting``): readers scan at most this many tail transfers by timestamp.
 # SQLite writes pages, so a bigger run writes each account's page once for more transfers
-# (4,096: ~8 ms per run on this machine). PostgreSQL writes rows and WAL records, paid per row
+# (4,096: ~13 ms per run on this machine, written from the writer's memory). PostgreSQL writes rows and WAL records, paid per row
 # however many are indexed at once: indexing with every batch spreads that evenly instead of
 # stalling one group in 4,096 (the p99 at 64 requests in flight).
 INDEX_LAG = {"sqlite": 4096, "postgresql": 1}
@@ -748,20 +748,20 @@ def _index(session: Session, new: list[_T], cache: AccountCache | None, last: in
     the tail itself (on its own core; Python building the rows cost the writer ~15 µs per
     transfer), SQLite from the writer's memory (reading the transfers back cost more)."""
     pg = _postgres(session)
-    tail = cache.tail if cache is not None and cache.unindexed != _LAG_UNKNOWN and not pg else None
+    tail = cache.tail if cache is not None else None  # SQLite, with the tail known (else None)
     if tail is not None:
         for t in new:
             tail.setdefault(t.debit_account_id, []).append(t.timestamp)
             tail.setdefault(t.credit_account_id, []).append(t.timestamp)
     unindexed = (cache.unindexed if cache is not None else _LAG_UNKNOWN) + len(new)
-    if unindexed >= INDEX_LAG[session.get_bind().dialect.name]:
+    if unindexed >= INDEX_LAG["postgresql" if pg else "sqlite"]:
         if tail is not None:
             _insert_postings(session, tail)
         else:
             # a cache whose index was caught up knows the mark: ``last``, the newest transfer before
             # this batch (no read)
             caught_up = cache is not None and cache.unindexed == 0
-            _index_tail(session, last if caught_up else indexed_upto(session), new[-1].timestamp)
+            _index_tail(session, last if caught_up else indexed_upto(session), new[-1].timestamp, pg)
         _cursor(session).execute(_MARK["postgresql" if pg else "sqlite"], (new[-1].timestamp,))
         unindexed, tail = 0, None if pg else {}
     if cache is not None:
@@ -781,12 +781,12 @@ def _insert_postings(session: Session, tail: dict[str, list[int]]) -> None:
                                                     for aid, ts in sorted(tail.items())])
 
 
-def _index_tail(session: Session, mark: int, newest: int) -> None:
+def _index_tail(session: Session, mark: int, newest: int, pg: bool) -> None:
     """Index the transfers above ``mark`` (up to ``newest``, the newest stored) from the transfers
     table: the writer does not know them (it just started, or another writer stored them).
     Runs under the ledger lock, so no transfer can commit below the new mark afterwards."""
     cur = _cursor(session)
-    if _postgres(session):
+    if pg:
         cur.execute(_INDEX_TAIL["postgresql"], {"m": mark, "n": newest})
     else:
         cur.execute(_INDEX_TAIL["sqlite"], (mark,))

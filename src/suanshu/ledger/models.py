@@ -69,8 +69,10 @@ class AccountPosting(Base):
     index pages, and writing those pages was nearly half of the writer's time on SQLite. So,
     like an LSM tree, the ledger writes this index in bulk instead: once at least
     ``engine.INDEX_LAG`` transfers are newer than ``AccountIndexMark.indexed_upto`` (SQLite:
-    4,096; PostgreSQL: every batch), one ``INSERT ... SELECT ... GROUP BY account`` adds **one**
-    row per account those transfers touch, holding their timestamps, and moves the mark. A row
+    4,096; PostgreSQL: every batch), **one** row per account those transfers touch, holding
+    their timestamps, is added and the mark moves (SQLite's sequencer writes the rows from the
+    timestamps it kept as it stored the transfers; otherwise one ``INSERT ... SELECT ... GROUP
+    BY account`` reads them back). A row
     per account and transfer (0011) cost the SQLite writer ~10 µs per transfer, a fifth of its
     time, and a ~20 ms stall per run; a row per account and run costs an eighth of the rows.
 

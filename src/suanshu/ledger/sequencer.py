@@ -299,6 +299,7 @@ class Sequencer:
         self._checkpointer: _Checkpointer | None = None
         self._caught_up = 0
         self._name = name
+        self._pool_cache_size = -2000  # SQLite: the page cache the writer's connection came with
 
     def submit(self, transfers: Sequence[engine.NewTransfer], after: After | None = None, *,
                audit_note: AuditNote | None = None) -> Ticket:
@@ -360,6 +361,7 @@ class Sequencer:
                 # The writer revisits every account page and the account index's pages each
                 # run: SQLite's default 2 MB page cache re-read them from the WAL and the file
                 # (an indexing run of 4,096 transfers: 21 ms with it, 13 ms with 128 MB).
+                self._pool_cache_size = raw.execute("PRAGMA cache_size").fetchone()[0]
                 raw.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
                 if raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
                     raw.execute("PRAGMA wal_autocheckpoint=0")
@@ -376,7 +378,7 @@ class Sequencer:
             if conn.dialect.name == "sqlite":  # back to the pool as it came: checkpointing itself
                 raw = conn.connection.dbapi_connection
                 raw.execute("PRAGMA wal_autocheckpoint=1000")
-                raw.execute("PRAGMA cache_size=-2000")
+                raw.execute(f"PRAGMA cache_size={self._pool_cache_size}")
         except Exception:  # noqa: BLE001 — a broken connection: the pool drops it
             conn.invalidate()
         finally:
