@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,8 +18,9 @@ from suanshu.cli.output import Format, console, handles_errors, print_json, tabl
 from suanshu.core.clock import local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen
-from suanshu.market import contracts, jobs
-from suanshu.market.exchange import Exchange
+
+if TYPE_CHECKING:
+    from suanshu.market.exchange import Exchange
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 EXIT = {"succeeded": 0, "denied": 3, "cancelled": 3, "failed": 1}
@@ -36,6 +37,8 @@ def _accelerators(values: list[str]) -> dict[str, int]:
 
 
 def _show(job, fmt: Format) -> None:
+    from suanshu.market import jobs
+
     d = jobs.job_json(job)
     if fmt == Format.json:
         print_json(d)
@@ -78,6 +81,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
             source = program.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError("job.bad_program", f"cannot read {program}: {err}") from None
+        from suanshu.market import contracts, jobs
+
         ex = open_exchange()
         job = jobs.submit(ex, contracts.buyer_of(ex, contract), contract, source,
                           {"cpu": cpu, "memory_gb": memory_gb, "hours": hours,
@@ -92,6 +97,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     def sweep(fmt: FormatOpt = Format.table) -> None:
         """Recover jobs whose runner died, then place waiting jobs where capacity has freed and run
         them here, one after another (a server's sweeper does this every SUANSHU_JOB_SWEEP_SECONDS)."""
+        from suanshu.market import jobs
+
         ex = open_exchange()
         lost = jobs.recover(ex)
         done = [jobs.run(ex, j.id) for j in jobs.drain(ex)]
@@ -106,6 +113,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     @handles_errors
     def status(job_id: str, fmt: FormatOpt = Format.table) -> None:
         """A job's state, placement, metering, output check and bill."""
+        from suanshu.market import jobs
+
         _show(jobs.get_job(open_exchange(), None, job_id), fmt)
 
     @job_app.command("list")
@@ -113,6 +122,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     def list_(contract: Annotated[str | None, typer.Option(help="Only this contract's jobs")] = None,
               fmt: FormatOpt = Format.table) -> None:
         """Every job (local mode sees all)."""
+        from suanshu.market import jobs
+
         found = jobs.list_jobs(open_exchange(), None, contract)
         if fmt == Format.json:
             print_json([jobs.job_json(j) for j in found])
@@ -125,6 +136,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     @handles_errors
     def logs(job_id: str, fmt: FormatOpt = Format.table) -> None:
         """The program's stdout and stderr, once the job has finished and passed the output check."""
+        from suanshu.market import jobs
+
         text = jobs.logs(open_exchange(), None, job_id)
         print_json({"job": job_id, "logs": text}) if fmt == Format.json else typer.echo(text, nl=False)
 
@@ -132,6 +145,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     @handles_errors
     def cancel(job_id: str, fmt: FormatOpt = Format.table) -> None:
         """Cancel: at once before it runs (the hold is released); a running job is stopped by its runner."""
+        from suanshu.market import jobs
+
         _show(jobs.cancel(open_exchange(), None, job_id), fmt)
 
     @job_app.command("outputs")
@@ -139,6 +154,8 @@ def register(app: typer.Typer, open_exchange: Callable[[], Exchange]) -> None:
     def outputs(job_id: str, out: Annotated[Path | None, typer.Option("--dir", help="Write the files here")] = None,
                 fmt: FormatOpt = Format.table) -> None:
         """The checked outputs of a succeeded job (with --dir, written to that directory)."""
+        from suanshu.market import jobs
+
         files = jobs.output_files(open_exchange(), None, job_id)
         items = []
         for meta, body in files:

@@ -2,13 +2,18 @@
 
 Local mode acts through the data dir named by SUANSHU_HOME: whoever holds it administers
 the exchange and may act for any org, within that org's roles.
+
+Imports of the product (market services, the database, the query engine) sit inside the
+commands, here and in the other cli modules: every `suanshu` run builds the whole command tree,
+so a module-level import would make `suanshu --help` and every small command pay seconds of
+start-up for code it never runs (tests/cli/test_startup.py keeps the entry module light).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +22,10 @@ from suanshu.cli.output import Format, console, handles_errors, print_json, tabl
 from suanshu.core.clock import iso, local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
-from suanshu.core.orgs import OPERATOR_ORG
-from suanshu.market import assets, components, contracts, orgs, pools, queries, review, settlement
-from suanshu.market.exchange import Exchange
+
+if TYPE_CHECKING:
+    from suanshu.market.actors import Actor
+    from suanshu.market.exchange import Exchange
 
 app = typer.Typer(help="Suanshu (算数): an exchange for data products and compute.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -41,6 +47,9 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for peo
 
 
 def open_exchange() -> Exchange:
+    from suanshu.market import orgs
+    from suanshu.market.exchange import Exchange
+
     ex = Exchange.open()
     orgs.ensure_operator(ex)
     return ex
@@ -53,7 +62,10 @@ from suanshu.cli import market as _market  # noqa: E402  (catalog, demand, compo
 _market.register(app, component_app, lambda: open_exchange())
 
 
-def operator(ex: Exchange):
+def operator(ex: Exchange) -> Actor:
+    from suanshu.core.orgs import OPERATOR_ORG
+    from suanshu.market import orgs
+
     return orgs.local_actor(ex, OPERATOR_ORG)
 
 
@@ -61,6 +73,9 @@ def operator(ex: Exchange):
 @handles_errors
 def init(fmt: FormatOpt = Format.table) -> None:
     """Create the data dir and database, and the exchange's operator org (prints its token once)."""
+    from suanshu.market import orgs
+    from suanshu.market.exchange import Exchange
+
     ex = Exchange.open()
     org, token = orgs.ensure_operator(ex)
     out = {"home": str(ex.settings.home), "database": ex.settings.database_url.split("@")[-1],
@@ -82,6 +97,8 @@ def org_create(name: str,
                display_name: Annotated[str, typer.Option(help="Name shown to people, e.g. 湖南省气象数据中心")] = "",
                region: str = "", fmt: FormatOpt = Format.table) -> None:
     """Create an org with roles; prints its first API token (stored hashed, shown once)."""
+    from suanshu.market import orgs
+
     ex = open_exchange()
     org, token = orgs.create_org(ex, None, name, role, display_name=display_name, region=region)
     out = {"id": org.id, "name": org.name, "roles": org.roles, "region": org.region, "token": token}
@@ -96,6 +113,8 @@ def org_create(name: str,
 @handles_errors
 def org_list(fmt: FormatOpt = Format.table) -> None:
     """All orgs on the exchange."""
+    from suanshu.market import orgs
+
     rows = [{"id": o.id, "name": o.name, "display_name": o.display_name, "roles": o.roles, "region": o.region}
             for o in orgs.list_orgs(open_exchange())]
     if fmt == Format.json:
@@ -109,6 +128,8 @@ def org_list(fmt: FormatOpt = Format.table) -> None:
 @handles_errors
 def org_token(org: str, label: str = "", fmt: FormatOpt = Format.table) -> None:
     """Issue another API token for an org."""
+    from suanshu.market import orgs
+
     token = orgs.issue_token(open_exchange(), org, label)
     print_json({"org": org, "token": token}) if fmt == Format.json else console.print(token)
 
@@ -121,6 +142,8 @@ def vault_add(org: str, file: Path,
               name: Annotated[str | None, typer.Option(help="Asset name (a SQL table name)")] = None,
               fmt: FormatOpt = Format.table) -> None:
     """Ingest FILE (CSV in UTF-8/GBK/GB18030, Parquet, .xlsx) into ORG's vault and scan it."""
+    from suanshu.market import assets, orgs
+
     ex = open_exchange()
     asset, scan = assets.add_asset(ex, orgs.local_actor(ex, org), file, name=name)
     out = assets.asset_json(asset, scan)
@@ -136,6 +159,8 @@ def vault_add(org: str, file: Path,
 @handles_errors
 def vault_list(org: str, fmt: FormatOpt = Format.table) -> None:
     """Assets in ORG's vault."""
+    from suanshu.market import assets, orgs
+
     ex = open_exchange()
     items = [assets.asset_json(a) for a in assets.list_assets(ex, orgs.local_actor(ex, org))]
     if fmt == Format.json:
@@ -198,6 +223,8 @@ def component_publish(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Publish a component for the operator's review; the compliance gate refuses personal information in clear."""
+    from suanshu.market import components, orgs, review
+
     ex = open_exchange()
     spec = components.ComponentSpec(name=name, asset=asset, sql=sql, policy=_load_json_arg(policy, "policy"),
                                     price_fen=parse_amount(price), desensitize=_rules(mask, hash_, drop),
@@ -215,6 +242,8 @@ def component_publish(
 @handles_errors
 def component_list(fmt: FormatOpt = Format.table) -> None:
     """The catalog: every listed component."""
+    from suanshu.market import components
+
     views.show_catalog([components.component_json(c) for c in components.catalog(open_exchange())], fmt)
 
 
@@ -222,6 +251,8 @@ def component_list(fmt: FormatOpt = Format.table) -> None:
 @handles_errors
 def component_show(component: str) -> None:
     """One component with its columns, policy and gate verdict (JSON)."""
+    from suanshu.market import components
+
     ex = open_exchange()
     with ex.db.transaction() as s:
         print_json(components.component_json(components.get_component(s, None, component)))
@@ -237,6 +268,8 @@ def contract_request(
     purpose: str = "", days: int = 365, fmt: FormatOpt = Format.table,
 ) -> None:
     """BUYER signs for COMPONENT; policy and price are frozen, the budget is held."""
+    from suanshu.market import contracts, orgs
+
     ex = open_exchange()
     c = contracts.request(ex, orgs.local_actor(ex, buyer), component, parse_amount(budget),
                           purpose=purpose, days=days)
@@ -251,6 +284,8 @@ def contract_request(
 @handles_errors
 def contract_list(org: str, fmt: FormatOpt = Format.table) -> None:
     """Contracts where ORG is buyer or provider."""
+    from suanshu.market import contracts, orgs
+
     ex = open_exchange()
     items = [contracts.contract_json(c) for c in contracts.list_contracts(ex, orgs.local_actor(ex, org))]
     if fmt == Format.json:
@@ -265,6 +300,8 @@ def contract_list(org: str, fmt: FormatOpt = Format.table) -> None:
 @handles_errors
 def query(contract: str, sql: str, fmt: FormatOpt = Format.table) -> None:
     """Run SQL under CONTRACT's frozen policy, as its buyer; prints the answer and the receipt."""
+    from suanshu.market import contracts, queries
+
     ex = open_exchange()
     buyer = contracts.buyer_of(ex, contract)
     result = queries.run(ex, buyer, contract, sql)
@@ -284,6 +321,8 @@ def query(contract: str, sql: str, fmt: FormatOpt = Format.table) -> None:
 @handles_errors
 def ledger_deposit(org: str, amount: str, reference: str = "", fmt: FormatOpt = Format.table) -> None:
     """The operator records AMOUNT (yuan, or fen with a 'fen' suffix) received for ORG."""
+    from suanshu.market import settlement
+
     ex = open_exchange()
     fen = parse_amount(amount)
     tid = settlement.deposit(ex, operator(ex), org, fen, reference)
@@ -295,6 +334,8 @@ def ledger_deposit(org: str, amount: str, reference: str = "", fmt: FormatOpt = 
 @handles_errors
 def ledger_balances(fmt: FormatOpt = Format.table) -> None:
     """Every account's balance; the posted balances of all accounts always sum to zero."""
+    from suanshu.market import settlement
+
     views.show_balances(settlement.balances(open_exchange(), None), fmt)
 
 
@@ -325,6 +366,8 @@ def audit_log(limit: int = 20, fmt: FormatOpt = Format.table) -> None:
 def pool_add(org: str, spec: Annotated[str, typer.Argument(help="Pool JSON, or a path to a JSON file")],
              fmt: FormatOpt = Format.table) -> None:
     """Register a pool for compute provider ORG (kind, arch, region, resources, prices in fen)."""
+    from suanshu.market import orgs, pools
+
     ex = open_exchange()
     pool = pools.register(ex, orgs.local_actor(ex, org), _load_json_arg(spec, "pool"))
     print_json(pools.pool_json(pool)) if fmt == Format.json else \
@@ -335,6 +378,8 @@ def pool_add(org: str, spec: Annotated[str, typer.Argument(help="Pool JSON, or a
 @handles_errors
 def pool_list(fmt: FormatOpt = Format.table) -> None:
     """Every pool on the exchange."""
+    from suanshu.market import pools
+
     items = [pools.pool_json(p) for p in pools.list_pools(open_exchange())]
     if fmt == Format.json:
         print_json(items)

@@ -17,7 +17,6 @@ from suanshu.cli.output import Format, console, handles_errors, print_json, tabl
 from suanshu.core.clock import local
 from suanshu.core.errors import UsageError
 from suanshu.core.money import format_fen, parse_amount
-from suanshu.market import auction, catalog, demands, orgs, registration, search
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 
@@ -55,6 +54,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     app.add_typer(auction_app, name="auction")
 
     def actor(ex, org: str):
+        from suanshu.market import orgs
+
         return orgs.local_actor(ex, org)
 
     # -- catalog ------------------------------------------------------------------------------
@@ -68,6 +69,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                        price_max: Annotated[int | None, typer.Option(help="fen")] = None,
                        limit: int = 20, offset: int = 0, fmt: FormatOpt = Format.table) -> None:
         """Ranked catalog search (segmentation, synonyms, filters by region, grade, mode and price)."""
+        from suanshu.market import search
+
         result = search.search(open_exchange(), q, region=region, grade=grade, mode=mode, price_min=price_min,
                                price_max=price_max, limit=limit, offset=offset)
         if fmt == Format.json:
@@ -85,6 +88,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                        base_url: Annotated[str, typer.Option(help="the exchange's public URL for the IRIs")] = "",
                        out: Annotated[Path | None, typer.Option("--out", "-o")] = None) -> None:
         """Print the catalog as W3C DCAT JSON-LD, each component's policy an ODRL offer."""
+        from suanshu.market import catalog
+
         if fmt != "dcat":
             raise UsageError("catalog.bad_format", "the export format is dcat")
         text = json.dumps(catalog.export_dcat(open_exchange(), base_url=base_url), ensure_ascii=False, indent=2)
@@ -97,6 +102,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def catalog_import(file: Path, fmt: FormatOpt = Format.table) -> None:
         """Import another exchange's DCAT catalog (JSON-LD file) as read-only listings."""
+        from suanshu.market import catalog
+
         result = catalog.import_dcat(open_exchange(), None, load_json(str(file), "catalog"))
         print_json(result) if fmt == Format.json else console.print(
             f"Imported {result['datasets']} listing(s) from {result['source']}: "
@@ -115,6 +122,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                     compute: Annotated[str | None, typer.Option(help="job shape JSON or file")] = None,
                     fmt: FormatOpt = Format.table) -> None:
         """Publish a demand; matching providers and pools are notified and pools bid automatically."""
+        from suanshu.market import demands
+
         ex = open_exchange()
         spec = demands.DemandSpec(title=title, description=description, tags=tuple(tag), region=region,
                                   compute=load_json(compute, "compute") if compute else None, purpose=purpose,
@@ -131,6 +140,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     def demand_list(org: Annotated[str, typer.Argument(help="Who is looking")], state: str | None = None,
                     mine: bool = False, fmt: FormatOpt = Format.table) -> None:
         """Open demands (a public board), plus closed ones ORG posted or bid on."""
+        from suanshu.market import demands
+
         ex = open_exchange()
         items = [demands.demand_json(d) for d in demands.list_demands(ex, actor(ex, org), state=state, mine=mine)]
         if fmt == Format.json:
@@ -145,6 +156,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def demand_show(org: str, demand_id: str, fmt: FormatOpt = Format.table) -> None:
         """A demand and its bids side by side (the buyer sees every bid; a bidder its own)."""
+        from suanshu.market import demands
+
         ex = open_exchange()
         board = demands.board_json(demands.show(ex, actor(ex, org), demand_id))
         if fmt == Format.json:
@@ -168,6 +181,7 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                                 "source_legality_statement) and bid with it")] = None,
                    note: str = "", fmt: FormatOpt = Format.table) -> None:
         """Bid on a demand with a listed component, a new one, or a pool."""
+        from suanshu.market import demands
         from suanshu.market.components import ComponentSpec
 
         ex = open_exchange()
@@ -186,6 +200,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     def demand_accept(org: str, demand_id: str, bid: Annotated[list[str], typer.Option("--bid")],
                       fmt: FormatOpt = Format.table) -> None:
         """Accept bids (a data bid, the compute auction's winner): contract and holds in one transaction."""
+        from suanshu.market import demands
+
         ex = open_exchange()
         award = demands.accept(ex, actor(ex, org), demand_id, bid)
         print_json(award) if fmt == Format.json else \
@@ -195,6 +211,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def demand_sweep(fmt: FormatOpt = Format.table) -> None:
         """Close every open demand past its deadline."""
+        from suanshu.market import demands
+
         closed = demands.sweep(open_exchange())
         print_json({"expired": closed}) if fmt == Format.json else console.print(f"{len(closed)} demand(s) expired")
 
@@ -202,6 +220,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def demand_inbox(org: str, unread: bool = False, fmt: FormatOpt = Format.table) -> None:
         """ORG's notifications (matching demands, bids received, awards)."""
+        from suanshu.market import demands
+
         ex = open_exchange()
         items = [demands.notification_json(n) for n in demands.notifications(ex, actor(ex, org), unread=unread)]
         if fmt == Format.json:
@@ -218,6 +238,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     def auction_run(org: str, job: Annotated[str, typer.Argument(help="job shape JSON or file")],
                     deadline_hours: float | None = None, fmt: FormatOpt = Format.table) -> None:
         """Every pool bids for JOB from its price plan; the cheapest feasible bid meeting the deadline wins."""
+        from suanshu.market import auction
+
         ex = open_exchange()
         a, _ = auction.run(ex, actor(ex, org), load_json(job, "job"), deadline_hours=deadline_hours)
         out = auction.auction_json(a)
@@ -235,6 +257,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     def auction_offer(org: str, pool: str, floor: str | None = None, ceiling: str | None = None,
                       ready_hours: int = 0, disable: bool = False, fmt: FormatOpt = Format.table) -> None:
         """Set POOL's auction terms: a floor (minimum charge), a ceiling (package price), hours until ready."""
+        from suanshu.market import auction
+
         ex = open_exchange()
         o = auction.set_offer(ex, actor(ex, org), pool, floor_fen=parse_amount(floor) if floor else None,
                               ceiling_fen=parse_amount(ceiling) if ceiling else None, ready_hours=ready_hours,
@@ -253,6 +277,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
                                                                     "verification link")] = "",
                               fmt: FormatOpt = Format.table) -> None:
         """Write the signed registration certificate (登记证书) of a listed component as printable HTML."""
+        from suanshu.market import registration
+
         ex = open_exchange()
         reg = registration.ensure(ex, None, component_id)
         out.write_text(registration.certificate_html(ex, reg, base_url=base_url), encoding="utf-8")

@@ -7,17 +7,17 @@ resubmit is taken as the component's own org.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from suanshu.cli.output import Format, console, handles_errors, print_json, table
 from suanshu.core.errors import NotFound
-from suanshu.core.orgs import Organization
-from suanshu.market import components, review
-from suanshu.market.actors import Actor
-from suanshu.market.exchange import Exchange
-from suanshu.market.models import Component
+
+if TYPE_CHECKING:
+    from suanshu.market.actors import Actor
+    from suanshu.market.exchange import Exchange
+    from suanshu.market.models import Component
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
 
@@ -28,6 +28,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     app.add_typer(review_app, name="review")
 
     def done(comp: Component, fmt: Format) -> None:
+        from suanshu.market import components
+
         if fmt == Format.json:
             print_json(components.component_json(comp))
         else:
@@ -37,6 +39,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def review_list(fmt: FormatOpt = Format.table) -> None:
         """Components waiting for review, with the gate's verdict and the source's scan grade."""
+        from suanshu.market import review
+
         ex = open_exchange()
         entries = review.queue_entries(ex, operator(ex))
         if fmt == Format.json:
@@ -51,6 +55,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def review_approve(component_id: str, note: str = "", fmt: FormatOpt = Format.table) -> None:
         """List a component waiting for review."""
+        from suanshu.market import review
+
         ex = open_exchange()
         done(review.approve(ex, operator(ex), component_id, note=note), fmt)
 
@@ -59,6 +65,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     def review_reject(component_id: str, reason: Annotated[str, typer.Option(help="Shown to the provider")],
                       fmt: FormatOpt = Format.table) -> None:
         """Send a component back to its provider with a reason."""
+        from suanshu.market import review
+
         ex = open_exchange()
         done(review.reject(ex, operator(ex), component_id, reason=reason), fmt)
 
@@ -66,6 +74,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def component_delist(component_id: str, reason: str = "", fmt: FormatOpt = Format.table) -> None:
         """The operator delists a component: no new contracts; signed ones keep their terms."""
+        from suanshu.market import review
+
         ex = open_exchange()
         done(review.delist(ex, operator(ex), component_id, reason=reason), fmt)
 
@@ -73,6 +83,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def component_submit(component_id: str, fmt: FormatOpt = Format.table) -> None:
         """The provider queues its draft or rejected version for review again."""
+        from suanshu.market import review
+
         ex = open_exchange()
         done(review.resubmit(ex, _owner(ex, component_id), component_id), fmt)
 
@@ -80,6 +92,8 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def component_history(component_id: str, fmt: FormatOpt = Format.table) -> None:
         """Every review move of a component, with who, when and why."""
+        from suanshu.market import review
+
         ex = open_exchange()
         rows = review.decisions(ex, operator(ex), component_id)
         if fmt == Format.json:
@@ -90,6 +104,10 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
 
 
 def _owner(ex: Exchange, component_id: str) -> Actor:
+    from suanshu.core.orgs import Organization
+    from suanshu.market.actors import Actor
+    from suanshu.market.models import Component
+
     with ex.db.transaction() as s:
         comp = s.get(Component, component_id)
         org = s.get(Organization, comp.org_id) if comp else None

@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from suanshu.audit import checkpoint as checkpoints
-from suanshu.audit import log as audit
-from suanshu.audit.models import AuditEvent
 from suanshu.cli.output import Format, console, handles_errors, print_json
 from suanshu.core.errors import NotFound
 
@@ -30,6 +26,8 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
     ) -> None:
         """Check checkpoint signatures, recompute chain and Merkle root, check consistency between
         checkpoints (database, data dir export, --checkpoints); exit 3 naming the first broken entry."""
+        from suanshu.audit import checkpoint as checkpoints
+
         ex = open_exchange()
         extra = [cp for path in checkpoints_file for cp in checkpoints.read_jsonl(path)]
         with ex.db.transaction() as s:
@@ -49,6 +47,8 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
     @handles_errors
     def audit_checkpoint(fmt: FormatOpt = Format.table) -> None:
         """Sign the current tree head now (Ed25519) and append it to the data dir's export."""
+        from suanshu.audit import checkpoint as checkpoints
+
         ex = open_exchange()
         cp = checkpoints.checkpoint(ex.db, ex.settings.home)
         print_json(cp.to_dict()) if fmt == Format.json else console.print(
@@ -58,6 +58,8 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
     @handles_errors
     def audit_export(out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
         """Every signed checkpoint as JSON lines, each with the public key that verifies it."""
+        from suanshu.audit import checkpoint as checkpoints
+
         ex = open_exchange()
         public = checkpoints.public_key(ex.settings.home)
         with ex.db.transaction() as s:
@@ -74,6 +76,12 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
                                                           "(default: the newest checkpoint covering the entry)")] = None,
     ) -> None:
         """Print an inclusion proof of EVENT (JSON) that anyone can check with RFC 9162's algorithm."""
+        from sqlalchemy import select
+
+        from suanshu.audit import checkpoint as checkpoints
+        from suanshu.audit import log as audit
+        from suanshu.audit.models import AuditEvent
+
         ex = open_exchange()
         with ex.db.transaction() as s:
             seq = int(event) if event.isdigit() else s.scalar(

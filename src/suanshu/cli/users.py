@@ -10,7 +10,6 @@ import typer
 
 from suanshu.cli.output import Format, console, handles_errors, print_json, table
 from suanshu.core.errors import UsageError
-from suanshu.market import users
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -37,6 +36,8 @@ def register(app: typer.Typer, open_exchange: Callable) -> None:
                    "--password-stdin", help="Read the password from the first line of standard input")] = False,
                fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
         """Create USERNAME for ORG; the password is prompted for (or read with --password-stdin)."""
+        from suanshu.market import users
+
         password = _read_password(password_stdin)
         ex = open_exchange()
         user = users.create_user(ex, None, org, username, password, role or (), display_name=display_name)
@@ -51,6 +52,8 @@ def register(app: typer.Typer, open_exchange: Callable) -> None:
     def list_(org: Annotated[str | None, typer.Argument(help="Only this org's users")] = None,
               fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
         """Console users (never their password hashes)."""
+        from suanshu.market import users
+
         rows = [users.user_json(u, o) for u, o in users.list_users(open_exchange(), org)]
         if fmt == Format.json:
             print_json(rows)
@@ -62,5 +65,7 @@ def register(app: typer.Typer, open_exchange: Callable) -> None:
     @handles_errors
     def disable(username: str) -> None:
         """Disable a user and end their console sessions at once."""
+        from suanshu.market import users
+
         users.disable_user(open_exchange(), None, username)
         console.print(f"Disabled {username}")
