@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from suanshu.core import migrate
 from suanshu.core.db import Database
 from suanshu.core.settings import Settings, load_settings
 from suanshu.ledger.sequencer import Sequencer
 from suanshu.ledger.server import LedgerClient
-from suanshu.policy.sandbox import SandboxPool
+
+if TYPE_CHECKING:
+    from suanshu.policy.sandbox import SandboxPool
 
 
 @dataclass
@@ -20,8 +23,7 @@ class Exchange:
     db: Database
     _sequencers: dict[int, Sequencer | LedgerClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # idle query sandboxes, reused across queries on the same component (see SandboxPool)
-    sandboxes: SandboxPool = field(default_factory=SandboxPool, repr=False)
+    _sandbox_pool: SandboxPool | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> "Exchange":
@@ -31,6 +33,18 @@ class Exchange:
         if upgrade:
             migrate.upgrade(db.engine)
         return cls(settings, db)
+
+    @property
+    def sandboxes(self) -> SandboxPool:
+        """Idle query sandboxes, reused across queries on the same component (see SandboxPool).
+        Made on the first query: a process that runs none (most CLI commands) never imports
+        DuckDB and the policy engine."""
+        with self._lock:
+            if self._sandbox_pool is None:
+                from suanshu.policy.sandbox import SandboxPool
+
+                self._sandbox_pool = SandboxPool()
+            return self._sandbox_pool
 
     def vault_file(self, relative: str) -> Path:
         return self.settings.vault_root / relative
@@ -49,5 +63,6 @@ class Exchange:
     def close(self) -> None:
         for seq in self._sequencers.values():
             seq.close()
-        self.sandboxes.close()
+        if self._sandbox_pool is not None:
+            self._sandbox_pool.close()
         self.db.dispose()
