@@ -530,3 +530,38 @@ def test_the_fast_event_check_agrees_with_the_field_by_field_one():
         assert outcome(engine._checked, args) == outcome(engine._checked_fields, args)
 
     agree()
+
+
+def test_a_cached_writer_looks_up_only_ids_it_cannot_rule_out(ledger, monkeypatch):
+    """A cached writer skips the lookup of ids above the greatest stored one; a resend still
+    answers ``exists``, whether this writer or another one stored the transfer."""
+    from suanshu.ledger import engine
+
+    L = ledger
+    L.fund(L.a, 100)
+    cache = engine.AccountCache()
+    looked_up: list[set[str]] = []
+    monkeypatch.setattr(engine, "_load_transfers",
+                        lambda s, ids, _f=engine._load_transfers: (looked_up.append(set(ids)), _f(s, ids))[1])
+
+    def cached(*transfers) -> list[str]:
+        with L.db.transaction() as s:
+            out = create_transfers(s, list(transfers), cache=cache)
+        cache.commit()
+        return [str(r) for r in out]
+
+    with L.db.transaction() as s:
+        funded = s.scalar(select(func.max(Transfer.id)))
+    low, high = tr(L.a, L.b, 1, id="0" * 31 + "1"), tr(L.a, L.b, 2, id="e" * 32)
+    assert low.id < funded < high.id
+    assert cached(high) == ["ok"]
+    assert looked_up[-1] == set()  # a new cache reads the greatest id stored, and rules ``high`` out
+    assert cached(low, tr(L.a, L.b, 3, id="e" * 31 + "f")) == ["ok", "ok"]
+    assert looked_up[-1] == {low.id}  # only the id below the greatest stored one
+    assert cached(high, low) == ["exists", "exists"]
+    other = tr(L.a, L.b, 4, id="f" * 32)
+    with L.db.transaction() as s:  # another writer stores an id above what the cache knows
+        assert create_transfers(s, [other]) == ["ok"]
+    assert cached(other) == ["exists"]
+    assert cached(tr(L.a, L.b, 4, id="f" * 32)) == ["exists"]
+    assert cached(tr(L.a, L.b, 5, id="f" * 32)) == ["exists_with_different_amount"]

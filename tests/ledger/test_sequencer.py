@@ -206,3 +206,47 @@ def test_seal_digests_are_the_documented_bytes(ledger):
     t = engine.normalise_transfers([tr(ledger.bank, ledger.a, 5, memo={"z": "中文\n\"q", "a": [1, None]})])[0]
     for x in (t._replace(timestamp=17), t._replace(pending_id=nid(), flags=4, timestamp=2**62)):
         assert seals._digest_checked(x) == seals.digest(x)
+
+
+def test_the_account_index_ends_exact_while_other_writers_interleave(ledger):
+    """On PostgreSQL an indexer thread keeps the account index beside the writer, in its own
+    transactions; writers without a cache (a request's own transaction) index at once, taking
+    the mark's row lock. However they interleave, once the sequencer closes every transfer is
+    indexed exactly once and listings by account find them all."""
+    from test_ledger_engine import indexed_pairs
+
+    from suanshu.ledger.models import Transfer
+
+    ledger.fund(ledger.a, 10_000)
+    seq = Sequencer(ledger.db)
+    pg = ledger.db.engine.dialect.name == "postgresql"
+    stop = threading.Event()
+
+    def other_writer() -> None:  # settlement-style writes outside the sequencer, no cache
+        while not stop.is_set():
+            with ledger.db.transaction() as s:
+                assert engine.create_transfers(s, [tr(ledger.bank, ledger.b, 1)]) == ["ok"]
+
+    others = threading.Thread(target=other_writer)
+    others.start()
+    try:
+        tickets = [seq.submit([tr(ledger.a, ledger.escrow, 1) for _ in range(20)]) for _ in range(60)]
+        assert all(t.result() == ["ok"] * 20 for t in tickets)
+        if pg:
+            assert seq.cache.indexed_elsewhere and seq._indexer is not None
+    finally:
+        stop.set()
+        others.join()
+    # the last groups: on PostgreSQL only the indexer can index them
+    assert seq.create_transfers([tr(ledger.a, ledger.escrow, 1) for _ in range(20)]) == ["ok"] * 20
+    seq.close()
+    assert not seq.cache.indexed_elsewhere
+    if not pg:  # the SQLite writer leaves its tail until INDEX_LAG transfers: index it now
+        with ledger.db.transaction() as s:
+            engine.index_committed(s)
+    with ledger.db.transaction() as s:
+        stamps = s.execute(select(Transfer.timestamp, Transfer.debit_account_id, Transfer.credit_account_id)).all()
+        assert engine.indexed_upto(s) == max(ts for ts, _, _ in stamps)
+        assert sorted(indexed_pairs(s)) == sorted([(dr, ts) for ts, dr, _ in stamps] + [(cr, ts) for ts, _, cr in stamps])
+        assert engine.verify(s).ok
+        assert len(engine.get_account_transfers(s, ledger.escrow, limit=10_000)) == 1220

@@ -322,6 +322,14 @@ def _last_timestamp(session: Session) -> int:
     return cur.fetchone()[0] or 0
 
 
+def _max_id(session: Session) -> str:
+    """The greatest transfer id stored ("" if none), one probe of the primary key's index. Ids are
+    32 lowercase hex characters, which every collation orders as their bytes, as Python does."""
+    cur = _cursor(session)
+    cur.execute("SELECT max(id) FROM ledger_transfers")
+    return cur.fetchone()[0] or ""
+
+
 # --------------------------------------------------------------------------- linked chains
 
 Result = TypeVar("Result", CreateAccountResult, CreateTransferResult)
@@ -460,6 +468,11 @@ class AccountCache:
         self.accounts: dict[str, _Balances] = {}
         self.last_timestamp = -1  # the newest transfer these balances include; -1: nothing known
         self._staged = -1
+        # The greatest transfer id stored ("": none; None: not known). An id above it cannot be
+        # stored yet, so a batch looks up only the ids at or below it: time-ordered ids (as the
+        # exchange and TigerBeetle make them) seldom are. Valid while the balances are.
+        self.max_id: str | None = None
+        self._staged_max_id: str | None = None
         # Transfers above the account index's mark, as far as this writer knows: after a reset,
         # unknown, so its next batch indexes whatever another writer may have left.
         self.unindexed = self._staged_unindexed = _LAG_UNKNOWN
@@ -467,16 +480,21 @@ class AccountCache:
         # the next indexing run writes without reading the transfers back (changed in place, like
         # the balances: a failed batch resets the cache). None: unknown, or PostgreSQL.
         self.tail: dict[str, list[int]] | None = None
+        # PostgreSQL: the owner's indexer thread keeps the account index (``index_committed``),
+        # so batches leave it alone.
+        self.indexed_elsewhere = False
 
     def reset(self) -> None:
         self.accounts.clear()
         self.last_timestamp = self._staged = -1
         self.unindexed = self._staged_unindexed = _LAG_UNKNOWN
         self.tail = None
+        self.max_id = self._staged_max_id = None
 
     def commit(self) -> None:
         self.last_timestamp = self._staged
         self.unindexed = self._staged_unindexed
+        self.max_id = self._staged_max_id
 
 
 class _TransferBatch:
@@ -675,18 +693,23 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
     if not events:
         return []
     _lock_ledger(session)
+    last = _last_timestamp(session)
+    if cache is not None and cache.last_timestamp != last:  # someone else wrote since: what we
+        cache.reset()                                         # hold may be stale
     pending_ids = {e.pending_id for e in events if e.pending_id}
+    ids = {e.id for e in events if e.id}
+    if cache is not None:
+        if cache.max_id is None:
+            cache.max_id = _max_id(session)
+        ids = {i for i in ids if i <= cache.max_id}
     # Transfers are immutable, so what we read of them cannot change under us.
-    known = _load_transfers(session, {e.id for e in events if e.id} | pending_ids)
+    known = _load_transfers(session, ids | pending_ids)
     touched = {x for e in events for x in (e.debit_account_id, e.credit_account_id) if x}
     touched |= {x for pid in pending_ids if pid in known
                 for x in (known[pid].debit_account_id, known[pid].credit_account_id)}
-    last = _last_timestamp(session)
     if cache is None:
         bal = {aid: _Balances(row) for aid, row in _lock_accounts(session, touched).items()}
     else:
-        if cache.last_timestamp != last:  # someone else wrote since: what we hold may be stale
-            cache.reset()
         bal = cache.accounts
         # (PostgreSQL: accounts read here are locked FOR UPDATE; held ones are locked by the
         # UPDATE, in id order. Ledger batches are serialised by the advisory lock anyway.)
@@ -706,6 +729,7 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
         _index(session, batch.new, cache, last)
     if cache is not None:
         cache._staged = batch.new[-1].timestamp if batch.new else last
+        cache._staged_max_id = max(cache.max_id, max((t.id for t in batch.new), default=""))
     return results
 
 
@@ -714,9 +738,9 @@ def create_transfers(session: Session, transfers: Sequence[NewTransfer], *,
 # Transfers newer than the account index's mark before a batch indexes them all (see
 # ``models.AccountPosting``): readers scan at most this many tail transfers by timestamp.
 # SQLite writes pages, so a bigger run writes each account's page once for more transfers
-# (4,096: ~13 ms per run on this machine, written from the writer's memory). PostgreSQL writes rows and WAL records, paid per row
-# however many are indexed at once: indexing with every batch spreads that evenly instead of
-# stalling one group in 4,096 (the p99 at 64 requests in flight).
+# (4,096: ~13 ms per run on this machine, written from the writer's memory). PostgreSQL: a
+# writer with a cache but no indexer thread beside it indexes every batch (a stall of one
+# group in 4,096 set the p99); the sequencer's indexer thread (``index_committed``) instead.
 INDEX_LAG = {"sqlite": 4096, "postgresql": 1}
 _LAG_UNKNOWN = 1 << 62
 
@@ -747,6 +771,8 @@ def _index(session: Session, new: list[_T], cache: AccountCache | None, last: in
     and rare, and it does not know how far behind the index is without asking. PostgreSQL groups
     the tail itself (on its own core; Python building the rows cost the writer ~15 µs per
     transfer), SQLite from the writer's memory (reading the transfers back cost more)."""
+    if cache is not None and cache.indexed_elsewhere:
+        return
     pg = _postgres(session)
     tail = cache.tail if cache is not None else None  # SQLite, with the tail known (else None)
     if tail is not None:
@@ -761,7 +787,7 @@ def _index(session: Session, new: list[_T], cache: AccountCache | None, last: in
             # a cache whose index was caught up knows the mark: ``last``, the newest transfer before
             # this batch (no read)
             caught_up = cache is not None and cache.unindexed == 0
-            _index_tail(session, last if caught_up else indexed_upto(session), new[-1].timestamp, pg)
+            _index_tail(session, last if caught_up else indexed_upto(session, lock=True), new[-1].timestamp, pg)
         _cursor(session).execute(_MARK["postgresql" if pg else "sqlite"], (new[-1].timestamp,))
         unindexed, tail = 0, None if pg else {}
     if cache is not None:
@@ -792,11 +818,30 @@ def _index_tail(session: Session, mark: int, newest: int, pg: bool) -> None:
         cur.execute(_INDEX_TAIL["sqlite"], (mark,))
 
 
-def indexed_upto(session: Session) -> int:
-    """The newest transfer timestamp the account index holds (0: none)."""
+def indexed_upto(session: Session, *, lock: bool = False) -> int:
+    """The newest transfer timestamp the account index holds (0: none). ``lock``: for an indexing
+    run; on PostgreSQL it waits for any other run to commit and then reads the mark that run
+    left, so two runs never index the same transfers (SQLite: the write lock does that)."""
     cur = _cursor(session)
-    cur.execute("SELECT indexed_upto FROM ledger_account_index WHERE id = 1")
+    pg = lock and _postgres(session)
+    cur.execute("SELECT indexed_upto FROM ledger_account_index WHERE id = 1" + (" FOR UPDATE" if pg else ""))
     return cur.fetchone()[0]
+
+
+def index_committed(session: Session) -> int:
+    """Index every committed transfer above the mark, in the caller's transaction (on PostgreSQL
+    the sequencer's indexer thread runs it beside the writer). Returns the new mark.
+
+    No ledger lock is needed: every writer takes the ledger lock and stamps its transfers above
+    the newest committed one, so a transfer not yet committed when ``newest`` is read is
+    stamped above it, and the run covers exactly the committed transfers up to ``newest``."""
+    mark = indexed_upto(session, lock=True)
+    newest = _last_timestamp(session)
+    if newest > mark:
+        pg = _postgres(session)
+        _index_tail(session, mark, newest, pg)
+        _cursor(session).execute(_MARK["postgresql" if pg else "sqlite"], (newest,))
+    return max(mark, newest)
 
 
 def _posting_values(session: Session, postings):

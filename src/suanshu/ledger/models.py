@@ -67,12 +67,12 @@ class AccountPosting(Base):
     An index on ``debit_account_id`` and one on ``credit_account_id`` put each new transfer on
     two random pages (its accounts' ends of two b-trees): a group of 256 transfers dirtied ~500
     index pages, and writing those pages was nearly half of the writer's time on SQLite. So,
-    like an LSM tree, the ledger writes this index in bulk instead: once at least
-    ``engine.INDEX_LAG`` transfers are newer than ``AccountIndexMark.indexed_upto`` (SQLite:
-    4,096; PostgreSQL: every batch), **one** row per account those transfers touch, holding
-    their timestamps, is added and the mark moves (SQLite's sequencer writes the rows from the
-    timestamps it kept as it stored the transfers; otherwise one ``INSERT ... SELECT ... GROUP
-    BY account`` reads them back). A row
+    like an LSM tree, the ledger writes this index in bulk instead: **one** row per account that
+    the transfers newer than ``AccountIndexMark.indexed_upto`` touch, holding their timestamps,
+    is added and the mark moves. SQLite: once ``engine.INDEX_LAG`` (4,096) transfers are above
+    the mark, the sequencer writes the rows from the timestamps it kept as it stored the
+    transfers. PostgreSQL: the sequencer's indexer thread runs ``engine.index_committed`` beside
+    the writer. Otherwise one ``INSERT ... SELECT ... GROUP BY account`` reads them back. A row
     per account and transfer (0011) cost the SQLite writer ~10 µs per transfer, a fifth of its
     time, and a ~20 ms stall per run; a row per account and run costs an eighth of the rows.
 
