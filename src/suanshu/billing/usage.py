@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
@@ -29,9 +28,14 @@ _PG_INGEST = text("""
          subject varchar, time timestamptz, data json, received_at timestamptz)
     ON CONFLICT (source, id) DO NOTHING""")
 _CHUNK = 5000
+# SQLite: the driver's executemany with values already in their stored form (the columns' own
+# bind processors, fetched once): SQLAlchemy's per-row parameter handling was three fifths of
+# ingest. The driver's rowcount sums the rows inserted; a resend inserts none.
+_SQLITE_INGEST = ("INSERT INTO usage_events (source, id, type, subject, time, data, received_at, invoice_id) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (source, id) DO NOTHING")
 
 
-def _event(e: dict) -> dict:
+def _event(e: dict, received_at: datetime) -> dict:
     missing = [k for k in REQUIRED if k not in e]
     if missing:
         raise UsageError("usage.bad_event", f"usage event lacks {', '.join(missing)} (CloudEvents fields)")
@@ -49,30 +53,34 @@ def _event(e: dict) -> dict:
     if not isinstance(e["data"], dict):
         raise UsageError("usage.bad_event", "data is a JSON object")
     return {"source": e["source"], "id": e["id"], "type": e["type"], "subject": e["subject"],
-            "time": t.astimezone(UTC), "data": e["data"], "received_at": utcnow(), "invoice_id": None}
+            "time": t.astimezone(UTC), "data": e["data"], "received_at": received_at, "invoice_id": None}
 
 
 def ingest(session: Session, events: Iterable[dict], *, actor: str = "system") -> int:
     """Store new events, drop resends; returns how many events were new. One audit entry per call
     records the batch (count and a digest of the (source, id) keys)."""
-    rows = [_event(e) for e in events]
+    now = utcnow()
+    rows = [_event(e, now) for e in events]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(UsageEvent.__table__).on_conflict_do_nothing(index_elements=["source", "id"])
-    new = 0
     conn = session.connection()
-    for i in range(0, len(rows), _CHUNK):
-        chunk = rows[i:i + _CHUNK]
-        if dialect == "postgresql":
+    dialect = conn.dialect
+    new = 0
+    if dialect.name == "postgresql":
+        for i in range(0, len(rows), _CHUNK):
             # One parameter (the rows as JSON) instead of eight per row: psycopg would re-parse a
             # multi-VALUES statement of thousands of placeholders at every page.
             doc = json.dumps([r | {"time": r["time"].isoformat(), "received_at": r["received_at"].isoformat()}
-                              for r in chunk], ensure_ascii=False)
+                              for r in rows[i:i + _CHUNK]], ensure_ascii=False)
             new += conn.execute(_PG_INGEST, {"rows": doc}).rowcount
-        else:  # RETURNING counts the rows actually inserted (a resend returns nothing)
-            new += len(conn.execute(stmt.returning(UsageEvent.__table__.c.id), chunk).all())
+    else:
+        columns = UsageEvent.__table__.c
+        stamp, as_json = columns.time.type._cached_bind_processor(dialect), columns.data.type._cached_bind_processor(dialect)
+        received = stamp(now)
+        cur = conn.connection.cursor()
+        cur.executemany(_SQLITE_INGEST, [(r["source"], r["id"], r["type"], r["subject"], stamp(r["time"]),
+                                          as_json(r["data"]), received) for r in rows])
+        new = cur.rowcount
     digest = hashlib.sha256("\n".join(f"{r['source']} {r['id']}" for r in rows).encode()).hexdigest()
     audit.append(session, actor=actor, action="usage.ingest", subject=rows[0]["subject"],
                  payload={"events": len(rows), "new": new, "keys_sha256": digest})
