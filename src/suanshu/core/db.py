@@ -84,7 +84,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
         # Take the write lock up front: a read transaction upgraded to write can fail
         # with SQLITE_BUSY; an immediate one waits its turn instead. Reads (Database.read)
         # begin deferred: a WAL snapshot that neither waits for nor blocks the writer.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("suanshu_read") else "BEGIN IMMEDIATE")
+        # On the driver's connection: through exec_driver_sql it cost ~30 µs per transaction.
+        conn.connection.driver_connection.execute(
+            "BEGIN" if conn.get_execution_options().get("suanshu_read") else "BEGIN IMMEDIATE")
 
 
 _WRITER_LOCKS: dict[str, threading.RLock] = {}
@@ -112,12 +114,26 @@ class Database:
         self._writers = _writer_lock(self.engine) if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def transaction(self, bind: Connection | None = None) -> Iterator[Session]:
-        """``bind``: a connection of the caller's own (the ledger writer keeps one), still taking
-        its turn among this process's writers."""
+    def transaction(self, bind: Connection | None = None, *, session: Session | None = None) -> Iterator[Session]:
+        """``bind``: a connection of the caller's own, still taking its turn among this process's
+        writers. ``session``: a session of the caller's own, reused across transactions (the
+        ledger writer's, from ``writer_session``: a session per group was a fifth of a small
+        group's cost); what it loaded is forgotten when each transaction ends."""
+        if session is not None:
+            try:
+                with self._writers, session.begin():
+                    yield session
+            finally:
+                session.expunge_all()
+            return
         sessions = self._sessions if bind is None else partial(Session, bind=bind, expire_on_commit=False)
-        with self._writers, sessions() as session, session.begin():
-            yield session
+        with self._writers, sessions() as new, new.begin():
+            yield new
+
+    @staticmethod
+    def writer_session(bind: Connection) -> Session:
+        """A session on the caller's own connection, for ``transaction(session=...)``."""
+        return Session(bind=bind, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -346,6 +346,7 @@ class Sequencer:
         # The writer's own connection, held between groups (no pool checkout, and on
         # PostgreSQL no pre-ping round trip, per group); SQLite: its checkpoints run elsewhere.
         self._conn: Connection | None = None
+        self._session: Session | None = None  # on ``_conn``, reused by every group
         self._checkpointer: _Checkpointer | None = None
         self._caught_up = 0
         self._indexer: _Indexer | None = None  # PostgreSQL: the account index, off the writer's path
@@ -421,11 +422,14 @@ class Sequencer:
             elif self._indexer is None:
                 self._indexer = _Indexer(self.db, self._name)
                 self.cache.indexed_elsewhere = True
-            self._conn = conn
+            self._conn, self._session = conn, self.db.writer_session(conn)
         return self._conn
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
         if conn is None:
             return
         try:
@@ -492,7 +496,8 @@ class Sequencer:
             events += p.events
             ends.add(len(events) - 1)
         try:
-            with self.db.transaction(bind=self._connection()) as s:
+            self._connection()
+            with self.db.transaction(session=self._session) as s:
                 results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True,
                                                   cache=self.cache)
                 at = 0
