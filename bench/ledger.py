@@ -2,7 +2,7 @@
 unbatched vs through the sequencer with many concurrent clients, with and without an audit
 leaf per request; and usage ingest events/s. Prints one JSON object per line.
 
-    uv run python bench/ledger.py [--quick]
+    uv run python bench/ledger.py [--quick] [--transfers N]
 
 Peers (published, not run here): pgledger 7.5-10.6k transfers/s on PostgreSQL; Formance ~1k/s.
 PostgreSQL is a throwaway server started with tests/pgserver.py, restarted durable (fsync on;
@@ -156,7 +156,7 @@ def summary(latencies: list[float], elapsed: float, pauses: GcPauses, per_reques
     """Transfers/s and per-request latency percentiles of one row."""
     latencies.sort()
     n = len(latencies)
-    return {"transfers": n * per_request, "seconds": round(elapsed, 3), "transfers_per_s": round(n * per_request / elapsed),
+    return {"transfers": n * per_request, "requests": n, "seconds": round(elapsed, 3), "transfers_per_s": round(n * per_request / elapsed),
             "p50_ms": round(latencies[n // 2] * 1000, 2), "p99_ms": round(latencies[int(n * 0.99)] * 1000, 2),
             "gc_ms": round(pauses.ms, 1), "gc_full": pauses.full}
 
@@ -171,7 +171,7 @@ def run_async_clients(in_flight: int, total: int, client, cash: list[str], note:
     (committed). No thread per request: the clients' process pays the event loop's cost per
     request, not thread switches."""
     latencies: list[float] = []
-    per_client = total // in_flight // per_request
+    per_client = max(1, total // in_flight // per_request)
 
     def requests(c: int) -> list[list[engine.NewTransfer]]:
         rng = random.Random(c)
@@ -220,7 +220,7 @@ LEVELS = ((16, 4), (64, 8))  # (client threads, requests in flight per thread): 
 ASYNC_LEVELS = ((64, 1), (512, 1), (16, 16), (32, 16), (64, 16))
 
 
-def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict) -> None:
+def bench_backend(name: str, url: str, home: Path, quick: bool, per_row: int, extra: dict) -> None:
     scale = 0.3 if quick else 1.0
     db, bank, cash = setup(url, home)
     note = AuditNote("bench", "ledger.transfer", "bench")
@@ -262,7 +262,7 @@ def bench_backend(name: str, url: str, home: Path, quick: bool, extra: dict) -> 
             proc.wait()
         return r, cpu
 
-    total = int(16_000 * scale)
+    total = int(per_row * scale)
     for with_audit in (False, True):
         leaf = note if with_audit else None
         r = run_clients(8, int(120 * scale), direct(with_audit))
@@ -356,6 +356,8 @@ def pg_durability(url: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a third of the work, for a smoke run")
+    ap.add_argument("--transfers", type=int, default=48_000,
+                    help="transfers per sequencer/server row (default 48,000: p99 over 3,000+ requests)")
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--pg-fsync", choices=["on", "off"], default="on",
                     help="on: a durable server (default); off: the test server's settings")
@@ -373,7 +375,7 @@ def main() -> None:
         root = Path(tmp)
         if args.backend in ("sqlite", "both"):
             (root / "sqlite").mkdir()
-            bench_backend("sqlite", f"sqlite:///{root / 'sqlite' / 'suanshu.db'}", root / "sqlite", args.quick,
+            bench_backend("sqlite", f"sqlite:///{root / 'sqlite' / 'suanshu.db'}", root / "sqlite", args.quick, args.transfers,
                           {"durability": "WAL, synchronous=NORMAL", "ids": args.ids}
                           | {"gc_heap": args.gc_heap})
         if args.backend in ("postgres", "both"):
@@ -385,7 +387,7 @@ def main() -> None:
             try:
                 url = server.create_database("bench")
                 (root / "pg").mkdir()
-                bench_backend("postgres", url, root / "pg", args.quick, {"durability": pg_durability(url), "ids": args.ids}
+                bench_backend("postgres", url, root / "pg", args.quick, args.transfers, {"durability": pg_durability(url), "ids": args.ids}
                               | {"gc_heap": args.gc_heap})
             finally:
                 server.stop()

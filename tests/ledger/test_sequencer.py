@@ -250,3 +250,26 @@ def test_the_account_index_ends_exact_while_other_writers_interleave(ledger):
         assert sorted(indexed_pairs(s)) == sorted([(dr, ts) for ts, dr, _ in stamps] + [(cr, ts) for ts, _, cr in stamps])
         assert engine.verify(s).ok
         assert len(engine.get_account_transfers(s, ledger.escrow, limit=10_000)) == 1220
+
+
+def test_the_sqlite_wal_starts_again_under_full_load(ledger, monkeypatch):
+    """A saturated writer never begins while the checkpointer is idle, so the WAL would only
+    grow; past ``wal_restart_frames`` the writer waits for one checkpoint and the WAL starts
+    again from its beginning: the frame count the checkpointer reads falls back, under load."""
+    from suanshu.ledger import sequencer
+
+    if ledger.db.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite WAL")
+    frames: list[int] = []
+    run = sequencer._Checkpointer._work
+    monkeypatch.setattr(sequencer._Checkpointer, "_work",
+                        lambda self, ticket: (run(self, ticket), frames.append(self.frames)))
+    ledger.fund(ledger.a, 10**6)
+    seq = Sequencer(ledger.db, max_events=50, wal_restart_frames=64)  # a group per request
+    tickets = [seq.submit([tr(ledger.a, ledger.escrow, 1) for _ in range(50)]) for _ in range(300)]
+    assert all(t.result() == ["ok"] * 50 for t in tickets)
+    seq.close()
+    restarts = sum(later < earlier for earlier, later in zip(frames, frames[1:]))
+    assert restarts >= 2, frames
+    with ledger.db.transaction() as s:
+        assert engine.verify(s).ok
