@@ -2,6 +2,10 @@
 # `make test` : set everything up, run the whole suite (SQLite and a real PostgreSQL)
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
+# Install packages with their bytecode, and compile ours below: where PYTHONDONTWRITEBYTECODE is
+# set (as on the machine we build on) Python otherwise compiles every module it imports, at every start
+# (`suanshu org list`: 2.0 -> 0.9 s; every test subprocess and server start pays it too).
+export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SUANSHU_HOME ?= $(CURDIR)/.data/demo
 HOST ?= 127.0.0.1
@@ -12,6 +16,7 @@ PORT ?= 8000
 env:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+	@$(UV) run --frozen --quiet python -m compileall -q src >/dev/null
 	@$(MAKE) --no-print-directory assets
 
 # The PostgreSQL tests start their own throwaway server from Debian's binaries.
