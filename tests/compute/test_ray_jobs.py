@@ -52,6 +52,28 @@ def test_accelerators_map_to_ray_resources():
         1, {"NPU": 2.0, "cambricon-mlu370": 4.0})
 
 
+def test_cluster_ports_are_free_and_outside_ray_workers_and_the_ephemeral_range(monkeypatch):
+    """A port the kernel may give an outgoing connection before Ray binds it left a cluster
+    without its job agent; Ray's workers take 10002-19999. A port in use is passed over."""
+    import random
+    import socket
+    from pathlib import Path
+
+    from suanshu.compute.executors.ray import _free_port
+
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {_free_port() for _ in range(50)}
+    assert all(20000 <= p < ephemeral for p in ports) and len(ports) > 40
+    with socket.socket() as taken:
+        taken.bind(("", _free_port()))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        free = _free_port()
+        draws = iter([busy, busy, free])
+        monkeypatch.setattr(random, "randrange", lambda *a: next(draws))
+        assert _free_port() == free
+
+
 def test_a_pool_that_is_down_is_blocked_and_the_job_fails_over_to_ray(world, ray_cluster):
     ex, hpc, bank = world.ex, world.actor("hpc"), world.actor("bank")
     down = pools.register(ex, hpc, pool_spec("npu-down", _closed_port(), npu=8, cpu_hour=1_000))

@@ -198,12 +198,32 @@ def _wait_stopped(client, submission: str, timeout_s: float = 30.0) -> None:
 
 # -- a local cluster (tests, benchmarks, the demo) ---------------------------------------------------
 
+# Ray's workers listen on 10002-19999 by default; the kernel hands out ephemeral ports above this.
+_PORTS_FROM = 20000
+
+
 def _free_port() -> int:
+    """A port nothing listens on, between Ray's worker ports and the kernel's ephemeral range.
+
+    Ray binds the ports we choose seconds later. A port from the ephemeral range (what binding to
+    port 0 gives) can meanwhile become the local end of any outgoing connection: the job agent's
+    port was taken that way once, the agent could not bind, and the cluster never came up."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    for _ in range(1000):
+        port = random.randrange(_PORTS_FROM, max(ephemeral, _PORTS_FROM + 1000))
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))  # every address: Ray's agent binds the node's, not loopback
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {_PORTS_FROM} and {ephemeral}")
 
 
 @contextmanager
@@ -217,7 +237,8 @@ def local_cluster(*, num_cpus: int = 1, resources: dict[str, float] | None = Non
     host). The raylet waits for the dashboard agent longer than Ray's default: a loaded machine
     (two shared cores) starts it slowly.
 
-    Every port the head listens on is a free one chosen here, so several clusters can run on one host
+    Every port the head listens on is a free one chosen here (``_free_port``: outside Ray's worker
+    ports and the kernel's ephemeral range), so several clusters can run on one host
     (other test runs, a benchmark): Ray's fixed defaults (the dashboard agent's HTTP port 52365, the
     Ray Client server's 10001) would make the second cluster's agent fail to bind, and that cluster
     answer every submission with "No available agent to submit job" (a pool that looks up but takes
