@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator, create_engine, event
@@ -114,21 +113,20 @@ class Database:
         self._writers = _writer_lock(self.engine) if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def transaction(self, bind: Connection | None = None, *, session: Session | None = None) -> Iterator[Session]:
-        """``bind``: a connection of the caller's own, still taking its turn among this process's
-        writers. ``session``: a session of the caller's own, reused across transactions (the
-        ledger writer's, from ``writer_session``: a session per group was a fifth of a small
-        group's cost); what it loaded is forgotten when each transaction ends."""
-        if session is not None:
-            try:
-                with self._writers, session.begin():
-                    yield session
-            finally:
-                session.expunge_all()
+    def transaction(self, *, session: Session | None = None) -> Iterator[Session]:
+        """A write transaction, taking its turn among this process's writers. ``session``: a
+        session of the caller's own (the ledger writer's, from ``writer_session``), reused across
+        transactions — a session per group was a fifth of a small group's cost; what it loaded
+        is forgotten when each transaction ends."""
+        if session is None:
+            with self._writers, self._sessions() as new, new.begin():
+                yield new
             return
-        sessions = self._sessions if bind is None else partial(Session, bind=bind, expire_on_commit=False)
-        with self._writers, sessions() as new, new.begin():
-            yield new
+        try:
+            with self._writers, session.begin():
+                yield session
+        finally:
+            session.expunge_all()
 
     @staticmethod
     def writer_session(bind: Connection) -> Session:

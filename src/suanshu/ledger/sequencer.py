@@ -408,8 +408,8 @@ class Sequencer:
                 self._thread.join()
                 self._started = False
 
-    def _connection(self) -> Connection:
-        """The writer's connection (opened again after a failed group)."""
+    def _writer_session(self) -> Session:
+        """The writer's session, on its own connection (opened again after a failed group)."""
         if self._conn is None:
             conn = self.db.engine.connect()
             if conn.dialect.name == "sqlite":
@@ -427,7 +427,7 @@ class Sequencer:
                 self._indexer = _Indexer(self.db, self._name)
                 self.cache.indexed_elsewhere = True
             self._conn, self._session = conn, self.db.writer_session(conn)
-        return self._conn
+        return self._session
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -500,8 +500,7 @@ class Sequencer:
             events += p.events
             ends.add(len(events) - 1)
         try:
-            self._connection()
-            with self.db.transaction(session=self._session) as s:
+            with self.db.transaction(session=self._writer_session()) as s:
                 results = engine.create_transfers(s, events, ends=frozenset(ends), seal=True,
                                                   cache=self.cache)
                 at = 0
