@@ -32,6 +32,9 @@ def register(app: typer.Typer, print_columns) -> None:
         k_anonymity: Annotated[str | None, typer.Option(
             "--k-anonymity", help="Comma-separated quasi-identifier columns to report k for")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here")] = None,
+        workers: Annotated[int | None, typer.Option(
+            min=1, help="Processes scanning batches side by side (default: every usable core; "
+                        "1 scans in this process, with the least memory)")] = None,
     ) -> None:
         """Scan a table file for personal and sensitive information (JSON contract: DESIGN.md §5)."""
         from rich.progress import (
@@ -54,7 +57,7 @@ def register(app: typer.Typer, print_columns) -> None:
                           console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
                 task = bar.add_task("scan", total=None)
                 report = scan_path(path, max_findings=max_findings if spill else 0, sample=sample,
-                                   k_anonymity=quasi, spill=spill,
+                                   k_anonymity=quasi, spill=spill, workers=workers,
                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
             if fmt == ScanFormat.json:
                 if output:

@@ -114,6 +114,19 @@ def _word_tags() -> dict[str, str]:
     return tags
 
 
+def warm() -> None:
+    """Load every dictionary and table now rather than on the first text (scan workers fork
+    after this, see ``scan/pool.py``). No Arrow kernel runs: its thread pools stay unstarted."""
+    find_names("據新華社報道，張偉(zhāng wěi)說李娜住在北京市朝陽區建國路88號。")
+    find_addresses("上海市浦东新区世纪大道100号")
+    _t2s_map()
+    _char_tables()
+    _compound_codes()
+    _dictionary_sets()
+    _function_table()
+    _core_first_table()
+
+
 def _known(word: str) -> bool:
     import rjieba
 

@@ -48,31 +48,50 @@ class Profile:
         """Count a batch's column in. ``encoded``: the string column dictionary-encoded (the
         scan has it for a column that repeats its values): the distinct values are its
         dictionary, and the text kinds are read from them, each counted as often as it occurs."""
-        self.rows += len(column)
-        self.nulls += column.null_count
-        self.arrow_type = str(column.type)
-        if self.exact:
+        self.merge(Profile.of(column, encoded, distinct=self.exact))
+
+    @classmethod
+    def of(cls, column: pa.Array, encoded: pa.DictionaryArray | None = None, *,
+           distinct: bool = True) -> Profile:
+        """One batch's profile, to ``merge`` into the column's (a scan worker makes these). Its
+        distinct values are all kept, uncapped (the cap applies to the merged set), or not
+        looked for at all when ``distinct`` is false (the column's set was dropped already)."""
+        one = cls()
+        one.rows, one.nulls, one.arrow_type = len(column), column.null_count, str(column.type)
+        if distinct:
             # distinct values stay in Arrow (hashing in C++, no Python object per value)
-            fresh = encoded.dictionary if encoded is not None else pc.unique(column.drop_null())
+            one.values = encoded.dictionary if encoded is not None else pc.unique(column.drop_null())
+        else:
+            one.exact = False
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
+                or pa.types.is_decimal(column.type):
+            mm = pc.min_max(column)
+            one.min, one.max = mm["min"].as_py(), mm["max"].as_py()
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            if encoded is None:
+                one._count_kinds(column, None)
+            else:
+                codes = encoded.indices.drop_null().to_numpy(zero_copy_only=False)
+                one._count_kinds(encoded.dictionary, np.bincount(codes, minlength=len(encoded.dictionary)))
+        return one
+
+    def merge(self, batch: Profile) -> None:
+        """Count in a later batch's profile (``of``), as ``add`` would have counted its column."""
+        self.rows += batch.rows
+        self.nulls += batch.nulls
+        self.arrow_type = batch.arrow_type
+        self.kinds.update(batch.kinds)
+        if batch.min is not None:
+            self.min = batch.min if self.min is None else min(self.min, batch.min)
+            self.max = batch.max if self.max is None else max(self.max, batch.max)
+        if self.exact:
+            fresh = batch.values
             self.values = fresh if self.values is None else pc.unique(pa.concat_arrays(
                 [self.values, fresh.cast(self.values.type)]))
             if len(self.values) > DISTINCT_CAP:
                 self.exact = False
                 self.seen = len(self.values)
                 self.values = None
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
-                or pa.types.is_decimal(column.type):
-            mm = pc.min_max(column)
-            lo, hi = mm["min"].as_py(), mm["max"].as_py()
-            if lo is not None:
-                self.min = lo if self.min is None else min(self.min, lo)
-                self.max = hi if self.max is None else max(self.max, hi)
-        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            if encoded is None:
-                self._count_kinds(column, None)
-            else:
-                codes = encoded.indices.drop_null().to_numpy(zero_copy_only=False)
-                self._count_kinds(encoded.dictionary, np.bincount(codes, minlength=len(encoded.dictionary)))
 
     def _count_kinds(self, cells: pa.Array, weights: np.ndarray | None) -> None:
         """Cells of each text kind; ``weights``: how many cells each of ``cells`` stands for."""

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from suanshu.scan import anonymity, classify, quality
+from suanshu.scan import anonymity, classify, pool, quality
 from suanshu.scan.detectors import TYPES, detectors_for, engine, scan_array
 from suanshu.vault.ingest import ingest_file
 
@@ -46,20 +46,22 @@ BATCH_ROWS = 64 * 1024
 def scan_path(path: Path, *, max_findings: int | None = None, sample: int | None = None,
               k_anonymity: list[str] | None = None,
               progress: Callable[[int, int], None] | None = None,
-              spill: FindingsSpill | None = None) -> dict:
+              spill: FindingsSpill | None = None, workers: int | None = None) -> dict:
     """Scan a CSV / Parquet / xlsx file, read exactly as ``vault.ingest`` reads it (same
     encodings, delimiters and types), through a temporary Parquet file.
 
     ``sample``: scan only the first N rows (a quick column classification; the report says
     ``"sampled": true``). ``k_anonymity``: quasi-identifier columns whose k the report gives
     (over all rows). ``progress(rows_done, rows_total)`` is called after every batch.
-    ``spill``: findings go there instead of ``report["findings"]`` (see ``write_json``)."""
+    ``spill``: findings go there instead of ``report["findings"]`` (see ``write_json``).
+    ``workers``: processes that scan batches side by side (None: every usable core; see
+    ``scan_parquet``)."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="suanshu-scan-") as tmp:
         ingested = ingest_file(path, Path(tmp) / "data.parquet")
         report = scan_parquet(Path(tmp) / "data.parquet", source=str(path),
                               encoding=ingested.encoding, max_findings=max_findings,
-                              sample=sample, progress=progress, spill=spill)
+                              sample=sample, progress=progress, spill=spill, workers=workers)
         if k_anonymity:
             report["k_anonymity"] = anonymity.k_anonymity(Path(tmp) / "data.parquet", k_anonymity)
         return report
@@ -68,8 +70,10 @@ def scan_path(path: Path, *, max_findings: int | None = None, sample: int | None
 def scan_parquet(path: Path, *, source: str, encoding: str | None,
                  max_findings: int | None = None, sample: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 spill: FindingsSpill | None = None) -> dict:
-    """Scan an ingested Parquet file, one record batch at a time."""
+                 spill: FindingsSpill | None = None, workers: int | None = None) -> dict:
+    """Scan an ingested Parquet file, one record batch at a time. ``workers``: processes that
+    scan batches side by side (``scan/pool.py``; None: every usable core). One batch, or
+    ``workers=1``, scans in this process; the report is the same either way."""
     # pre_buffer=False: with it, iter_batches keeps every byte range it has read until the
     # reader closes, so Arrow's pool grew ~10 MB per batch (the whole compressed file, in the end).
     with pq.ParquetFile(path, pre_buffer=False) as pf:
@@ -80,24 +84,28 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
             done[0] += n
             progress(min(done[0], total), total)
 
+        batches = -(-total // BATCH_ROWS)
+        workers = min(pool.usable_cores() if workers is None else workers, batches)
         return _scan(pf.schema_arrow.names, pf.iter_batches(batch_size=BATCH_ROWS),
                      source=source, encoding=encoding, max_findings=max_findings, sample=sample,
-                     progress=step if progress else None, spill=spill,
+                     progress=step if progress else None, spill=spill, workers=workers,
                      distinct=None if sample is not None else lambda cols: quality.exact_distinct(path, cols))
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
                max_findings: int | None = None, sample: int | None = None,
-               findings_as: str = "dicts", spill: FindingsSpill | None = None) -> dict:
+               findings_as: str = "dicts", spill: FindingsSpill | None = None,
+               workers: int = 1) -> dict:
     """Scan a ``pa.Table``, a ``pa.RecordBatch``, a ``RecordBatchReader`` or an iterable of
     record batches (consumed once, one batch in memory at a time).
 
     ``findings_as="arrow"``: ``findings`` is a ``pa.Table`` (row, column, type, start, end) rather
     than a list of dicts — the same content without a Python object per finding. ``spill``:
-    findings go to disk instead (``write_json``)."""
+    findings go to disk instead (``write_json``). ``workers``: processes that scan batches side
+    by side (``scan/pool.py``); the default scans in this process."""
     names, batches = _as_batches(table_or_batches)
     return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings,
-                 sample=sample, findings_as=findings_as, spill=spill)
+                 sample=sample, findings_as=findings_as, spill=spill, workers=workers)
 
 
 def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
@@ -119,32 +127,75 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
     yield from rest
 
 
+def _limited(batches: Iterable[pa.RecordBatch], sample: int | None) -> Iterator[pa.RecordBatch]:
+    """The batches, cut at ``sample`` rows when given."""
+    rows = 0
+    for batch in batches:
+        if sample is not None:
+            if rows >= sample:
+                return
+            batch = batch.slice(0, sample - rows)
+        rows += batch.num_rows
+        yield batch
+
+
+def _detectors(name: str, column_type: pa.DataType):
+    # Names and addresses are words: numbers, dates and booleans cannot hold them.
+    return detectors_for(card_header=classify.names_card(name), text=_is_text(column_type))
+
+
+def scan_batch(batch: pa.RecordBatch, distinct: list[bool]) -> list[tuple[engine.Found, quality.Profile]]:
+    """Each column's findings and profile in one batch; ``distinct``: per column, whether its
+    distinct values are still wanted. What a scan worker runs (``scan/pool.py``)."""
+    return [_scan_column(name, column, wanted)
+            for name, column, wanted in zip(batch.schema.names, batch.columns, distinct, strict=True)]
+
+
+def _scan_job(job: tuple[pa.Buffer, list[bool]]):
+    """``scan_batch`` on a batch sent as Arrow IPC (``_ipc``)."""
+    data, distinct = job
+    return scan_batch(pa.ipc.open_stream(data).read_next_batch(), distinct)
+
+
+def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
+    """The batch as an Arrow IPC stream, for a worker: only the batch's own bytes (pickling a
+    slice of a larger table sends the whole table's buffers)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
+
+
+def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Found, quality.Profile]:
+    text = _as_text(column)
+    # a column that repeats its values is scanned and profiled by its distinct values
+    encoded = engine.repeated(text)
+    profile = quality.Profile.of(column, encoded if text is column else None, distinct=distinct)
+    return scan_array(text, _detectors(name, column.type), encoded), profile
+
+
 def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
           encoding: str | None, max_findings: int | None, sample: int | None = None,
           progress: Callable[[int], None] | None = None,
           distinct: Callable[[list[str]], dict[str, int]] | None = None, findings_as: str = "dicts",
-          spill: FindingsSpill | None = None) -> dict:
-    non_null = [0] * len(names)
+          spill: FindingsSpill | None = None, workers: int = 1) -> dict:
     cells: list[Counter] = [Counter() for _ in names]
     profiles = [quality.Profile() for _ in names]
-    chosen = [detectors_for(card_header=classify.names_card(n)) for n in names]
     kept: list[tuple[np.ndarray, ...]] = []  # (row, column, type, start, end) chunks, reading order
     total = rows = listed = 0
-    for batch in batches:
-        if sample is not None and rows >= sample:
-            break
-        if sample is not None and rows + batch.num_rows > sample:
-            batch = batch.slice(0, sample - rows)
+    # each batch goes with the columns whose distinct values are still counted (read when the
+    # batch is handed out, so a worker counts them only while they are wanted)
+    jobs = ((batch, [p.exact for p in profiles]) for batch in _limited(batches, sample))
+    if workers > 1:  # workers scan the batches ahead while this process merges the current one
+        sent = (((batch, (_ipc(batch), distinct)) for batch, distinct in jobs))
+        done = ((batch, pool.result(future)) for batch, future in pool.ahead(_scan_job, sent, workers))
+    else:
+        done = ((job[0], scan_batch(*job)) for job in jobs)
+    for batch, per_column in done:
+        for ci, (_, profile) in enumerate(per_column):
+            profiles[ci].merge(profile)
         found = []  # per column: (rows, column index, starts, ends, type indices)
-        for ci, column in enumerate(batch.columns):
-            text = _as_text(column)
-            # a column that repeats its values is scanned and profiled by its distinct values
-            encoded = engine.repeated(text)
-            profiles[ci].add(column, encoded if text is column else None)
-            non_null[ci] += len(text) - text.null_count
-            # Names and addresses are words: numbers, dates and booleans cannot hold them.
-            use = chosen[ci] if _is_text(column.type) else detectors_for(classify.names_card(names[ci]), text=False)
-            hits = scan_array(text, use, encoded)
+        for ci, (hits, _) in enumerate(per_column):
             if len(hits):
                 cells[ci].update(_cells_per_type(hits.rows, hits.types, batch.num_rows))
                 found.append((hits.rows + rows, np.full(len(hits), ci), hits.starts, hits.ends, hits.types))
@@ -170,7 +221,7 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
         for ci, name in enumerate(names):
             if name in counts:
                 profiles[ci].distinct = counts[name]
-    columns = [_column(name, non_null[ci], cells[ci], profiles[ci]) for ci, name in enumerate(names)]
+    columns = [_column(name, p.rows - p.nulls, cells[ci], p) for ci, (name, p) in enumerate(zip(names, profiles))]
     findings = spill if spill is not None else _findings(kept, names, findings_as)
     if spill is not None:
         spill.close(names)

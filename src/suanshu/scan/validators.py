@@ -170,6 +170,12 @@ def _area_table() -> np.ndarray:
     return table
 
 
+def warm() -> None:
+    """Load the area-code tables now (scan workers fork after this, see ``scan/pool.py``)."""
+    _area_table()
+    is_area_code("110101")
+
+
 def _known_areas(area: np.ndarray) -> np.ndarray:
     """Whether each code is in ``_area_codes()``, by a table lookup (``np.isin`` sorts the codes
     with the whole table every call); codes outside 0-999999 come from non-digits: not known."""

@@ -1,0 +1,81 @@
+"""Scanning batches in worker processes (``scan/pool.py``): the report is the one a single
+process gives, whatever the options, and a worker that dies is a clear error."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fixtures import scan_workers
+from fixtures.scan_corpus import table
+from typer.testing import CliRunner
+
+from suanshu.cli.main import app
+from suanshu.core.errors import SuanshuError
+from suanshu.scan import pool, quality, report
+from suanshu.scan.report import scan_parquet, scan_table
+
+
+@pytest.fixture(scope="module")
+def corpus() -> pa.Table:
+    cols, _ = table(1200, seed=11, with_business=True)
+    return pa.table(cols)
+
+
+def test_workers_are_other_processes():
+    jobs = [(i, i) for i in range(6)]
+    pids = {pool.result(f) for _, f in pool.ahead(scan_workers.pid, jobs, 2)}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"max_findings": 500},
+    {"sample": 700},  # stops after four batches: the rest are never scanned
+    {"findings_as": "arrow"},
+])
+def test_workers_give_the_report_one_process_gives(corpus, monkeypatch, options):
+    monkeypatch.setattr(quality, "DISTINCT_CAP", 300)  # dropped while batches are out
+    batches = corpus.to_batches(max_chunksize=200)
+    one = scan_table(batches, source="t", encoding=None, workers=1, **options)
+    two = scan_table(batches, source="t", encoding=None, workers=2, **options)
+    if options.get("findings_as") == "arrow":
+        assert two.pop("findings").equals(one.pop("findings"))
+    assert two == one
+    assert one["findings_total"] > 1000 and any(not c["quality"]["distinct_exact"] for c in one["columns"])
+
+
+def test_scan_parquet_uses_the_cores_and_reports_the_same(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "BATCH_ROWS", 250)
+    path = tmp_path / "t.parquet"
+    pq.write_table(corpus, path)
+    seen: list[tuple[int, int]] = []
+    auto = scan_parquet(path, source="t", encoding=None, progress=lambda d, t: seen.append((d, t)))
+    one = scan_parquet(path, source="t", encoding=None, workers=1)
+    assert auto == one and seen == [(250, 1200), (500, 1200), (750, 1200), (1000, 1200), (1200, 1200)]
+
+
+def test_a_worker_that_dies_is_a_clear_error():
+    with pytest.raises(SuanshuError) as err:
+        for _, future in pool.ahead(scan_workers.die, [("batch", None)], 2):
+            pool.result(future)
+    assert err.value.code == "scan.worker_failed" and "--workers 1" in err.value.message
+
+
+def test_cli_workers(tmp_path, monkeypatch, corpus):
+    monkeypatch.setattr(report, "BATCH_ROWS", 300)
+    path = tmp_path / "客户.csv"
+    with path.open("w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(corpus.column_names)
+        w.writerows(zip(*corpus.to_pydict().values(), strict=True))
+    runner = CliRunner()
+    results = [runner.invoke(app, ["scan", str(path), "--workers", n]) for n in ("1", "2")]
+    assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
+    assert json.loads(results[1].stdout) == json.loads(results[0].stdout)
+    bad = runner.invoke(app, ["scan", str(path), "--workers", "0"])
+    assert bad.exit_code == 2
