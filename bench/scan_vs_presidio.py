@@ -18,6 +18,11 @@ each line carries the load average). Suanshu's timed scan returns its findings a
 table; the same scan with the contract's Python dicts is timed too. Matching: a prediction
 counts when it overlaps a gold span of the same type in the same cell (each gold span used once).
 
+First, before the pinning, a wall-clock run on every usable core (``run_cores``): Suanshu with a
+worker process per core against one process, and Presidio's ``n_process`` against its one
+process. A user's scan of a file uses every core by default; the one-core rows are the
+like-for-like comparison of the engines.
+
 Run: ``make bench`` or ``uv run --group bench python bench/scan_vs_presidio.py [--rows N]``.
 """
 
@@ -138,17 +143,57 @@ def presidio_analyzer(model_dir: Path):
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["zh"])
 
 
-def run_presidio(analyzer, cols: dict[str, list[str]]) -> tuple[list[tuple], float]:
+def run_presidio(analyzer, cols: dict[str, list[str]], n_process: int = 1,
+                 clock=time.process_time) -> tuple[list[tuple], float]:
     from presidio_analyzer import BatchAnalyzerEngine
 
     batch = BatchAnalyzerEngine(analyzer_engine=analyzer)
     pred = []
-    start = time.process_time()
+    start = clock()
     for col, values in cols.items():
-        results = batch.analyze_iterator(values, language="zh", batch_size=256)
+        results = batch.analyze_iterator(values, language="zh", batch_size=256, n_process=n_process)
         for row, found in enumerate(results):
             pred.extend((row, col, r.start, r.end, r.entity_type) for r in found)
-    return pred, time.process_time() - start
+    return pred, clock() - start
+
+
+def run_cores(args) -> None:
+    """Wall-clock rates on every usable core: Suanshu's scan with a worker process per core
+    (``scan/pool.py``) against one process, on a file-sized table (``--cores-copies`` copies of
+    the dense corpus, 64k-row batches), and Presidio's own parallel mode (``n_process``: spaCy's
+    pipeline in several processes; its recognizers run in the calling process) against its one
+    process. Runs before the one-core pinning, which worker processes would inherit."""
+    from suanshu.scan import pool
+
+    cores = pool.usable_cores()
+    big, _ = table(args.rows, seed=7, with_business=False)
+    data = pa.concat_tables([pa.table(big)] * args.cores_copies).combine_chunks()
+    mb = cell_mb(big) * args.cores_copies
+    scan_table(data.slice(0, 2000), source="warm-up", encoding=None, workers=cores)  # forkserver up
+    walls = {}
+    for workers in (1, cores):
+        def timed(workers=workers):
+            start = time.perf_counter()
+            report = scan_table(data, source="bench", encoding=None, findings_as="arrow", workers=workers)
+            return report["findings_total"], time.perf_counter() - start
+        found, walls[workers] = best_of(args.repeat, timed)
+        emit(bench="scan_vs_presidio", engine="suanshu", corpus="dense", rows=data.num_rows, mb=round(mb, 1),
+             workers=workers, wall_seconds=round(walls[workers], 2), wall_mb_per_s=round(mb / walls[workers], 2),
+             findings=found, load=os.getloadavg()[0])
+    small, _ = table(args.presidio_rows, seed=8, with_business=True)
+    p_mb = cell_mb(small)
+    with tempfile.TemporaryDirectory() as tmp:
+        analyzer = presidio_analyzer(Path(tmp) / "zh_blank")
+        run_presidio(analyzer, {k: v[:10] for k, v in small.items()})  # warm up
+        p_walls = {}
+        for n in (1, cores):
+            _, p_walls[n] = best_of(args.repeat, lambda n=n: run_presidio(analyzer, small, n, time.perf_counter))
+            emit(bench="scan_vs_presidio", engine="presidio", corpus="table-scored", rows=args.presidio_rows,
+                 n_process=n, wall_seconds=round(p_walls[n], 2), wall_mb_per_s=round(p_mb / p_walls[n], 3),
+                 load=os.getloadavg()[0])
+    emit(bench="scan_vs_presidio", cores=cores, suanshu_cores_over_one=round(walls[1] / walls[cores], 2),
+         presidio_cores_over_one=round(p_walls[1] / p_walls[cores], 2),
+         speedup_dense_wall=round((mb / walls[cores]) / (p_mb / min(p_walls.values())), 1))
 
 
 def main() -> None:
@@ -158,7 +203,11 @@ def main() -> None:
     ap.add_argument("--news", type=int, default=2_000, help="news sentences for name scores")
     ap.add_argument("--repeat", type=int, default=2,
                     help="timed runs per engine and corpus; the least CPU time counts (both engines alike)")
+    ap.add_argument("--cores-copies", type=int, default=8,
+                    help="copies of the dense corpus in the every-core run (0: skip it)")
     args = ap.parse_args()
+    if args.cores_copies:
+        run_cores(args)
     one_core()
 
     # warm up (dictionaries, tables) outside the timed runs, for both engines
