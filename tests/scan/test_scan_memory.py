@@ -42,8 +42,8 @@ def held_after_each_batch(spill: FindingsSpill | None) -> list[int]:
     scan_table(first, source="warm-up", encoding=None)  # lazy tables load outside the measure
     tracemalloc.start()
     try:
-        report._scan(first.schema.names, batches(), source="m", encoding=None, max_findings=None,
-                     progress=after_batch, spill=spill)
+        report._scan(first.schema.names, report._in_process(batches(), None), source="m",
+                     encoding=None, max_findings=None, progress=after_batch, spill=spill)
     finally:
         tracemalloc.stop()
     return held

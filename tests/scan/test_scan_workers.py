@@ -49,14 +49,19 @@ def test_workers_give_the_report_one_process_gives(corpus, monkeypatch, options)
     assert one["findings_total"] > 1000 and any(not c["quality"]["distinct_exact"] for c in one["columns"])
 
 
-def test_scan_parquet_uses_the_cores_and_reports_the_same(corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sample", [None, 700])
+def test_scan_parquet_workers_read_their_rows_and_report_the_same(corpus, tmp_path, monkeypatch, sample):
     monkeypatch.setattr(report, "BATCH_ROWS", 250)
+    monkeypatch.setattr(quality, "DISTINCT_CAP", 300)
     path = tmp_path / "t.parquet"
-    pq.write_table(corpus, path)
+    pq.write_table(corpus, path, row_group_size=400)  # batches start inside row groups
     seen: list[tuple[int, int]] = []
-    auto = scan_parquet(path, source="t", encoding=None, progress=lambda d, t: seen.append((d, t)))
-    one = scan_parquet(path, source="t", encoding=None, workers=1)
-    assert auto == one and seen == [(250, 1200), (500, 1200), (750, 1200), (1000, 1200), (1200, 1200)]
+    auto = scan_parquet(path, source="t", encoding=None, sample=sample,
+                        progress=lambda d, t: seen.append((d, t)))
+    one = scan_parquet(path, source="t", encoding=None, sample=sample, workers=1)
+    assert auto == one and auto["findings_total"] > 500
+    total = sample or 1200
+    assert seen == [(min(n, total), total) for n in range(250, total + 250, 250)]
 
 
 def test_a_worker_that_dies_is_a_clear_error():

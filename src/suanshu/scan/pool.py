@@ -3,9 +3,10 @@
 One Python process scans on one core: between RE2 and numpy calls the engine holds the GIL, and
 names and addresses are Python. A file of many batches is therefore cut across processes: the
 caller reads the batches and keeps everything that spans them (profiles, counts, the order of
-findings); each worker runs the detectors over whole batches (``report.detect_batch``). At most
-``workers + 1`` batches are out at a time, so memory stays bounded by the batch (times the
-workers) as in one process.
+findings); each worker runs the detectors and the batch profile over whole batches
+(``report.scan_batch``), reading its rows from the Parquet file itself. At most ``workers + 1``
+batches are out at a time, so memory stays bounded by the batch (times the workers) as in one
+process.
 
 Workers fork from a forkserver that imported the scanner and loaded its dictionaries once
 (``_forkserver``), so each starts in milliseconds with no second copy of the dictionaries; the

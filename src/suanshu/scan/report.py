@@ -86,9 +86,15 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
 
         batches = -(-total // BATCH_ROWS)
         workers = min(pool.usable_cores() if workers is None else workers, batches)
-        return _scan(pf.schema_arrow.names, pf.iter_batches(batch_size=BATCH_ROWS),
+        if workers > 1:  # each worker reads its rows from the file: no batch goes through a pipe
+            jobs = ((min(BATCH_ROWS, total - at), (str(path), at, min(at + BATCH_ROWS, total)))
+                    for at in range(0, total, BATCH_ROWS))
+            scans = _in_workers(_scan_rows, jobs, workers)
+        else:
+            scans = _in_process(pf.iter_batches(batch_size=BATCH_ROWS), sample)
+        return _scan(pf.schema_arrow.names, scans,
                      source=source, encoding=encoding, max_findings=max_findings, sample=sample,
-                     progress=step if progress else None, spill=spill, workers=workers,
+                     progress=step if progress else None, spill=spill,
                      distinct=None if sample is not None else lambda cols: quality.exact_distinct(path, cols))
 
 
@@ -104,8 +110,13 @@ def scan_table(table_or_batches, *, source: str, encoding: str | None,
     findings go to disk instead (``write_json``). ``workers``: processes that scan batches side
     by side (``scan/pool.py``); the default scans in this process."""
     names, batches = _as_batches(table_or_batches)
-    return _scan(names, batches, source=source, encoding=encoding, max_findings=max_findings,
-                 sample=sample, findings_as=findings_as, spill=spill, workers=workers)
+    if workers > 1:
+        jobs = ((b.num_rows, _ipc(b)) for b in _limited(batches, sample))
+        scans = _in_workers(_scan_ipc, jobs, workers)
+    else:
+        scans = _in_process(batches, sample)
+    return _scan(names, scans, source=source, encoding=encoding, max_findings=max_findings,
+                 sample=sample, findings_as=findings_as, spill=spill)
 
 
 def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
@@ -151,7 +162,30 @@ def scan_batch(batch: pa.RecordBatch, distinct: list[bool]) -> list[tuple[engine
             for name, column, wanted in zip(batch.schema.names, batch.columns, distinct, strict=True)]
 
 
-def _scan_job(job: tuple[pa.Buffer, list[bool]]):
+# Scans as ``scans(wanted)``: an iterator of (rows, per-column findings and profiles) for each
+# batch in order, where ``wanted()`` says which columns still count their distinct values (read
+# when a batch is handed out, so a worker counts them only while they are wanted).
+Scans = Callable[[Callable[[], list[bool]]], Iterator[tuple[int, list]]]
+
+
+def _in_process(batches: Iterable[pa.RecordBatch], sample: int | None) -> Scans:
+    def scans(wanted):
+        for batch in _limited(batches, sample):
+            yield batch.num_rows, scan_batch(batch, wanted())
+    return scans
+
+
+def _in_workers(fn: Callable, jobs: Iterator[tuple[int, object]], workers: int) -> Scans:
+    """``fn((job, wanted))`` in worker processes; the caller merges the current batch while
+    the workers scan those ahead (``scan/pool.py``)."""
+    def scans(wanted):
+        sent = ((rows, (job, wanted())) for rows, job in jobs)
+        for rows, future in pool.ahead(fn, sent, workers):
+            yield rows, pool.result(future)
+    return scans
+
+
+def _scan_ipc(job: tuple[pa.Buffer, list[bool]]):
     """``scan_batch`` on a batch sent as Arrow IPC (``_ipc``)."""
     data, distinct = job
     return scan_batch(pa.ipc.open_stream(data).read_next_batch(), distinct)
@@ -166,6 +200,24 @@ def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
     return sink.getvalue()
 
 
+def _scan_rows(job: tuple[tuple[str, int, int], list[bool]]):
+    """``scan_batch`` on rows ``start:stop`` of a Parquet file, read here (in a worker)."""
+    (path, start, stop), distinct = job
+    with pq.ParquetFile(path, pre_buffer=False) as pf:
+        return scan_batch(_rows(pf, start, stop), distinct)
+
+
+def _rows(pf: pq.ParquetFile, start: int, stop: int) -> pa.RecordBatch:
+    """Rows ``start:stop`` as one batch, from the row groups that hold them (decoding a row
+    group or two costs a few percent of scanning a batch)."""
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    ends = np.cumsum(sizes)
+    first, last = int(np.searchsorted(ends, start, "right")), int(np.searchsorted(ends, stop - 1, "right"))
+    table = pf.read_row_groups(list(range(first, last + 1)), use_threads=False)
+    offset = start - (int(ends[first - 1]) if first else 0)
+    return table.slice(offset, stop - start).combine_chunks().to_batches()[0]
+
+
 def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Found, quality.Profile]:
     text = _as_text(column)
     # a column that repeats its values is scanned and profiled by its distinct values
@@ -174,30 +226,22 @@ def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Fo
     return scan_array(text, _detectors(name, column.type), encoded), profile
 
 
-def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
+def _scan(names: list[str], scans: Scans, *, source: str,
           encoding: str | None, max_findings: int | None, sample: int | None = None,
           progress: Callable[[int], None] | None = None,
           distinct: Callable[[list[str]], dict[str, int]] | None = None, findings_as: str = "dicts",
-          spill: FindingsSpill | None = None, workers: int = 1) -> dict:
+          spill: FindingsSpill | None = None) -> dict:
     cells: list[Counter] = [Counter() for _ in names]
     profiles = [quality.Profile() for _ in names]
     kept: list[tuple[np.ndarray, ...]] = []  # (row, column, type, start, end) chunks, reading order
     total = rows = listed = 0
-    # each batch goes with the columns whose distinct values are still counted (read when the
-    # batch is handed out, so a worker counts them only while they are wanted)
-    jobs = ((batch, [p.exact for p in profiles]) for batch in _limited(batches, sample))
-    if workers > 1:  # workers scan the batches ahead while this process merges the current one
-        sent = (((batch, (_ipc(batch), distinct)) for batch, distinct in jobs))
-        done = ((batch, pool.result(future)) for batch, future in pool.ahead(_scan_job, sent, workers))
-    else:
-        done = ((job[0], scan_batch(*job)) for job in jobs)
-    for batch, per_column in done:
+    for batch_rows, per_column in scans(lambda: [p.exact for p in profiles]):
         for ci, (_, profile) in enumerate(per_column):
             profiles[ci].merge(profile)
         found = []  # per column: (rows, column index, starts, ends, type indices)
         for ci, (hits, _) in enumerate(per_column):
             if len(hits):
-                cells[ci].update(_cells_per_type(hits.rows, hits.types, batch.num_rows))
+                cells[ci].update(_cells_per_type(hits.rows, hits.types, batch_rows))
                 found.append((hits.rows + rows, np.full(len(hits), ci), hits.starts, hits.ends, hits.types))
         if found:
             r, c, s, e, t = (np.concatenate(x) for x in zip(*found))
@@ -212,9 +256,9 @@ def _scan(names: list[str], batches: Iterable[pa.RecordBatch], *, source: str,
                 else:
                     kept.append(chunk)
                 listed += len(order)
-        rows += batch.num_rows
+        rows += batch_rows
         if progress is not None:
-            progress(batch.num_rows)
+            progress(batch_rows)
     overflow = [names[ci] for ci, p in enumerate(profiles) if not p.exact]
     if overflow and distinct is not None:  # too many values to keep: count them exactly elsewhere
         counts = distinct(overflow)
