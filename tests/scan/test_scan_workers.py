@@ -84,3 +84,28 @@ def test_cli_workers(tmp_path, monkeypatch, corpus):
     assert json.loads(results[1].stdout) == json.loads(results[0].stdout)
     bad = runner.invoke(app, ["scan", str(path), "--workers", "0"])
     assert bad.exit_code == 2
+
+
+def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, corpus):
+    """A provider's upload of several batches is scanned by workers inside the exchange, and
+    the stored report is the one a single process gives."""
+    from suanshu.market import assets, orgs
+    from suanshu.market.exchange import Exchange
+
+    monkeypatch.setattr(report, "BATCH_ROWS", 300)
+    path = tmp_path / "客户.csv"
+    with path.open("w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(corpus.column_names)
+        w.writerows(zip(*corpus.to_pydict().values(), strict=True))
+    ex = Exchange.open(settings)
+    try:
+        orgs.ensure_operator(ex)
+        orgs.create_org(ex, None, "shop", ["provider"], region="cn-hunan")
+        asset, scan = assets.add_asset(ex, orgs.local_actor(ex, "shop"), path, name="customers")
+        alone = scan_parquet(ex.vault_file(asset.path), source=path.name, encoding=asset.encoding,
+                             max_findings=assets.STORED_FINDINGS, workers=1)
+    finally:
+        ex.close()
+    assert scan.report["columns"] == alone["columns"] and scan.findings_total == alone["findings_total"] > 1000
+    assert scan.report["findings"] == alone["findings"][:assets.STORED_FINDINGS]
