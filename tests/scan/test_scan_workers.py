@@ -49,6 +49,17 @@ def test_workers_give_the_report_one_process_gives(corpus, monkeypatch, options)
     assert one["findings_total"] > 1000 and any(not c["quality"]["distinct_exact"] for c in one["columns"])
 
 
+def test_a_table_of_several_batches_uses_the_cores_when_asked(corpus, monkeypatch):
+    monkeypatch.setattr(report, "BATCH_ROWS", 400)
+    calls = []
+    ahead = pool.ahead
+    monkeypatch.setattr(pool, "ahead", lambda fn, items, workers: calls.append(workers) or ahead(fn, items, workers))
+    auto = scan_table(corpus, source="t", encoding=None, workers=None)
+    small = scan_table(corpus.slice(0, 400), source="t", encoding=None, workers=None)
+    assert calls == [pool.usable_cores()] if pool.usable_cores() > 1 else calls == []
+    assert auto == scan_table(corpus, source="t", encoding=None) and small["rows"] == 400
+
+
 @pytest.mark.parametrize("sample", [None, 700])
 def test_scan_parquet_workers_read_their_rows_and_report_the_same(corpus, tmp_path, monkeypatch, sample):
     monkeypatch.setattr(report, "BATCH_ROWS", 250)

@@ -118,7 +118,7 @@ def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: d
     if exposed:
         cols = ", ".join(quote(c) for c in exposed)
         data = sandbox.execute_arrow(f"SELECT {cols} FROM main.{quote(table)}")
-        report = scan_table(data, source=table, encoding=None, max_findings=20)
+        report = scan_table(data, source=table, encoding=None, max_findings=20, workers=None)
         for column in report["columns"]:
             found = [t["type"] for t in column["types"]]
             if found or (column["pi"] != "none" and column["name"] not in rules):

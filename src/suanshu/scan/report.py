@@ -101,15 +101,19 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
                max_findings: int | None = None, sample: int | None = None,
                findings_as: str = "dicts", spill: FindingsSpill | None = None,
-               workers: int = 1) -> dict:
+               workers: int | None = 1) -> dict:
     """Scan a ``pa.Table``, a ``pa.RecordBatch``, a ``RecordBatchReader`` or an iterable of
     record batches (consumed once, one batch in memory at a time).
 
     ``findings_as="arrow"``: ``findings`` is a ``pa.Table`` (row, column, type, start, end) rather
     than a list of dicts — the same content without a Python object per finding. ``spill``:
     findings go to disk instead (``write_json``). ``workers``: processes that scan batches side
-    by side (``scan/pool.py``); the default scans in this process."""
+    by side (``scan/pool.py``); the default scans in this process; None: every usable core for
+    a table of more than one batch."""
     names, batches = _as_batches(table_or_batches)
+    if workers is None:
+        many = isinstance(table_or_batches, pa.Table) and table_or_batches.num_rows > BATCH_ROWS
+        workers = pool.usable_cores() if many else 1
     if workers > 1:
         jobs = ((b.num_rows, _ipc(b)) for b in _limited(batches, sample))
         scans = _in_workers(_scan_ipc, jobs, workers)
