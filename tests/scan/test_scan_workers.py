@@ -60,19 +60,32 @@ def test_a_table_of_several_batches_uses_the_cores_when_asked(corpus, monkeypatc
     assert auto == scan_table(corpus, source="t", encoding=None) and small["rows"] == 400
 
 
-@pytest.mark.parametrize("sample", [None, 700])
-def test_scan_parquet_workers_read_their_rows_and_report_the_same(corpus, tmp_path, monkeypatch, sample):
+@pytest.mark.parametrize(("sample", "batches"), [
+    (None, [250, 150] * 3),  # three row groups of 400 rows: each read by one worker, as 250 + 150
+    (700, [250, 150, 250, 50]),
+])
+def test_scan_parquet_workers_read_their_row_groups_and_report_the_same(
+        corpus, tmp_path, monkeypatch, sample, batches):
     monkeypatch.setattr(report, "BATCH_ROWS", 250)
     monkeypatch.setattr(quality, "DISTINCT_CAP", 300)
     path = tmp_path / "t.parquet"
-    pq.write_table(corpus, path, row_group_size=400)  # batches start inside row groups
-    seen: list[tuple[int, int]] = []
-    auto = scan_parquet(path, source="t", encoding=None, sample=sample,
-                        progress=lambda d, t: seen.append((d, t)))
-    one = scan_parquet(path, source="t", encoding=None, sample=sample, workers=1)
+    pq.write_table(corpus, path, row_group_size=400)
+    seen: dict[int | None, list[tuple[int, int]]] = {None: [], 1: []}
+    auto, one = (scan_parquet(path, source="t", encoding=None, sample=sample, workers=w,
+                              progress=lambda d, t, w=w: seen[w].append((d, t))) for w in (None, 1))
     assert auto == one and auto["findings_total"] > 500
-    total = sample or 1200
-    assert seen == [(min(n, total), total) for n in range(250, total + 250, 250)]
+    total = sum(batches)
+    assert seen[None] == seen[1] == [(sum(batches[:i + 1]), total) for i in range(len(batches))]
+
+
+def test_small_row_groups_are_read_in_runs_of_a_batch(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "BATCH_ROWS", 250)
+    path = tmp_path / "t.parquet"
+    pq.write_table(corpus, path, row_group_size=100)
+    with pq.ParquetFile(path) as pf:
+        assert report._runs(pf, 1200) == [([0, 1, 2], 300), ([3, 4, 5], 300), ([6, 7, 8], 300), ([9, 10, 11], 300)]
+        assert report._runs(pf, 450) == [([0, 1, 2], 300), ([3, 4, 5], 150)]
+    assert scan_parquet(path, source="t", encoding=None) == scan_parquet(path, source="t", encoding=None, workers=1)
 
 
 def test_a_worker_that_dies_is_a_clear_error():

@@ -24,6 +24,7 @@ streams the report with them (the CLI does this); otherwise ``max_findings`` cap
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from collections import Counter
@@ -84,18 +85,39 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
             done[0] += n
             progress(min(done[0], total), total)
 
-        batches = -(-total // BATCH_ROWS)
-        workers = min(pool.usable_cores() if workers is None else workers, batches)
-        if workers > 1:  # each worker reads its rows from the file: no batch goes through a pipe
-            jobs = ((min(BATCH_ROWS, total - at), (str(path), at, min(at + BATCH_ROWS, total)))
-                    for at in range(0, total, BATCH_ROWS))
-            scans = _in_workers(_scan_rows, jobs, workers)
+        runs = _runs(pf, total)
+        workers = min(pool.usable_cores() if workers is None else workers, len(runs))
+        if workers > 1:  # each worker reads its run of row groups from the file itself
+            scans = _in_workers(_scan_run, ((str(path), *run, BATCH_ROWS) for run in runs), workers)
         else:
-            scans = _in_process(pf.iter_batches(batch_size=BATCH_ROWS), sample)
+            scans = _in_process(itertools.chain.from_iterable(
+                _run_batches(pf, groups, rows, BATCH_ROWS) for groups, rows in runs), None)
         return _scan(pf.schema_arrow.names, scans,
                      source=source, encoding=encoding, max_findings=max_findings, sample=sample,
                      progress=step if progress else None, spill=spill,
                      distinct=None if sample is not None else lambda cols: quality.exact_distinct(path, cols))
+
+
+def _runs(pf: pq.ParquetFile, total: int) -> list[tuple[list[int], int]]:
+    """The file's row groups in runs of consecutive groups holding at least ``BATCH_ROWS`` rows
+    (the unit a worker reads: no row group is decoded twice), each with the rows to scan in it
+    (the first ``total`` rows of the file). One process scans the same runs, so batches start at
+    the same rows either way."""
+    runs, groups, held, done = [], [], 0, 0
+    for g in range(pf.metadata.num_row_groups):
+        if done >= total:
+            break
+        groups.append(g)
+        held += pf.metadata.row_group(g).num_rows
+        if held >= BATCH_ROWS or g == pf.metadata.num_row_groups - 1:
+            runs.append((groups, min(held, total - done)))
+            done += runs[-1][1]
+            groups, held = [], 0
+    return runs
+
+
+def _run_batches(pf: pq.ParquetFile, groups: list[int], rows: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    return _limited(pf.iter_batches(batch_size=batch_rows, row_groups=groups), rows)
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
@@ -115,8 +137,7 @@ def scan_table(table_or_batches, *, source: str, encoding: str | None,
         many = isinstance(table_or_batches, pa.Table) and table_or_batches.num_rows > BATCH_ROWS
         workers = pool.usable_cores() if many else 1
     if workers > 1:
-        jobs = ((b.num_rows, _ipc(b)) for b in _limited(batches, sample))
-        scans = _in_workers(_scan_ipc, jobs, workers)
+        scans = _in_workers(_scan_ipc, (_ipc(b) for b in _limited(batches, sample)), workers)
     else:
         scans = _in_process(batches, sample)
     return _scan(names, scans, source=source, encoding=encoding, max_findings=max_findings,
@@ -179,20 +200,22 @@ def _in_process(batches: Iterable[pa.RecordBatch], sample: int | None) -> Scans:
     return scans
 
 
-def _in_workers(fn: Callable, jobs: Iterator[tuple[int, object]], workers: int) -> Scans:
-    """``fn((job, wanted))`` in worker processes; the caller merges the current batch while
-    the workers scan those ahead (``scan/pool.py``)."""
+def _in_workers(fn: Callable, jobs: Iterator, workers: int) -> Scans:
+    """``fn((job, wanted))`` in worker processes, each giving (rows, per-column results) for the
+    batches of its job; the caller merges the current batch while the workers scan those ahead
+    (``scan/pool.py``)."""
     def scans(wanted):
-        sent = ((rows, (job, wanted())) for rows, job in jobs)
-        for rows, future in pool.ahead(fn, sent, workers):
-            yield rows, pool.result(future)
+        sent = ((None, (job, wanted())) for job in jobs)
+        for _, future in pool.ahead(fn, sent, workers):
+            yield from pool.result(future)
     return scans
 
 
-def _scan_ipc(job: tuple[pa.Buffer, list[bool]]):
+def _scan_ipc(job: tuple[pa.Buffer, list[bool]]) -> list[tuple[int, list]]:
     """``scan_batch`` on a batch sent as Arrow IPC (``_ipc``)."""
     data, distinct = job
-    return scan_batch(pa.ipc.open_stream(data).read_next_batch(), distinct)
+    batch = pa.ipc.open_stream(data).read_next_batch()
+    return [(batch.num_rows, scan_batch(batch, distinct))]
 
 
 def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
@@ -204,22 +227,11 @@ def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
     return sink.getvalue()
 
 
-def _scan_rows(job: tuple[tuple[str, int, int], list[bool]]):
-    """``scan_batch`` on rows ``start:stop`` of a Parquet file, read here (in a worker)."""
-    (path, start, stop), distinct = job
+def _scan_run(job: tuple[tuple[str, list[int], int, int], list[bool]]) -> list[tuple[int, list]]:
+    """``scan_batch`` on each batch of a run of row groups (``_runs``), read here (in a worker)."""
+    (path, groups, rows, batch_rows), distinct = job
     with pq.ParquetFile(path, pre_buffer=False) as pf:
-        return scan_batch(_rows(pf, start, stop), distinct)
-
-
-def _rows(pf: pq.ParquetFile, start: int, stop: int) -> pa.RecordBatch:
-    """Rows ``start:stop`` as one batch, from the row groups that hold them (decoding a row
-    group or two costs a few percent of scanning a batch)."""
-    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
-    ends = np.cumsum(sizes)
-    first, last = int(np.searchsorted(ends, start, "right")), int(np.searchsorted(ends, stop - 1, "right"))
-    table = pf.read_row_groups(list(range(first, last + 1)), use_threads=False)
-    offset = start - (int(ends[first - 1]) if first else 0)
-    return table.slice(offset, stop - start).combine_chunks().to_batches()[0]
+        return [(b.num_rows, scan_batch(b, distinct)) for b in _run_batches(pf, groups, rows, batch_rows)]
 
 
 def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Found, quality.Profile]:
