@@ -4,6 +4,7 @@ process gives, whatever the options, and a worker that dies is a clear error."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -110,13 +111,17 @@ def test_cli_workers(tmp_path, monkeypatch, corpus):
     assert bad.exit_code == 2
 
 
-def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, corpus):
-    """A provider's upload of several batches is scanned by workers inside the exchange, and
-    the stored report is the one a single process gives."""
+def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch):
+    """A provider's upload of several row groups is scanned by workers inside the exchange, the
+    stored report is the one a single process gives, and an operator's cap of one worker keeps
+    uploads in-process."""
     from suanshu.market import assets, orgs
     from suanshu.market.exchange import Exchange
+    from suanshu.vault import ingest
 
-    monkeypatch.setattr(report, "BATCH_ROWS", 300)
+    monkeypatch.setattr(report, "BATCH_ROWS", 1000)
+    monkeypatch.setattr(ingest, "ROW_GROUP_ROWS", 2048)  # DuckDB's least: three row groups
+    corpus = pa.table(table(4500, seed=12)[0])
     path = tmp_path / "客户.csv"
     with path.open("w", encoding="gb18030", newline="") as f:
         w = csv.writer(f)
@@ -126,10 +131,34 @@ def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, corpus
     try:
         orgs.ensure_operator(ex)
         orgs.create_org(ex, None, "shop", ["provider"], region="cn-hunan")
+        calls = []
+        ahead = pool.ahead
+        monkeypatch.setattr(pool, "ahead", lambda fn, items, n: calls.append(n) or ahead(fn, items, n))
         asset, scan = assets.add_asset(ex, orgs.local_actor(ex, "shop"), path, name="customers")
+        capped = Exchange.open(dataclasses.replace(settings, scan_workers=1))
+        try:
+            assets.add_asset(capped, orgs.local_actor(capped, "shop"), path, name="customers_again")
+        finally:
+            capped.close()
+        assert calls == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])  # the capped upload: none
         alone = scan_parquet(ex.vault_file(asset.path), source=path.name, encoding=asset.encoding,
                              max_findings=assets.STORED_FINDINGS, workers=1)
     finally:
         ex.close()
     assert scan.report["columns"] == alone["columns"] and scan.findings_total == alone["findings_total"] > 1000
     assert scan.report["findings"] == alone["findings"][:assets.STORED_FINDINGS]
+
+
+def test_operators_cap_the_scan_workers(monkeypatch, tmp_path):
+    from suanshu.core.errors import UsageError
+    from suanshu.core.settings import load_settings
+
+    monkeypatch.setenv("SUANSHU_SCAN_WORKERS", "1")
+    assert load_settings(tmp_path).scan_workers == 1
+    monkeypatch.delenv("SUANSHU_SCAN_WORKERS")
+    assert load_settings(tmp_path).scan_workers is None
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("SUANSHU_SCAN_WORKERS", bad)
+        with pytest.raises(UsageError) as err:
+            load_settings(tmp_path)
+        assert err.value.code == "settings.bad_value" and "SUANSHU_SCAN_WORKERS" in err.value.message

@@ -28,6 +28,9 @@ class Settings:
     # A running `suanshu ledger serve` to send ledger writes to, instead of a writer thread in
     # this process (SUANSHU_LEDGER_SOCKET; its key is ledger.key in the data dir).
     ledger_socket: Path | None = None
+    # Worker processes for each scan of an upload or a listing (SUANSHU_SCAN_WORKERS; None: every
+    # usable core): an operator caps it so uploads leave cores to queries.
+    scan_workers: int | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -65,4 +68,17 @@ def load_settings(home: str | os.PathLike | None = None, database_url: str | Non
     every = float(os.environ.get("SUANSHU_CHECKPOINT_SECONDS", 60))
     socket = os.environ.get("SUANSHU_LEDGER_SOCKET")
     return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps,
-                    checkpoint_seconds=every, ledger_socket=Path(socket) if socket else None)
+                    checkpoint_seconds=every, ledger_socket=Path(socket) if socket else None,
+                    scan_workers=_positive("SUANSHU_SCAN_WORKERS"))
+
+
+def _positive(name: str) -> int | None:
+    """A whole number of at least 1 from the environment, or None when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        from suanshu.core.errors import UsageError
+
+        raise UsageError("settings.bad_value", f"{name}={raw!r}: expected a whole number of at least 1")
+    return int(raw)

@@ -57,7 +57,8 @@ def add_asset(ex: Exchange, actor: Actor, file: Path, *, name: str | None = None
         staged = staging / "asset.parquet"
         result = ingest_file(file, staged)
         report = scan_parquet(staged, source=source_name or file.name, encoding=result.encoding,
-                              max_findings=STORED_FINDINGS)  # the rest are counted, not kept
+                              max_findings=STORED_FINDINGS,  # the rest are counted, not kept
+                              workers=ex.settings.scan_workers)
         with ex.db.transaction() as s:
             _refuse_duplicate(s, actor.org_id, asset_name)
             asset = Asset(id=asset_id, org_id=actor.org_id, name=asset_name,

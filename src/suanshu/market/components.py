@@ -109,8 +109,10 @@ def _qualify(projection_sql: str, asset_name: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict) -> dict:
-    """Scan what a buyer could see in clear; refuse personal information there."""
+def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict,
+         workers: int | None = None) -> dict:
+    """Scan what a buyer could see in clear; refuse personal information there. ``workers``:
+    scan processes (None: every usable core when it is more than one batch)."""
     # extract mode releases rows: every allowed column (dimension and aggregate) is seen in clear
     exposed_roles = {"dimension", "aggregate"} if policy.mode == "extract" else EXPOSED_ROLES
     exposed = [c for c in kept if policy.role(c) in exposed_roles]
@@ -118,7 +120,7 @@ def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: d
     if exposed:
         cols = ", ".join(quote(c) for c in exposed)
         data = sandbox.execute_arrow(f"SELECT {cols} FROM main.{quote(table)}")
-        report = scan_table(data, source=table, encoding=None, max_findings=20, workers=None)
+        report = scan_table(data, source=table, encoding=None, max_findings=20, workers=workers)
         for column in report["columns"]:
             found = [t["type"] for t in column["types"]]
             if found or (column["pi"] != "none" and column["name"] not in rules):
@@ -155,7 +157,7 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "li
     with sandbox:
         _check_policy_columns(policy, kept)
         schema = sandbox.describe(f"SELECT * FROM main.{quote(policy.table)}")
-        verdict = gate(sandbox, policy.table, policy, kept, rules)
+        verdict = gate(sandbox, policy.table, policy, kept, rules, workers=ex.settings.scan_workers)
     if not verdict["passed"]:
         cols = ", ".join(p["column"] for p in verdict["problems"])
         raise Refused("gate.personal_info_in_clear",

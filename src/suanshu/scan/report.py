@@ -131,11 +131,13 @@ def scan_table(table_or_batches, *, source: str, encoding: str | None,
     than a list of dicts — the same content without a Python object per finding. ``spill``:
     findings go to disk instead (``write_json``). ``workers``: processes that scan batches side
     by side (``scan/pool.py``); the default scans in this process; None: every usable core for
-    a table of more than one batch."""
+    a table of more than one batch (a table never gets more workers than batches)."""
     names, batches = _as_batches(table_or_batches)
-    if workers is None:
-        many = isinstance(table_or_batches, pa.Table) and table_or_batches.num_rows > BATCH_ROWS
-        workers = pool.usable_cores() if many else 1
+    if isinstance(table_or_batches, pa.Table):
+        workers = min(pool.usable_cores() if workers is None else workers,
+                      -(-table_or_batches.num_rows // BATCH_ROWS))
+    elif workers is None:
+        workers = 1
     if workers > 1:
         scans = _in_workers(_scan_ipc, (_ipc(b) for b in _limited(batches, sample)), workers)
     else:
