@@ -21,6 +21,22 @@ from suanshu.scan import pool, quality, report
 from suanshu.scan.report import scan_parquet, scan_table
 
 
+@pytest.fixture
+def pools(monkeypatch) -> list[int]:
+    """The worker count of every pool a scan starts."""
+    started: list[int] = []
+    ahead = pool.ahead
+    monkeypatch.setattr(pool, "ahead", lambda fn, args, workers: started.append(workers) or ahead(fn, args, workers))
+    return started
+
+
+def write_csv(data: pa.Table, path) -> None:
+    with path.open("w", encoding="gb18030", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(data.column_names)
+        w.writerows(zip(*data.to_pydict().values(), strict=True))
+
+
 @pytest.fixture(scope="module")
 def corpus() -> pa.Table:
     cols, _ = table(1200, seed=11, with_business=True)
@@ -28,8 +44,7 @@ def corpus() -> pa.Table:
 
 
 def test_workers_are_other_processes():
-    jobs = [(i, i) for i in range(6)]
-    pids = {pool.result(f) for _, f in pool.ahead(scan_workers.pid, jobs, 2)}
+    pids = {pool.result(f) for f in pool.ahead(scan_workers.pid, range(6), 2)}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
@@ -50,14 +65,11 @@ def test_workers_give_the_report_one_process_gives(corpus, monkeypatch, options)
     assert one["findings_total"] > 1000 and any(not c["quality"]["distinct_exact"] for c in one["columns"])
 
 
-def test_a_table_of_several_batches_uses_the_cores_when_asked(corpus, monkeypatch):
+def test_a_table_of_several_batches_uses_the_cores_when_asked(corpus, monkeypatch, pools):
     monkeypatch.setattr(report, "BATCH_ROWS", 400)
-    calls = []
-    ahead = pool.ahead
-    monkeypatch.setattr(pool, "ahead", lambda fn, items, workers: calls.append(workers) or ahead(fn, items, workers))
     auto = scan_table(corpus, source="t", encoding=None, workers=None)
     small = scan_table(corpus.slice(0, 400), source="t", encoding=None, workers=None)
-    assert calls == [pool.usable_cores()] if pool.usable_cores() > 1 else calls == []
+    assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])
     assert auto == scan_table(corpus, source="t", encoding=None) and small["rows"] == 400
 
 
@@ -91,7 +103,7 @@ def test_small_row_groups_are_read_in_runs_of_a_batch(corpus, tmp_path, monkeypa
 
 def test_a_worker_that_dies_is_a_clear_error():
     with pytest.raises(SuanshuError) as err:
-        for _, future in pool.ahead(scan_workers.die, [("batch", None)], 2):
+        for future in pool.ahead(scan_workers.die, [None], 2):
             pool.result(future)
     assert err.value.code == "scan.worker_failed" and "--workers 1" in err.value.message
 
@@ -99,10 +111,7 @@ def test_a_worker_that_dies_is_a_clear_error():
 def test_cli_workers(tmp_path, monkeypatch, corpus):
     monkeypatch.setattr(report, "BATCH_ROWS", 300)
     path = tmp_path / "客户.csv"
-    with path.open("w", encoding="gb18030", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(corpus.column_names)
-        w.writerows(zip(*corpus.to_pydict().values(), strict=True))
+    write_csv(corpus, path)
     runner = CliRunner()
     results = [runner.invoke(app, ["scan", str(path), "--workers", n]) for n in ("1", "2")]
     assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
@@ -111,7 +120,7 @@ def test_cli_workers(tmp_path, monkeypatch, corpus):
     assert bad.exit_code == 2
 
 
-def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch):
+def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, pools):
     """A provider's upload of several row groups is scanned by workers inside the exchange, the
     stored report is the one a single process gives, and an operator's cap of one worker keeps
     uploads in-process."""
@@ -123,24 +132,18 @@ def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "ROW_GROUP_ROWS", 2048)  # DuckDB's least: three row groups
     corpus = pa.table(table(4500, seed=12)[0])
     path = tmp_path / "客户.csv"
-    with path.open("w", encoding="gb18030", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(corpus.column_names)
-        w.writerows(zip(*corpus.to_pydict().values(), strict=True))
+    write_csv(corpus, path)
     ex = Exchange.open(settings)
     try:
         orgs.ensure_operator(ex)
         orgs.create_org(ex, None, "shop", ["provider"], region="cn-hunan")
-        calls = []
-        ahead = pool.ahead
-        monkeypatch.setattr(pool, "ahead", lambda fn, items, n: calls.append(n) or ahead(fn, items, n))
         asset, scan = assets.add_asset(ex, orgs.local_actor(ex, "shop"), path, name="customers")
         capped = Exchange.open(dataclasses.replace(settings, scan_workers=1))
         try:
             assets.add_asset(capped, orgs.local_actor(capped, "shop"), path, name="customers_again")
         finally:
             capped.close()
-        assert calls == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])  # the capped upload: none
+        assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])  # the capped upload: none
         alone = scan_parquet(ex.vault_file(asset.path), source=path.name, encoding=asset.encoding,
                              max_findings=assets.STORED_FINDINGS, workers=1)
     finally:

@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suanshu.core.errors import UsageError
+
 DEFAULT_COMMISSION_BPS = 1000  # 10 % operator commission
 
 
@@ -78,7 +80,5 @@ def _positive(name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        from suanshu.core.errors import UsageError
-
         raise UsageError("settings.bad_value", f"{name}={raw!r}: expected a whole number of at least 1")
     return int(raw)

@@ -27,7 +27,6 @@ from typing import TypeVar
 from suanshu.core.errors import SuanshuError
 
 A = TypeVar("A")
-K = TypeVar("K")
 R = TypeVar("R")
 
 
@@ -38,21 +37,20 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def ahead(fn: Callable[[A], R], items: Iterable[tuple[K, A]], workers: int) -> Iterator[tuple[K, Future]]:
-    """``(key, future of fn(arg))`` for each ``(key, arg)`` of ``items``, in their order, with
-    ``fn`` running in ``workers`` processes and at most ``workers + 1`` items submitted and not
-    yet handed out; the keys stay here. Stopping early (a break, an error) cancels what has not
-    started."""
+def ahead(fn: Callable[[A], R], args: Iterable[A], workers: int) -> Iterator[Future]:
+    """The future of ``fn(arg)`` for each of ``args``, in their order, with ``fn`` running in
+    ``workers`` processes and at most ``workers + 1`` submitted and not yet handed out.
+    Stopping early (a break, an error) cancels what has not started."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["suanshu.scan._forkserver"])
     else:  # (Windows) each worker starts afresh
         context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    pending: deque[tuple[K, Future]] = deque()
+    pending: deque[Future] = deque()
     try:
-        for key, arg in items:
-            pending.append((key, pool.submit(fn, arg)))
+        for arg in args:
+            pending.append(pool.submit(fn, arg))
             if len(pending) > workers:
                 yield pending.popleft()
         while pending:

@@ -207,8 +207,7 @@ def _in_workers(fn: Callable, jobs: Iterator, workers: int) -> Scans:
     batches of its job; the caller merges the current batch while the workers scan those ahead
     (``scan/pool.py``)."""
     def scans(wanted):
-        sent = ((None, (job, wanted())) for job in jobs)
-        for _, future in pool.ahead(fn, sent, workers):
+        for future in pool.ahead(fn, ((job, wanted()) for job in jobs), workers):
             yield from pool.result(future)
     return scans
 
