@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -139,3 +140,33 @@ def test_add_table_exposes_an_arrow_table_but_never_shadows_one(sandbox):
     assert sandbox.execute("SELECT count(*) FROM customers").rows == [(456,)]  # still the provider's
     with pytest.raises(Refused, match="locked"):  # and the configuration is still locked
         sandbox.execute("SET enable_external_access = true")
+
+
+def test_arrow_batches_stream_the_result_in_order(sandbox):
+    whole = sandbox.execute_arrow("SELECT * FROM main.customers ORDER BY 1")
+    batches = list(sandbox.arrow_batches("SELECT * FROM main.customers ORDER BY 1", 7))
+    assert [b.num_rows for b in batches[:-1]] == [7] * (len(batches) - 1) and 1 <= batches[-1].num_rows <= 7
+    assert pa.Table.from_batches(batches).equals(whole)
+    assert list(sandbox.arrow_batches("SELECT * FROM main.customers WHERE false", 7)) == []
+
+
+def test_arrow_batches_are_computed_as_they_are_asked_for(sandbox):
+    # a row far down fails: the first batches arrive before the query has got there
+    sql = "SELECT CASE WHEN i < 3000000 THEN i ELSE error('too far') END AS i FROM range(4000000) t(i)"
+    batches = sandbox.arrow_batches(sql, 1024)
+    assert next(batches).column("i").to_pylist() == list(range(1024))
+    with pytest.raises(Refused) as info:
+        list(batches)
+    assert info.value.code == "query.execution_error" and "too far" in info.value.message
+
+
+def test_arrow_batches_time_each_batch_not_the_whole_stream(customers_file):
+    with Sandbox({"customers": customers_file}, timeout_s=0.5) as box:
+        seen = 0
+        for batch in box.arrow_batches("SELECT * FROM range(4000) t(i)", 1000):
+            time.sleep(0.2)  # the reader's own pace: 0.8 s in all, more than the limit
+            seen += batch.num_rows
+        assert seen == 4000
+        with pytest.raises(Refused) as info:
+            list(box.arrow_batches("SELECT count(*) FROM range(1000000000) a, range(1000000000) b", 10))
+        assert info.value.code == "query.timeout"

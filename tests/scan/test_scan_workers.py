@@ -73,6 +73,16 @@ def test_a_table_of_several_batches_uses_the_cores_when_asked(corpus, monkeypatc
     assert auto == scan_table(corpus, source="t", encoding=None) and small["rows"] == 400
 
 
+def test_a_stream_of_several_batches_uses_the_cores_when_asked(corpus, pools):
+    """Batches from a reader (the listing gate's) have no known count: two or more start the
+    workers, a single one is scanned in-process."""
+    batches = corpus.to_batches(max_chunksize=500)
+    auto = scan_table(iter(batches), source="t", encoding=None, workers=None)
+    single = scan_table(iter(batches[:1]), source="t", encoding=None, workers=None)
+    assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])
+    assert auto == scan_table(batches, source="t", encoding=None) and single["rows"] == 500
+
+
 @pytest.mark.parametrize(("sample", "batches"), [
     (None, [250, 150] * 3),  # three row groups of 400 rows: each read by one worker, as 250 + 150
     (700, [250, 150, 250, 50]),
@@ -150,6 +160,39 @@ def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, pools)
         ex.close()
     assert scan.report["columns"] == alone["columns"] and scan.findings_total == alone["findings_total"] > 1000
     assert scan.report["findings"] == alone["findings"][:assets.STORED_FINDINGS]
+
+
+def test_the_listing_gate_streams_the_component_to_the_workers(settings, tmp_path, monkeypatch, pools):
+    """The gate reads what a buyer would see batch by batch from the sandbox and scans it on
+    the cores; its verdict is the one a single process gives (an operator's cap of one)."""
+    from suanshu.core.errors import Refused
+    from suanshu.market import assets, components, orgs
+    from suanshu.market.exchange import Exchange
+
+    monkeypatch.setattr(report, "BATCH_ROWS", 1000)
+    path = tmp_path / "客户.csv"
+    write_csv(pa.table(table(4500, seed=12)[0]), path)
+    spec = components.ComponentSpec(name="customers_clear", asset="customers", sql=None, price_fen=100, desensitize=None, policy={
+        "mode": "extract", "columns": {"name": "dimension", "mobile": "dimension", "remark": "dimension"}})
+
+    def refusal(ex: Exchange) -> list[dict]:
+        with pytest.raises(Refused) as refused:
+            components.publish(ex, orgs.local_actor(ex, "shop"), spec)
+        return refused.value.details["problems"]
+
+    ex = Exchange.open(settings)
+    capped = Exchange.open(dataclasses.replace(settings, scan_workers=1))
+    try:
+        orgs.ensure_operator(ex)
+        orgs.create_org(ex, None, "shop", ["provider"], region="cn-hunan")
+        assets.add_asset(capped, orgs.local_actor(capped, "shop"), path, name="customers")
+        auto = refusal(ex)
+        assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])
+        assert refusal(capped) == auto and len(pools) <= 1
+    finally:
+        capped.close()
+        ex.close()
+    assert {p["column"] for p in auto} == {"name", "mobile", "remark"}
 
 
 def test_operators_cap_the_scan_workers(monkeypatch, tmp_path):

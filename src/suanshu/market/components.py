@@ -29,6 +29,7 @@ from suanshu.policy.model import Policy
 from suanshu.policy.sandbox import Sandbox
 from suanshu.policy.sqlguard import check_projection
 from suanshu.scan import desensitize
+from suanshu.scan import report as scan_reports
 from suanshu.scan.report import scan_table
 from suanshu.vault.models import Asset
 
@@ -112,14 +113,15 @@ def _qualify(projection_sql: str, asset_name: str) -> str:
 def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: dict,
          workers: int | None = None) -> dict:
     """Scan what a buyer could see in clear; refuse personal information there. ``workers``:
-    scan processes (None: every usable core when it is more than one batch)."""
+    scan processes (None: every usable core when there is more than one batch)."""
     # extract mode releases rows: every allowed column (dimension and aggregate) is seen in clear
     exposed_roles = {"dimension", "aggregate"} if policy.mode == "extract" else EXPOSED_ROLES
     exposed = [c for c in kept if policy.role(c) in exposed_roles]
     verdict = {"passed": True, "exposed_columns": exposed, "problems": []}
     if exposed:
         cols = ", ".join(quote(c) for c in exposed)
-        data = sandbox.execute_arrow(f"SELECT {cols} FROM main.{quote(table)}")
+        # batch by batch as the scan asks for them: memory holds a few batches, not the table
+        data = sandbox.arrow_batches(f"SELECT {cols} FROM main.{quote(table)}", scan_reports.BATCH_ROWS)
         report = scan_table(data, source=table, encoding=None, max_findings=20, workers=workers)
         for column in report["columns"]:
             found = [t["type"] for t in column["types"]]

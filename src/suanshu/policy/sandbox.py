@@ -151,6 +151,16 @@ class Sandbox:
         """Run trusted exchange-side SQL (e.g. the listing gate's scan) and return Arrow."""
         return self._timed(lambda: self._con.sql(sql).to_arrow_table())
 
+    def arrow_batches(self, sql: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """Run trusted exchange-side SQL and yield its result as Arrow batches of ``rows`` rows
+        (the last may be shorter), each computed when it is asked for: memory holds a batch,
+        not the result. The time limit applies to each batch, so a large result is not cut
+        off for its size alone."""
+        reader = self._timed(lambda: self._con.sql(sql).to_arrow_reader(rows))
+        while (batch := self._timed(lambda: _next_batch(reader))) is not None:
+            if batch.num_rows:
+                yield batch
+
     def add_table(self, name: str, table: pa.Table) -> None:
         """Expose an in-memory Arrow table (a buyer's own table, for the ``join`` role) as ``name``.
 
@@ -252,3 +262,12 @@ class SandboxPool:
             idle, self._idle = list(self._idle.values()), OrderedDict()
         for sandbox in idle:
             sandbox.close()
+
+
+def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+    except (OSError, pa.ArrowException) as e:  # DuckDB's error, passed on through Arrow's stream
+        raise duckdb.Error(str(e)) from None

@@ -131,13 +131,14 @@ def scan_table(table_or_batches, *, source: str, encoding: str | None,
     than a list of dicts — the same content without a Python object per finding. ``spill``:
     findings go to disk instead (``write_json``). ``workers``: processes that scan batches side
     by side (``scan/pool.py``); the default scans in this process; None: every usable core for
-    a table of more than one batch (a table never gets more workers than batches)."""
+    more than one batch (a table never gets more workers than batches)."""
     names, batches = _as_batches(table_or_batches)
     if isinstance(table_or_batches, pa.Table):
         workers = min(pool.usable_cores() if workers is None else workers,
                       -(-table_or_batches.num_rows // BATCH_ROWS))
     elif workers is None:
-        workers = 1
+        batches, more = _peek_second(batches)
+        workers = pool.usable_cores() if more else 1
     if workers > 1:
         scans = _in_workers(_scan_ipc, (_ipc(b) for b in _limited(batches, sample)), workers)
     else:
@@ -163,6 +164,14 @@ def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     yield first
     yield from rest
+
+
+def _peek_second(batches: Iterable[pa.RecordBatch]) -> tuple[Iterator[pa.RecordBatch], bool]:
+    """The same batches, and whether there are two or more (one batch is scanned in-process:
+    starting workers for it costs more than it saves). Reads at most two batches ahead."""
+    it = iter(batches)
+    head = list(itertools.islice(it, 2))
+    return itertools.chain(head, it), len(head) > 1
 
 
 def _limited(batches: Iterable[pa.RecordBatch], sample: int | None) -> Iterator[pa.RecordBatch]:
