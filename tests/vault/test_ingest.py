@@ -347,3 +347,35 @@ def test_corrupt_parquet_pages_are_bad_parquet(tmp_path, vault):
         ingest_file(src, vault / "o.parquet")
     assert err.value.code == "vault.bad_parquet"
     assert list(vault.iterdir()) == []
+
+
+# --- CSV read in place -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "plain"), [
+    ("姓名,n\n张三,1\n李四,2\n".encode(), True),
+    ("姓名,n\n张三,1\n李四,2".encode(), True),  # no newline at the end
+    ("姓名,n\r\n张三,1\r\n".encode(), False),  # \r\n: DuckDB's strict reader takes \n only
+    (b"\xef\xbb\xbfa,b\n1,2\n", False),  # a BOM
+    ("姓名,n\n张三,1\n".encode("gbk"), False),
+    (b"a,b\n1,\x00\n", False),
+    ("a,b\n1,张\n".encode()[:-2] + b"\n", False),  # a character cut short
+])
+def test_only_plain_utf8_is_read_in_place(tmp_path, monkeypatch, data, plain):
+    monkeypatch.setattr(ingest, "CHUNK_CHARS", 3)  # pieces end inside characters and lines
+    assert ingest._plain_utf8(write(tmp_path, "t.csv", data)) is plain
+
+
+@pytest.mark.parametrize(("name", "decoy"), [("客户[1].csv", "客户1.csv"), ("a*b?.csv", "aXbY.csv")])
+def test_a_file_read_in_place_gives_what_transcoding_gives(tmp_path, vault, name, decoy):
+    """Glob characters in the name are only characters (DuckDB's read_csv would read the decoy
+    its pattern matches), and \r\n (transcoded) or \n (read in place) make the same file."""
+    text = '姓名,手机,note\n张三,13912345678,"two\nlines"\n李四,13812345678,x\n'
+    write(tmp_path, decoy, "姓名,手机,note\n王五,13700000000,decoy\n")
+    lf = ingest_file(write(tmp_path, name, text), vault / "lf.parquet")
+    crlf = ingest_file(write(tmp_path, "crlf.csv", text.replace("\n", "\r\n")), vault / "crlf.parquet")
+    assert (lf.encoding, lf.rows, lf.schema) == ("utf-8", 2, crlf.schema) and crlf.encoding == "utf-8"
+    assert rows_of(vault / "lf.parquet") == rows_of(vault / "crlf.parquet") == [
+        {"姓名": "张三", "手机": "13912345678", "note": "two\nlines"},
+        {"姓名": "李四", "手机": "13812345678", "note": "x"}]
+    assert sorted(p.name for p in vault.iterdir()) == ["crlf.parquet", "lf.parquet"]

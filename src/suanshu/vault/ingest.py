@@ -4,7 +4,8 @@ The pipeline, for every format:
 
 1. sniff the format from magic bytes, then the extension;
 2. bring the data to one normal form: a UTF-8 CSV with ``\\n`` newlines (CSV and Excel) or the
-   Parquet file itself;
+   Parquet file itself; a CSV already in that form (checked in one pass, no copy) is read in
+   place, which spares a copy of a large file;
 3. let DuckDB read it with every column as text, infer types over the whole column in one
    aggregate pass, then ``COPY`` it with casts to a Parquet file in a private temp dir that sits
    next to ``dest`` (same filesystem, so the final ``os.replace`` is atomic);
@@ -32,6 +33,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -118,7 +120,10 @@ def _convert(con, fmt: str, src: Path, work: Path, out: Path) -> str | None:
         header = _excel_to_csv(src, text)
         _csv_to_parquet(con, text, ",", header, out)
         return None
-    encoding = _transcode(src, text)
+    if _plain_utf8(src) and _link(src, text):  # already the normal form: read in place
+        encoding = "utf-8"
+    else:
+        encoding = _transcode(src, text)
     delimiter, header = _sniff_csv(text, prefer_tab=src.suffix.lower() == ".tsv")
     _csv_to_parquet(con, text, delimiter, header, out)
     return encoding
@@ -186,6 +191,50 @@ def _transcode(src: Path, out: Path) -> str:
     raise UsageError(
         "vault.unknown_encoding",
         f"{src.name} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV")
+
+
+def _plain_utf8(src: Path) -> bool:
+    """Whether ``src`` is UTF-8 without a BOM, with ``\n`` line ends only and no NUL byte: the
+    form ``_transcode`` writes, so it can be read as it is (no copy of a large file). Arrow
+    checks the UTF-8, a piece of whole lines at a time (no character spans two pieces);
+    anything else, or a file of other bytes, goes the transcoding way and gets its errors."""
+    rest = b""
+    with src.open("rb") as f:
+        if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            return False
+        f.seek(0)
+        while block := f.read(CHUNK_CHARS):
+            if b"\r" in block or b"\x00" in block:
+                return False
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                piece, rest = rest + block[:cut], block[cut:]
+                if not _utf8(piece):
+                    return False
+            else:
+                rest += block
+                if len(rest) > 4 * CHUNK_CHARS:  # lines this long: the streaming decoder's job
+                    return False
+    return _utf8(rest)
+
+
+def _link(src: Path, name: Path) -> bool:
+    """A link to ``src`` under a plain name (DuckDB's read_csv takes [, * and ? in a file name as
+    a glob); False where the filesystem has no links."""
+    try:
+        name.symlink_to(src.resolve())
+    except OSError:
+        return False
+    return True
+
+
+def _utf8(data: bytes) -> bool:
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    try:
+        pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _looks_utf16(head: bytes) -> bool:
