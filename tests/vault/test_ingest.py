@@ -379,3 +379,12 @@ def test_a_file_read_in_place_gives_what_transcoding_gives(tmp_path, vault, name
         {"姓名": "张三", "手机": "13912345678", "note": "two\nlines"},
         {"姓名": "李四", "手机": "13812345678", "note": "x"}]
     assert sorted(p.name for p in vault.iterdir()) == ["crlf.parquet", "lf.parquet"]
+
+
+def test_without_links_a_plain_file_is_transcoded(tmp_path, vault, monkeypatch):
+    def no_links(self, target):
+        raise OSError("links are not supported here")
+
+    monkeypatch.setattr(Path, "symlink_to", no_links)
+    r = ingest_file(write(tmp_path, "t.csv", "姓名,n\n张三,1\n"), vault / "o.parquet")
+    assert (r.encoding, rows_of(vault / "o.parquet")) == ("utf-8", [{"姓名": "张三", "n": 1}])

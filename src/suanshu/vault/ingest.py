@@ -194,7 +194,7 @@ def _transcode(src: Path, out: Path) -> str:
 
 
 def _plain_utf8(src: Path) -> bool:
-    """Whether ``src`` is UTF-8 without a BOM, with ``\n`` line ends only and no NUL byte: the
+    """Whether ``src`` is UTF-8 without a BOM, with ``\\n`` line ends only and no NUL byte: the
     form ``_transcode`` writes, so it can be read as it is (no copy of a large file). Arrow
     checks the UTF-8, a piece of whole lines at a time (no character spans two pieces);
     anything else, or a file of other bytes, goes the transcoding way and gets its errors."""
