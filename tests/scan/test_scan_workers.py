@@ -101,6 +101,21 @@ def test_scan_parquet_workers_read_their_row_groups_and_report_the_same(
     assert seen[None] == seen[1] == [(sum(batches[:i + 1]), total) for i in range(len(batches))]
 
 
+@pytest.mark.parametrize(("sample", "batches"), [(None, [250] * 4 + [200]), (700, [250, 250, 200])])
+def test_a_file_of_one_row_group_is_shared_out_by_batch(corpus, tmp_path, monkeypatch, pools, sample, batches):
+    """Fewer runs than workers: each worker reads the row group and scans batches of its own,
+    starting at the rows one process's batches start at."""
+    monkeypatch.setattr(report, "BATCH_ROWS", 250)
+    path = tmp_path / "t.parquet"
+    pq.write_table(corpus, path, row_group_size=len(corpus))
+    seen: dict[int | None, list[tuple[int, int]]] = {None: [], 1: []}
+    auto, one = (scan_parquet(path, source="t", encoding=None, sample=sample, workers=w,
+                              progress=lambda d, t, w=w: seen[w].append((d, t))) for w in (None, 1))
+    assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])
+    assert auto == one and auto["findings_total"] > 500
+    assert seen[None] == seen[1] == [(sum(batches[:i + 1]), sum(batches)) for i in range(len(batches))]
+
+
 def test_small_row_groups_are_read_in_runs_of_a_batch(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(report, "BATCH_ROWS", 250)
     path = tmp_path / "t.parquet"

@@ -86,9 +86,11 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
             progress(min(done[0], total), total)
 
         runs = _runs(pf, total)
-        workers = min(pool.usable_cores() if workers is None else workers, len(runs))
-        if workers > 1:  # each worker reads its run of row groups from the file itself
-            scans = _in_workers(_scan_run, ((str(path), *run, BATCH_ROWS) for run in runs), workers)
+        workers = pool.usable_cores() if workers is None else workers
+        jobs = _jobs(runs, workers)
+        workers = min(workers, len(jobs))
+        if workers > 1:  # each worker reads its part of the file itself
+            scans = _in_workers(_scan_run, ((str(path), *job, BATCH_ROWS) for job in jobs), workers)
         else:
             scans = _in_process(itertools.chain.from_iterable(
                 _run_batches(pf, groups, rows, BATCH_ROWS) for groups, rows in runs), None)
@@ -100,7 +102,7 @@ def scan_parquet(path: Path, *, source: str, encoding: str | None,
 
 def _runs(pf: pq.ParquetFile, total: int) -> list[tuple[list[int], int]]:
     """The file's row groups in runs of consecutive groups holding at least ``BATCH_ROWS`` rows
-    (the unit a worker reads: no row group is decoded twice), each with the rows to scan in it
+    (the unit a worker reads unless ``_jobs`` splits it), each with the rows to scan in it
     (the first ``total`` rows of the file). One process scans the same runs, so batches start at
     the same rows either way."""
     runs, groups, held, done = [], [], 0, 0
@@ -116,8 +118,22 @@ def _runs(pf: pq.ParquetFile, total: int) -> list[tuple[list[int], int]]:
     return runs
 
 
-def _run_batches(pf: pq.ParquetFile, groups: list[int], rows: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    return _limited(pf.iter_batches(batch_size=batch_rows, row_groups=groups), rows)
+def _jobs(runs: list[tuple[list[int], int]], workers: int) -> list[tuple[list[int], int, int, int | None]]:
+    """What each worker reads: (row groups, rows to scan in them, batches to skip, batches to
+    take; None: all). A run each; with fewer runs than workers (a vault file of one row group
+    holds up to ``ROW_GROUP_ROWS``), a run of one row group is split into a job per batch, each
+    worker decoding the batches before its own (cheap next to scanning them). Batches start at
+    the same rows as in one process either way."""
+    split = len(runs) < workers
+    return [job for groups, rows in runs for job in (
+        [(groups, rows, k, 1) for k in range(-(-rows // BATCH_ROWS))] if split and len(groups) == 1
+        else [(groups, rows, 0, None)])]
+
+
+def _run_batches(pf: pq.ParquetFile, groups: list[int], rows: int, batch_rows: int,
+                 skip: int = 0, take: int | None = None) -> Iterator[pa.RecordBatch]:
+    batches = _limited(pf.iter_batches(batch_size=batch_rows, row_groups=groups), rows)
+    return itertools.islice(batches, skip, None if take is None else skip + take)
 
 
 def scan_table(table_or_batches, *, source: str, encoding: str | None,
@@ -237,11 +253,12 @@ def _ipc(batch: pa.RecordBatch) -> pa.Buffer:
     return sink.getvalue()
 
 
-def _scan_run(job: tuple[tuple[str, list[int], int, int], list[bool]]) -> list[tuple[int, list]]:
-    """``scan_batch`` on each batch of a run of row groups (``_runs``), read here (in a worker)."""
-    (path, groups, rows, batch_rows), distinct = job
+def _scan_run(job: tuple[tuple[str, list[int], int, int, int, int | None], list[bool]]) -> list[tuple[int, list]]:
+    """``scan_batch`` on each batch of a job (``_jobs``), read here (in a worker)."""
+    (path, groups, rows, skip, take, batch_rows), distinct = job
     with pq.ParquetFile(path, pre_buffer=False) as pf:
-        return [(b.num_rows, scan_batch(b, distinct)) for b in _run_batches(pf, groups, rows, batch_rows)]
+        return [(b.num_rows, scan_batch(b, distinct))
+                for b in _run_batches(pf, groups, rows, batch_rows, skip, take)]
 
 
 def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Found, quality.Profile]:
