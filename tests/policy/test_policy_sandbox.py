@@ -160,6 +160,15 @@ def test_arrow_batches_are_computed_as_they_are_asked_for(sandbox):
     assert info.value.code == "query.execution_error" and "too far" in info.value.message
 
 
+def test_a_stream_closed_early_frees_the_sandbox(sandbox):
+    batches = sandbox.arrow_batches("SELECT * FROM range(100000) t(i)", 1000)
+    assert next(batches).num_rows == 1000
+    with pytest.raises(Refused):  # the open result holds the connection
+        sandbox.execute("SELECT 1")
+    batches.close()
+    assert sandbox.execute("SELECT 42").rows == [(42,)]
+
+
 def test_arrow_batches_time_each_batch_not_the_whole_stream(customers_file):
     with Sandbox({"customers": customers_file}, timeout_s=0.5) as box:
         seen = 0

@@ -155,11 +155,15 @@ class Sandbox:
         """Run trusted exchange-side SQL and yield its result as Arrow batches of ``rows`` rows
         (the last may be shorter), each computed when it is asked for: memory holds a batch,
         not the result. The time limit applies to each batch, so a large result is not cut
-        off for its size alone."""
+        off for its size alone. Until the stream is read to its end or closed, the sandbox
+        runs no other query (DuckDB's connection holds the open result)."""
         reader = self._timed(lambda: self._con.sql(sql).to_arrow_reader(rows))
-        while (batch := self._timed(lambda: _next_batch(reader))) is not None:
-            if batch.num_rows:
-                yield batch
+        try:
+            while (batch := self._timed(lambda: _next_batch(reader))) is not None:
+                if batch.num_rows:
+                    yield batch
+        finally:
+            reader.close()
 
     def add_table(self, name: str, table: pa.Table) -> None:
         """Expose an in-memory Arrow table (a buyer's own table, for the ``join`` role) as ``name``.
