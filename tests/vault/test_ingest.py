@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import io
@@ -13,6 +14,8 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from suanshu.core.errors import UsageError
 from suanshu.vault import ingest
@@ -388,3 +391,29 @@ def test_without_links_a_plain_file_is_transcoded(tmp_path, vault, monkeypatch):
     monkeypatch.setattr(Path, "symlink_to", no_links)
     r = ingest_file(write(tmp_path, "t.csv", "姓名,n\n张三,1\n"), vault / "o.parquet")
     assert (r.encoding, rows_of(vault / "o.parquet")) == ("utf-8", [{"姓名": "张三", "n": 1}])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet="ab,\"\r\n张𠮷 ", max_size=40), bom=st.booleans(), chunk=st.sampled_from([1, 2, 3, 5, 64]),
+       cut=st.integers(0, 60))
+def test_utf8_in_bytes_writes_what_decoding_writes(tmp_path, monkeypatch, text, bom, chunk, cut):
+    """The bytes way (``_utf8_into``) against Python's decoder (``_decode_into``): the same file
+    for any newlines and chunk cuts, and the same refusal of bytes that are not UTF-8 (a
+    character cut short) or that hold NUL."""
+    monkeypatch.setattr(ingest, "CHUNK_CHARS", chunk)
+    data = (codecs.BOM_UTF8 if bom else b"") + text.encode()
+    cut = max(cut, 3) if bom else cut  # one fault at a time: none inside the BOM
+    for raw in (data, data[:cut] + b"\xe5" + data[cut:], data[:cut] + b"\x00" + data[cut:]):
+        src = write(tmp_path, "s.csv", raw)
+        outcomes = []
+        for convert in (lambda s, o: ingest._utf8_into(s, o, bom=bom),
+                        lambda s, o: ingest._decode_into(s, o, "utf-8-sig" if bom else "utf-8")):
+            out = tmp_path / "o.csv"
+            try:
+                convert(src, out)
+                outcomes.append(out.read_bytes())
+            except UnicodeDecodeError:
+                outcomes.append("not utf-8")
+            except UsageError as e:
+                outcomes.append(e.code)
+        assert outcomes[0] == outcomes[1]

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -184,7 +185,10 @@ def _transcode(src: Path, out: Path) -> str:
     candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "gb18030"]
     for encoding in candidates:
         try:
-            _decode_into(src, out, encoding)
+            if encoding == "gb18030":
+                _decode_into(src, out, encoding)
+            else:
+                _utf8_into(src, out, bom=encoding == "utf-8-sig")
             return encoding
         except UnicodeDecodeError:
             continue
@@ -195,27 +199,33 @@ def _transcode(src: Path, out: Path) -> str:
 
 def _plain_utf8(src: Path) -> bool:
     """Whether ``src`` is UTF-8 without a BOM, with ``\\n`` line ends only and no NUL byte: the
-    form ``_transcode`` writes, so it can be read as it is (no copy of a large file). Arrow
-    checks the UTF-8, a piece of whole lines at a time (no character spans two pieces);
-    anything else, or a file of other bytes, goes the transcoding way and gets its errors."""
-    rest = b""
+    form ``_transcode`` writes, so it can be read as it is (no copy of a large file). Anything
+    else goes the transcoding way and gets its errors there."""
     with src.open("rb") as f:
         if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
             return False
         f.seek(0)
-        while block := f.read(CHUNK_CHARS):
-            if b"\r" in block or b"\x00" in block:
-                return False
-            cut = block.rfind(b"\n") + 1
-            if cut:
-                piece, rest = rest + block[:cut], block[cut:]
-                if not _utf8(piece):
-                    return False
-            else:
-                rest += block
-                if len(rest) > 4 * CHUNK_CHARS:  # lines this long: the streaming decoder's job
-                    return False
-    return _utf8(rest)
+        return all(b"\r" not in piece and b"\x00" not in piece and _utf8(piece) for piece in _line_pieces(f))
+
+
+def _line_pieces(f: BinaryIO) -> Iterator[bytes]:
+    """The rest of ``f`` in pieces that end after a line end (in a line of several chunks, before
+    a character), never inside a UTF-8 character nor between ``\\r`` and ``\\n``: each piece can
+    be checked and rewritten alone."""
+    rest = b""
+    while block := f.read(CHUNK_CHARS):
+        data = rest + block
+        # a \r as the last byte read may be the first half of a \r\n
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+        if not cut and len(data) > 4 * CHUNK_CHARS:
+            cut = len(data) - 1
+            while cut and data[cut] & 0xC0 == 0x80:  # back to the start of the last character
+                cut -= 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest:
+        yield rest
 
 
 def _link(src: Path, name: Path) -> bool:
@@ -254,6 +264,24 @@ def _looks_utf16(head: bytes) -> bool:
     return "\ufffd" not in text[:-1]  # the sample may end inside a surrogate pair
 
 
+def _utf8_into(src: Path, out: Path, *, bom: bool) -> None:
+    """``_decode_into`` for UTF-8, on bytes: the same output (universal newlines, the BOM
+    dropped, NUL refused) without decoding to Python text and back; Arrow checks the UTF-8."""
+    with src.open("rb") as raw, out.open("wb") as writer:
+        if not bom or raw.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            raw.seek(0)  # (as "utf-8-sig" decodes: a BOM is dropped only where there is one)
+        for piece in _line_pieces(raw):
+            if not _utf8(piece):
+                raise UnicodeDecodeError("utf-8", piece[:0], 0, 0, "not UTF-8")
+            if b"\x00" in piece:
+                raise _nul_bytes(src)
+            writer.write(piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+
+
+def _nul_bytes(src: Path) -> UsageError:
+    return UsageError("vault.binary_file", f"{src.name} contains NUL bytes: it is not a text file")
+
+
 def _decode_into(src: Path, out: Path, encoding: str) -> None:
     # newline=None: universal newlines, so \r\n and \r become \n (DuckDB's strict mode rejects
     # files that mix them, which spreadsheets exports often do).
@@ -264,8 +292,7 @@ def _decode_into(src: Path, out: Path, encoding: str) -> None:
     ):
         while chunk := reader.read(CHUNK_CHARS):
             if "\x00" in chunk:
-                raise UsageError(
-                    "vault.binary_file", f"{src.name} contains NUL bytes: it is not a text file")
+                raise _nul_bytes(src)
             writer.write(chunk)
 
 
