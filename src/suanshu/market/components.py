@@ -30,7 +30,6 @@ from suanshu.policy.sandbox import Sandbox
 from suanshu.policy.sqlguard import check_projection
 from suanshu.scan import desensitize
 from suanshu.scan import report as scan_reports
-from suanshu.scan.report import scan_table
 from suanshu.vault.models import Asset
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # a component name (the console checks it too)
@@ -122,7 +121,7 @@ def gate(sandbox: Sandbox, table: str, policy: Policy, kept: list[str], rules: d
         cols = ", ".join(quote(c) for c in exposed)
         # batch by batch as the scan asks for them: memory holds a few batches, not the table
         data = sandbox.arrow_batches(f"SELECT {cols} FROM main.{quote(table)}", scan_reports.BATCH_ROWS)
-        report = scan_table(data, source=table, encoding=None, max_findings=20, workers=workers)
+        report = scan_reports.scan_table(data, source=table, encoding=None, max_findings=20, workers=workers)
         for column in report["columns"]:
             found = [t["type"] for t in column["types"]]
             if found or (column["pi"] != "none" and column["name"] not in rules):

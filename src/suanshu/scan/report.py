@@ -124,10 +124,13 @@ def _jobs(runs: list[tuple[list[int], int]], workers: int) -> list[tuple[list[in
     holds up to ``ROW_GROUP_ROWS``), a run of one row group is split into a job per batch, each
     worker decoding the batches before its own (cheap next to scanning them). Batches start at
     the same rows as in one process either way."""
-    split = len(runs) < workers
-    return [job for groups, rows in runs for job in (
-        [(groups, rows, k, 1) for k in range(-(-rows // BATCH_ROWS))] if split and len(groups) == 1
-        else [(groups, rows, 0, None)])]
+    jobs = []
+    for groups, rows in runs:
+        if len(runs) < workers and len(groups) == 1:
+            jobs += [(groups, rows, k, 1) for k in range(-(-rows // BATCH_ROWS))]
+        else:
+            jobs.append((groups, rows, 0, None))
+    return jobs
 
 
 def _run_batches(pf: pq.ParquetFile, groups: list[int], rows: int, batch_rows: int,
@@ -174,12 +177,7 @@ def _as_batches(data) -> tuple[list[str], Iterable[pa.RecordBatch]]:
     first = next(it, None)
     if first is None:
         return [], []
-    return first.schema.names, _chain(first, it)
-
-
-def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield first
-    yield from rest
+    return first.schema.names, itertools.chain([first], it)
 
 
 def _peek_second(batches: Iterable[pa.RecordBatch]) -> tuple[Iterator[pa.RecordBatch], bool]:

@@ -71,7 +71,7 @@ RE_DATE = r" *[0-9]{4}-[0-9]{2}-[0-9]{2} *"
 RE_BLANK = r" +"  # like the empty string: NULL
 MEMORY_LIMIT = "1GB"  # DuckDB spills to the work dir beyond this instead of growing with the file
 # Rows per Parquet row group (DuckDB's default, stated): a scan worker reads whole row groups
-# (``scan/report._runs``), so a vault file of N groups is scanned by up to N processes at once.
+# (``scan/report._runs``), or the batches of one when a file has fewer groups than workers.
 ROW_GROUP_ROWS = 122_880
 
 
@@ -121,10 +121,7 @@ def _convert(con, fmt: str, src: Path, work: Path, out: Path) -> str | None:
         header = _excel_to_csv(src, text)
         _csv_to_parquet(con, text, ",", header, out)
         return None
-    if _plain_utf8(src) and _link(src, text):  # already the normal form: read in place
-        encoding = "utf-8"
-    else:
-        encoding = _transcode(src, text)
+    encoding = _transcode(src, text)
     delimiter, header = _sniff_csv(text, prefer_tab=src.suffix.lower() == ".tsv")
     _csv_to_parquet(con, text, delimiter, header, out)
     return encoding
@@ -169,6 +166,7 @@ def _is_xlsx(src: Path) -> bool:
 
 def _transcode(src: Path, out: Path) -> str:
     """Stream ``src`` into ``out`` as UTF-8 with ``\\n`` newlines; return the source encoding.
+    A file in that form already becomes a link (``_plain_utf8``): no copy of a large file.
 
     UTF-8 is tried before GB18030 because valid UTF-8 Chinese text is almost never valid
     GB18030 of the same meaning, while GBK/GB18030 bytes are rarely valid UTF-8. GBK is a subset
@@ -183,6 +181,8 @@ def _transcode(src: Path, out: Path) -> str:
         raise UsageError(
             "vault.unknown_encoding", f"{src.name} is UTF-16 text; save it as UTF-8 (or GBK) CSV")
     candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "gb18030"]
+    if candidates[0] == "utf-8" and _plain_utf8(src) and _link(src, out):
+        return "utf-8"
     for encoding in candidates:
         try:
             if encoding == "gb18030":
