@@ -170,11 +170,15 @@ def test_outputs_from_a_remote_ray_pool_are_checked_before_release(world, remote
     assert job.result["outputs"] == [] and not jobs.outputs_dir(ex, job.id).exists()
 
 
-def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):
+def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster, tmp_path):
+    """The exchange's state, and the program itself: it must not run on, unmetered, on the cluster."""
+    from .test_ray_driver import _alive, _wait
+
     ex, bank = world.ex, world.actor("bank")
     pools.register(ex, world.actor("hpc"), pool_spec("npu-ray", ray_cluster, npu=1))
-    job = jobs.submit(ex, bank, world.contract_id, "import time\nprint('started', flush=True)\ntime.sleep(600)\n",
-                      REQUEST)
+    pid_file = tmp_path / "program.pid"  # this cluster shares the exchange's file system
+    job = jobs.submit(ex, bank, world.contract_id, f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+                      "print('started', flush=True)\ntime.sleep(600)\n", REQUEST)
     runner = threading.Thread(target=jobs.run, args=(ex, job.id))
     runner.start()
     deadline = time.monotonic() + 120
@@ -185,6 +189,8 @@ def test_cancelling_a_running_ray_job_stops_it(world, ray_cluster):
     job = jobs.get_job(ex, bank, job.id)
     assert (job.state, job.error_code) == ("cancelled", "job.cancelled")
     assert job.receipt["data_fen"] == 0 and job.hold_fen == 0  # the hold is resolved
+    if pid_file.exists():  # cancelled before it started, or it started: either way nothing runs now
+        assert _wait(lambda: not _alive(int(pid_file.read_text() or 0))), "the cancelled program still runs"
 
 
 def test_a_ray_job_whose_runner_died_is_stopped_and_requeued(world, ray_cluster, settings):

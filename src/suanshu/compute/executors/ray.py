@@ -1,7 +1,7 @@
 """Ray pools: jobs go to a Ray cluster through the Job Submission API (the dashboard's job server).
 
-``JobSubmissionClient(address).submit_job(entrypoint="python program.py", runtime_env={"working_dir":
-<workspace code dir>, "env_vars": {...}}, entrypoint_num_cpus=cpu, entrypoint_memory=bytes,
+``JobSubmissionClient(address).submit_job(entrypoint="exec python -I suanshu_entry.py",
+runtime_env={"working_dir": <workspace code dir>, "env_vars": {...}}, entrypoint_num_cpus=cpu, entrypoint_memory=bytes,
 entrypoint_resources={"NPU": n})``: Ray uploads the workspace (program + governed Parquet view) to
 the cluster and runs the entrypoint on a node that has the resources. Accelerator types map onto Ray
 resources: ``ascend-*`` -> ``NPU`` (how Ray names Ascend), ``nvidia-*`` -> GPUs, anything else -> a
@@ -97,7 +97,7 @@ class RayExecutor:
         (ws.code / outbox.ENTRY).write_text(outbox.ENTRYPOINT)
         try:
             client.submit_job(
-                entrypoint=f"python -I {outbox.ENTRY}", submission_id=submission,
+                entrypoint=f"exec python -I {outbox.ENTRY}", submission_id=submission,
                 runtime_env={"working_dir": str(ws.code),
                              "env_vars": {"SUANSHU_DATA": "data", "SUANSHU_JOB": job_id,
                                           "OMP_NUM_THREADS": str(limits.cpu),
@@ -191,8 +191,16 @@ def _outbox_name(submission: str) -> str:
 
 
 def _wait_stopped(client, submission: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and str(client.get_job_status(submission).value) not in TERMINAL:
+    """Until Ray reports the job ended, asking again each second: Ray drops a stop that finds no
+    supervisor for the job (``stop_job`` answers False), and the job would then run its course."""
+    deadline, asked = time.monotonic() + timeout_s, time.monotonic()
+    while str(client.get_job_status(submission).value) not in TERMINAL:
+        if time.monotonic() > deadline:
+            log.error("Ray has not stopped %s after %g s; it may still run on the cluster", submission, timeout_s)
+            return
+        if time.monotonic() - asked >= 1.0:
+            client.stop_job(submission)
+            asked = time.monotonic()
         time.sleep(POLL_S)
 
 

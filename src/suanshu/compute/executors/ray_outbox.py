@@ -22,6 +22,12 @@ actor's manifest and bytes, kills the actor and writes them to a file; ``unpack`
 regular files with safe relative names (tarfile's ``data`` filter), re-checks the cap, and stands a
 dangling link in for each link the program made, so the output check refuses it as locally.
 
+Stopping: Ray's ``stop_job`` signals the driver and the children it had at that instant, then
+SIGKILLs them 3 s later; a program started a moment after, or the program's own children, would
+keep running unmetered. So the driver (started with ``exec``, so it is the process Ray signals)
+answers SIGTERM/SIGINT by stopping its whole process group (TERM, ``STOP_GRACE_S``, KILL), and
+the program dies with the driver however the driver ends (``PR_SET_PDEATHSIG``, Linux).
+
 A Ray cluster is shared by its tenants as far as Ray isolates them (job info, named actors and
 runtime-env packages are visible to other drivers on the cluster); this path adds no isolation.
 """
@@ -40,12 +46,38 @@ SHARED_PROBE = "shared-fs"  # in the workspace root: the token the driver must r
 SHARED_USED = "shared-fs.used"  # left there by the driver when it did
 NAMESPACE = "suanshu"
 OUTBOX_TTL_S = 3600
+STOP_GRACE_S = 2  # a stopped program's time to end on SIGTERM (Ray SIGKILLs the driver after 3 s)
 FETCH_TIMEOUT_S = 300
 FETCH_ATTEMPTS = 3
 
 ENTRYPOINT = '''\
 """Suanshu's driver for one job: runs program.py, then returns its outputs (see suanshu.compute.executors.ray_outbox)."""
-import io, json, os, subprocess, sys, tarfile, tempfile, threading
+import io, json, os, signal, subprocess, sys, tarfile, tempfile, threading, time
+
+def _die_with_driver(driver=os.getpid()):
+    # In the program, before exec: SIGKILL when the driver ends, however it ends (Linux).
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != driver:  # the driver ended before that took hold
+            os._exit(137)
+
+def _stop(signum, frame):
+    # Ray's stop signals the processes it saw at that moment; a program started just after, or the
+    # program's own children, would live on unmetered. So the whole group goes: TERM, then KILL.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    os.killpg(0, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    while time.monotonic() < deadline and program is not None and os.waitpid(program.pid, os.WNOHANG) == (0, 0):
+        time.sleep(0.05)
+    os.killpg(0, signal.SIGKILL)
+
+GRACE_S, program = ''' + str(STOP_GRACE_S) + ''', None
+if os.getpgrp() != os.getpid():  # Ray starts us in a session of our own; if not, the group to stop is made here
+    os.setpgid(0, 0)
+signal.signal(signal.SIGTERM, _stop)
+signal.signal(signal.SIGINT, _stop)
 
 probe, token = os.environ.pop("SUANSHU_SHARED_PROBE"), os.environ.pop("SUANSHU_SHARED_TOKEN")
 exchange_out = os.environ.pop("SUANSHU_EXCHANGE_OUTPUT")
@@ -57,7 +89,9 @@ try:
 except OSError:
     shared = False
 out = exchange_out if shared else tempfile.mkdtemp(prefix="suanshu-out-")
-code = subprocess.call([sys.executable, "-I", "program.py"], env=dict(os.environ, SUANSHU_OUTPUT=out))
+program = subprocess.Popen([sys.executable, "-I", "program.py"], env=dict(os.environ, SUANSHU_OUTPUT=out),
+                           preexec_fn=_die_with_driver)
+code = program.wait()
 sys.stdout.flush()
 if shared:
     open(probe + ".used", "w").close()
