@@ -98,12 +98,21 @@ pc.write_csv(t.select(["city", "fee"]), os.path.join(os.environ["SUANSHU_OUTPUT"
 import os
 open(os.path.join(os.environ["SUANSHU_OUTPUT"], "big.bin"), "wb").write(b"x" * 70000)
 """, "job.output_too_large"),
-], ids=["hidden-value", "raw-rows", "too-large"])
+    # empties its copy of the data first, so a check that read the workspace would find nothing
+    ("""
+import os, pyarrow.parquet as pq
+path = os.path.join(os.environ["SUANSHU_DATA"], "fees.parquet")
+t = pq.read_table(path)
+pq.write_table(t.slice(0, 0), path)
+print(t.column("mobile").to_pylist()[:3])
+""", "job.output_hidden_value"),
+], ids=["hidden-value", "raw-rows", "too-large", "data-copy-emptied"])
 def test_outputs_that_leak_are_refused_and_withheld(job_world, program, code):
     ex, bank = job_world.ex, job_world.actor("bank")
     job = jobs.run(ex, jobs.submit(ex, bank, job_world.contract_id, program, REQUEST).id)
     assert (job.state, job.error_code) == ("denied", code), job.error_message
     assert "withheld" in jobs.logs(ex, bank, job.id)
+    assert not (ex.settings.home / "jobs" / job.id / "view.parquet").exists()  # the check's copy is gone
     with pytest.raises(Conflict) as err:
         jobs.output_files(ex, bank, job.id)
     assert err.value.code == "job.no_outputs"

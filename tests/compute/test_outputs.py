@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suanshu.compute import outputs
 
@@ -60,3 +62,74 @@ def test_size_and_links(tmp_path):
     source = outputs.Source(SOURCE, hidden=["mobile"], dimensions=["city"])
     verdict = outputs.check(out, "x" * 100, source, max_bytes=50, max_row_overlap=0.05)
     assert codes(verdict) == ["job.output_not_a_file", "job.output_too_large"]
+
+
+# -- the vectorized source answers as a Python set per column did --------------------------------
+
+CELLS = [" 12 ", "12", "12.0", "０１２", "1_000", "1000", "abc", "a b c d", "", "   ", "nan", "inf", "1e3",
+         "-0", "0.0", "13800000007", "1.5", "+1.50", "\u3000x y z\u3000", None]
+
+
+def _old_cells(column) -> set[str]:
+    return {outputs._text(v) for v in column.to_pylist() if v is not None}
+
+
+@st.composite
+def tables(draw):
+    n = draw(st.integers(1, 12))
+    columns = {
+        "s": pa.array(draw(st.lists(st.sampled_from(CELLS), min_size=n, max_size=n)), pa.string()),
+        "ls": pa.array(draw(st.lists(st.sampled_from(CELLS), min_size=n, max_size=n)), pa.large_string()),
+        "i": pa.array(draw(st.lists(st.one_of(st.none(), st.integers(-3, 1100)), min_size=n, max_size=n)), pa.int64()),
+        "f": pa.array(draw(st.lists(st.one_of(st.none(), st.sampled_from(
+            [0.0, -0.0, 12.0, 1.5, 1000.0, float("nan"), float("inf"), 13800000007.0])), min_size=n, max_size=n)),
+            pa.float64()),
+        "b": pa.array(draw(st.lists(st.one_of(st.none(), st.booleans()), min_size=n, max_size=n)), pa.bool_()),
+    }
+    return pa.table(columns)
+
+
+ASKED = sorted({outputs._text(c) for c in CELLS if c is not None} |
+               {"12", "1000", "0", "1.5", "13800000007", "True", "False", "nan", "inf", "x", "a b c d"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(tables(), st.sets(st.sampled_from(ASKED)), st.booleans())
+def test_where_and_rows_found_equal_sets_of_every_cell(tmp_path_factory, table, asked, from_file):
+    data = table
+    if from_file:
+        data = tmp_path_factory.mktemp("src") / "t.parquet"
+        pq.write_table(table, data)
+    source = outputs.Source(data, hidden=["s", "f"], dimensions=[])
+    assert source.where(asked) == {name: asked & _old_cells(table[name]) for name in table.column_names}
+    for names in (("s", "i"), ("ls", "f", "b"), ("s",)):
+        all_rows = set(zip(*([outputs._text(v) if v is not None else "" for v in table[n].to_pylist()]
+                             for n in names), strict=True))
+        asked_rows = {row for k, row in enumerate(sorted(all_rows)) if k % 2 == 0} | {("12",) * len(names)}
+        assert source.rows_found(names, asked_rows) == asked_rows & all_rows
+    spaced = {v for v in _old_cells(table["s"]) | _old_cells(table["f"]) if " " in v and len(v.encode()) >= 4}
+    assert source.spaced_hidden() == spaced
+
+
+def test_checks_read_the_source_from_its_parquet_file_like_the_table(tmp_path):
+    path = tmp_path / "source.parquet"
+    pq.write_table(SOURCE, path)
+    rows = SOURCE.select(["fee", "city"]).slice(0, 30)
+    for source in (SOURCE, path):
+        out = Path(tempfile.mkdtemp(dir=tmp_path))
+        pq.write_table(rows, out / "rows.parquet")
+        verdict = outputs.check(out, "mobile 13800000009\n", outputs.Source(source, ["mobile"], ["city"]),
+                                max_bytes=1 << 20, max_row_overlap=0.05)
+        assert codes(verdict) == ["job.output_hidden_value", "job.output_raw_rows"]
+
+
+def test_a_hidden_value_also_in_a_releasable_column_is_not_a_leak(tmp_path):
+    source = pa.table({"station": ["Changsha South", "Xiangtan"] * 5, "city": ["Changsha South", "Zhuzhou"] * 5})
+    out = tmp_path / "out"
+    out.mkdir()
+    verdict = outputs.check(out, "busiest: Changsha South\n", outputs.Source(source, ["station"], []),
+                            max_bytes=1 << 20, max_row_overlap=0.05)
+    assert verdict.passed, verdict.problems
+    verdict = outputs.check(out, "quietest: Xiangtan\n", outputs.Source(source, ["station"], []),
+                            max_bytes=1 << 20, max_row_overlap=0.05)
+    assert codes(verdict) == ["job.output_hidden_value"]

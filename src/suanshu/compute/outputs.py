@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,26 +77,113 @@ def _text(v) -> str:
 
 
 class Source:
-    """The source table as the checks need it: hidden values, and column values for row matching."""
+    """The source table as the checks need it: which of a few values (the cells and tokens of the
+    outputs) are cells of which column, and which of a few rows are source rows.
 
-    def __init__(self, table: pa.Table, hidden: list[str], dimensions: list[str]):
-        self.table = table
-        self.columns = {name: _cells(table[name]) for name in table.column_names}
-        self.hidden_values: set[str] = set()
-        for name in hidden:
-            self.hidden_values |= {v for v in self.columns[name] if len(v.encode()) >= MIN_HIDDEN_LEN}
-        # a value that is also a value of a column the buyer may release (a station named like its
-        # city) is not a leak of the hidden column
-        for name in set(table.column_names) - set(hidden):
-            self.hidden_values -= self.columns[name]
+    It reads the table (the Parquet file the program read, or an Arrow table) a column at a time
+    and answers with vectorized passes that keep only candidate cells; ``_text`` then decides on
+    those alone. So the checks' time and memory follow the outputs, which are capped, not the
+    table: a job over millions of rows is checked without a Python object per source cell."""
+
+    def __init__(self, data: pa.Table | Path, hidden: list[str], dimensions: list[str]):
+        self._table = data if isinstance(data, pa.Table) else None
+        self._file = None if isinstance(data, pa.Table) else pq.ParquetFile(data)
+        self.names = list(data.column_names if self._table is not None else self._file.schema_arrow.names)
+        self.hidden = list(hidden)
         self.dimensions = set(dimensions)
-        self._rows: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+        self._columns: dict[str, pa.ChunkedArray] = {}
+        self._spaced: set[str] | None = None
 
-    def rows_on(self, names: tuple[str, ...]) -> set[tuple[str, ...]]:
-        if names not in self._rows:
-            cols = [[_text(v) if v is not None else "" for v in self.table[n].to_pylist()] for n in names]
-            self._rows[names] = set(zip(*cols, strict=True))
-        return self._rows[names]
+    def column(self, name: str) -> pa.ChunkedArray:
+        if name not in self._columns:
+            self._columns[name] = self._table[name] if self._table is not None else \
+                self._file.read(columns=[name])[name]
+        return self._columns[name]
+
+    def where(self, values: set[str]) -> dict[str, set[str]]:
+        """For each column, those of ``values`` (text forms, see ``_text``) that are among its cells."""
+        found = {}
+        for name in self.names:
+            column = self.column(name)
+            candidates = pc.unique(column.filter(_maybe(column, values))) if values else pa.array([])
+            found[name] = values & {_text(v) for v in candidates.to_pylist() if v is not None}
+        return found
+
+    def rows_found(self, names: tuple[str, ...], rows: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        """Those of ``rows`` (text forms, ``""`` for null) that are source rows projected on ``names``."""
+        if not rows:
+            return set()
+        columns = [self.column(n) for n in names]
+        mask = None
+        for i, column in enumerate(columns):
+            maybe = _maybe(column, {r[i] for r in rows}, null="" in {r[i] for r in rows})
+            mask = maybe if mask is None else pc.and_(mask, maybe)
+        keys = [f"c{i}" for i in range(len(columns))]
+        candidates = pa.table(dict(zip(keys, columns, strict=True))).filter(mask)
+        distinct = candidates.group_by(keys).aggregate([]) if candidates.num_rows else candidates
+        found = {tuple(_text(v) if v is not None else "" for v in row)
+                 for row in zip(*(distinct[k].to_pylist() for k in keys), strict=True)}
+        return rows & found
+
+    def spaced_hidden(self) -> set[str]:
+        """Hidden values with a space inside (an address): not one token, so texts are searched for them whole."""
+        if self._spaced is None:
+            self._spaced = set()
+            for name in self.hidden:
+                column = self.column(name)
+                if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+                    continue  # a number's text has no space
+                if _is_string(column.type):
+                    column = column.filter(pc.fill_null(pc.match_substring(pc.utf8_trim_whitespace(column), " "), False))
+                texts = map(_text, pc.unique(column).drop_null().to_pylist())
+                self._spaced |= {v for v in texts if " " in v and len(v.encode()) >= MIN_HIDDEN_LEN}
+        return self._spaced
+
+
+# A cell Arrow reads as the same float Python does; any other cell float() might read (digits of
+# other scripts, underscores) is a candidate outright and left to ``_text``.
+_ASCII_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_OTHER_NUMBER = r"^[\p{Nd}\s+\-._eE]*\p{Nd}[\p{Nd}\s+\-._eE]*$"
+
+
+def _maybe(column: pa.ChunkedArray, values: set[str], *, null: bool = False) -> pa.ChunkedArray:
+    """True for every cell whose text form may be one of ``values`` (and for nulls when ``null``):
+    a superset, cheap to compute over the whole column; ``_text`` decides on what it keeps."""
+    numbers = _numbers(values)
+    kind = column.type
+    if _is_string(kind):
+        trimmed = pc.utf8_trim_whitespace(column)
+        mask = pc.is_in(trimmed, value_set=pa.array(sorted(values), type=kind))
+        if numbers:
+            ascii_number = pc.fill_null(pc.match_substring_regex(trimmed, _ASCII_NUMBER), False)
+            as_float = pc.cast(pc.if_else(ascii_number, trimmed, pa.scalar(None, kind)), pa.float64())
+            other = pc.and_not(pc.fill_null(pc.match_substring_regex(trimmed, _OTHER_NUMBER), False), ascii_number)
+            mask = pc.or_(pc.or_(mask, pc.fill_null(pc.is_in(as_float, value_set=numbers), False)), other)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        as_float = pc.cast(column, pa.float64())
+        mask = pc.or_(pc.is_in(as_float, value_set=numbers), pc.invert(pc.is_finite(as_float)))
+    else:  # dates, decimals, booleans …: every cell is a candidate, as every cell was before
+        mask = pc.is_valid(column)
+    mask = pc.fill_null(mask, False)
+    return pc.or_(mask, pc.is_null(column)) if null else mask
+
+
+def _numbers(values: set[str]) -> pa.Array:
+    """The values that read as finite numbers, as floats (0 as both zeros: a hash tells them apart)."""
+    numbers = set()
+    for v in values:
+        try:
+            number = float(v)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            numbers.add(number)
+    zeros = [-0.0] if 0.0 in numbers else []  # a Python set holds one zero, Arrow's hash tells two
+    return pa.array(sorted(numbers) + zeros, type=pa.float64())
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_overlap: float,
@@ -121,50 +209,68 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
         verdict.refuse("job.output_too_large", "outputs",
                        f"outputs and logs are {verdict.total_bytes} bytes; the contract allows {max_bytes}")
         return verdict  # do not parse what is too large to release
-    _check_text(verdict, "logs", logs, source)
-    _check_table(verdict, "logs", _csv_table(logs), source, max_row_overlap)
+    # what to check, in the order problems are reported: (where, text) or (where, table)
+    items: list[tuple[str, str | pa.Table]] = [("logs", logs), ("logs", _csv_table(logs))]
     for path in files:
         if path.is_symlink():
             continue
         name = str(path.relative_to(out_dir))
         table = _read_table(path)
         if table is not None:
-            _check_table(verdict, name, table, source, max_row_overlap)
-            _check_text(verdict, name, "\n".join(" ".join(_cells(table[c])) for c in table.column_names), source)
+            items += [(name, table), (name, "\n".join(" ".join(_cells(table[c])) for c in table.column_names))]
         if path.suffix.lower() != ".parquet":
-            _check_text(verdict, name, path.read_bytes().decode("utf-8", errors="replace"), source)
+            items.append((name, path.read_bytes().decode("utf-8", errors="replace")))
+    items = [(where, _tokens(it) if isinstance(it, str) else it, it) for where, it in items
+             if isinstance(it, str) or (it is not None and it.num_rows >= MIN_DUMP_ROWS)]
+    # one pass over each source column for the values of all outputs together
+    found = source.where(set().union(*(
+        got if isinstance(got, set) else set().union(*(_cells(got[c]) for c in got.column_names))
+        for _, got, _ in items)))
+    leaked = set().union(*(found[h] for h in source.hidden)) - \
+        set().union(*(v for name, v in found.items() if name not in source.hidden))
+    for where, got, item in items:
+        if isinstance(got, set):
+            _check_text(verdict, where, item, got & leaked, source)
+        else:
+            _check_table(verdict, where, got, found, source, max_row_overlap)
     return verdict
 
 
-def _check_text(verdict: Verdict, where: str, text: str, source: Source) -> None:
-    if not source.hidden_values or not text:
+def _tokens(text: str) -> set[str]:
+    """The text forms of a text's tokens that are long enough to be searched."""
+    return {t for t in map(_text, _TOKEN.findall(text)) if len(t.encode()) >= MIN_HIDDEN_LEN}
+
+
+def _check_text(verdict: Verdict, where: str, text: str, leaked: set[str], source: Source) -> None:
+    if not text or not source.hidden:
         return
-    found = {t for t in map(_text, _TOKEN.findall(text)) if t in source.hidden_values}
     # values with spaces inside (an address) are not single tokens: look for them whole
-    found |= {v for v in source.hidden_values if " " in v and v in text}
-    if found:
+    spaced = {v for v in source.spaced_hidden() if v in text}
+    if spaced:  # not a leak when a column the buyer may release has it too
+        spaced -= set().union(*(v for name, v in source.where(spaced).items() if name not in source.hidden))
+    if leaked or spaced:
         verdict.refuse("job.output_hidden_value", where,
-                       f"{len(found)} value(s) of hidden columns appear in {where}")
+                       f"{len(leaked | spaced)} value(s) of hidden columns appear in {where}")
 
 
-def _check_table(verdict: Verdict, where: str, table: pa.Table | None, source: Source, limit: float) -> None:
-    if table is None or table.num_rows < MIN_DUMP_ROWS:
-        return
+def _check_table(verdict: Verdict, where: str, table: pa.Table, found: dict[str, set[str]], source: Source,
+                 limit: float) -> None:
     matched: dict[str, str] = {}  # output column -> source column
     for name in table.column_names:
         values = _cells(table[name])
         if not values:
             continue
-        best = max(source.columns, key=lambda s: len(values & source.columns[s]))
-        if len(values & source.columns[best]) >= COLUMN_MATCH * len(values):
+        best = max(source.names, key=lambda s: len(values & found[s]))
+        if len(values & found[best]) >= COLUMN_MATCH * len(values):
             matched[name] = best
     if len(set(matched.values())) < 2 or set(matched.values()) <= source.dimensions:
         return
     out_names = tuple(matched)
     src_names = tuple(matched[n] for n in out_names)
-    rows = source.rows_on(src_names)
-    out_cols = [[_text(v) if v is not None else "" for v in table[n].to_pylist()] for n in out_names]
-    hits = sum(1 for row in zip(*out_cols, strict=True) if row in rows)
+    out_rows = list(zip(*([_text(v) if v is not None else "" for v in table[n].to_pylist()] for n in out_names),
+                        strict=True))
+    rows = source.rows_found(src_names, set(out_rows))
+    hits = sum(1 for row in out_rows if row in rows)
     if hits >= MIN_DUMP_ROWS and hits > limit * table.num_rows:
         verdict.refuse("job.output_raw_rows", where,
                        f"{hits} of {table.num_rows} rows repeat source rows on columns {list(src_names)} "

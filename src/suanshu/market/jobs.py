@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -55,9 +56,9 @@ from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, SuanshuError, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Organization, Role
+from suanshu.market import awards, settlement
 from suanshu.market import components as component_service
 from suanshu.market import contracts as contract_service
-from suanshu.market import awards, settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract
@@ -70,6 +71,7 @@ ACTIVE = ("placed", "running")  # holding money and pool capacity
 FINISHED = ("succeeded", "failed", "denied", "cancelled")
 MAX_PROGRAM_BYTES = 256 * 1024
 MAX_ATTEMPTS = 5
+VIEW_BATCH_ROWS = 122_880  # rows per batch of the governed view (a DuckDB row group)
 USAGE_SOURCE = "suanshu/jobs"
 QUEUE_TIME_LIMIT_S = 5.0  # CP-SAT's budget when the queue's batch is small enough for the exact mode
 log = logging.getLogger(__name__)
@@ -445,16 +447,21 @@ def run(ex: Exchange, job_id: str) -> Job:
         started = _start(ex, job_id)
         if started is None:
             return get_job(ex, None, job_id)
-        pool, data, policy = started
-        with Workspace(_program(ex, job_id), {policy.table: data}) as ws:
-            result = executor_for(pool["executor"]).run(ws, _limits(ex, job_id, policy), job_id=job_id,
-                                                        should_cancel=lambda: _cancel_requested(ex, job_id),
-                                                        on_start=lambda ref: _record_ref(ex, job_id, ref))
-            if result.status == "unavailable":
-                _fail_over(ex, job_id, pool, result)
-                continue
-            verdict = _check_outputs(ws, result, data, policy)
-            released = _release(ex, job_id, ws) if verdict.passed and result.status == "succeeded" else []
+        pool, policy, write_view = started
+        view = ex.settings.home / "jobs" / job_id / "view.parquet"  # the exchange's copy: the program cannot touch it
+        try:
+            write_view(view)
+            with Workspace(_program(ex, job_id), {policy.table: view}) as ws:
+                result = executor_for(pool["executor"]).run(ws, _limits(ex, job_id, policy), job_id=job_id,
+                                                            should_cancel=lambda: _cancel_requested(ex, job_id),
+                                                            on_start=lambda ref: _record_ref(ex, job_id, ref))
+                if result.status == "unavailable":
+                    _fail_over(ex, job_id, pool, result)
+                    continue
+                verdict = _check_outputs(ws, result, view, policy)
+                released = _release(ex, job_id, ws) if verdict.passed and result.status == "succeeded" else []
+        finally:
+            view.unlink(missing_ok=True)
         return _settle(ex, job_id, pool, result, verdict, released)
     return _finish_without_run(ex, "system", job_id, "failed",
                                Refused("job.no_pool_available", f"{MAX_ATTEMPTS} pools failed in a row"))
@@ -499,7 +506,8 @@ def _limits(ex: Exchange, job_id: str, policy: Policy) -> Limits:
 
 
 def _start(ex: Exchange, job_id: str):
-    """placed -> running, and the governed view materialised; None when the job will not run."""
+    """placed -> running: (pool, policy, a function that writes the governed view to a Parquet
+    file); None when the job will not run."""
     with ex.db.transaction() as s:
         job = s.get(Job, job_id, with_for_update=True)
         if job.state != "placed":
@@ -518,10 +526,21 @@ def _start(ex: Exchange, job_id: str):
             "pool": pool["id"], "executor": pool["executor"], "started_at": iso(utcnow()), "runner": this_process()}])
         audit.append(s, actor="system", action="job.start", subject=job.id,
                      payload={"pool": pool["id"], "executor": pool["executor"]})
+    return pool, policy, lambda path: _write_view(ex, asset, component, policy, path)
+
+
+def _write_view(ex: Exchange, asset: Asset, component: Component, policy: Policy, path: Path) -> None:
+    """Only the contract's governed view (after desensitization) leaves the vault, streamed batch by
+    batch into ``path``: memory holds a batch, and the query's time limit applies to each batch, so
+    a large view is neither held whole nor cut off for its size."""
     sandbox, _ = component_service.open_sandbox(ex, asset, policy.table, component.sql, component.desensitize)
-    with sandbox:  # only the contract's governed view (after desensitization) leaves the vault
-        data = sandbox.execute_arrow(f"SELECT * FROM main.{component_service.quote(policy.table)}")
-    return pool, data, policy
+    sql = f"SELECT * FROM main.{component_service.quote(policy.table)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sandbox:
+        schema = sandbox.execute_arrow(f"{sql} LIMIT 0").schema
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in sandbox.arrow_batches(sql, VIEW_BATCH_ROWS):
+                writer.write_batch(batch)
 
 
 def _record_ref(ex: Exchange, job_id: str, ref: dict) -> None:
@@ -551,11 +570,12 @@ def _fail_over(ex: Exchange, job_id: str, pool: dict, result: RunResult) -> None
     place(ex, job_id, blocked=(pool["id"],))
 
 
-def _check_outputs(ws: Workspace, result: RunResult, data, policy: Policy) -> outputs.Verdict:
-    hidden = [c for c in data.column_names if policy.role(c) == "hidden"]
-    dims = [c for c in data.column_names if policy.role(c) == "dimension"]
+def _check_outputs(ws: Workspace, result: RunResult, view: Path, policy: Policy) -> outputs.Verdict:
+    names = pq.read_schema(view).names
+    hidden = [c for c in names if policy.role(c) == "hidden"]
+    dims = [c for c in names if policy.role(c) == "dimension"]
     out_dir = ws.out if result.status == "succeeded" else ws.root / "nothing-released"
-    return outputs.check(out_dir, result.logs, outputs.Source(data, hidden, dims),
+    return outputs.check(out_dir, result.logs, outputs.Source(view, hidden, dims),
                          max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap,
                          withheld=result.withheld)
 

@@ -51,7 +51,8 @@ class RunResult:
 class Workspace:
     """A private temp dir: the program, the governed data, an empty output dir."""
 
-    def __init__(self, program: str, data: dict[str, pa.Table], *, prefix: str = "suanshu-job-"):
+    def __init__(self, program: str, data: dict[str, pa.Table | Path], *, prefix: str = "suanshu-job-"):
+        """``data``: each table as Arrow, or a Parquet file to copy (the copy is the program's to touch)."""
         self.root = Path(tempfile.mkdtemp(prefix=prefix))  # mode 0700
         self.code = self.root / "code"  # what the program sees (Ray uploads this dir)
         self.data = self.code / "data"
@@ -60,8 +61,15 @@ class Workspace:
         self.data.mkdir(parents=True)
         self.out.mkdir()
         (self.code / PROGRAM).write_text(program, encoding="utf-8")
-        for table, rows in data.items():
-            pq.write_table(rows, self.data / f"{table}.parquet")
+        try:
+            for table, rows in data.items():
+                if isinstance(rows, Path):
+                    shutil.copyfile(rows, self.data / f"{table}.parquet")
+                else:
+                    pq.write_table(rows, self.data / f"{table}.parquet")
+        except BaseException:
+            self.cleanup()
+            raise
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
