@@ -94,13 +94,22 @@ ASKED = sorted({outputs._text(c) for c in CELLS if c is not None} |
 
 
 @settings(max_examples=200, deadline=None)
-@given(tables(), st.sets(st.sampled_from(ASKED)), st.booleans())
-def test_where_and_rows_found_equal_sets_of_every_cell(tmp_path_factory, table, asked, from_file):
+@given(tables(), st.sets(st.sampled_from(ASKED)), st.booleans(), st.integers(1, 5))
+def test_where_and_rows_found_equal_sets_of_every_cell(tmp_path_factory, table, asked, from_file, batch_rows):
+    """Whatever the cells, the values asked, the source's form (Arrow or Parquet) and its batches."""
     data = table
     if from_file:
         data = tmp_path_factory.mktemp("src") / "t.parquet"
-        pq.write_table(table, data)
+        pq.write_table(table, data, row_group_size=batch_rows)
     source = outputs.Source(data, hidden=["s", "f"], dimensions=[])
+    default, outputs.BATCH_ROWS = outputs.BATCH_ROWS, batch_rows
+    try:
+        _same_as_sets(table, source, asked)
+    finally:
+        outputs.BATCH_ROWS = default
+
+
+def _same_as_sets(table: pa.Table, source: outputs.Source, asked: set[str]) -> None:
     assert source.where(asked) == {name: asked & _old_cells(table[name]) for name in table.column_names}
     for names in (("s", "i"), ("ls", "f", "b"), ("s",)):
         all_rows = set(zip(*([outputs._text(v) if v is not None else "" for v in table[n].to_pylist()]

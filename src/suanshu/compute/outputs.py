@@ -24,6 +24,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 
 MIN_HIDDEN_LEN = 4  # bytes (UTF-8): shorter values (small numbers, short codes) appear by chance
 MIN_DUMP_ROWS = 5  # fewer matching rows than this is not a dump
+BATCH_ROWS = 131_072  # rows of the source read at a time
 COLUMN_MATCH = 0.8  # share of an output column's distinct values found in a source column
 _TOKEN = re.compile(r"[^\s,;:|\t\"'()\[\]{}<>=]+")
 _TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".jsonl", ".ndjson"}
@@ -91,38 +93,39 @@ class Source:
         self.names = list(data.column_names if self._table is not None else self._file.schema_arrow.names)
         self.hidden = list(hidden)
         self.dimensions = set(dimensions)
-        self._columns: dict[str, pa.ChunkedArray] = {}
         self._spaced: set[str] | None = None
 
-    def column(self, name: str) -> pa.ChunkedArray:
-        if name not in self._columns:
-            self._columns[name] = self._table[name] if self._table is not None else \
-                self._file.read(columns=[name])[name]
-        return self._columns[name]
+    def _batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
+        """The columns ``names``, a batch of rows at a time: memory holds a batch, not the table."""
+        if self._table is not None:
+            return iter(self._table.select(names).to_batches(max_chunksize=BATCH_ROWS))
+        return self._file.iter_batches(batch_size=BATCH_ROWS, columns=names)
 
     def where(self, values: set[str]) -> dict[str, set[str]]:
         """For each column, those of ``values`` (text forms, see ``_text``) that are among its cells."""
-        found = {}
-        for name in self.names:
-            column = self.column(name)
-            candidates = pc.unique(column.filter(_maybe(column, values))) if values else pa.array([])
-            found[name] = values & {_text(v) for v in candidates.to_pylist() if v is not None}
-        return found
+        candidates: dict[str, set] = {name: set() for name in self.names}
+        if values:
+            for batch in self._batches(self.names):
+                for name, column in zip(self.names, batch.columns, strict=True):
+                    candidates[name] |= set(pc.unique(column.filter(_maybe(column, values))).to_pylist())
+        return {name: values & {_text(v) for v in cells if v is not None} for name, cells in candidates.items()}
 
     def rows_found(self, names: tuple[str, ...], rows: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
         """Those of ``rows`` (text forms, ``""`` for null) that are source rows projected on ``names``."""
         if not rows:
             return set()
-        columns = [self.column(n) for n in names]
-        mask = None
-        for i, column in enumerate(columns):
-            maybe = _maybe(column, {r[i] for r in rows}, null="" in {r[i] for r in rows})
-            mask = maybe if mask is None else pc.and_(mask, maybe)
-        keys = [f"c{i}" for i in range(len(columns))]
-        candidates = pa.table(dict(zip(keys, columns, strict=True))).filter(mask)
-        distinct = candidates.group_by(keys).aggregate([]) if candidates.num_rows else candidates
-        found = {tuple(_text(v) if v is not None else "" for v in row)
-                 for row in zip(*(distinct[k].to_pylist() for k in keys), strict=True)}
+        wanted = [{r[i] for r in rows} for i in range(len(names))]
+        found = set()
+        for batch in self._batches(list(names)):
+            mask = None
+            for column, values in zip(batch.columns, wanted, strict=True):
+                maybe = _maybe(column, values, null="" in values)
+                mask = maybe if mask is None else pc.and_(mask, maybe)
+            candidates = pa.Table.from_batches([batch.filter(mask)])
+            if candidates.num_rows:
+                distinct = candidates.group_by(candidates.column_names).aggregate([])
+                found |= {tuple(_text(v) if v is not None else "" for v in row)
+                          for row in zip(*distinct.to_pydict().values(), strict=True)}
         return rows & found
 
     def spaced_hidden(self) -> set[str]:
@@ -130,13 +133,15 @@ class Source:
         if self._spaced is None:
             self._spaced = set()
             for name in self.hidden:
-                column = self.column(name)
-                if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-                    continue  # a number's text has no space
-                if _is_string(column.type):
-                    column = column.filter(pc.fill_null(pc.match_substring(pc.utf8_trim_whitespace(column), " "), False))
-                texts = map(_text, pc.unique(column).drop_null().to_pylist())
-                self._spaced |= {v for v in texts if " " in v and len(v.encode()) >= MIN_HIDDEN_LEN}
+                for batch in self._batches([name]):
+                    column = batch.column(0)
+                    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+                        break  # a number's text has no space
+                    if _is_string(column.type):
+                        column = column.filter(pc.fill_null(pc.match_substring(pc.utf8_trim_whitespace(column), " "),
+                                                            False))
+                    texts = map(_text, pc.unique(column).drop_null().to_pylist())
+                    self._spaced |= {v for v in texts if " " in v and len(v.encode()) >= MIN_HIDDEN_LEN}
         return self._spaced
 
 
