@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -128,10 +129,15 @@ def test_a_job_whose_runner_died_is_recovered_and_runs_again(small_world, settin
     sandbox = jobs.get_job(ex, None, job.id).placement["attempts"][-1]["ref"]["process"]
     assert is_alive(sandbox)  # the program outlives its runner (its own session) ...
 
+    workspace = Path(jobs.get_job(ex, None, job.id).placement["attempts"][-1]["workspace"])
+    view = settings.home / "jobs" / job.id / "view.parquet"
+    assert workspace.is_dir() and view.exists()  # the dead runner left the view's copies behind
+
     [lost] = jobs.recover(ex)
     assert lost.state == "queued" and lost.placement["waiting"]["code"] == "job.executor_lost"
     attempt = lost.placement["attempts"][-1]
     assert attempt["outcome"] == "lost" and attempt["charged_fen"] == 0
+    assert not workspace.exists() and not view.exists()  # removed with the orphan
     assert lost.hold_fen == 0 and held(ex, "bank") == 50_000  # the job's hold went back to the contract
     deadline = time.monotonic() + 30
     while is_alive(sandbox) and time.monotonic() < deadline:  # ... until the sweep kills it

@@ -402,6 +402,7 @@ def recover(ex: Exchange, *, actor: str = "system:recovery") -> list[Job]:
             contract = s.get(Contract, job.contract_id, with_for_update=True)
             if job.state == "running":
                 _stop_orphan(attempts[-1], job)
+                _remove_copies(ex, job.id, attempts[-1])
                 attempts[-1] = dict(attempts[-1], outcome="lost", charged_fen=0,
                                     error=f"the runner (pid {runner['pid']} on {runner['host']}) died")
             job.placement = dict(job.placement, attempts=attempts)
@@ -414,6 +415,18 @@ def recover(ex: Exchange, *, actor: str = "system:recovery") -> list[Job]:
                 out.append(_wait_in(s, job, contract, actor, "job.executor_lost",
                                     "its runner died; waiting to run again"))
     return out
+
+
+def _remove_copies(ex: Exchange, job_id: str, attempt: dict) -> None:
+    """The governed view's copies a dead runner left: the exchange's and the workspace's."""
+    _view_path(ex, job_id).unlink(missing_ok=True)
+    if attempt.get("workspace"):
+        shutil.rmtree(attempt["workspace"], ignore_errors=True)
+
+
+def _view_path(ex: Exchange, job_id: str) -> Path:
+    """The exchange's copy of a job's governed view: what the output checks read; the program cannot reach it."""
+    return ex.settings.home / "jobs" / job_id / "view.parquet"
 
 
 def _stop_orphan(attempt: dict, job: Job) -> None:
@@ -448,13 +461,13 @@ def run(ex: Exchange, job_id: str) -> Job:
         if started is None:
             return get_job(ex, None, job_id)
         pool, policy, write_view = started
-        view = ex.settings.home / "jobs" / job_id / "view.parquet"  # the exchange's copy: the program cannot touch it
+        view = _view_path(ex, job_id)
         try:
             write_view(view)
             with Workspace(_program(ex, job_id), {policy.table: view}) as ws:
                 result = executor_for(pool["executor"]).run(ws, _limits(ex, job_id, policy), job_id=job_id,
                                                             should_cancel=lambda: _cancel_requested(ex, job_id),
-                                                            on_start=lambda ref: _record_ref(ex, job_id, ref))
+                                                            on_start=lambda ref: _record_ref(ex, job_id, ref, ws.root))
                 if result.status == "unavailable":
                     _fail_over(ex, job_id, pool, result)
                     continue
@@ -543,12 +556,13 @@ def _write_view(ex: Exchange, asset: Asset, component: Component, policy: Policy
                 writer.write_batch(batch)
 
 
-def _record_ref(ex: Exchange, job_id: str, ref: dict) -> None:
-    """What the executor launched, on the running attempt: what ``recover`` stops if this runner dies."""
+def _record_ref(ex: Exchange, job_id: str, ref: dict, workspace: Path) -> None:
+    """What the executor launched and where, on the running attempt: what ``recover`` stops and
+    removes if this runner dies (the workspace holds a copy of the governed view)."""
     with ex.db.transaction() as s:
         job = s.get(Job, job_id, with_for_update=True)
         attempts = list(job.placement.get("attempts", []))
-        attempts[-1] = dict(attempts[-1], ref=ref)
+        attempts[-1] = dict(attempts[-1], ref=ref, workspace=str(workspace))
         job.placement = dict(job.placement, attempts=attempts)
 
 
