@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from suanshu.compute.executors import ray_outbox as outbox
+from suanshu.compute.executors import reaping
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups, /proc")
 
@@ -33,11 +34,7 @@ time.sleep(600)
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # an orphan's zombie waits for a reaper that may never come
+    return reaping.running(pid)
 
 
 def _wait(predicate, timeout_s: float = 20.0) -> bool:
@@ -106,3 +103,25 @@ def test_a_program_that_ends_by_itself_still_returns_its_exit_code(tmp_path):
     done = subprocess.run([sys.executable, "-I", outbox.ENTRY], cwd=code, env=env, timeout=60, check=False)
     assert done.returncode == 3
     assert (out / "r.txt").read_text() == "ok" and (tmp_path / outbox.SHARED_USED).exists()
+
+
+def test_what_a_finished_program_left_running_is_ended(tmp_path):
+    code, out = tmp_path / "code", tmp_path / "out"
+    code.mkdir()
+    out.mkdir()
+    (code / "program.py").write_text(
+        "import subprocess\nchild = subprocess.Popen(['sleep', '600'])\nprint('child', child.pid, flush=True)\n")
+    (code / outbox.ENTRY).write_text(outbox.ENTRYPOINT)
+    (tmp_path / outbox.SHARED_PROBE).write_text("token")
+    env = dict(os.environ, SUANSHU_SHARED_PROBE=str(tmp_path / outbox.SHARED_PROBE), SUANSHU_SHARED_TOKEN="token",
+               SUANSHU_EXCHANGE_OUTPUT=str(out), SUANSHU_OUTBOX="unused", SUANSHU_MAX_OUTPUT_BYTES="1000",
+               SUANSHU_OUTBOX_TTL_S="60")
+    done = subprocess.run([sys.executable, "-I", outbox.ENTRY], cwd=code, env=env, timeout=60, check=False,
+                          capture_output=True, text=True, start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    child = int(done.stdout.split("child ")[1].split()[0])
+    try:
+        assert _wait(lambda: not _alive(child), 5), "the program's child outlived the job"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)

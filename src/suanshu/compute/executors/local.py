@@ -13,6 +13,11 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
   address space (memory), file size (the output limit), open files, no core dumps; a new session, so
   the wall-clock timeout kills the whole process group.
+- **lifetime**: when the program ends (by itself, by the time limit or cancelled) its session is
+  killed, and so is every process still in the job's network namespace (a child that left the
+  session with ``setsid`` is still in it), before the outputs are checked: nothing it started can
+  write into the output dir after the check or compute on unmetered. Without a network namespace
+  only the session is killed.
 - **files**: the program starts in a private temp dir holding only itself and the governed view
   (Parquet); ``python -I`` ignores the caller's environment and user site; the environment is
   rebuilt from nothing.
@@ -31,7 +36,14 @@ import time
 from collections.abc import Callable
 from functools import cache
 
-from suanshu.compute.executors import PROGRAM, Limits, RunResult, Workspace, process_identity
+from suanshu.compute.executors import (
+    PROGRAM,
+    Limits,
+    RunResult,
+    Workspace,
+    process_identity,
+    reaping,
+)
 
 UID_BASE, UID_SPAN = 100_000, 50_000  # per-job uids, far above the system's users
 POLL_S = 0.05
@@ -120,6 +132,7 @@ class LocalExecutor:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, preexec_fn=_limit(limits))
             on_start({"kind": "local", "process": process_identity(proc.pid)})  # its own session: pgid = pid
+            namespace = _namespace_of(proc.pid) if net_prefix else None
             status, next_check = None, started + CANCEL_CHECK_S
             while proc.poll() is None:
                 now = time.monotonic()
@@ -129,9 +142,9 @@ class LocalExecutor:
                     next_check = now + CANCEL_CHECK_S
                     status = "cancelled" if should_cancel() else None
                 if status:
-                    _kill(proc)
                     break
                 time.sleep(POLL_S)
+            _end(proc, namespace)
         wall = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # all children so far; see cpu note below
         logs = ws.log.read_bytes().decode("utf-8", errors="replace")
@@ -150,9 +163,44 @@ class LocalExecutor:
                          cpu_seconds=usage.ru_utime + usage.ru_stime, sandbox=sandbox, error=error)
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _end(proc: subprocess.Popen, namespace: str | None) -> None:
+    """Kill the program and everything it started, however it ended, before its outputs are
+    checked: a child left running could write into the output dir between the check and the
+    release, or compute on unmetered. The session takes what stayed in it; a child that left it
+    (``setsid``) is still in the job's network namespace, which only the job's processes share."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole session: the program and anything it spawned
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()
+    if namespace is not None:
+        reaping.kill_until_gone(lambda: _in_namespace(namespace))
+
+
+def _namespace_of(pid: int) -> str | None:
+    """The job's network namespace, once ``unshare`` has made it (within milliseconds of the
+    start); None if the process ended first. Never ours: a sweep of ours would kill the exchange."""
+    own = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            namespace = os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            return None
+        if namespace != own:
+            return namespace
+        time.sleep(0.001)
+    return None
+
+
+def _in_namespace(namespace: str) -> list[int]:
+    """The running processes in a network namespace (those this process may inspect)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        try:
+            if entry.name.isdigit() and os.readlink(f"/proc/{entry.name}/ns/net") == namespace \
+                    and reaping.running(entry.name):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -26,7 +26,8 @@ Stopping: Ray's ``stop_job`` signals the driver and the children it had at that 
 SIGKILLs them 3 s later; a program started a moment after, or the program's own children, would
 keep running unmetered. So the driver (started with ``exec``, so it is the process Ray signals)
 answers SIGTERM/SIGINT by stopping its whole process group (TERM, ``STOP_GRACE_S``, KILL), and
-the program dies with the driver however the driver ends (``PR_SET_PDEATHSIG``, Linux).
+the program dies with the driver however the driver ends (``PR_SET_PDEATHSIG``, Linux). When the
+program ends by itself, what it left running in the group is killed before the outputs are read.
 
 A Ray cluster is shared by its tenants as far as Ray isolates them (job info, named actors and
 runtime-env packages are visible to other drivers on the cluster); this path adds no isolation.
@@ -34,12 +35,15 @@ runtime-env packages are visible to other drivers on the cluster); this path add
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from suanshu.compute.executors import reaping
 
 ENTRY = "suanshu_entry.py"
 SHARED_PROBE = "shared-fs"  # in the workspace root: the token the driver must read to use the shared path
@@ -53,6 +57,7 @@ FETCH_ATTEMPTS = 3
 ENTRYPOINT = '''\
 """Suanshu's driver for one job: runs program.py, then returns its outputs (see suanshu.compute.executors.ray_outbox)."""
 import io, json, os, signal, subprocess, sys, tarfile, tempfile, threading, time
+''' + inspect.getsource(reaping) + '''
 
 def _die_with_driver(driver=os.getpid()):
     # In the program, before exec: SIGKILL when the driver ends, however it ends (Linux).
@@ -92,6 +97,8 @@ out = exchange_out if shared else tempfile.mkdtemp(prefix="suanshu-out-")
 program = subprocess.Popen([sys.executable, "-I", "program.py"], env=dict(os.environ, SUANSHU_OUTPUT=out),
                            preexec_fn=_die_with_driver)
 code = program.wait()
+if sys.platform.startswith("linux"):  # what it left running must not write outputs after they are read
+    kill_until_gone(lambda: group_members(os.getpgrp(), but=os.getpid()))
 sys.stdout.flush()
 if shared:
     open(probe + ".used", "w").close()

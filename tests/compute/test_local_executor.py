@@ -1,0 +1,66 @@
+"""The embedded executor on its own: nothing a program starts outlives its job.
+
+A child left running could write into the output dir between the output check and the release,
+or go on computing unmetered. Children that stay in the program's session and children that
+leave it (``setsid``) are both ended, whether the program exits, fails or is stopped.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from suanshu.compute.executors import Limits, Workspace, local
+
+from .test_ray_driver import _alive, _wait
+
+LEAVES_CHILDREN = """
+import subprocess
+stay = subprocess.Popen(["sleep", "600"])
+leave = subprocess.Popen(["sleep", "600"], start_new_session=True)
+print("children", stay.pid, leave.pid, flush=True)
+"""
+LIMITS = Limits(cpu=1, memory_gb=1, wall_seconds=60, max_output_bytes=1 << 16)
+
+
+def _children(logs: str) -> list[int]:
+    return [int(pid) for pid in re.search(r"children (\d+) (\d+)", logs).groups()]
+
+
+@pytest.mark.parametrize(("ending", "status"), [
+    ("", "succeeded"),
+    ("sys.exit(3)\n", "failed"),
+    ("import time; time.sleep(600)\n", "cancelled"),
+])
+def test_children_of_the_program_end_with_it(tmp_path, ending, status):
+    if not local.network_isolation()[0]:
+        pytest.skip(f"a child that left the session is found by its network namespace: {local.network_isolation()[1]}")
+    cancel = status == "cancelled"
+    printed = tmp_path / "printed"
+
+    def should_cancel() -> bool:  # once the children are there
+        return cancel and printed.exists()
+
+    with Workspace(LEAVES_CHILDREN + "import sys\n" + ending, {}) as ws:
+        def watch() -> bool:
+            if ws.log.exists() and "children" in ws.log.read_text():
+                printed.touch()
+            return should_cancel()
+
+        result = local.LocalExecutor().run(ws, LIMITS, job_id=f"job_{tmp_path.name}", should_cancel=watch)
+    assert result.status == status, result.logs
+    stay, leave = _children(result.logs)
+    assert _wait(lambda: not _alive(stay) and not _alive(leave), 5), "a child of the program outlived its job"
+
+
+def test_the_job_namespace_is_never_the_exchanges():
+    import os
+    import subprocess
+
+    own = os.readlink("/proc/self/ns/net")
+    with subprocess.Popen(["sleep", "0.5"]) as same:  # a process in our own namespace: no sweep of it
+        try:
+            assert local._namespace_of(same.pid) is None or local._namespace_of(same.pid) != own
+        finally:
+            same.kill()
