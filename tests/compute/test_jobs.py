@@ -112,7 +112,8 @@ def test_outputs_that_leak_are_refused_and_withheld(job_world, program, code):
     job = jobs.run(ex, jobs.submit(ex, bank, job_world.contract_id, program, REQUEST).id)
     assert (job.state, job.error_code) == ("denied", code), job.error_message
     assert "withheld" in jobs.logs(ex, bank, job.id)
-    assert not (ex.settings.home / "jobs" / job.id / "view.parquet").exists()  # the check's copy is gone
+    assert not (ex.settings.home / "jobs" / job.id / "view.parquet").exists()  # the check's copies are gone
+    assert not (ex.settings.home / "jobs" / job.id / "staged").exists()
     with pytest.raises(Conflict) as err:
         jobs.output_files(ex, bank, job.id)
     assert err.value.code == "job.no_outputs"
@@ -188,3 +189,32 @@ def test_residency_keeps_the_job_in_its_regions(settings, tmp_path):
     job = jobs.submit(ex, world.actor("bank"), world.contract_id, AGGREGATE, REQUEST)
     assert job.placement["pool_name"] == "in-region"  # the cheaper pool is outside the allowed regions
     ex.close()
+
+
+def test_outputs_are_staged_as_the_exchanges_own_copy(tmp_path):
+    """What is checked is what is released: a copy taken when the program ended, of regular
+    files and links only (a FIFO would block the copy), that stops once over the size cap."""
+    import os
+
+    src, dest = tmp_path / "out", tmp_path / "staged"
+    (src / "sub").mkdir(parents=True)
+    dest.mkdir()
+    (src / "a.csv").write_text("x,y\n1,2\n")
+    (src / "sub" / "b.txt").write_text("hello")
+    (src / "link").symlink_to("/etc/hostname")
+    (src / "dirlink").symlink_to(src / "sub")
+    os.mkfifo(src / "pipe")
+    jobs.stage(src, dest, budget=1000)
+    (src / "a.csv").write_text("changed after the check")  # a writer left behind changes nothing now
+    assert (dest / "a.csv").read_text() == "x,y\n1,2\n" and (dest / "sub" / "b.txt").read_text() == "hello"
+    assert (dest / "link").is_symlink() and (dest / "dirlink").is_symlink()  # for the check to refuse
+    assert not (dest / "pipe").exists()
+
+    big, capped = tmp_path / "big", tmp_path / "capped"
+    big.mkdir()
+    capped.mkdir()
+    for i in range(5):
+        (big / f"{i}.bin").write_bytes(b"x" * 600)
+    jobs.stage(big, capped, budget=1000)
+    copied = sum(p.stat().st_size for p in capped.iterdir())
+    assert 1000 < copied <= 1000 + 600  # past the cap, then no more: the check refuses it for its size

@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -420,6 +421,7 @@ def recover(ex: Exchange, *, actor: str = "system:recovery") -> list[Job]:
 def _remove_copies(ex: Exchange, job_id: str, attempt: dict) -> None:
     """The governed view's copies a dead runner left: the exchange's and the workspace's."""
     _view_path(ex, job_id).unlink(missing_ok=True)
+    shutil.rmtree(_view_path(ex, job_id).parent / "staged", ignore_errors=True)
     if attempt.get("workspace"):
         shutil.rmtree(attempt["workspace"], ignore_errors=True)
 
@@ -471,10 +473,12 @@ def run(ex: Exchange, job_id: str) -> Job:
                 if result.status == "unavailable":
                     _fail_over(ex, job_id, pool, result)
                     continue
-                verdict = _check_outputs(ws, result, view, policy)
-                released = _release(ex, job_id, ws) if verdict.passed and result.status == "succeeded" else []
+                staged = _staged_outputs(ex, job_id, ws, result, policy)
+                verdict = _check_outputs(staged, result, view, policy)
+                released = _release(ex, job_id, staged) if verdict.passed and result.status == "succeeded" else []
         finally:
             view.unlink(missing_ok=True)
+            shutil.rmtree(view.parent / "staged", ignore_errors=True)  # released ones were moved away
         return _settle(ex, job_id, pool, result, verdict, released)
     return _finish_without_run(ex, "system", job_id, "failed",
                                Refused("job.no_pool_available", f"{MAX_ATTEMPTS} pools failed in a row"))
@@ -584,12 +588,45 @@ def _fail_over(ex: Exchange, job_id: str, pool: dict, result: RunResult) -> None
     place(ex, job_id, blocked=(pool["id"],))
 
 
-def _check_outputs(ws: Workspace, result: RunResult, view: Path, policy: Policy) -> outputs.Verdict:
+def _staged_outputs(ex: Exchange, job_id: str, ws: Workspace, result: RunResult, policy: Policy) -> Path:
+    """The exchange's own copy of the outputs, taken once the program has ended: what is checked
+    is what is released, whatever might still write into the workspace (on a pool whose worker
+    shares the exchange's files). Empty when the program did not succeed: nothing is released."""
+    staged = ex.settings.home / "jobs" / job_id / "staged"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    if result.status == "succeeded":
+        stage(ws.out, staged, policy.job.max_output_bytes)
+    return staged
+
+
+def stage(src: Path, dest: Path, budget: int) -> None:
+    """Copy the regular files and links under ``src`` into ``dest`` (links as links, for the check
+    to refuse; nothing else: reading a FIFO would block). Copying stops once more than ``budget``
+    bytes are copied: the check then refuses the outputs for their size."""
+    copied = 0
+    for root, dirs, files in os.walk(src):
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+            path = Path(root, name)
+            target = dest / path.relative_to(src)
+            try:
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.symlink_to(os.readlink(path))
+                elif stat.S_ISREG(mode) and copied <= budget:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target, follow_symlinks=False)
+                    copied += target.stat().st_size
+            except FileNotFoundError:  # removed while being copied: not an output
+                continue
+
+
+def _check_outputs(staged: Path, result: RunResult, view: Path, policy: Policy) -> outputs.Verdict:
     names = pq.read_schema(view).names
     hidden = [c for c in names if policy.role(c) == "hidden"]
     dims = [c for c in names if policy.role(c) == "dimension"]
-    out_dir = ws.out if result.status == "succeeded" else ws.root / "nothing-released"
-    return outputs.check(out_dir, result.logs, outputs.Source(view, hidden, dims),
+    return outputs.check(staged, result.logs, outputs.Source(view, hidden, dims),
                          max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap,
                          withheld=result.withheld)
 
@@ -598,19 +635,14 @@ def outputs_dir(ex: Exchange, job_id: str) -> Path:
     return ex.settings.home / "jobs" / job_id / "outputs"
 
 
-def _release(ex: Exchange, job_id: str, ws: Workspace) -> list[dict]:
-    """Copy checked outputs into the data dir (they are released to the buyer from there)."""
+def _release(ex: Exchange, job_id: str, staged: Path) -> list[dict]:
+    """The checked copy becomes the released outputs (the buyer downloads them from there)."""
     dest = outputs_dir(ex, job_id)
     shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    files = []
-    for path in sorted(p for p in ws.out.rglob("*") if p.is_file() and not p.is_symlink()):
-        target = dest / path.relative_to(ws.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        files.append({"name": str(path.relative_to(ws.out)), "bytes": target.stat().st_size,
-                      "sha256": hashlib.sha256(target.read_bytes()).hexdigest()})
-    return files
+    staged.rename(dest)
+    return [{"name": str(path.relative_to(dest)), "bytes": path.stat().st_size,
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            for path in sorted(p for p in dest.rglob("*") if p.is_file())]
 
 
 # -- settle ----------------------------------------------------------------------------------------
