@@ -82,9 +82,9 @@ class Source:
     """The source table as the checks need it: which of a few values (the cells and tokens of the
     outputs) are cells of which column, and which of a few rows are source rows.
 
-    It reads the table (the Parquet file the program read, or an Arrow table) a column at a time
-    and answers with vectorized passes that keep only candidate cells; ``_text`` then decides on
-    those alone. So the checks' time and memory follow the outputs, which are capped, not the
+    It reads the table (the exchange's Parquet copy of what the program read, or an Arrow table) a
+    batch of rows at a time and answers with vectorized passes that keep only candidate cells;
+    ``_text`` then decides on those alone. So the checks' time and memory follow the outputs, which are capped, not the
     table: a job over millions of rows is checked without a Python object per source cell."""
 
     def __init__(self, data: pa.Table | Path, hidden: list[str], dimensions: list[str]):
@@ -225,19 +225,22 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
             items += [(name, table), (name, "\n".join(" ".join(_cells(table[c])) for c in table.column_names))]
         if path.suffix.lower() != ".parquet":
             items.append((name, path.read_bytes().decode("utf-8", errors="replace")))
-    items = [(where, _tokens(it) if isinstance(it, str) else it, it) for where, it in items
-             if isinstance(it, str) or (it is not None and it.num_rows >= MIN_DUMP_ROWS)]
-    # one pass over each source column for the values of all outputs together
-    found = source.where(set().union(*(
-        got if isinstance(got, set) else set().union(*(_cells(got[c]) for c in got.column_names))
-        for _, got, _ in items)))
+    asked: set[str] = set()  # every value of every output, looked up in one pass over the source
+    texts: dict[int, set[str]] = {}  # item -> the tokens of its text
+    for i, (_, item) in enumerate(items):
+        if isinstance(item, str):
+            texts[i] = _tokens(item)
+            asked |= texts[i]
+        elif item is not None and item.num_rows >= MIN_DUMP_ROWS:
+            asked |= {v for c in item.column_names for v in _cells(item[c])}
+    found = source.where(asked)
     leaked = set().union(*(found[h] for h in source.hidden)) - \
         set().union(*(v for name, v in found.items() if name not in source.hidden))
-    for where, got, item in items:
-        if isinstance(got, set):
-            _check_text(verdict, where, item, got & leaked, source)
-        else:
-            _check_table(verdict, where, got, found, source, max_row_overlap)
+    for i, (where, item) in enumerate(items):
+        if i in texts:
+            _check_text(verdict, where, item, texts[i] & leaked, source)
+        elif item is not None and item.num_rows >= MIN_DUMP_ROWS:
+            _check_table(verdict, where, item, found, source, max_row_overlap)
     return verdict
 
 

@@ -421,7 +421,7 @@ def recover(ex: Exchange, *, actor: str = "system:recovery") -> list[Job]:
 def _remove_copies(ex: Exchange, job_id: str, attempt: dict) -> None:
     """The governed view's copies a dead runner left: the exchange's and the workspace's."""
     _view_path(ex, job_id).unlink(missing_ok=True)
-    shutil.rmtree(_view_path(ex, job_id).parent / "staged", ignore_errors=True)
+    shutil.rmtree(_staged_path(ex, job_id), ignore_errors=True)
     if attempt.get("workspace"):
         shutil.rmtree(attempt["workspace"], ignore_errors=True)
 
@@ -429,6 +429,11 @@ def _remove_copies(ex: Exchange, job_id: str, attempt: dict) -> None:
 def _view_path(ex: Exchange, job_id: str) -> Path:
     """The exchange's copy of a job's governed view: what the output checks read; the program cannot reach it."""
     return ex.settings.home / "jobs" / job_id / "view.parquet"
+
+
+def _staged_path(ex: Exchange, job_id: str) -> Path:
+    """The exchange's copy of a job's outputs: checked, then released."""
+    return ex.settings.home / "jobs" / job_id / "staged"
 
 
 def _stop_orphan(attempt: dict, job: Job) -> None:
@@ -478,7 +483,7 @@ def run(ex: Exchange, job_id: str) -> Job:
                 released = _release(ex, job_id, staged) if verdict.passed and result.status == "succeeded" else []
         finally:
             view.unlink(missing_ok=True)
-            shutil.rmtree(view.parent / "staged", ignore_errors=True)  # released ones were moved away
+            shutil.rmtree(_staged_path(ex, job_id), ignore_errors=True)  # released ones were moved away
         return _settle(ex, job_id, pool, result, verdict, released)
     return _finish_without_run(ex, "system", job_id, "failed",
                                Refused("job.no_pool_available", f"{MAX_ATTEMPTS} pools failed in a row"))
@@ -592,7 +597,7 @@ def _staged_outputs(ex: Exchange, job_id: str, ws: Workspace, result: RunResult,
     """The exchange's own copy of the outputs, taken once the program has ended: what is checked
     is what is released, whatever might still write into the workspace (on a pool whose worker
     shares the exchange's files). Empty when the program did not succeed: nothing is released."""
-    staged = ex.settings.home / "jobs" / job_id / "staged"
+    staged = _staged_path(ex, job_id)
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
     if result.status == "succeeded":
@@ -618,7 +623,7 @@ def stage(src: Path, dest: Path, budget: int) -> None:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target, follow_symlinks=False)
                     copied += target.stat().st_size
-            except FileNotFoundError:  # removed while being copied: not an output
+            except OSError:  # removed or replaced while being copied: not staged, so not released
                 continue
 
 
