@@ -64,3 +64,28 @@ def test_the_job_namespace_is_never_the_exchanges():
             assert local._namespace_of(same.pid) is None or local._namespace_of(same.pid) != own
         finally:
             same.kill()
+
+
+def test_running_jobs_never_share_a_uid_and_temp_files_go_with_the_job(tmp_path):
+    import os
+
+    if os.geteuid() != 0 or local.shutil.which("setpriv") is None:
+        pytest.skip("per-job uids need root and setpriv")
+    with local.claimed_uid("job_same", tmp_path) as first, local.claimed_uid("job_same", tmp_path) as second:
+        assert first == local.job_uid("job_same") and second != first  # the same hash, another uid
+    with local.claimed_uid("job_same", tmp_path) as again:
+        assert again == first  # free again once the first job ended
+
+    program = ("import os, tempfile\n"
+               "open(os.path.join(tempfile.gettempdir(), 'left-by-' + os.environ['SUANSHU_JOB']), 'w').write('x')\n"
+               "os.makedirs('/dev/shm/dir-left-by-' + os.environ['SUANSHU_JOB'])\n")
+    job_id = f"job_{tmp_path.name}"
+    with Workspace(program, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id=job_id)
+        assert result.status == "succeeded", result.logs
+        assert ws.root.exists()  # the workspace is the exchange's to check and remove
+    import tempfile
+    from pathlib import Path
+
+    assert not (Path(tempfile.gettempdir()) / f"left-by-{job_id}").exists()
+    assert not Path(f"/dev/shm/dir-left-by-{job_id}").exists()

@@ -7,9 +7,10 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
   ``unshare -rn``, a user namespace that maps the caller to root inside it). The namespace has only
   a loopback that is down, so every connect fails with ENETUNREACH.
 - **user**: as root, the program runs under a uid of its own (``setpriv``; 100000 + a hash of the job
-  id, no groups) with umask 077, so it cannot read the exchange's data dir (``market.jobs`` makes it
-  0700 first) or the vault, and what one job leaves in /tmp another job cannot read; the workspace
-  is handed to that uid.
+  id, the next free one if a running job holds it (``claimed_uid``), no groups) with umask 077, so
+  it cannot read the exchange's data dir (``market.jobs`` makes it 0700 first) or the vault, nor
+  what another running job writes in /tmp; what it left in the shared temp dirs is removed when it
+  ends. The workspace is handed to that uid.
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
   address space (memory), file size (the output limit), open files, no core dumps; a new session, so
   the wall-clock timeout kills the whole process group.
@@ -25,16 +26,21 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 from suanshu.compute.executors import (
     PROGRAM,
@@ -74,16 +80,82 @@ def network_isolation() -> tuple[list[str], str]:
 
 
 def job_uid(job_id: str) -> int:
+    """Where the search for a job's uid starts (``claimed_uid`` takes the first one free)."""
     return UID_BASE + int(hashlib.sha256(job_id.encode()).hexdigest(), 16) % UID_SPAN
 
 
-def user_switch(job_id: str) -> tuple[list[str], str, int | None]:
-    if os.geteuid() != 0:
-        return [], f"uid {os.geteuid()} (not root: already unprivileged)", None
-    if shutil.which("setpriv") is None:
-        return [], "root (setpriv not installed: could not drop privileges)", None
-    uid = job_uid(job_id)
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"], f"uid {uid} (per job)", uid
+@contextmanager
+def claimed_uid(job_id: str, workspace: Path) -> Iterator[int | None]:
+    """A uid no other running job on this host has (None when not root or without setpriv).
+
+    Uids come from a hash of the job id, so two jobs can hash alike: each running job holds a lock
+    on its uid (``flock``, released by the kernel if this process dies), and a job whose uid is
+    held takes the next free one. What the program left in the shared temp dirs goes when the job
+    ends (but its ``workspace``: the exchange checks and removes that), so a later job that gets
+    the same uid finds nothing of it."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        yield None
+        return
+    locks = _lock_dir()
+    start = job_uid(job_id) - UID_BASE
+    for k in range(UID_SPAN):
+        uid = UID_BASE + (start + k) % UID_SPAN
+        fd = os.open(locks / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            _clear_temp(uid, keep=workspace)
+            os.close(fd)  # releases the lock
+        return
+    raise RuntimeError(f"all {UID_SPAN} job uids are in use on this host")
+
+
+def _lock_dir() -> Path:
+    """Root's own dir of uid locks; one a job's uid made first is not trusted."""
+    path = Path(tempfile.gettempdir()) / "suanshu-job-uids"
+    try:
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            shutil.rmtree(path) if stat.S_ISDIR(st.st_mode) else path.unlink()
+            raise FileNotFoundError
+    except FileNotFoundError:
+        path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+TEMP_DIRS = (tempfile.gettempdir(), "/var/tmp", "/dev/shm")
+
+
+def _clear_temp(uid: int, keep: Path) -> None:
+    """Remove what the uid made in the shared temp dirs (where a program without a home writes)."""
+    for temp in TEMP_DIRS:
+        try:
+            entries = list(os.scandir(temp))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid or Path(entry.path) == keep:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
+def user_switch(uid: int | None) -> tuple[list[str], str]:
+    if uid is None:
+        if os.geteuid() != 0:
+            return [], f"uid {os.geteuid()} (not root: already unprivileged)"
+        return [], "root (setpriv not installed: could not drop privileges)"
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"], f"uid {uid} (per job)"
 
 
 def _limit(limits: Limits) -> Callable[[], None]:
@@ -115,8 +187,13 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False,
             on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
+        with claimed_uid(job_id, ws.root) as uid:
+            return self._run(ws, limits, job_id, uid, should_cancel, on_start)
+
+    def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None,
+             should_cancel: Callable[[], bool], on_start: Callable[[dict], None]) -> RunResult:
         net_prefix, network = network_isolation()
-        user_prefix, user, uid = user_switch(job_id)
+        user_prefix, user = user_switch(uid)
         if uid is not None:
             _hand_over(ws, uid)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ws.code), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
