@@ -105,21 +105,22 @@ class Source:
         """For each column, those of ``values`` (text forms, see ``_text``) that are among its cells."""
         candidates: dict[str, set] = {name: set() for name in self.names}
         if values:
+            asked = _Asked.of(values)
             for batch in self._batches(self.names):
                 for name, column in zip(self.names, batch.columns, strict=True):
-                    candidates[name] |= set(pc.unique(column.filter(_maybe(column, values))).to_pylist())
+                    candidates[name] |= set(pc.unique(column.filter(_maybe(column, asked))).to_pylist())
         return {name: values & {_text(v) for v in cells if v is not None} for name, cells in candidates.items()}
 
     def rows_found(self, names: tuple[str, ...], rows: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
         """Those of ``rows`` (text forms, ``""`` for null) that are source rows projected on ``names``."""
         if not rows:
             return set()
-        wanted = [{r[i] for r in rows} for i in range(len(names))]
+        wanted = [_Asked.of({r[i] for r in rows}) for i in range(len(names))]
         found = set()
         for batch in self._batches(list(names)):
             mask = None
-            for column, values in zip(batch.columns, wanted, strict=True):
-                maybe = _maybe(column, values, null="" in values)
+            for column, asked in zip(batch.columns, wanted, strict=True):
+                maybe = _maybe(column, asked, null=asked.empty)
                 mask = maybe if mask is None else pc.and_(mask, maybe)
             candidates = pa.Table.from_batches([batch.filter(mask)])
             if candidates.num_rows:
@@ -151,14 +152,26 @@ _ASCII_NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _OTHER_NUMBER = r"^[\p{Nd}\s+\-._eE]*\p{Nd}[\p{Nd}\s+\-._eE]*$"
 
 
-def _maybe(column: pa.ChunkedArray, values: set[str], *, null: bool = False) -> pa.ChunkedArray:
-    """True for every cell whose text form may be one of ``values`` (and for nulls when ``null``):
-    a superset, cheap to compute over the whole column; ``_text`` decides on what it keeps."""
-    numbers = _numbers(values)
+@dataclass(frozen=True)
+class _Asked:
+    """Values asked for, in the forms the vectorized passes compare (made once per question)."""
+    texts: pa.Array  # the values as text
+    numbers: pa.Array  # those that read as finite numbers, as floats
+    empty: bool  # "" is among them (the text form of a null)
+
+    @classmethod
+    def of(cls, values: set[str]) -> _Asked:
+        return cls(pa.array(sorted(values), type=pa.string()), _numbers(values), "" in values)
+
+
+def _maybe(column: pa.Array, asked: _Asked, *, null: bool = False) -> pa.Array:
+    """True for every cell whose text form may be one of the ``asked`` values (and for nulls when
+    ``null``): a superset, cheap to compute over a batch; ``_text`` decides on what it keeps."""
+    numbers = asked.numbers
     kind = column.type
     if _is_string(kind):
         trimmed = pc.utf8_trim_whitespace(column)
-        mask = pc.is_in(trimmed, value_set=pa.array(sorted(values), type=kind))
+        mask = pc.is_in(trimmed, value_set=asked.texts.cast(kind))
         if numbers:
             ascii_number = pc.fill_null(pc.match_substring_regex(trimmed, _ASCII_NUMBER), False)
             as_float = pc.cast(pc.if_else(ascii_number, trimmed, pa.scalar(None, kind)), pa.float64())
@@ -191,6 +204,9 @@ def _is_string(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
+Tabled = tuple[pa.Table, dict[str, set[str]]]  # a table, and each column's distinct cells as text
+
+
 def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_overlap: float,
           withheld: list[dict] = ()) -> Verdict:
     """Check every file under ``out_dir`` and the logs; the verdict lists each problem found.
@@ -215,14 +231,14 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
                        f"outputs and logs are {verdict.total_bytes} bytes; the contract allows {max_bytes}")
         return verdict  # do not parse what is too large to release
     # what to check, in the order problems are reported: (where, text) or (where, table)
-    items: list[tuple[str, str | pa.Table]] = [("logs", logs), ("logs", _csv_table(logs))]
+    items: list[tuple[str, str | Tabled]] = [("logs", logs), *_dumps("logs", _with_cells(_csv_table(logs)))]
     for path in files:
         if path.is_symlink():
             continue
         name = str(path.relative_to(out_dir))
-        table = _read_table(path)
-        if table is not None:
-            items += [(name, table), (name, "\n".join(" ".join(_cells(table[c])) for c in table.column_names))]
+        tabled = _with_cells(_read_table(path))
+        if tabled is not None:
+            items += [*_dumps(name, tabled), (name, "\n".join(" ".join(v) for v in tabled[1].values()))]
         if path.suffix.lower() != ".parquet":
             items.append((name, path.read_bytes().decode("utf-8", errors="replace")))
     asked: set[str] = set()  # every value of every output, looked up in one pass over the source
@@ -231,17 +247,27 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
         if isinstance(item, str):
             texts[i] = _tokens(item)
             asked |= texts[i]
-        elif item is not None and item.num_rows >= MIN_DUMP_ROWS:
-            asked |= {v for c in item.column_names for v in _cells(item[c])}
+        else:
+            asked |= set().union(*item[1].values())
     found = source.where(asked)
     leaked = set().union(*(found[h] for h in source.hidden)) - \
         set().union(*(v for name, v in found.items() if name not in source.hidden))
     for i, (where, item) in enumerate(items):
         if i in texts:
             _check_text(verdict, where, item, texts[i] & leaked, source)
-        elif item is not None and item.num_rows >= MIN_DUMP_ROWS:
-            _check_table(verdict, where, item, found, source, max_row_overlap)
+        else:
+            _check_table(verdict, where, *item, found, source, max_row_overlap)
     return verdict
+
+
+def _with_cells(table: pa.Table | None) -> Tabled | None:
+    """The cells are made once: the text check and the rows check both use them."""
+    return None if table is None else (table, {c: _cells(table[c]) for c in table.column_names})
+
+
+def _dumps(where: str, tabled: Tabled | None) -> list[tuple[str, Tabled]]:
+    """The table as an item for the rows check, if it has rows enough to be a dump."""
+    return [(where, tabled)] if tabled is not None and tabled[0].num_rows >= MIN_DUMP_ROWS else []
 
 
 def _tokens(text: str) -> set[str]:
@@ -261,11 +287,10 @@ def _check_text(verdict: Verdict, where: str, text: str, leaked: set[str], sourc
                        f"{len(leaked | spaced)} value(s) of hidden columns appear in {where}")
 
 
-def _check_table(verdict: Verdict, where: str, table: pa.Table, found: dict[str, set[str]], source: Source,
-                 limit: float) -> None:
+def _check_table(verdict: Verdict, where: str, table: pa.Table, cells: dict[str, set[str]],
+                 found: dict[str, set[str]], source: Source, limit: float) -> None:
     matched: dict[str, str] = {}  # output column -> source column
-    for name in table.column_names:
-        values = _cells(table[name])
+    for name, values in cells.items():
         if not values:
             continue
         best = max(source.names, key=lambda s: len(values & found[s]))

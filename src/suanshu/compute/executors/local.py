@@ -118,13 +118,13 @@ def claimed_uid(job_id: str, workspace: Path) -> Iterator[int | None]:
 def _lock_dir() -> Path:
     """Root's own dir of uid locks; one a job's uid made first is not trusted."""
     path = Path(tempfile.gettempdir()) / "suanshu-job-uids"
-    try:
+    if path.is_symlink() or path.exists():
         st = path.lstat()
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            shutil.rmtree(path) if stat.S_ISDIR(st.st_mode) else path.unlink()
-            raise FileNotFoundError
-    except FileNotFoundError:
-        path.mkdir(mode=0o700, exist_ok=True)
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            path.unlink()
+        elif st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            shutil.rmtree(path)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
@@ -251,7 +251,10 @@ def _end(proc: subprocess.Popen, namespace: str | None) -> None:
         pass
     proc.wait()
     if namespace is not None:
-        reaping.kill_until_gone(lambda: _in_namespace(namespace))
+        def in_job(pid: int) -> bool:
+            return os.readlink(f"/proc/{pid}/ns/net") == namespace
+
+        reaping.kill_until_gone(lambda: reaping.members(in_job))
 
 
 def _namespace_of(pid: int) -> str | None:
@@ -269,15 +272,3 @@ def _namespace_of(pid: int) -> str | None:
         time.sleep(0.001)
     return None
 
-
-def _in_namespace(namespace: str) -> list[int]:
-    """The running processes in a network namespace (those this process may inspect)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        try:
-            if entry.name.isdigit() and os.readlink(f"/proc/{entry.name}/ns/net") == namespace \
-                    and reaping.running(entry.name):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found

@@ -1,8 +1,8 @@
 """Ray pools: jobs go to a Ray cluster through the Job Submission API (the dashboard's job server).
 
 ``JobSubmissionClient(address).submit_job(entrypoint="exec python -I suanshu_entry.py",
-runtime_env={"working_dir": <workspace code dir>, "env_vars": {...}}, entrypoint_num_cpus=cpu, entrypoint_memory=bytes,
-entrypoint_resources={"NPU": n})``: Ray uploads the workspace (program + governed Parquet view) to
+runtime_env={"working_dir": <workspace code dir>, "env_vars": {...}}, entrypoint_num_cpus=cpu,
+entrypoint_memory=bytes, entrypoint_resources={"NPU": n})``: Ray uploads the workspace (program + governed Parquet view) to
 the cluster and runs the entrypoint on a node that has the resources. Accelerator types map onto Ray
 resources: ``ascend-*`` -> ``NPU`` (how Ray names Ascend), ``nvidia-*`` -> GPUs, anything else -> a
 custom resource of the same name. Status, logs and cancellation (``stop_job``) come from the same API.

@@ -98,7 +98,9 @@ program = subprocess.Popen([sys.executable, "-I", "program.py"], env=dict(os.env
                            preexec_fn=_die_with_driver)
 code = program.wait()
 if sys.platform.startswith("linux"):  # what it left running must not write outputs after they are read
-    kill_until_gone(lambda: group_members(os.getpgrp(), but=os.getpid()))
+    def _left_in_group(pid):
+        return pid != os.getpid() and os.getpgid(pid) == os.getpgrp()
+    kill_until_gone(lambda: members(_left_in_group))
 sys.stdout.flush()
 if shared:
     open(probe + ".used", "w").close()

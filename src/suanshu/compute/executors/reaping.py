@@ -32,12 +32,12 @@ def kill_until_gone(find, rounds=100):
         time.sleep(0.01)
 
 
-def group_members(group, but):
-    """The running processes of a process group, but one."""
+def members(belongs):
+    """The running processes for which ``belongs(pid)`` holds (those it may inspect)."""
     found = []
     for name in os.listdir("/proc"):
         try:
-            if name.isdigit() and int(name) != but and os.getpgid(int(name)) == group and running(name):
+            if name.isdigit() and belongs(int(name)) and running(name):
                 found.append(int(name))
         except OSError:
             continue
