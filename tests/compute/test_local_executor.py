@@ -87,3 +87,42 @@ def test_running_jobs_never_share_a_uid_and_temp_files_go_with_the_job(tmp_path)
 
     assert not (Path(tempfile.gettempdir()) / f"left-by-{job_id}").exists()
     assert not Path(f"/dev/shm/dir-left-by-{job_id}").exists()
+
+
+def test_blocked_dirs_are_the_topmost_ones_a_job_cannot_search():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp())  # (pytest's tmp_path lies under a dir only its user may search)
+    base.chmod(0o755)
+    home = base / "home"
+    (home / "tools" / "bin").mkdir(parents=True)
+    (home / "secret").mkdir()
+    (home / "tools" / "bin" / "python").write_text("")
+    home.chmod(0o700)
+    try:
+        blocked = local.blocked_dirs([home / "tools" / "bin" / "python", home / "tools"])
+        assert blocked == {home: {"tools"}}  # the needed entry, not the rest of the dir
+        home.chmod(0o711)  # others may pass through: nothing to cover
+        assert local.blocked_dirs([home / "tools" / "bin" / "python"]) == {}
+    finally:
+        shutil.rmtree(base)
+
+
+def test_a_program_runs_the_exchanges_python_and_can_start_it_again():
+    """Under its own uid the program still runs this interpreter (not another one the loader falls
+    back to when this one's lib dir is out of the uid's reach), and can start it (multiprocessing,
+    a subprocess of Python), even where the interpreter lies under a dir only root may search."""
+    import sys
+
+    program = ("import subprocess, sys\n"
+               "child = subprocess.run([sys.executable, '-c', 'import sys; print(sys.version)'],"
+               " capture_output=True, text=True)\n"
+               "print('own', sys.version, flush=True)\n"
+               "print('child', child.returncode, child.stdout.strip(), child.stderr[-300:], flush=True)\n")
+    with Workspace(program, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id="job_interpreter")
+    assert result.status == "succeeded", result.logs
+    assert f"own {sys.version}\n" in result.logs
+    assert f"child 0 {sys.version} " in result.logs, result.logs

@@ -21,7 +21,9 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
   only the session is killed.
 - **files**: the program starts in a private temp dir holding only itself and the governed view
   (Parquet); ``python -I`` ignores the caller's environment and user site; the environment is
-  rebuilt from nothing.
+  rebuilt from nothing. When the interpreter lies under a dir the job's uid may not search
+  (a Python under /root), the job gets a private mount namespace in which that dir is an empty
+  tmpfs holding read-only binds of just the interpreter's entries (``covered``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import fcntl
 import hashlib
 import os
 import resource
+import shlex
 import shutil
 import signal
 import stat
@@ -158,6 +161,64 @@ def user_switch(uid: int | None) -> tuple[list[str], str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"], f"uid {uid} (per job)"
 
 
+def interpreter_paths() -> list[Path]:
+    """What the program's interpreter reads: its binary, its prefixes (the standard library, the
+    venv and its packages) and every dir on this process's import path."""
+    paths = [sys.executable, sys.prefix, sys.base_prefix, *(p for p in sys.path if p)]
+    return [Path(os.path.realpath(p)) for p in paths if os.path.exists(p)]
+
+
+def blocked_dirs(paths: list[Path]) -> dict[Path, set[str]]:
+    """The topmost dirs on the way to ``paths`` that other users may not search (``/root`` is
+    0700), each with the names of its entries the paths go through."""
+    blocked: dict[Path, set[str]] = {}
+    for path in paths:
+        for parent in reversed(path.parents):
+            if parent == path or parent.stat().st_mode & stat.S_IXOTH:
+                continue
+            blocked.setdefault(parent, set()).add(path.relative_to(parent).parts[0])
+            break
+    return blocked
+
+
+def covered(blocked: dict[Path, set[str]], stage: Path) -> str:
+    """Shell lines that, in a private mount namespace, cover each blocked dir with an empty
+    tmpfs that others may search, holding read-only binds of just the needed entries: the job's
+    uid then reaches its interpreter (and nothing else in the dir). Each tmpfs is built at
+    ``stage/<k>`` (a root-only dir) and then moved into place: the binds must be made before the
+    cover hides their sources."""
+    q = shlex.quote
+    lines = ["set -e"]
+    for k, (dir_, names) in enumerate(sorted(blocked.items())):
+        at = stage / str(k)
+        lines += [f"mkdir {q(str(at))}", f"mount -t tmpfs -o mode=0755,size=64k suanshu-cover {q(str(at))}"]
+        for name in sorted(names):
+            src, dst = q(str(dir_ / name)), q(str(at / name))
+            lines += [f"if [ -d {src} ]; then mkdir {dst}; else touch {dst}; fi",
+                      f"mount --rbind {src} {dst}", f"mount -o remount,bind,ro {dst}"]
+        lines.append(f"mount --move {q(str(at))} {q(str(dir_))}")
+    return "\n".join(lines)
+
+
+ROOT_NETWORK = ["unshare", "--net", "--"]
+
+
+@contextmanager
+def _interpreter_reach(uid: int | None) -> Iterator[list[str] | None]:
+    """The command prefix (network and mount namespaces, then the covers of ``covered``) that lets
+    the job's uid reach this interpreter, or None when it needs none or cannot have one. Without
+    it, a Python under /root starts for the uid only because ``setpriv`` resolves its path first:
+    the loader then falls back to another libpython it can read (a different Python), and the
+    program cannot start Python again (multiprocessing, subprocesses)."""
+    blocked = blocked_dirs(interpreter_paths()) if uid is not None else {}
+    if not blocked or network_isolation()[0] != ROOT_NETWORK:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="suanshu-cover-") as stage:
+        yield ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
+               covered(blocked, Path(stage)) + '\nexec "$@"', "sh"]
+
+
 def _limit(limits: Limits) -> Callable[[], None]:
     cpu_s = max(1, int(limits.cpu * limits.wall_seconds) + 1)
     address = max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB)
@@ -187,10 +248,10 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False,
             on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
-        with claimed_uid(job_id, ws.root) as uid:
-            return self._run(ws, limits, job_id, uid, should_cancel, on_start)
+        with claimed_uid(job_id, ws.root) as uid, _interpreter_reach(uid) as reach:
+            return self._run(ws, limits, job_id, uid, reach, should_cancel, on_start)
 
-    def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None,
+    def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None, reach: list[str] | None,
              should_cancel: Callable[[], bool], on_start: Callable[[dict], None]) -> RunResult:
         net_prefix, network = network_isolation()
         user_prefix, user = user_switch(uid)
@@ -199,11 +260,13 @@ class LocalExecutor:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ws.code), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "OMP_NUM_THREADS": str(limits.cpu), "SUANSHU_DATA": str(ws.data),
                "SUANSHU_OUTPUT": str(ws.out), "SUANSHU_JOB": job_id}
-        cmd = [*net_prefix, *user_prefix, sys.executable, "-I", str(ws.code / PROGRAM)]
+        cmd = [*(reach or net_prefix), *user_prefix, sys.executable, "-I", str(ws.code / PROGRAM)]
         sandbox = {"network": network, "user": user,
                    "limits": {"cpu_seconds": max(1, int(limits.cpu * limits.wall_seconds) + 1),
                               "address_space_bytes": max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB),
                               "wall_seconds": limits.wall_seconds}}
+        if reach:
+            sandbox["interpreter"] = "reached through read-only binds in a private mount namespace"
         started = time.monotonic()
         with open(ws.log, "wb") as log:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
