@@ -3,8 +3,11 @@ and the words and places that must not be names. Quality floors on the seeded ne
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fixtures.scan_corpus import news
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suanshu.scan import names
 from suanshu.scan.detectors import TEXT_DETECTORS, detect
@@ -49,6 +52,22 @@ def test_street_level_addresses(text, piece):
 @pytest.mark.parametrize("text", ["北京市朝阳区", "我在上海", "走在建国路上", "广东省深圳市南山区"])
 def test_bare_places_are_not_addresses(text):
     assert [t for t, _ in found(text) if t == "ADDRESS"] == []
+
+
+# Text made of what address cores are made of, and of what stands beside them.
+_ADDRESS_PIECES = st.lists(st.sampled_from([
+    *names.CORE_FIRST, "道", "同", "区", "园", "寓", "厦", "村", "号", "组", "栋", "座", "楼", "段", "支", "队",
+    "5", "12", "A", "b", "三", "十", "两", "〇", "-", "之", " ", "，", "建", "国", "市", "在",
+]), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ADDRESS_PIECES)
+def test_every_address_core_starts_where_the_prefilter_looks(text):
+    """``core_starts`` is a necessary condition: it keeps every position where a core matches."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    cores = [i for i in range(len(text)) if names._CORE.match(text, i)]
+    assert set(cores) <= set(names.core_starts(cps).tolist())
 
 
 def test_whole_cell_names():

@@ -82,6 +82,10 @@ _ADDRESS = re.compile(
     rf"(?:{_P}{{1,10}}?{_ROAD}|{_P}{{1,8}}?{_VILLAGE}|{_P}{{2,8}}?{_COMPOUND}){_DETAIL}")
 # The first character of every core: ``find_addresses`` tries the core only where one stands.
 CORE_FIRST = "路街大巷弄胡里村小花公家新苑园城府庭"
+# What every core goes on with as its second or third character (路5号, 大道1号, 村三组, 小区A栋):
+# a digit, a Chinese numeral or a Latin letter. ``find_addresses`` skips a first character that
+# has none of them one or two characters on (大家, 公司, 城市: most of them in running text).
+CORE_NEXT = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz一二三四五六七八九十百零〇两"
 _CORE = re.compile(rf"(?:(?P<road>{_ROAD})|(?P<village>{_VILLAGE})|(?P<compound>{_COMPOUND}))")
 _LEFT = re.compile(rf"{_P}+")  # matched on the reversed text before a core
 _RIGHT = re.compile(_DETAIL)
@@ -124,7 +128,8 @@ def warm() -> None:
     _compound_codes()
     _dictionary_sets()
     _function_table()
-    _core_first_table()
+    _bmp_table(CORE_FIRST)
+    _bmp_table(CORE_NEXT)
 
 
 def _known(word: str) -> bool:
@@ -478,12 +483,23 @@ def find_names(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-@lru_cache(maxsize=1)
-def _core_first_table() -> np.ndarray:
-    """Booleans over the BMP: may an address core start with this character (``CORE_FIRST``)?"""
+@lru_cache(maxsize=2)
+def _bmp_table(chars: str) -> np.ndarray:
+    """Booleans over the BMP: is this character one of ``chars``?"""
     table = np.zeros(0x10000, dtype=bool)
-    table[[ord(c) for c in CORE_FIRST]] = True
+    table[[ord(c) for c in chars]] = True
     return table
+
+
+def core_starts(cps: np.ndarray) -> np.ndarray:
+    """Positions in the code points ``cps`` where an address core may start: a ``CORE_FIRST``
+    character with a ``CORE_NEXT`` one one or two characters on (a necessary condition)."""
+    bmp = np.minimum(cps, 0xFFFF)
+    after = _bmp_table(CORE_NEXT)[bmp]
+    follows = np.zeros(len(cps), dtype=bool)
+    follows[:-1] = after[1:]
+    follows[:-2] |= after[2:]
+    return np.flatnonzero(_bmp_table(CORE_FIRST)[bmp] & follows)
 
 
 def find_addresses(text: str) -> list[tuple[int, int]]:
@@ -494,10 +510,10 @@ def find_addresses(text: str) -> list[tuple[int, int]]:
     unit / room detail after it."""
     cleaned, origin = clean(text)
     spans, pos = [], 0
-    # A core starts with one of CORE_FIRST: the regex is tried only there (found with numpy), as
+    # The regex is tried only where a core may start (``core_starts``, found with numpy), as
     # ``_CORE.search`` would find it, without a try at every other character of the text.
     cps = np.frombuffer(cleaned.encode("utf-32-le"), dtype=np.uint32)
-    for start in np.flatnonzero(_core_first_table()[np.minimum(cps, 0xFFFF)]).tolist():
+    for start in core_starts(cps).tolist():
         if start < pos or not (m := _CORE.match(cleaned, start)):
             continue
         # the run of place-name characters right before the core, read backwards
