@@ -54,6 +54,18 @@ def test_post_finds_providers_and_pools_and_runs_the_auction(world):
     assert {b["pool"]: b["feasible"] for b in board.auction["bids"]}[world.pools["x86-hpc"]] is False
 
 
+def test_a_long_description_still_matches_and_overlong_text_is_refused_with_nothing_posted(world):
+    long = post(world, description="需要长沙逐时降雨与气温数据，用于水稻产量模型的训练与回测。" * 40)  # > a search's 500
+    assert long.matches["components"][0] == world.components["hunan_weather_monthly"]
+    before = counts(world.ex)
+    for field, value in [("title", "长" * 201), ("description", "雨" * 10_001), ("purpose", "用" * 2_001),
+                         ("tags", ("气象",) * 21), ("tags", ("降" * 201,))]:
+        with pytest.raises(UsageError) as err:
+            post(world, **{field: value})
+        assert err.value.code == "text.too_long", field
+    assert counts(world.ex) == before
+
+
 def test_bids_are_sealed_and_acceptance_creates_contract_and_holds(world):
     ex = world.ex
     d = post(world)
@@ -280,3 +292,13 @@ def test_a_provider_bids_with_a_component_made_for_the_demand(world):
     assert search.search(ex, "为需求定制").hits[0].doc.key == comp.id
     award = demands.accept(ex, world.actor("insurer"), d.id, [b.id])
     assert len(award["contracts"]) == 1 and len(award["holds"]) == 1
+
+
+def test_an_overlong_contract_purpose_is_refused_before_any_hold(world):
+    from suanshu.market import contracts
+
+    before = counts(world.ex)
+    with pytest.raises(UsageError) as err:
+        contracts.request(world.ex, world.actor("insurer"), world.components["hunan_weather_monthly"], 10_000,
+                          purpose="用途" * 1_001)
+    assert err.value.code == "text.too_long" and counts(world.ex) == before

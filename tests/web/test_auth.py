@@ -62,6 +62,29 @@ def test_pages_need_a_session(app):
     assert r.headers["HX-Redirect"] == "/login?next=/vault"
 
 
+def test_sign_in_returns_to_the_page_asked_for_with_its_query(app):
+    import re
+    from urllib.parse import quote, urlencode
+
+    client = TestClient(app)
+    asked = "/catalog?" + urlencode({"q": "气象", "region": "湖南"})
+    r = client.get(asked, follow_redirects=False)
+    assert r.headers["location"] == "/login?next=" + quote(asked)
+    form = client.get(r.headers["location"]).text
+    token = re.search(r'name="login_token" value="([^"]+)"', form).group(1)
+    nxt = re.search(r'name="next" value="([^"]+)"', form).group(1).replace("&amp;", "&")
+    r = client.post("/login", data={"username": "insurer", "password": PASSWORD, "login_token": token, "next": nxt},
+                    follow_redirects=False)
+    assert r.headers["location"] == asked
+    # the language switch keeps it too; a signed-in page is never kept by the browser
+    page = client.get(asked)
+    assert f'href="/lang/en?next={quote(asked)}"' in page.text and page.headers["Cache-Control"] == "no-store"
+    assert client.get("/lang/en", params={"next": asked}, follow_redirects=False).headers["location"] == asked
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        r = client.get("/lang/en", params={"next": elsewhere}, follow_redirects=False)
+        assert r.headers["location"] == "/catalog", elsewhere
+
+
 def test_bad_password_shows_the_error_and_no_session(app):
     client = TestClient(app)
     r = sign_in(client, "meteo", "not-the-password")

@@ -53,6 +53,10 @@ def test_upload_of_a_bad_file_says_what_to_do(browser_for, tmp_path):
     bad.write_bytes(b"")
     r = upload(meteo, bad)
     assert r.status_code in (400, 422) and "vault." in r.text and "重新上传" in r.text
+    junk = tmp_path / "降雨 junk.csv"
+    junk.write_bytes(bytes(range(128, 256)) * 8)
+    r = upload(meteo, junk)
+    assert r.status_code in (400, 422) and "降雨 junk.csv" in r.text and "upload.csv" not in r.text
 
 
 def test_masked_samples_never_show_a_whole_identifier(browser_for, tmp_path):

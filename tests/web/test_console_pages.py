@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from web.conftest import csrf_of
 
 from suanshu.demo import datasets
 from suanshu.market import assets, components, contracts, orgs, search
 from suanshu.market.components import ComponentSpec
 from suanshu.web import catalog, render, review
-from web.conftest import csrf_of
 
 POLICY = {"mode": "aggregate", "min_group_size": 5, "columns": {"city": "dimension", "temperature_c": "aggregate"}}
 
@@ -95,3 +95,71 @@ def test_review_queue_and_jobs_page(exchange, listed, browser_for, monkeypatch):
         insurer.post(f"/contracts/{contract.id}/jobs", data={"csrf_token": token, "program": "print(1)"})
     jobs = walk(insurer, "/jobs", r'href="/jobs/(job_[^"]+)"')
     assert [len(p) for p in jobs] == [2, 1] and len({j for p in jobs for j in p}) == 3
+
+
+def test_a_query_form_sent_again_is_answered_again_and_charged_once(exchange, listed, browser_for):
+    """A reload after a query without JavaScript (or a double click) sends the same form again: it
+    carries the key it was rendered with, so the first answer is shown and nothing is charged again."""
+    from sqlalchemy import func, select
+
+    from suanshu.market.models import Contract, QueryRun
+
+    comp = listed("w")
+    contract = contracts.request(exchange, orgs.local_actor(exchange, "xiangnong-insurance"), comp.id, 500)
+    insurer = browser_for("insurer")
+    url = f"/contracts/{contract.id}"
+
+    def key_of(html: str) -> str:
+        return re.search(r'name="request_key" value="([^"]+)"', html).group(1)
+
+    def runs() -> int:
+        with exchange.db.transaction() as s:
+            return s.scalar(select(func.count()).select_from(QueryRun).where(QueryRun.contract_id == contract.id))
+
+    def spent() -> int:
+        with exchange.db.transaction() as s:
+            return s.get(Contract, contract.id).spent_fen
+
+    html = insurer.get(url).text
+    form = {"csrf_token": csrf_of(html), "request_key": key_of(html), "sql": "SELECT city, count(*) AS n FROM w GROUP BY city"}
+    first, again = insurer.post(url + "/query", data=form), insurer.post(url + "/query", data=form)
+    assert first.status_code == again.status_code == 200
+    assert "data-replayed" not in first.text and "data-replayed" in again.text
+    rows = re.compile(r"<table data-result>.*?</table>", re.DOTALL)
+    assert rows.search(first.text).group() == rows.search(again.text).group()
+    assert runs() == 1 and spent() == 100
+
+    # the page with the answer carries a new key: the next query from it is a new one
+    assert key_of(first.text) != form["request_key"]
+    insurer.post(url + "/query", data=form | {"request_key": key_of(first.text)})
+    assert runs() == 2
+    # the workbench (htmx) gets a new key with each answer, swapped into the form out of band
+    answer = insurer.post(url + "/query", data=form | {"request_key": "htmx-1"}, headers={"HX-Request": "true"})
+    assert 'id="request-key"' in answer.text and key_of(answer.text) != "htmx-1" and runs() == 3
+    refused = form | {"request_key": "refused-1", "sql": "SELECT * FROM w"}
+    assert [insurer.post(url + "/query", data=refused).status_code for _ in range(2)] == [403, 403]
+
+
+def test_bills_list_every_charge_and_total_what_they_list(exchange, listed, browser_for):
+    """Answered queries and finished jobs are both charges; the total is the sum of the rows shown."""
+    import hashlib
+
+    from suanshu.compute.models import Job
+    from suanshu.core.clock import utcnow
+
+    comp = listed("w")
+    buyer = orgs.local_actor(exchange, "xiangnong-insurance")
+    contract = contracts.request(exchange, buyer, comp.id, 500)
+    insurer = browser_for("insurer")
+    url = f"/contracts/{contract.id}"
+    token = csrf_of(insurer.get(url).text)
+    insurer.post(url + "/query", data={"csrf_token": token, "sql": "SELECT city, count(*) AS n FROM w GROUP BY city"})
+    with exchange.db.transaction() as s:  # a finished job's charge, as market.jobs records it
+        s.add(Job(id="job_billed", contract_id=contract.id, buyer_org_id=contract.buyer_org_id, state="succeeded",
+                  program="print(1)", program_sha256=hashlib.sha256(b"print(1)").hexdigest(), request={},
+                  price_fen=350, receipt={"audit_seq": 7}, finished_at=utcnow()))
+    bills = insurer.get("/invoices").text
+    rows = re.findall(r'<td class="n">(¥[\d.,]+)</td>', bills)
+    assert sorted(rows) == ["¥1.00", "¥3.50"] and 'href="/jobs/job_billed"' in bills
+    assert re.search(r'<th class="n">¥4.50</th>', bills)  # the footer
+    assert "<b>¥4.50</b>" in bills  # the card

@@ -36,10 +36,17 @@ class Idempotency:
     def run(self, payload, work: Callable[[], object], *, status: int = 200):
         if self.key is None:
             return work()
+        stored, replayed = self.once(payload, work, status=status)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return JSONResponse(stored.response, status_code=stored.status, headers=headers)
+
+    def once(self, payload, work: Callable[[], object], *, status: int = 200) -> tuple[store.Stored, bool]:
+        """The stored outcome of the work under the key, and whether it was a replay: the work runs
+        only the first time. A domain refusal is stored (``{"error": …}``) and raised."""
         db = self.ex.db
         stored = store.claim(db, self.owner, self.key, store.fingerprint(self.method, self.path, payload))
         if stored is not None:
-            return JSONResponse(stored.response, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+            return stored, True
 
         def applied(session, event) -> None:
             store.mark_applied(session, self.owner, self.key, event.seq)
@@ -57,7 +64,7 @@ class Idempotency:
             audit.on_append.reset(token)
         body = jsonable_encoder(result)
         store.finish(db, self.owner, self.key, status, body)
-        return JSONResponse(body, status_code=status)
+        return store.Stored(status, body), False
 
 
 def _key(request: Request) -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
+from suanshu.core import text
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
@@ -149,6 +150,9 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "li
         raise UsageError("component.bad_name", f"component name {spec.name!r}: lowercase letters, digits, _")
     if spec.price_fen < 0:
         raise UsageError("money.negative", "the price must not be negative")
+    text.check_length("title", spec.title, text.TITLE)
+    text.check_length("description", spec.description, text.BODY)
+    text.check_tags(list(spec.tags))
     rules = desensitize.validate_rules(spec.desensitize or {})
     policy = Policy.from_dict({"table": spec.name, **spec.policy})
     with ex.db.transaction() as s:

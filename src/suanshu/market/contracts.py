@@ -12,16 +12,18 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
+from suanshu.core import text
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
+from suanshu.core.money import format_fen
 from suanshu.core.orgs import Organization, Role
 from suanshu.market import components as component_service
 from suanshu.market import settlement
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
-from suanshu.market.paging import window
 from suanshu.market.models import Contract, QueryRun
+from suanshu.market.paging import window
 from suanshu.policy.model import Policy
 
 MAX_DAYS = 3660
@@ -34,6 +36,7 @@ def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
         raise UsageError("contract.bad_budget", "the budget must be more than ¥0.00")
     if not 1 <= days <= MAX_DAYS:
         raise UsageError("contract.bad_term", f"the term must be 1 to {MAX_DAYS} days")
+    text.check_length("purpose", purpose, text.NOTE)
     with ex.db.transaction() as s:
         comp = component_service.get_component(s, actor, component_ref)
         if comp.state != "listed":
@@ -42,7 +45,7 @@ def request(ex: Exchange, actor: Actor, component_ref: str, budget_fen: int, *,
             raise Refused("contract.own_component", "an org cannot buy its own component")
         if budget_fen < comp.price_fen:
             raise UsageError("contract.budget_below_price",
-                             f"the budget must cover at least one query ({comp.price_fen} fen)")
+                             f"the budget must cover at least one query ({format_fen(comp.price_fen)})")
         terms = Policy.from_dict(comp.policy)
         terms.check_expiry()
         terms.check_purpose(purpose or None)

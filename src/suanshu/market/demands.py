@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
 from suanshu.compute.models import Pool
+from suanshu.core import text
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
+from suanshu.core.money import format_fen
 from suanshu.core.orgs import Organization, Role
 from suanshu.core.periodic import Periodic
 from suanshu.market import auction, awards, review, search, settlement
@@ -73,6 +75,10 @@ class Board:
 def _check_spec(spec: DemandSpec) -> None:
     if not spec.title.strip():
         raise UsageError("demand.invalid", "a demand needs a title")
+    text.check_length("title", spec.title, text.TITLE)
+    text.check_length("description", spec.description, text.BODY)
+    text.check_length("purpose", spec.purpose, text.NOTE)
+    text.check_tags(list(spec.tags))
     if not isinstance(spec.budget_fen, int) or spec.budget_fen <= 0:
         raise UsageError("demand.invalid", "the budget must be a positive integer number of fen")
     if spec.deadline.tzinfo is None:
@@ -87,7 +93,8 @@ def post(ex: Exchange, actor: Actor, spec: DemandSpec) -> Demand:
     actor.require(Role.BUYER)
     _check_spec(spec)
     job = auction.parse_job(spec.compute, "demand") if spec.compute is not None else None
-    query = " ".join([spec.title, spec.description, *spec.tags])
+    # what matches providers' products: the title and tags first, then as much description as a search takes
+    query = " ".join([spec.title, *spec.tags, spec.description])[:search.MAX_QUERY]
     hits = [h for h in search.search(ex, query, limit=MATCH_LIMIT, include_external=False).hits
             if h.doc.org != actor.org_id]
     demand_id = new_id("dmd")
@@ -157,7 +164,7 @@ def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component
         if demand.buyer_org_id == actor.org_id:
             raise Refused("bid.own_demand", "an org cannot bid on its own demand")
         if price_fen > demand.budget_fen:
-            raise Refused("bid.over_budget", f"the price is above the demand's budget ({demand.budget_fen} fen)")
+            raise Refused("bid.over_budget", f"the price is above the demand's budget ({format_fen(demand.budget_fen)})")
     if new_component is not None:
         # a component made for the demand is reviewed like any other: the bid stands meanwhile,
         # and acceptance needs it listed
@@ -249,7 +256,7 @@ def accept(ex: Exchange, actor: Actor, demand_id: str, bid_ids: list[str]) -> di
         compute_fen = compute[0].price_fen if compute else 0
         if compute_fen > demand.budget_fen:
             raise Refused("demand.budget_too_small",
-                          f"the compute price ({compute_fen} fen) is above the budget ({demand.budget_fen} fen)")
+                          f"the compute price ({format_fen(compute_fen)}) is above the budget ({format_fen(demand.budget_fen)})")
         award = {"bids": bid_ids, "contracts": [], "holds": []}
         usable_until = demand.deadline
         if data:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
 from suanshu.audit.models import AuditEvent
+from suanshu.core import text
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import Conflict, NotFound, UsageError
 from suanshu.core.orgs import Role
@@ -97,6 +98,7 @@ def reject(ex: Exchange, actor: Actor, component_id: str, *, reason: str) -> Com
     actor.require(Role.OPERATOR)
     if not reason.strip():
         raise UsageError("review.reason_required", "say why it is rejected: the provider sees the reason")
+    text.check_length("reason", reason.strip(), text.NOTE)
     return _move(ex, actor, component_id, "reject", reason.strip())
 
 

@@ -54,6 +54,7 @@ FIELD_WEIGHTS = {"title": 3.0, "tags": 2.0, "description": 1.0}
 SYNC_SECONDS = 2.0
 MODES = ("aggregate", "dp", "extract", "job")
 MAX_LIMIT = 200
+MAX_QUERY = 500  # characters of a search query
 SYNONYMS_FILE = Path(__file__).with_name("data") / "synonyms.txt"
 _STOP = frozenset("的 了 和 与 及 或 等 在 对 为 是 年 月 日 个 把 被 之 其 并 按 每 各 the a an of and or for in on to with".split())  # noqa: SIM905
 _WORDLIKE = re.compile(r"[0-9a-z\u3400-\u9fff]")
@@ -431,8 +432,8 @@ def search(ex: Exchange, q: str = "", *, region: str | None = None, grade: str |
     region = (region or "").strip() or None
     check_filters(region=region, grade=grade or None, mode=mode or None, price_min=price_min,
                   price_max=price_max, limit=limit, offset=offset)
-    if len(q or "") > 500:
-        raise UsageError("search.bad_query", "the query is at most 500 characters")
+    if len(q or "") > MAX_QUERY:
+        raise UsageError("search.bad_query", f"the query is at most {MAX_QUERY} characters")
     mirror = _mirror(ex)
     with mirror.lock:
         return mirror.sync(ex).search(q, limit=limit, offset=offset, region=region, grade=grade or None,

@@ -30,7 +30,10 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/catalog"
+    """A path on this site to go on to; anything else (``//host``, ``/\\host``: another site to a
+    browser) goes to the catalog."""
+    local = target and target.startswith("/") and target[1:2] not in ("/", "\\")
+    return target if local else "/catalog"
 
 
 def _login_page(request: Request, next_url: str, status: int = 200, **extra):

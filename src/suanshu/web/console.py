@@ -80,7 +80,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _err: LoginRequired):
-        target = "/login?next=" + quote(request.url.path)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query and request.method == "GET" else "")
+        target = "/login?next=" + quote(here)
         if request.headers.get("hx-request"):
             return HTMLResponse("", headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)

@@ -3,10 +3,13 @@ workbench (SQL editor, result table, chart, refusals explained), and the buyer's
 
 from __future__ import annotations
 
+import hashlib
 import numbers
+import secrets
 import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +17,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from suanshu.api.idempotency import Idempotency
 from suanshu.billing.models import Invoice, InvoiceLine
+from suanshu.compute.models import Job
 from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.core.orgs import Role
 from suanshu.market import queries, settlement, workspace
@@ -85,6 +90,7 @@ def _contract_and_runs(request: Request, who, contract_id: str, base: str | None
 
 def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
     contract, component, runs, runs_pages = _contract_and_runs(request, who, contract_id)
+    extra.setdefault("request_key", new_request_key())
     return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
                 runs_pages=runs_pages, is_buyer=contract.buyer_org_id == who.actor.org_id,
                 joins=join_columns(contract.policy), **extra)
@@ -126,33 +132,55 @@ def join_columns(policy: dict) -> list[str]:
 
 @router.post("/contracts/{contract_id}/query")
 async def run_query(request: Request, who: Posted, contract_id: str, sql: Annotated[str, Form()],
-                    own_file: Annotated[UploadFile | None, File()] = None, own_name: Annotated[str, Form()] = "own"):
+                    own_file: Annotated[UploadFile | None, File()] = None, own_name: Annotated[str, Form()] = "own",
+                    request_key: Annotated[str, Form()] = ""):
+    """Run a query from the workbench. The form carries a key of its own (``request_key``, new
+    with each form): a reload, a resubmitted page or a double click replays the first answer
+    (the same stored outcome as the API's ``Idempotency-Key``) and charges nothing again."""
     need(who, Role.BUYER)
     ex = request.app.state.exchange
     outcome: dict = {"sql": sql, "own_name": own_name}
-    try:
+    data = await own_file.read() if own_file is not None and own_file.filename else None
+
+    def work() -> dict:
+        answer = {}
         own = None
-        if own_file is not None and own_file.filename:
-            data = await own_file.read()
-            table = await run_in_threadpool(own_table_from_upload, own_file.filename, data)
+        if data is not None:
+            table = own_table_from_upload(own_file.filename, data)
             own = {own_name.strip() or "own": table}
-            outcome["own"] = {"name": own_file.filename, "rows": table.num_rows, "columns": table.column_names}
-        result = await run_in_threadpool(queries.run, ex, who.actor, contract_id, sql, own)
-        outcome |= {"columns": result.columns, "rows": result.rows, "receipt": result.receipt,
-                    "chart": chart_of(result.columns, result.rows)}
+            answer["own"] = {"name": own_file.filename, "rows": table.num_rows, "columns": table.column_names}
+        result = queries.run(ex, who.actor, contract_id, sql, own)
+        return answer | {"columns": result.columns, "rows": result.rows, "receipt": result.receipt,
+                         "chart": chart_of(result.columns, result.rows)}
+
+    payload = {"sql": sql, "own_name": own_name, "own_sha256": hashlib.sha256(data).hexdigest() if data else None}
+    try:
+        if request_key:
+            idem = Idempotency(ex, who.actor, f"console:{request_key}", "POST", request.url.path)
+            stored, outcome["replayed"] = await run_in_threadpool(idem.once, payload, work)
+            if "error" in stored.response:  # a refusal the first time: the same refusal
+                err = stored.response["error"]
+                raise SuanshuError(err["code"], err["message"], status=stored.status)
+            outcome |= stored.response
+        else:
+            outcome |= await run_in_threadpool(work)
         status = 200
     except SuanshuError as err:
         outcome["refusal"] = errors.box(err, _("The query was refused"))
         status = 200 if request.headers.get("hx-request") else err.http_status
-    if request.headers.get("hx-request"):  # the result, and the history refreshed out of band
+    if request.headers.get("hx-request"):  # the result, and the history and the form's key refreshed out of band
         contract, _component, runs, runs_pages = await run_in_threadpool(
             lambda: _contract_and_runs(request, who, contract_id, base=f"/contracts/{contract_id}"))
         return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
-                    runs_pages=runs_pages, history_oob=True)
+                    runs_pages=runs_pages, history_oob=True, request_key=new_request_key())
     try:
         return await run_in_threadpool(lambda: _detail(request, who, contract_id, status=status, outcome=outcome))
     except SuanshuError as err:
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+
+
+def new_request_key() -> str:
+    return secrets.token_urlsafe(18)
 
 
 @router.get("/invoices")
@@ -162,8 +190,7 @@ def bills(request: Request, who: User):
     rows = workspace.contract_rows(ex, who.actor, side="buyer")
     with ex.db.transaction() as s:
         ids = [r.contract.id for r in rows]
-        charges = list(s.scalars(select(QueryRun).where(QueryRun.contract_id.in_(ids), QueryRun.status == "succeeded")
-                                 .order_by(QueryRun.created_at.desc()))) if ids else []
+        charges = _charges(s, ids) if ids else []
         invoices = list(s.scalars(select(Invoice).where(Invoice.buyer_org_id == who.actor.org_id)
                                   .order_by(Invoice.created_at.desc())))
         lines = {i.id: list(s.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == i.id)
@@ -171,4 +198,23 @@ def bills(request: Request, who: User):
     titles = {r.contract.id: r.component.title for r in rows}
     balances = [b for b in settlement.balances(ex, who.actor) if b.code == "cash"]
     return page(request, "bills.html", rows=rows, charges=charges, titles=titles, invoices=invoices, lines=lines,
-                balances=balances, total_spent=sum(r.contract.spent_fen for r in rows))
+                balances=balances, total_charged=sum(c.price_fen for c in charges))
+
+
+class Charge(NamedTuple):
+    time: datetime
+    contract_id: str
+    price_fen: int
+    subject: str  # the query run's or the job's id
+    audit_seq: int | None
+
+
+def _charges(s, contract_ids: list[str]) -> list[Charge]:
+    """What the contracts charged, newest first: answered queries and finished jobs (data and
+    compute), each with the audit entry of its receipt. A running job's hold is not a charge."""
+    runs = s.scalars(select(QueryRun).where(QueryRun.contract_id.in_(contract_ids), QueryRun.status == "succeeded"))
+    jobs = s.scalars(select(Job).where(Job.contract_id.in_(contract_ids), Job.finished_at.is_not(None),
+                                       Job.price_fen > 0))
+    charges = [Charge(q.created_at, q.contract_id, q.price_fen, q.id, q.receipt.get("audit_seq")) for q in runs]
+    charges += [Charge(j.finished_at, j.contract_id, j.price_fen, j.id, j.receipt.get("audit_seq")) for j in jobs]
+    return sorted(charges, key=lambda c: c.time, reverse=True)

@@ -14,6 +14,8 @@ NEXT_STEPS = {
     "policy.": lambda: _("Change the query to use only what the policy allows (see the policy in plain words on the component page)."),
     "query.": lambda: _("Change the query to use only what the policy allows (see the policy in plain words on the component page)."),
     "contract.budget": lambda: _("Sign a new contract with a larger budget."),
+    "contract.bad_": lambda: _("Correct the form fields named above and submit again."),
+    "text.": lambda: _("Correct the form fields named above and submit again."),
     "contract.": lambda: _("Open the contract list to check its state, or sign a new contract."),
     "ledger.exceeds_credits": lambda: _("Your cash balance does not cover the budget: deposit funds or lower the budget."),
     "component.": lambda: _("Correct the form fields named above and submit again."),

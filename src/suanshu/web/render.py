@@ -46,8 +46,11 @@ def page(request: Request, template: str, status_code: int = 200, **context):
     user = getattr(request.state, "user", None)
     base = {"user": user, "lang": i18n.current(), "vendor": vendor_present(),
             "csrf_token": user.csrf_token if user else "", "path": request.url.path,
-            "roles": set(user.actor.roles) if user else set()}
-    return templates.TemplateResponse(request, template, base | context, status_code=status_code)
+            "here": _relative(request.url), "roles": set(user.actor.roles) if user else set()}
+    response = templates.TemplateResponse(request, template, base | context, status_code=status_code)
+    if user:  # a signed-in page is that person's: never kept by the browser (Back after sign-out)
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 PAGE = 25  # rows per page of a console list

@@ -43,7 +43,7 @@ def upload(request: Request, who: Posted, file: Annotated[UploadFile, File()],
     ex = request.app.state.exchange
     source = Path(file.filename or "upload.csv").name
     with tempfile.TemporaryDirectory(prefix="suanshu-upload-") as tmp:
-        path = Path(tmp) / ("upload" + Path(source).suffix.lower())
+        path = Path(tmp) / _stored_name(source)
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
         try:
@@ -51,6 +51,14 @@ def upload(request: Request, who: Posted, file: Annotated[UploadFile, File()],
         except SuanshuError as err:
             return _vault_page(request, who, status=err.http_status, error=errors.box(err), name=name)
     return RedirectResponse(f"/vault/{asset.id}", status_code=303)
+
+
+def _stored_name(source: str) -> str:
+    """The upload's own name in its private temp dir (so messages about the file name the user's
+    file), unless the name cannot be a file there."""
+    if source in ("", ".", "..") or "\x00" in source or len(source.encode()) > 200:
+        return "upload" + Path(source).suffix.lower()[:16]
+    return source
 
 
 def _charts(report: dict) -> dict:
