@@ -8,7 +8,7 @@ from suanshu.audit import checkpoint
 from suanshu.core.errors import SuanshuError
 from suanshu.core.orgs import Role
 from suanshu.market import users, workspace
-from suanshu.web import errors
+from suanshu.web import errors, forms
 from suanshu.web.auth import User, need
 from suanshu.web.render import page
 
@@ -17,12 +17,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/audit")
 def audit(request: Request, who: User, action: str = "", actor: str = "", subject: str = "",
-          before: int | None = None):
+          before: str = ""):
     need(who, Role.AUDITOR, Role.OPERATOR)
     ex = request.app.state.exchange
     error = None
     try:
-        events = workspace.audit_events(ex, who.actor, action=action, who=actor, subject=subject, before=before)
+        seq = min(forms.whole(before, "audit.bad_before", "before"), 2**62) if before.strip() else None
+        events = workspace.audit_events(ex, who.actor, action=action, who=actor, subject=subject, before=seq)
     except SuanshuError as err:
         events, error = [], errors.box(err)
     with ex.db.transaction() as s:

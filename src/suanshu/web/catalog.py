@@ -12,7 +12,7 @@ from suanshu.core.errors import SuanshuError
 from suanshu.core.money import parse_amount
 from suanshu.core.orgs import Organization, Role
 from suanshu.market import components, contracts, previews, search
-from suanshu.web import errors, words
+from suanshu.web import errors, forms, words
 from suanshu.web.auth import Posted, User, need
 from suanshu.web.render import numbered_pages, page
 
@@ -22,9 +22,10 @@ PER_PAGE = 20
 
 
 @router.get("/catalog")
-def catalog(request: Request, who: User, q: str = "", mode: str = "", region: str = "", page_no: int = Query(1, alias="page")):
+def catalog(request: Request, who: User, q: str = "", mode: str = "", region: str = "",
+            page_text: str = Query("1", alias="page")):
     ex = request.app.state.exchange
-    page_no = max(1, page_no)
+    page_no = forms.page_number(page_text)
     try:  # ranked by relevance, so pages are offsets into the ranking (search has no stable key to page by)
         result = search.search(ex, q, mode=mode if mode in MODES else None, region=region, limit=PER_PAGE,
                                offset=(page_no - 1) * PER_PAGE, include_external=False)
@@ -57,13 +58,13 @@ def component(request: Request, who: User, component_id: str):
 
 
 @router.post("/catalog/{component_id}/sign")
-def sign(request: Request, who: Posted, component_id: str, budget: Annotated[str, Form()],
-         purpose: Annotated[str, Form()] = "", days: Annotated[int, Form()] = 365):
+def sign(request: Request, who: Posted, component_id: str, budget: Annotated[str, Form()] = "",
+         purpose: Annotated[str, Form()] = "", days: Annotated[str, Form()] = "365"):
     need(who, Role.BUYER)
     ex = request.app.state.exchange
     try:
         contract = contracts.request(ex, who.actor, component_id, parse_amount(budget), purpose=purpose.strip(),
-                                     days=days)
+                                     days=forms.whole(days, "contract.bad_term", "days"))
     except SuanshuError as err:
         return _component_page(request, component_id, status=err.http_status, error=errors.box(err),
                                form={"budget": budget, "purpose": purpose, "days": days})

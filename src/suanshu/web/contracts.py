@@ -88,7 +88,7 @@ def _contract_and_runs(request: Request, who, contract_id: str, base: str | None
     return found["contract"], found["component"], runs, runs_pages
 
 
-def _detail(request: Request, who, contract_id: str, status: int = 200, **extra):
+def detail(request: Request, who, contract_id: str, status: int = 200, **extra):
     contract, component, runs, runs_pages = _contract_and_runs(request, who, contract_id)
     extra.setdefault("request_key", new_request_key())
     return page(request, "contract.html", status_code=status, k=contract, comp=component, runs=runs,
@@ -99,7 +99,7 @@ def _detail(request: Request, who, contract_id: str, status: int = 200, **extra)
 @router.get("/contracts/{contract_id}")
 def contract(request: Request, who: User, contract_id: str, signed: str = ""):
     try:
-        return _detail(request, who, contract_id,
+        return detail(request, who, contract_id,
                        notice=_("Signed. The budget is held; write a query below.") if signed else None)
     except SuanshuError as err:
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
@@ -174,7 +174,7 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
         return page(request, "_result.html", status_code=status, outcome=outcome, runs=runs, k=contract,
                     runs_pages=runs_pages, history_oob=True, request_key=new_request_key())
     try:
-        return await run_in_threadpool(lambda: _detail(request, who, contract_id, status=status, outcome=outcome))
+        return await run_in_threadpool(lambda: detail(request, who, contract_id, status=status, outcome=outcome))
     except SuanshuError as err:
         return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
 

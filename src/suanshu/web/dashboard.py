@@ -22,10 +22,10 @@ def _yuan(fen: list[int]) -> list[float]:
 
 
 @router.get("/dashboard")
-def dashboard(request: Request, who: User, days: int = 90):
+def dashboard(request: Request, who: User, days: str = "90"):
     need(who, Role.OPERATOR)
     ex = request.app.state.exchange
-    days = days if days in WINDOWS else 90
+    days = int(days) if days in {str(w) for w in WINDOWS} else 90  # anything else: the default window
     act = service.activity(ex, who.actor, days=days)
     pools = service.pools_now(ex, who.actor)
     x, v = act.days, act.series

@@ -61,10 +61,6 @@ def _compute(cpu: str, memory_gb: str, accelerator: str, accelerators: str, hour
     return job
 
 
-def _refusal(request: Request, err: SuanshuError):
-    return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
-
-
 def _bid_choices(ex, who) -> dict:
     """What the signed-in org can bid with: its listed components and its pools."""
     actor = who.actor
@@ -74,18 +70,22 @@ def _bid_choices(ex, who) -> dict:
     return {"listed": listed, "pools": pools}
 
 
-@router.get("/demands")
-def demand_list(request: Request, who: User):
-    need(who, Role.BUYER, Role.PROVIDER, Role.COMPUTE)
+def _demands(request: Request, who, status: int = 200, **extra):
     ex = request.app.state.exchange
     mine = [d for d in demands.list_demands(ex, who.actor, mine=True) if d.buyer_org_id == who.actor.org_id]
     inbox = demands.notifications(ex, who.actor)
-    return page(request, "demands.html", mine=mine, inbox=inbox)
+    return page(request, "demands.html", status_code=status, mine=mine, inbox=inbox, **({"form": {}} | extra))
+
+
+@router.get("/demands")
+def demand_list(request: Request, who: User):
+    need(who, Role.BUYER, Role.PROVIDER, Role.COMPUTE)
+    return _demands(request, who)
 
 
 @router.post("/demands")
-def post_demand(request: Request, who: Posted, title: Annotated[str, Form()], budget: Annotated[str, Form()],
-                deadline: Annotated[str, Form()], description: Annotated[str, Form()] = "",
+def post_demand(request: Request, who: Posted, title: Annotated[str, Form()] = "", budget: Annotated[str, Form()] = "",
+                deadline: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
                 tags: Annotated[str, Form()] = "", region: Annotated[str, Form()] = "",
                 purpose: Annotated[str, Form()] = "", cpu: Annotated[str, Form()] = "",
                 memory_gb: Annotated[str, Form()] = "", accelerator: Annotated[str, Form()] = "",
@@ -93,6 +93,10 @@ def post_demand(request: Request, who: Posted, title: Annotated[str, Form()], bu
                 data_region: Annotated[str, Form()] = "", data_gb: Annotated[str, Form()] = "",
                 residency: Annotated[str, Form()] = ""):
     need(who, Role.BUYER)
+    form = {"title": title, "budget": budget, "deadline": deadline, "description": description, "tags": tags,
+            "region": region, "purpose": purpose, "cpu": cpu, "memory_gb": memory_gb, "accelerator": accelerator,
+            "accelerators": accelerators, "hours": hours, "data_region": data_region, "data_gb": data_gb,
+            "residency": residency}
     try:
         spec = demands.DemandSpec(title=title, description=description, region=region.strip(),
                                   tags=tuple(t.strip() for t in tags.replace("，", ",").split(",") if t.strip()),
@@ -101,28 +105,33 @@ def post_demand(request: Request, who: Posted, title: Annotated[str, Form()], bu
                                   compute=_compute(cpu, memory_gb, accelerator, accelerators, hours, data_region,
                                                    data_gb, residency))
         demand = demands.post(request.app.state.exchange, who.actor, spec)
-    except SuanshuError as err:
-        return _refusal(request, err)
+    except SuanshuError as err:  # the form again, as typed, with the message
+        return _demands(request, who, err.http_status, error=errors.box(err), form=form)
     return RedirectResponse(f"/demands/{demand.id}", status_code=303)
 
 
-@router.get("/demands/{demand_id}")
-def demand_page(request: Request, who: User, demand_id: str):
+def _board(request: Request, who, demand_id: str, status: int = 200, **extra):
+    """The demand's page; a refusal to show it is the message page."""
     ex = request.app.state.exchange
     try:
         board = demands.show(ex, who.actor, demand_id)
     except SuanshuError as err:
-        return _refusal(request, err)
+        return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
     is_buyer = board.demand.buyer_org_id == who.actor.org_id
-    return page(request, "demand.html", board=board, d=board.demand, is_buyer=is_buyer,
+    return page(request, "demand.html", status_code=status, board=board, d=board.demand, is_buyer=is_buyer,
                 contracts=(board.demand.awarded or {}).get("contracts", []),
                 compute_held=next((b for b in board.bids if b.kind == "compute" and b.state == "accepted"), None),
-                **({} if is_buyer else _bid_choices(ex, who)))
+                **({} if is_buyer else _bid_choices(ex, who)), **({"bid_form": {}} | extra))
+
+
+@router.get("/demands/{demand_id}")
+def demand_page(request: Request, who: User, demand_id: str):
+    return _board(request, who, demand_id)
 
 
 @router.post("/demands/{demand_id}/bids")
-def bid(request: Request, who: Posted, demand_id: str, price: Annotated[str, Form()],
-        offer: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
+def bid(request: Request, who: Posted, demand_id: str, price: Annotated[str, Form()] = "",
+        offer: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""):
     """``offer`` is ``component:ID`` or ``pool:ID``, from the bid form's one select."""
     need(who, Role.PROVIDER, Role.COMPUTE)
     kind, _sep, ref = offer.partition(":")
@@ -132,16 +141,17 @@ def bid(request: Request, who: Posted, demand_id: str, price: Annotated[str, For
         demands.bid(request.app.state.exchange, who.actor, demand_id, price_fen=parse_amount(price), note=note,
                     **{kind: ref})
     except SuanshuError as err:
-        return _refusal(request, err)
+        return _board(request, who, demand_id, err.http_status, error=errors.box(err),
+                      bid_form={"price": price, "offer": offer, "note": note})
     return RedirectResponse(f"/demands/{demand_id}", status_code=303)
 
 
 @router.post("/demands/{demand_id}/accept")
-def accept(request: Request, who: Posted, demand_id: str, bid: Annotated[list[str], Form()]):
+def accept(request: Request, who: Posted, demand_id: str, bid: Annotated[list[str] | None, Form()] = None):
     """``bid``: the chosen data bid and/or the auction's winning pool bid: one transaction for all."""
     need(who, Role.BUYER)
     try:
-        demands.accept(request.app.state.exchange, who.actor, demand_id, bid)
+        demands.accept(request.app.state.exchange, who.actor, demand_id, bid or [])
     except SuanshuError as err:
-        return _refusal(request, err)
+        return _board(request, who, demand_id, err.http_status, error=errors.box(err))
     return RedirectResponse(f"/demands/{demand_id}", status_code=303)

@@ -3,19 +3,65 @@ follow its placement, state, bill, logs and released outputs."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from suanshu.core.clock import local
 from suanshu.core.errors import SuanshuError
+from suanshu.core.money import format_fen
 from suanshu.core.orgs import Role
 from suanshu.market import jobs, workspace
-from suanshu.web import errors
+from suanshu.web import errors, forms
 from suanshu.web.auth import Posted, User, need
+from suanshu.web.contracts import detail as contract_detail
+from suanshu.web.i18n import _
 from suanshu.web.render import keyset_page, page
 
 router = APIRouter(include_in_schema=False)
+OUTCOMES = {"lost": lambda: _("the runner stopped; tried again"), "unavailable": lambda: _("the pool was down; moved on")}
+
+
+def _when(text: str | None) -> str:
+    return local(datetime.fromisoformat(text)) if text else "-"
+
+
+def placement_rows(j) -> list[tuple[str, str]]:
+    """Where and at what price the job runs, for people: pool, region, price parts in ¥, Beijing times,
+    attempts. Executor internals (host, pid, temp paths, handles) are left out."""
+    p, rows = j.placement or {}, []
+    names = {p.get("pool"): p.get("pool_name")} if p.get("pool_name") else {}
+    if j.pool_id or p.get("pool"):
+        rows.append((_("Pool"), names.get(p.get("pool")) or j.pool_id or p["pool"]))
+    if p.get("region"):
+        rows.append((_("Region"), p["region"]))
+    b = p.get("breakdown") or {}
+    if b:
+        rows.append((_("Compute"), _("%(hours)s h × %(rate)s per hour = %(cost)s")
+                     % {"hours": b["hours"], "rate": format_fen(b["fen_per_hour"]["total"]),
+                        "cost": format_fen(b["compute"])}))
+        if b.get("data_gb"):
+            rows.append((_("Data transfer"), _("%(gb)s GB × %(rate)s per GB = %(cost)s")
+                         % {"gb": b["data_gb"], "rate": format_fen(b["transfer_fen_per_gb"]),
+                            "cost": format_fen(b["transfer"])}))
+        rows.append((_("Compute price at most"), format_fen(b["cost"])))
+    if p.get("award"):
+        rows.append((_("Won in the demand's auction at"), format_fen(p["award"]["price_fen"])))
+    if p.get("hold_fen"):
+        rows.append((_("Held when placed (data and compute)"), format_fen(p["hold_fen"])))
+    if p.get("waiting"):
+        w = p["waiting"]
+        rows.append((_("Waiting for a pool"), f"{w.get('reason', '')} ({w.get('code', '')}) · {_when(w.get('since'))}"))
+    for n, a in enumerate(p.get("attempts", []), 1):
+        outcome = OUTCOMES.get(a.get("outcome"))
+        text = _("%(pool)s, started %(time)s") % {"pool": names.get(a.get("pool")) or a.get("pool", "-"),
+                                                    "time": _when(a.get("started_at"))}
+        rows.append((_("Attempt %(n)s") % {"n": n}, text + (f"; {outcome()}" if outcome else "")))
+    if j.finished_at:
+        rows.append((_("Finished (Beijing time)"), local(j.finished_at)))
+    return rows
 
 
 @router.get("/jobs")
@@ -28,16 +74,23 @@ def job_list(request: Request, who: User):
 
 
 @router.post("/contracts/{contract_id}/jobs")
-def submit(request: Request, who: Posted, contract_id: str, program: Annotated[str, Form()],
-           cpu: Annotated[int, Form()] = 1, memory_gb: Annotated[int, Form()] = 1,
-           hours: Annotated[float, Form()] = 1.0):
+def submit(request: Request, who: Posted, contract_id: str, program: Annotated[str, Form()] = "",
+           cpu: Annotated[str, Form()] = "1", memory_gb: Annotated[str, Form()] = "1",
+           hours: Annotated[str, Form()] = "1"):
     need(who, Role.BUYER)
     ex = request.app.state.exchange
     try:
         job = jobs.submit(ex, who.actor, contract_id, program,
-                          {"cpu": cpu, "memory_gb": memory_gb, "hours": hours, "accelerators": {}})
+                          {"cpu": forms.whole(cpu, "job.bad_request", "CPU"),
+                           "memory_gb": forms.whole(memory_gb, "job.bad_request", "memory_gb"),
+                           "hours": forms.decimal(hours, "job.bad_request", "hours"), "accelerators": {}})
     except SuanshuError as err:
-        return page(request, "message.html", status_code=err.http_status, error=errors.box(err))
+        box = errors.box(err)
+        try:  # the contract page again, with the program and numbers as typed
+            return contract_detail(request, who, contract_id, status=err.http_status, error=box,
+                                   job_form={"program": program, "cpu": cpu, "memory_gb": memory_gb, "hours": hours})
+        except SuanshuError:
+            return page(request, "message.html", status_code=err.http_status, error=box)
     if job.state == "placed":
         jobs.run_in_background(ex, job.id)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
@@ -55,4 +108,5 @@ def job(request: Request, who: User, job_id: str):
         logs = jobs.logs(ex, who.actor, job_id)
         if found.state == "succeeded":
             outputs = [meta for meta, _body in jobs.output_files(ex, who.actor, job_id)]
-    return page(request, "job.html", j=found, logs=logs, outputs=outputs, finished=found.state in jobs.FINISHED)
+    return page(request, "job.html", j=found, logs=logs, outputs=outputs, finished=found.state in jobs.FINISHED,
+                placement=placement_rows(found), pool=found.placement.get("pool_name") or found.pool_id or "-")

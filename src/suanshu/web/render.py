@@ -35,6 +35,8 @@ def _json_island(value) -> Markup:
 
 
 env.filters["json_island"] = _json_island
+env.filters["pretty_json"] = lambda value: json.dumps(value, ensure_ascii=False, indent=2, default=str)
+env.filters["size"] = words.size
 env.globals["label"] = words.label
 
 
@@ -82,6 +84,6 @@ def numbered_pages(request: Request, total: int, per_page: int, current: int, pa
     def href(n: int) -> str:
         return _relative(request.url.include_query_params(**{param: n}))
 
-    return {"current": current, "count": count, "prev": href(current - 1) if current > 1 else None,
+    return {"current": current, "count": count, "first": href(1), "prev": href(current - 1) if current > 1 else None,
             "next": href(current + 1) if current < count else None,
             "numbers": [(n, href(n)) for n in range(max(1, current - 3), min(count, current + 3) + 1)]}

@@ -10,6 +10,13 @@ AGG_NAMES = {"count": lambda: _("count"), "sum": lambda: _("sum"), "avg": lambda
              "count_distinct": lambda: _("distinct count")}
 
 
+def size(n: int) -> str:
+    """A file's size for people: ``812 B``, ``12.3 KB``, ``4.1 MB`` (1 KB = 1024 bytes)."""
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+
+
 def mode_names() -> dict[str, str]:
     return {"aggregate": _("aggregate queries"), "dp": _("differential privacy"), "extract": _("desensitized rows"),
             "job": _("compute-to-data job")}
@@ -83,10 +90,22 @@ LABELS = {
                "drop": lambda: _("drop"), "generalize": lambda: _("generalize")},
     "role": {"dimension": lambda: _("dimension"), "aggregate": lambda: _("aggregate"), "hidden": lambda: _("hidden"),
              "join": lambda: _("join")},
+    # every stored state a page shows: demands, bids, jobs, contracts, components
+    "state": {"open": lambda: _("open"), "awarded": lambda: _("awarded"), "expired": lambda: _("expired"),
+              "cancelled": lambda: _("cancelled"), "submitted": lambda: _("submitted"),
+              "accepted": lambda: _("accepted"), "rejected": lambda: _("rejected"),
+              "withdrawn": lambda: _("withdrawn"), "lapsed": lambda: _("lapsed"), "queued": lambda: _("queued"),
+              "placed": lambda: _("placed"), "running": lambda: _("running"), "succeeded": lambda: _("succeeded"),
+              "failed": lambda: _("failed"), "denied": lambda: _("denied"), "active": lambda: _("active"),
+              "terminated": lambda: _("terminated"), "listed": lambda: _("listed"),
+              "in_review": lambda: _("in review"), "draft": lambda: _("draft"), "delisted": lambda: _("delisted"),
+              "refused": lambda: _("refused")},
+    "bid": {"accepted": lambda: _("won"), "rejected": lambda: _("not chosen")},  # other bid states: "state"
+    "mode": {m: (lambda m=m: mode_names()[m]) for m in ("aggregate", "dp", "extract", "job")},
 }
 
 
 def label(kind: str, value: str) -> str:
-    """A stored code word (pi label, desensitization method, policy role) in the page's language."""
-    found = LABELS.get(kind, {}).get(value)
+    """A stored code word (pi label, desensitization method, policy role, state, mode) in the page's language."""
+    found = LABELS.get(kind, {}).get(value) or (LABELS["state"].get(value) if kind == "bid" else None)
     return found() if found else value
