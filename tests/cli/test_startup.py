@@ -77,6 +77,7 @@ def test_a_command_imports_what_it_uses_when_it_runs(tmp_path):
     setup = """
 from typer.testing import CliRunner
 from suanshu.cli.main import app
+assert CliRunner().invoke(app, ["init"]).exit_code == 0
 result = CliRunner().invoke(app, ["org", "list", "--format", "json"])
 assert result.exit_code == 0 and '"operator"' in result.output, result.output
 """

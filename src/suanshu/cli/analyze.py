@@ -15,7 +15,6 @@ table as ``NAME``, which the query may join once on a ``join`` column of the pol
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -23,30 +22,18 @@ from typing import Annotated
 
 import typer
 
-from suanshu.cli.output import Format, print_json, table
+from suanshu.cli.output import Format, check_text, print_json, table
 from suanshu.core.errors import Refused, SuanshuError, UsageError
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="json (stable contract) or table")]
 
 
-def load_policy(path: Path):
-    """A policy file, JSON or YAML."""
-    import yaml
-
+def load_policy(value: str | Path):
+    """A policy, JSON or YAML, inline or in a file (the loader `component publish` uses too)."""
+    from suanshu.cli import documents
     from suanshu.policy import Policy
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError("policy.bad_file", f"cannot read the policy {path}: {e}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise UsageError("policy.bad_file", f"the policy {path} is neither JSON nor YAML: {e}") from None
-    return Policy.from_dict(data)
+    return Policy.from_dict(documents.load(value, "policy", code="policy.bad_file"))
 
 
 _OWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -93,7 +80,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def analyze(
         data: Annotated[Path, typer.Argument(help="CSV, Parquet or xlsx file loaded as the policy's table")],
-        policy: Annotated[Path, typer.Option("--policy", help="Policy file (JSON or YAML)")],
+        policy: Annotated[str, typer.Option("--policy", help="Policy file (JSON or YAML), or the policy inline")],
         sql: Annotated[str, typer.Option("--sql", help="The query")],
         state: Annotated[Path | None, typer.Option("--state", help="JSON file keeping the ε budget between runs")] = None,
         purpose: Annotated[str | None, typer.Option(help="Declared purpose (checked against the policy's)")] = None,
@@ -104,6 +91,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one governed query on a local table file; exit 0 answered, 3 denied, 2 bad input."""
         try:
+            check_text({"policy": policy, "sql": sql, "purpose": purpose, "region": region, "own": own or []})
             rules = load_policy(policy)
             answer = analyze_file(data, rules, sql, state=state, purpose=purpose, region=region,
                                   own=parse_own(own or [], rules))

@@ -11,7 +11,6 @@ start-up for code it never runs (tests/cli/test_startup.py keeps the entry modul
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -47,12 +46,40 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for peo
 
 
 def open_exchange() -> Exchange:
+    """The exchange `suanshu init` made in SUANSHU_HOME. Refused (creating nothing) when there is
+    none: a mistyped SUANSHU_HOME used to get a fresh exchange silently, whose operator token
+    nobody saw, and a later `init` had none left to show."""
+    from suanshu.core.settings import load_settings
     from suanshu.market import orgs
     from suanshu.market.exchange import Exchange
 
-    ex = Exchange.open()
-    orgs.ensure_operator(ex)
+    settings = load_settings()
+    if not _initialised(settings):
+        raise UsageError("exchange.not_initialised",
+                         f"no exchange in {settings.home} (database {settings.database_url.split('@')[-1]}): "
+                         "run `suanshu init` first, or point SUANSHU_HOME at an existing one")
+    ex = Exchange.open(settings)
+    orgs.ensure_operator(ex)  # a database migrated by library code (tests, older versions) may lack it
     return ex
+
+
+def _initialised(settings) -> bool:
+    """Whether the database holds an exchange's schema, asked without creating it (connecting to
+    a missing SQLite file would)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from suanshu.core import migrate
+
+    url = make_url(settings.database_url)
+    if settings.is_sqlite and not (url.database and Path(url.database).is_file()):
+        return False
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        return migrate.current(engine) != []
+    finally:
+        engine.dispose()
 
 
 _settlement.register(audit_app, ledger_app, lambda: open_exchange())
@@ -86,6 +113,9 @@ def init(fmt: FormatOpt = Format.table) -> None:
         console.print(f"Exchange ready in [bold]{out['home']}[/]")
         if token:
             console.print(f"Operator token (shown once): [bold]{token}[/]")
+        else:
+            console.print(f"Its operator org [bold]{org.name}[/] was made before; its first token was shown then "
+                          f"(`suanshu org token {org.name}` issues another)")
 
 
 # -- orgs ---------------------------------------------------------------------------------------
@@ -179,14 +209,6 @@ def _print_scan_columns(report: dict) -> None:
 
 # -- components ---------------------------------------------------------------------------------
 
-def _load_json_arg(value: str, what: str) -> dict:
-    text = Path(value).read_text(encoding="utf-8") if not value.lstrip().startswith("{") else value
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what}.bad_json", f"{what} is not valid JSON: {exc}") from None
-
-
 def _rules(mask: list[str], hash_: list[str], drop: list[str]) -> dict:
     rules: dict = {}
     for spec in mask:
@@ -209,7 +231,7 @@ def component_publish(
     org: str,
     asset: Annotated[str, typer.Option(help="Asset name or id in ORG's vault")],
     name: Annotated[str, typer.Option(help="Component name; buyers query it as a table")],
-    policy: Annotated[str, typer.Option(help="Policy JSON, or a path to a JSON file")],
+    policy: Annotated[str, typer.Option(help="Policy, JSON or YAML: inline, or a path to a file (as `analyze` takes)")],
     price: Annotated[str, typer.Option(help="Price per query: yuan (12.50) or fen (1250fen)")],
     sql: Annotated[str | None, typer.Option(help="Projection over the asset (default: all columns)")] = None,
     mask: Annotated[list[str], typer.Option(help="COLUMN[:FIRST[:LAST]] keep first/last chars")] = [],
@@ -223,13 +245,15 @@ def component_publish(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Publish a component for the operator's review; the compliance gate refuses personal information in clear."""
+    from suanshu.cli import documents
     from suanshu.market import components, orgs, review
 
-    ex = open_exchange()
-    spec = components.ComponentSpec(name=name, asset=asset, sql=sql, policy=_load_json_arg(policy, "policy"),
+    spec = components.ComponentSpec(name=name, asset=asset, sql=sql,
+                                    policy=documents.load(policy, "policy", code="policy.bad_json"),
                                     price_fen=parse_amount(price), desensitize=_rules(mask, hash_, drop),
                                     title=title, description=description, tags=tuple(tag),
                                     source_legality_statement=legality)
+    ex = open_exchange()
     comp = review.submit(ex, orgs.local_actor(ex, org), spec, draft=draft)
     if fmt == Format.json:
         print_json(components.component_json(comp))
@@ -249,13 +273,25 @@ def component_list(fmt: FormatOpt = Format.table) -> None:
 
 @component_app.command("show")
 @handles_errors
-def component_show(component: str) -> None:
-    """One component with its columns, policy and gate verdict (JSON)."""
+def component_show(component: str, fmt: FormatOpt = Format.table) -> None:
+    """One component with its columns, policy and gate verdict."""
     from suanshu.market import components
 
     ex = open_exchange()
     with ex.db.transaction() as s:
-        print_json(components.component_json(components.get_component(s, None, component)))
+        c = components.component_json(components.get_component(s, None, component))
+    if fmt == Format.json:
+        print_json(c)
+        return
+    console.print(f"[bold]{c['name']}[/] v{c['version']} ({c['id']}), {c['state']}, {format_fen(c['price_fen'])} "
+                  f"per query, {c['policy']['mode']} mode; {c['title']}")
+    roles = c["policy"].get("columns", {})
+    table("Columns", ["column", "type", "policy role", "desensitized"],
+          [(col["name"], col.get("type", ""), roles.get(col["name"], "hidden"),
+            (c["desensitize"].get(col["name"]) or {}).get("method", "")) for col in c["columns"]])
+    gate = c["gate"]
+    console.print(f"Gate: {'passed' if gate.get('passed') else 'refused'}; exposed in clear: "
+                  f"{', '.join(gate.get('exposed_columns', [])) or '-'}; --format json shows everything")
 
 
 # -- contracts and queries ----------------------------------------------------------------------
@@ -366,10 +402,12 @@ def audit_log(limit: int = 20, fmt: FormatOpt = Format.table) -> None:
 def pool_add(org: str, spec: Annotated[str, typer.Argument(help="Pool JSON, or a path to a JSON file")],
              fmt: FormatOpt = Format.table) -> None:
     """Register a pool for compute provider ORG (kind, arch, region, resources, prices in fen)."""
+    from suanshu.cli import documents
     from suanshu.market import orgs, pools
 
+    document = documents.load(spec, "pool", code="pool.bad_json", yaml=False)
     ex = open_exchange()
-    pool = pools.register(ex, orgs.local_actor(ex, org), _load_json_arg(spec, "pool"))
+    pool = pools.register(ex, orgs.local_actor(ex, org), document)
     print_json(pools.pool_json(pool)) if fmt == Format.json else \
         console.print(f"Registered pool [bold]{pool.name}[/] ({pool.id}) in {pool.region}")
 
@@ -402,6 +440,7 @@ def demo(reset: Annotated[bool, typer.Option(help="Wipe SUANSHU_HOME first")] = 
 
 
 @app.command()
+@handles_errors
 def serve(host: str = "127.0.0.1", port: int = 8000,
           sweep_seconds: Annotated[float, typer.Option(
               envvar="SUANSHU_SWEEP_SECONDS", help="How often open demands past their deadline are closed")] = 30.0,

@@ -30,7 +30,7 @@ def load_json(value: str, what: str):
     try:
         text = value if value.lstrip()[:1] in ("{", "[") else Path(value).read_text(encoding="utf-8")
         return json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8 (UnicodeDecodeError)
         raise UsageError(f"{what}.bad_json", f"{what}: not valid JSON or not a readable file: {exc}") from None
 
 

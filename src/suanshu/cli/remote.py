@@ -20,7 +20,7 @@ from collections.abc import Callable
 import typer
 
 from suanshu.cli import views
-from suanshu.cli.output import Format, console, err_console, print_json, table
+from suanshu.cli.output import Format, check_text, console, err_console, fail, print_json, table
 from suanshu.core.errors import AuthError, NotFound, Refused, SuanshuError, UsageError
 from suanshu.core.money import format_fen, parse_amount
 
@@ -106,6 +106,7 @@ def _remote_first(local: Callable, remote: Callable) -> Callable:
     @functools.wraps(local)
     def command(*args, **kwargs):
         try:
+            check_text(kwargs)
             api = client()
         except SuanshuError as err:
             return _fail(err, kwargs)
@@ -129,11 +130,7 @@ def _remote_first(local: Callable, remote: Callable) -> Callable:
 
 
 def _fail(err: SuanshuError, kwargs: dict):
-    if kwargs.get("fmt") == Format.json:
-        print_json(err.to_dict())
-    else:
-        err_console.print(f"[bold red]error[/] [dim]{err.code}[/]: {err.message}")
-    raise typer.Exit(err.exit_code)
+    fail(err, kwargs.get("fmt"))
 
 
 def install(groups: dict[str, typer.Typer]) -> None:

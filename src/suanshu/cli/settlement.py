@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from suanshu.cli.output import Format, console, handles_errors, print_json
+from suanshu.cli.output import Format, console, handles_errors, print_json, table
 from suanshu.core.errors import NotFound
+from suanshu.core.money import format_fen
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for people, json for scripts")]
+
+
+class Statement(str, Enum):
+    csv = "csv"
+    html = "html"
+    json = "json"
 
 
 def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Callable) -> None:
@@ -56,17 +64,25 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
 
     @audit_app.command("export-checkpoints")
     @handles_errors
-    def audit_export(out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
-        """Every signed checkpoint as JSON lines, each with the public key that verifies it."""
+    def audit_export(out: Annotated[Path | None, typer.Option(help="Write the JSON lines here instead of stdout")] = None,
+                     fmt: FormatOpt = Format.table) -> None:
+        """Every signed checkpoint, each with the public key that verifies it: JSON lines (what
+        `audit verify --checkpoints` reads); --format json prints them as one JSON array instead."""
         from suanshu.audit import checkpoint as checkpoints
 
         ex = open_exchange()
         public = checkpoints.public_key(ex.settings.home)
         with ex.db.transaction() as s:
-            lines = [json.dumps(cp.to_dict() | {"public_key": public}, sort_keys=True)
-                     for cp in checkpoints.stored(s)]
-        text = "".join(line + "\n" for line in lines)
-        out.write_text(text, encoding="utf-8") if out else sys.stdout.write(text)
+            items = [cp.to_dict() | {"public_key": public} for cp in checkpoints.stored(s)]
+        text = "".join(json.dumps(cp, sort_keys=True) + "\n" for cp in items)
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
+            print_json({"checkpoints": len(items), "out": str(out)}) if fmt == Format.json else \
+                console.print(f"{len(items)} checkpoints written to {out}")
+        elif fmt == Format.json:
+            print_json(items)
+        else:
+            sys.stdout.write(text)  # the export itself, to pipe into a file
 
     @audit_app.command("prove")
     @handles_errors
@@ -74,8 +90,10 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
         event: Annotated[str, typer.Argument(help="Entry number, or a subject such as a query id (qry_…)")],
         tree_size: Annotated[int | None, typer.Option(help="Prove against this tree size "
                                                           "(default: the newest checkpoint covering the entry)")] = None,
+        fmt: FormatOpt = Format.table,
     ) -> None:
-        """Print an inclusion proof of EVENT (JSON) that anyone can check with RFC 9162's algorithm."""
+        """An inclusion proof of EVENT that anyone can check with RFC 9162's algorithm (--format json
+        prints the whole proof; docs/ARCHITECTURE.md, "Checking an audit proof")."""
         from sqlalchemy import select
 
         from suanshu.audit import checkpoint as checkpoints
@@ -95,7 +113,15 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
             proof = audit.prove(s, seq, tree_size)
         if signed is not None:
             proof["checkpoint"] = signed.to_dict() | {"public_key": checkpoints.public_key(ex.settings.home)}
-        print_json(proof)
+        if fmt == Format.json:
+            print_json(proof)
+            return
+        table(f"Inclusion proof of audit entry #{proof['seq']}", ["field", "value"],
+              [("leaf index", proof["leaf_index"]), ("tree size", proof["tree_size"]),
+               ("leaf hash", proof["leaf_hash"]), ("root", proof["root"]),
+               ("audit path", f"{len(proof['audit_path'])} hashes"),
+               ("signed checkpoint", f"{signed.time}" if signed else "none yet (run `suanshu audit checkpoint`)")])
+        console.print("--format json prints the whole proof, to check with any RFC 9162 verifier")
 
     @ledger_app.command("verify")
     @handles_errors
@@ -173,8 +199,13 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
         from suanshu.core.orgs import OPERATOR_ORG
         from suanshu.market import billing, orgs
 
+        from suanshu.core.errors import UsageError
+
+        try:
+            events = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:  # ValueError: a line not JSON, a file not UTF-8
+            raise UsageError("billing.bad_usage_file", f"cannot read usage events from {file}: {exc}") from None
         ex = open_exchange()
-        events = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
         out = billing.ingest_usage(ex, orgs.local_actor(ex, OPERATOR_ORG), events)
         print_json(out) if fmt == Format.json else console.print(
             f"{out['new']} new usage events, {out['duplicates']} duplicates dropped")
@@ -182,31 +213,50 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
     @ledger_app.command("invoice")
     @handles_errors
     def ledger_invoice(contract: str,
-                       plan: Annotated[str, typer.Option(help="Price plan JSON (see billing/rating.py)")],
+                       plan: Annotated[str, typer.Option(help="Price plan JSON, inline or a file (see billing/rating.py)")],
                        start: Annotated[str, typer.Option("--from", help="Period start, UTC ISO-8601")],
-                       end: Annotated[str, typer.Option("--to", help="Period end (exclusive)")]) -> None:
+                       end: Annotated[str, typer.Option("--to", help="Period end (exclusive)")],
+                       fmt: FormatOpt = Format.table) -> None:
         """Rate CONTRACT's uninvoiced usage up to the period end and settle it (one linked chain)."""
+        from suanshu.cli import documents
         from suanshu.core.orgs import OPERATOR_ORG
         from suanshu.market import billing, orgs
 
+        rates, period = documents.load(plan, "plan", code="billing.bad_plan", yaml=False), (_when(start), _when(end))
         ex = open_exchange()
-        inv = billing.issue_invoice(ex, orgs.local_actor(ex, OPERATOR_ORG), contract, json.loads(plan),
-                                    _when(start), _when(end))
+        inv = billing.issue_invoice(ex, orgs.local_actor(ex, OPERATOR_ORG), contract, rates, *period)
         with ex.db.transaction() as s:
-            print_json(billing.invoice_json(s, inv))
+            out = billing.invoice_json(s, inv)
+        if fmt == Format.json:
+            print_json(out)
+            return
+        table(f"Invoice {out['id']} for {out['contract']}, {out['period_start']} to {out['period_end']}",
+              ["kind", "description", "quantity", "amount"],
+              [(x["kind"], x["description"], x["quantity"], format_fen(x["amount_fen"])) for x in out["lines"]])
+        console.print(f"Total {format_fen(out['total_fen'])} (provider {format_fen(out['provider_fen'])}, "
+                      f"operator {format_fen(out['operator_fen'])}) over {out['events']} usage events")
 
     @ledger_app.command("statement")
     @handles_errors
     def ledger_statement(org: str, start: Annotated[str, typer.Option("--from")], end: Annotated[str, typer.Option("--to")],
-                         as_: Annotated[str, typer.Option("--as", help="csv | html | json")] = "csv",
-                         out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+                         as_: Annotated[Statement | None, typer.Option(
+                             "--as", help="csv | html | json (default: json with --format json, else csv)")] = None,
+                         out: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+                         fmt: FormatOpt = Format.table) -> None:
         """ORG's cash statement over [--from, --to): CSV, a printable HTML page, or JSON."""
         from suanshu.market import billing
 
-        st = billing.statement(open_exchange(), None, org, _when(start), _when(end))
-        text = {"csv": billing.statement_csv, "html": billing.statement_html,
-                "json": lambda x: json.dumps(x, ensure_ascii=False, indent=2) + "\n"}[as_](st)
-        out.write_text(text, encoding="utf-8") if out else sys.stdout.write(text)
+        period = _when(start), _when(end)
+        st = billing.statement(open_exchange(), None, org, *period)
+        kind = as_ or (Statement.json if fmt == Format.json else Statement.csv)
+        text = {Statement.csv: billing.statement_csv, Statement.html: billing.statement_html,
+                Statement.json: lambda x: json.dumps(x, ensure_ascii=False, indent=2) + "\n"}[kind](st)
+        if out is None:
+            sys.stdout.write(text)
+            return
+        out.write_text(text, encoding="utf-8")
+        print_json({"org": org, "as": kind.value, "out": str(out)}) if fmt == Format.json else \
+            console.print(f"{kind.value} statement of {org} written to {out}")
 
     @ledger_app.command("reconcile")
     @handles_errors

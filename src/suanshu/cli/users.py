@@ -63,9 +63,10 @@ def register(app: typer.Typer, open_exchange: Callable) -> None:
 
     @user_app.command("disable")
     @handles_errors
-    def disable(username: str) -> None:
+    def disable(username: str, fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
         """Disable a user and end their console sessions at once."""
         from suanshu.market import users
 
         users.disable_user(open_exchange(), None, username)
-        console.print(f"Disabled {username}")
+        print_json({"username": username, "disabled": True}) if fmt == Format.json else \
+            console.print(f"Disabled {username}")

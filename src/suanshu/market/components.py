@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, or_, select
@@ -20,6 +21,7 @@ from suanshu.core import text
 from suanshu.core.clock import iso, utcnow
 from suanshu.core.errors import NotFound, Refused, UsageError
 from suanshu.core.ids import new_id
+from suanshu.core.money import MAX_FEN, format_fen
 from suanshu.core.orgs import Role
 from suanshu.market import assets as asset_service
 from suanshu.market.actors import Actor
@@ -150,11 +152,17 @@ def publish(ex: Exchange, actor: Actor, spec: ComponentSpec, *, state: str = "li
         raise UsageError("component.bad_name", f"component name {spec.name!r}: lowercase letters, digits, _")
     if spec.price_fen < 0:
         raise UsageError("money.negative", "the price must not be negative")
+    if spec.price_fen > MAX_FEN:  # a larger one would overflow the BIGINT column at the insert
+        raise UsageError("money.invalid", f"the price is above the most an amount may be, {format_fen(MAX_FEN)}")
     text.check_length("title", spec.title, text.TITLE)
     text.check_length("description", spec.description, text.BODY)
     text.check_tags(list(spec.tags))
     rules = desensitize.validate_rules(spec.desensitize or {})
-    policy = Policy.from_dict({"table": spec.name, **spec.policy})
+    if not isinstance(spec.policy, Mapping):
+        raise UsageError("policy.invalid", f"a policy is a mapping of keys to values, not {type(spec.policy).__name__}")
+    # Buyers query the component by its name, so that is its table, whatever table the policy
+    # named when its provider tried it on a local file with `suanshu analyze`.
+    policy = Policy.from_dict({**spec.policy, "table": spec.name})
     with ex.db.transaction() as s:
         asset = asset_service.get_asset(s, actor, spec.asset)
     projection = check_projection(spec.sql or f"SELECT * FROM {quote(asset.name)}", {asset.name})
