@@ -144,3 +144,35 @@ def test_bad_compute_needs_are_refused_with_a_code(browser_for, weather_listed):
     assert r.status_code == 422 and "demand.invalid" in r.text
     r = post_demand(insurer, cpu="4")  # no hours
     assert r.status_code == 422 and "demand.invalid" in r.text
+
+
+def test_the_inbox_speaks_the_viewers_language(browser_for, exchange, weather_listed):
+    from suanshu.market import demands
+    from suanshu.market.tables import Notification
+
+    insurer, meteo = browser_for("insurer"), browser_for("meteo")
+    url = post_demand(insurer).headers["location"]
+    demand_id = url.rsplit("/", 1)[1]
+    page = meteo.get(url).text
+    meteo.post(f"{url}/bids", data={"csrf_token": csrf_of(page), "offer": f"component:{weather_listed.id}",
+                                    "price": "1.50"})
+    board = insurer.get(url).text
+    bid_id = re.search(r'name="bid" value="(bid_[^"]+)"', board).group(1)
+    insurer.post(f"{url}/accept", data={"csrf_token": csrf_of(board), "bid": bid_id})
+    with exchange.db.transaction() as s:  # a row written before notifications kept their parameters
+        s.add(Notification(id="ntf_0old", org_id=orgs.local_actor(exchange, "hunan-meteo").org_id,
+                           kind="demand.match", subject=demand_id,
+                           message="新的场景需求与您的产品或算力匹配：旧需求"))
+
+    english = browser_for("meteo", lang="en").get("/demands").text
+    assert "A new demand matches your components or pools: 长沙 2023 年逐时天气" in english
+    assert "Your bid on the demand “长沙 2023 年逐时天气” won" in english
+    assert "与您的产品或算力匹配：长沙" not in english and "已中标" not in english
+    assert "新的场景需求与您的产品或算力匹配：旧需求" in english  # shown as stored
+    chinese = meteo.get("/demands").text
+    assert "新的场景需求与您的产品或算力匹配：长沙 2023 年逐时天气" in chinese
+    assert "您对需求“长沙 2023 年逐时天气”的报价已中标" in chinese
+    # the API and CLI keep their text
+    texts = [demands.notification_json(n)["message"]
+             for n in demands.notifications(exchange, orgs.local_actor(exchange, "hunan-meteo"))]
+    assert "您对需求“长沙 2023 年逐时天气”的报价已中标" in texts and "新的场景需求与您的产品或算力匹配：旧需求" in texts

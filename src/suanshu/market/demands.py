@@ -17,6 +17,7 @@ demand past its deadline that no job used.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -126,12 +127,42 @@ def post(ex: Exchange, actor: Actor, spec: DemandSpec) -> Demand:
                               pool_id=b.pool, price_fen=b.price_fen, note="price plan", auto=True,
                               detail={**b.as_dict(), "auction": rec.id}, state="submitted"))
         for org_id in demand.matches["orgs"]:
-            _notify(s, org_id, "demand.match", demand_id, f"新的场景需求与您的产品或算力匹配：{demand.title}")
+            _notify(s, org_id, "demand.match", demand_id, title=demand.title)
     return demand
 
 
-def _notify(s: Session, org_id: str, kind: str, subject: str, message: str) -> None:
+# What a notification says, by sentence (the kind, or bid.lapsed): the API's and CLI's text. A row keeps
+# the sentence and its parameters as JSON in ``message``, so the console says it in the viewer's language
+# (web/demands.py); rows written before hold the Chinese text itself and are shown as they are.
+NOTICES = {
+    "demand.match": "新的场景需求与您的产品或算力匹配：{title}",
+    "bid.received": "{bidder} 对需求“{title}”报价",
+    "bid.accepted": "您对需求“{title}”的报价已中标",
+    "bid.rejected": "您对需求“{title}”的报价未中标",
+    "bid.lapsed": "需求“{title}”已过期，报价失效",
+    "demand.expired": "您的需求“{title}”已过期关闭",
+}
+
+
+def _notify(s: Session, org_id: str, kind: str, subject: str, say: str | None = None, **params: str) -> None:
+    message = json.dumps({"say": say or kind, **params}, ensure_ascii=False)
     s.add(Notification(id=new_id("ntf"), org_id=org_id, kind=kind, subject=subject, message=message))
+
+
+def notice(n: Notification) -> tuple[str, dict[str, str]] | None:
+    """A notification's sentence and parameters; None for a row written as plain text."""
+    try:
+        data = json.loads(n.message)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("say") not in NOTICES:
+        return None
+    return data["say"], {k: str(v) for k, v in data.items() if k != "say"}
+
+
+def notice_text(n: Notification) -> str:
+    found = notice(n)
+    return NOTICES[found[0]].format_map(found[1]) if found else n.message
 
 
 # -- bidding --------------------------------------------------------------------------------------
@@ -196,7 +227,7 @@ def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component
         audit.append(s, actor=actor.label, action="bid.submit", subject=row.id,
                      payload={"demand": demand.id, "bidder": actor.org_id, "kind": kind,
                               "component": row.component_id, "pool": row.pool_id, "price_fen": price_fen})
-        _notify(s, demand.buyer_org_id, "bid.received", demand.id, f"{actor.org_name} 对需求“{demand.title}”报价")
+        _notify(s, demand.buyer_org_id, "bid.received", demand.id, bidder=actor.org_name, title=demand.title)
     return row
 
 
@@ -312,8 +343,7 @@ def _close(s: Session, actor: Actor, demand: Demand, bids: list[Bid], chosen: li
         if b.state != "submitted":
             continue
         b.state = "accepted" if b.id in won else "rejected"
-        _notify(s, b.bidder_org_id, f"bid.{b.state}", demand.id,
-                f"您对需求“{demand.title}”的报价{'已中标' if b.id in won else '未中标'}")
+        _notify(s, b.bidder_org_id, f"bid.{b.state}", demand.id, title=demand.title)
     demand.state, demand.awarded, demand.closed_at = "awarded", award, utcnow()
     audit.append(s, actor=actor.label, action="demand.award", subject=demand.id,
                  payload={**award, "prices_fen": {b.id: b.price_fen for b in chosen}})
@@ -334,8 +364,8 @@ def sweep(ex: Exchange, *, now: datetime | None = None, actor_label: str = "syst
             lapsed = list(s.scalars(select(Bid).where(Bid.demand_id == demand.id, Bid.state == "submitted")))
             for b in lapsed:
                 b.state = "lapsed"
-                _notify(s, b.bidder_org_id, "demand.expired", demand.id, f"需求“{demand.title}”已过期，报价失效")
-            _notify(s, demand.buyer_org_id, "demand.expired", demand.id, f"您的需求“{demand.title}”已过期关闭")
+                _notify(s, b.bidder_org_id, "demand.expired", demand.id, "bid.lapsed", title=demand.title)
+            _notify(s, demand.buyer_org_id, "demand.expired", demand.id, title=demand.title)
             audit.append(s, actor=actor_label, action="demand.expire", subject=demand.id,
                          payload={"deadline": iso(demand.deadline), "lapsed_bids": [b.id for b in lapsed]})
             closed.append(demand.id)
@@ -443,5 +473,5 @@ def mark_read(ex: Exchange, actor: Actor, notification_id: str) -> Notification:
 
 
 def notification_json(n: Notification) -> dict:
-    return {"id": n.id, "kind": n.kind, "subject": n.subject, "message": n.message, "read": n.read,
+    return {"id": n.id, "kind": n.kind, "subject": n.subject, "message": notice_text(n), "read": n.read,
             "created_at": iso(n.created_at)}

@@ -18,9 +18,24 @@ from suanshu.core.orgs import Role
 from suanshu.market import components, demands, workspace
 from suanshu.web import errors
 from suanshu.web.auth import Posted, User, need
+from suanshu.web.i18n import _
 from suanshu.web.render import page
 
 router = APIRouter(include_in_schema=False)
+NOTICES = {  # market.demands.NOTICES in the page's language
+    "demand.match": lambda: _("A new demand matches your components or pools: %(title)s"),
+    "bid.received": lambda: _("%(bidder)s bid on your demand “%(title)s”"),
+    "bid.accepted": lambda: _("Your bid on the demand “%(title)s” won"),
+    "bid.rejected": lambda: _("Your bid on the demand “%(title)s” was not chosen"),
+    "bid.lapsed": lambda: _("The demand “%(title)s” passed its deadline; your bid lapsed"),
+    "demand.expired": lambda: _("Your demand “%(title)s” passed its deadline and closed"),
+}
+
+
+def notice_text(n) -> str:
+    """A notification in the viewer's language; a row stored as plain text is shown as it is."""
+    found = demands.notice(n)
+    return NOTICES[found[0]]() % found[1] if found else n.message
 
 
 def _deadline(text: str) -> datetime:
@@ -73,7 +88,7 @@ def _bid_choices(ex, who) -> dict:
 def _demands(request: Request, who, status: int = 200, **extra):
     ex = request.app.state.exchange
     mine = [d for d in demands.list_demands(ex, who.actor, mine=True) if d.buyer_org_id == who.actor.org_id]
-    inbox = demands.notifications(ex, who.actor)
+    inbox = [(n, notice_text(n)) for n in demands.notifications(ex, who.actor)]
     return page(request, "demands.html", status_code=status, mine=mine, inbox=inbox, **({"form": {}} | extra))
 
 
