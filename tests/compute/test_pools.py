@@ -26,6 +26,7 @@ def test_transfer_defaults_to_own_region_only():
     (("region",), " "), (("price", "cpu_hour"), -1), (("price", "accelerator_hour"), {}),
     (("accelerators",), {"Bad Name": 1}), (("name",), "Has Space"), (("executor",), "ssh://x"),
     (("transfer_fen_per_gb",), {"湖南-长沙": 0.5}), (("surprise",), 1),
+    (("price", "cpu_hour"), 10**23), (("cpu",), 10**13),  # far past any pool: a typo
 ])
 def test_invalid_pools_are_refused(path, value):
     spec = copy.deepcopy(POOL)

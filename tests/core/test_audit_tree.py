@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from suanshu.audit import checkpoint, log, merkle
 from suanshu.audit.models import AuditEvent, AuditTree
+from suanshu.core.errors import NotFound
 
 
 def _mth(leaves):  # RFC 6962 §2.1 written out recursively, as a reference
@@ -81,6 +82,13 @@ def test_inclusion_proof_checks_against_a_signed_checkpoint(db, settings):
                                    [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(cp.root))
     assert checkpoint.check_signature(cp, checkpoint.public_key(settings.home))
     assert json.loads(proof["entry"])["seq"] == 7
+    with db.transaction() as s:  # a tree that does not hold the entry, or is not there yet: the size is wrong
+        codes = []
+        for seq, size in ((7, 6), (7, 100), (99, None)):
+            with pytest.raises(NotFound) as err:
+                log.prove(s, seq, size)
+            codes.append(err.value.code)
+    assert codes == ["audit.bad_tree_size", "audit.bad_tree_size", "audit.entry_not_found"]
 
 
 def test_checkpoints_verify_and_are_exported(db, settings):

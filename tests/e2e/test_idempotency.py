@@ -121,6 +121,11 @@ def test_contract_and_query_replays_charge_once(api, tmp_path):
     proof = client.get(f"/api/v1/audit/proof/{receipt['audit_seq']}", headers=h(buyer)).json()
     assert proof["leaf_index"] == receipt["audit_leaf_index"]
     assert client.get(f"/api/v1/audit/proof/{receipt['audit_seq']}", headers=h(meteo)).status_code == 404
+    # ... and by the buyer's other tokens: a receipt stays provable after a token is rotated
+    other = client.post("/api/v1/tokens", headers=h(buyer), json={"name": "rotated", "roles": ["buyer"]})
+    assert other.status_code == 201, other.text
+    again = client.get(f"/api/v1/audit/proof/{receipt['audit_seq']}", headers=h(other.json()["token"]))
+    assert again.status_code == 200 and again.json()["leaf_index"] == receipt["audit_leaf_index"]
 
 
 def test_bad_key_is_refused(api):

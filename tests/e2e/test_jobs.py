@@ -103,6 +103,10 @@ def test_a_job_through_the_api(settings, sources):
         bill = job["receipt"]
         assert bill["price_fen"] == 300 + bill["compute_fen"] + bill["transfer_fen"]
         assert bill["data_provider_fen"] + bill["compute_provider_fen"] + bill["operator_fen"] == bill["price_fen"]
+        # the exchange's runner made the receipt's entry; the buyer may still prove it, others not
+        proof = client.get(f"/api/v1/audit/proof/{bill['audit_seq']}", headers=auth(buyer))
+        assert proof.status_code == 200 and proof.json()["leaf_index"] == bill["audit_leaf_index"]
+        assert client.get(f"/api/v1/audit/proof/{bill['audit_seq']}", headers=auth(hpc)).status_code == 404
         assert [j["id"] for j in client.get("/api/v1/jobs", headers=auth(buyer)).json()["items"]] == [job["id"]]
         assert client.get("/api/v1/jobs", headers=auth(hpc)).json()["items"] == []  # not a party to it
 

@@ -43,7 +43,15 @@ def create_app(ex: Exchange) -> FastAPI:
     async def invalid_request(_request: Request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", []))
+        if first.get("type") == "json_invalid":  # not JSON at all: malformed, as invalid UTF-8 is
+            return error(400, "request.malformed", f"the body is not JSON ({first.get('ctx', {}).get('error', where)})")
         return error(422, "request.invalid", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def not_unicode_text(_request: Request, _err: UnicodeEncodeError):
+        # JSON may escape half of a surrogate pair ("\ud800"): valid JSON, but no text to store or hash.
+        # It fails where the text is first encoded, before anything commits.
+        return error(422, "text.not_utf8", "a string holds a lone surrogate (\\ud800-\\udfff): send Unicode text")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, err: StarletteHTTPException):

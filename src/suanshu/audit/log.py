@@ -374,8 +374,10 @@ def prove(session: Session, seq: int, tree_size: int | None = None) -> dict:
     ev = session.get(AuditEvent, seq)
     tree = head(session)
     size = tree.size if tree_size is None else tree_size
-    if ev is None or not 1 <= seq <= size <= tree.size:
-        raise NotFound("audit.entry_not_found", f"no audit entry {seq} in a tree of {size} entries")
+    if ev is None or not 1 <= seq <= tree.size:
+        raise NotFound("audit.entry_not_found", f"no audit entry {seq} in a tree of {tree.size} entries")
+    if not seq <= size <= tree.size:
+        raise NotFound("audit.bad_tree_size", f"a proof of entry {seq} needs a tree size from {seq} to {tree.size}")
     t = merkle.Tree(leaf_hashes(session, size))
     body = event_entry(ev)
     return {"seq": ev.seq, "leaf_index": leaf_index(ev), "tree_size": size,

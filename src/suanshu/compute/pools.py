@@ -26,9 +26,16 @@ def _bad(reason: str) -> UsageError:
     return UsageError("pool.invalid", f"pool: {reason}")
 
 
+# Far above any real pool (10^12 cores, ¥10 billion an hour), far below where a job's cost
+# (hours x count x price) leaves 64-bit integers.
+LARGEST = 10**12
+
+
 def _count(value, what: str, *, positive: bool = False) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < (1 if positive else 0):
         raise _bad(f"{what} must be a {'positive' if positive else 'non-negative'} integer, got {value!r}")
+    if value > LARGEST:
+        raise _bad(f"{what} is {value:,}; at most {LARGEST:,}")
     return value
 
 

@@ -12,18 +12,34 @@ from sqlalchemy import func, or_, select
 
 from suanshu.audit.models import AuditEvent
 from suanshu.core.errors import UsageError
-from suanshu.core.orgs import Organization, Role
+from suanshu.core.orgs import Organization, Principal, Role
 from suanshu.market import contracts as contract_service
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
 from suanshu.market.models import Component, Contract, QueryRun
 from suanshu.market.paging import window
+from suanshu.market.users import User
 
 AUDIT_PAGE = 50
 
 
 def _sees_all(actor: Actor) -> bool:
     return actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR)
+
+
+def may_see_entry(s, actor: Actor, ev: AuditEvent) -> bool:
+    """Whether the actor may read (and prove) an audit entry: the operator and auditors any; an org
+    the entries any of its principals made (every API token, every console user, the local data
+    dir: a receipt stays provable after its token is rotated) and those about a contract it bought
+    (its jobs' receipts are made by the exchange's own runner)."""
+    if _sees_all(actor) or ev.actor in (actor.label, f"local:{actor.org_name}"):
+        return True
+    if s.scalar(select(Principal.id).where(Principal.id == ev.actor, Principal.org_id == actor.org_id)) or \
+            s.scalar(select(User.id).where(User.id == ev.actor, User.org_id == actor.org_id)):
+        return True
+    contract_id = ev.payload.get("contract") if isinstance(ev.payload, dict) else None
+    contract = s.get(Contract, contract_id) if isinstance(contract_id, str) else None
+    return contract is not None and contract.buyer_org_id == actor.org_id
 
 
 def my_components(ex: Exchange, actor: Actor) -> list[Component]:

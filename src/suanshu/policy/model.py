@@ -58,6 +58,7 @@ def fold(identifier: str) -> str:
 
 
 _SIMPLE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+LARGEST = 10**9  # a group size or row cap beyond any table: larger is a typo, and no integer column holds it
 _KEYS = {"mode", "table", "columns", "aggregates", "min_group_size", "dp", "entity", "max_rows",
          "purpose", "expiry", "residency", "job"}
 _REQUIRED = {"aggregate": {"mode", "table", "columns", "min_group_size"},
@@ -128,9 +129,9 @@ class JobTerms:
             raise _invalid(f"job must be an object with some of {sorted(known)}")
         ints = {k: d.get(k, getattr(cls, k)) for k in ("max_cpu", "max_memory_gb", "max_output_bytes")}
         accel = d.get("accelerators", {})
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in ints.values()) or \
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= LARGEST**2 for v in ints.values()) or \
                 not isinstance(accel, Mapping) or \
-                not all(isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                not all(isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= LARGEST
                         for t, n in accel.items()):
             raise _invalid("job: max_cpu, max_memory_gb, max_output_bytes are integers >= 1; "
                            "accelerators is {type: count}")
@@ -257,8 +258,8 @@ class Policy:
 
         k = d.get("min_group_size")
         # bool is an int in Python; `true` is not a group size.
-        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 2):
-            raise _invalid(f"min_group_size must be an integer >= 2, got {k!r}")
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= LARGEST):
+            raise _invalid(f"min_group_size must be an integer from 2 to {LARGEST:,}, got {k!r}")
 
         entity = d.get("entity")
         if entity is not None and (not isinstance(entity, str) or fold(entity) not in seen):
@@ -270,8 +271,9 @@ class Policy:
         dp = _parse_dp(d["dp"], columns, seen) if mode == "dp" else None
 
         max_rows = d.get("max_rows", DEFAULT_EXTRACT_MAX_ROWS if mode == "extract" else None)
-        if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1):
-            raise _invalid(f"max_rows must be a positive integer, got {max_rows!r}")
+        if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool)
+                                     or not 1 <= max_rows <= LARGEST):
+            raise _invalid(f"max_rows must be an integer from 1 to {LARGEST:,}, got {max_rows!r}")
 
         return cls(mode=mode, table=table, columns=columns, aggregates=frozenset(aggregates), min_group_size=k,
                    dp=dp, entity=seen[fold(entity)] if entity else None, max_rows=max_rows,

@@ -226,6 +226,9 @@ def _parse_one(sql: str) -> exp.Expression:
         raise UsageError("query.parse_error", f"could not parse the query: {first_line}") from None
     if len(statements) != 1:
         raise Refused("query.not_single_select", f"expected exactly one statement, got {len(statements)}")
+    if isinstance(statements[0], exp.Condition | exp.Alias | exp.Identifier | exp.Star):
+        # sqlglot reads a bare expression as a statement ("SELEC city": column SELEC aliased city)
+        raise UsageError("query.parse_error", f"not a SQL statement: {sql.strip()[:40]!r}; a query starts with SELECT")
     return statements[0]
 
 

@@ -9,6 +9,7 @@ from suanshu.audit import checkpoint, log
 from suanshu.audit.models import AuditEvent
 from suanshu.core.errors import NotFound
 from suanshu.core.orgs import Role
+from suanshu.market import workspace
 
 router = APIRouter(tags=["audit"])
 
@@ -25,11 +26,11 @@ def verify(ex: ExchangeDep, actor: ActorDep) -> dict:
 def proof(ex: ExchangeDep, actor: ActorDep, seq: Annotated[int, Path(ge=1, le=MAX_INT)],
           tree_size: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None) -> dict:
     """An RFC 9162 inclusion proof of entry ``seq`` (receipts carry their entry number); check it
-    against a signed checkpoint from ``/audit/checkpoints``. An org may prove the entries it
-    made; the operator and auditors any entry."""
+    against a signed checkpoint from ``/audit/checkpoints``. An org may prove the entries any of
+    its tokens or users made and those about the contracts it bought; the operator and auditors any."""
     with ex.db.transaction() as s:
         ev = s.get(AuditEvent, seq)
-        if ev is None or not (actor.has(Role.OPERATOR) or actor.has(Role.AUDITOR) or ev.actor == actor.label):
+        if ev is None or not workspace.may_see_entry(s, actor, ev):
             raise NotFound("audit.entry_not_found", f"no audit entry {seq} visible to {actor.org_name}")
         return log.prove(s, seq, tree_size)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -19,7 +19,7 @@ class ComponentIn(BaseModel):
     asset: str = Field(description="Asset id or name in the caller's vault")
     sql: str | None = Field(None, description="Projection over the asset; default all columns")
     policy: dict = Field(examples=[{"mode": "aggregate", "columns": {"city": "dimension"}, "min_group_size": 10}])
-    price_fen: int = Field(ge=0, le=MAX_INT)
+    price_fen: StrictInt = Field(ge=0, le=MAX_INT)
     desensitize: dict = Field(default_factory=dict, examples=[{"phone": {"method": "mask"}}])
     title: str = ""
     description: str = ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -15,7 +15,7 @@ router = APIRouter(tags=["contracts"])
 
 class ContractIn(BaseModel):
     component: str = Field(description="Component id, or the name of a listed component")
-    budget_fen: int = Field(gt=0, le=MAX_INT, description="Held in escrow at signing")
+    budget_fen: StrictInt = Field(gt=0, le=MAX_INT, description="Held in escrow at signing")
     purpose: str = ""
     days: int = Field(365, ge=1, le=contracts.MAX_DAYS)
 

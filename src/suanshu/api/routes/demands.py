@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -25,7 +25,7 @@ class DemandIn(BaseModel):
                                  "arch, residency, data, nodes); id optional",
                                  examples=[{"cpu": 64, "memory_gb": 512, "accelerators": {"ascend-910b": 8}, "hours": 60}])
     purpose: str = ""
-    budget_fen: int = Field(gt=0, le=MAX_INT)
+    budget_fen: StrictInt = Field(gt=0, le=MAX_INT)
     deadline: datetime = Field(description="UTC ISO-8601")
 
 
@@ -34,7 +34,7 @@ class NewComponentIn(BaseModel):
     asset: str
     sql: str | None = None
     policy: dict
-    price_fen: int = Field(ge=0, le=MAX_INT)
+    price_fen: StrictInt = Field(ge=0, le=MAX_INT)
     desensitize: dict = Field(default_factory=dict)
     title: str = ""
     description: str = ""
@@ -43,7 +43,7 @@ class NewComponentIn(BaseModel):
 
 
 class BidIn(BaseModel):
-    price_fen: int = Field(ge=0, le=MAX_INT, description="data: per query; compute: for the whole job")
+    price_fen: StrictInt = Field(ge=0, le=MAX_INT, description="data: per query; compute: for the whole job")
     component: str | None = None
     pool: str | None = None
     new_component: NewComponentIn | None = Field(None, description="publish a component now and bid with it")
@@ -55,8 +55,8 @@ class AcceptIn(BaseModel):
 
 
 class OfferIn(BaseModel):
-    floor_fen: int | None = Field(None, ge=0, le=MAX_INT)
-    ceiling_fen: int | None = Field(None, ge=0, le=MAX_INT)
+    floor_fen: StrictInt | None = Field(None, ge=0, le=MAX_INT)
+    ceiling_fen: StrictInt | None = Field(None, ge=0, le=MAX_INT)
     ready_hours: int = Field(0, ge=0, le=MAX_INT)
     enabled: bool = True
 

@@ -6,7 +6,7 @@ import base64
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -24,8 +24,8 @@ pq.write_table(t.group_by("city").aggregate([("temperature_c", "mean")]),
 class JobIn(BaseModel):
     program: str = Field(description="Python source; reads $SUANSHU_DATA/<table>.parquet, writes to "
                                      "$SUANSHU_OUTPUT", examples=[EXAMPLE_PROGRAM])
-    cpu: int = Field(1, ge=1, le=MAX_INT)
-    memory_gb: int = Field(1, ge=1, le=MAX_INT)
+    cpu: StrictInt = Field(1, ge=1, le=MAX_INT)
+    memory_gb: StrictInt = Field(1, ge=1, le=MAX_INT)
     hours: float = Field(1.0, gt=0, description="Wall-time limit; the hold covers this many hours")
     accelerators: dict[str, int] = Field(default_factory=dict, examples=[{"ascend-910b": 1}])
 

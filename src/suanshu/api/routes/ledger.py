@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -12,7 +12,7 @@ router = APIRouter(tags=["ledger"])
 
 class DepositIn(BaseModel):
     org: str = Field(description="Org name")
-    amount_fen: int = Field(gt=0, le=MAX_INT)
+    amount_fen: StrictInt = Field(gt=0, le=MAX_INT)
     reference: str = ""
 
 
