@@ -150,3 +150,13 @@ def test_cli_user_create_reads_the_password_from_stdin(tmp_path, monkeypatch):
     assert '"roles": [\n    "buyer"\n  ]' in r.output
     r = runner.invoke(cli, ["user", "create", "acme", "bob", "--password-stdin"], input="short\n")
     assert r.exit_code == 2 and "user.weak_password" in r.output
+
+
+def test_a_form_missing_a_field_gets_a_page_not_json(browser_for):
+    client = browser_for("insurer")
+    token = csrf_of(client.get("/catalog").text)
+    r = client.post("/contracts/ctr_x/query", data={"csrf_token": token})  # no sql
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "request.invalid" in r.text and "<html" in r.text
+    api = client.post("/api/v1/contracts/ctr_x/queries", json={})  # the API still answers JSON
+    assert api.headers["content-type"] == "application/json"

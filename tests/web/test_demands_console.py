@@ -54,6 +54,9 @@ def test_post_bid_compare_accept_and_the_contract_appears(browser_for, exchange,
                                          "price": "1.50", "note": "含2023全年"}, follow_redirects=False)
     assert r.status_code == 303, r.text
 
+    # the buyer's inbox says a bid arrived (a buyer has an inbox too)
+    news = insurer.get("/demands").text
+    assert "收件箱" in news and "hunan-meteo" in news and f'href="/demands/{demand_id}"' in news
     # the buyer sees the bid with bidder, kind, component, price and note, and an Accept button
     board = insurer.get(url).text
     row = re.search(r"<tr><td>hunan-meteo</td>.*?</tr>", board, re.S).group(0)

@@ -31,6 +31,7 @@ def create_app(ex: Exchange) -> FastAPI:
     for module in (orgs, tokens, vault, components, review, contracts, pools, ledger, audit, catalog, demands, jobs):
         app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
 
+    from suanshu.web.console import error_page as console_error
     from suanshu.web.console import install as install_console
 
     install_console(app)  # console views, /static files, sign-in redirects
@@ -40,9 +41,11 @@ def create_app(ex: Exchange) -> FastAPI:
         return JSONResponse(err.to_dict(), status_code=err.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, err: RequestValidationError):
+    async def invalid_request(request: Request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", []))
+        if not request.url.path.startswith(API + "/"):  # a console page: a page, not JSON
+            return console_error(request, 422, "request.invalid", f"{where}: {first.get('msg', 'invalid request')}")
         if first.get("type") == "json_invalid":  # not JSON at all: malformed, as invalid UTF-8 is
             return error(400, "request.malformed", f"the body is not JSON ({first.get('ctx', {}).get('error', where)})")
         return error(422, "request.invalid", f"{where}: {first.get('msg', 'invalid request')}")

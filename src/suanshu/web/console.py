@@ -66,6 +66,13 @@ class _LanguageMiddleware:
         await self.app(scope, receive, send)
 
 
+def error_page(request: Request, status: int, code: str, message: str):
+    """A console request the service refused before any view ran (a parameter of the wrong type)."""
+    box = {"title": _("That did not work"), "code": code, "message": message,
+           "next": _("Fix the input and try again; if it keeps failing, tell the exchange operator the code shown.")}
+    return page(request, "message.html", status_code=status, error=box)
+
+
 def install(app: FastAPI) -> None:
     """Mount the console (views, static files, error pages) on the API's app."""
     from suanshu.web import (account, audit_log, catalog, compose, contracts, dashboard, demands, jobs, pools,
