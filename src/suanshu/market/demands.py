@@ -17,7 +17,6 @@ demand past its deadline that no job used.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -145,24 +144,17 @@ NOTICES = {
 
 
 def _notify(s: Session, org_id: str, kind: str, subject: str, say: str | None = None, **params: str) -> None:
-    message = json.dumps({"say": say or kind, **params}, ensure_ascii=False)
-    s.add(Notification(id=new_id("ntf"), org_id=org_id, kind=kind, subject=subject, message=message))
+    say = say or kind
+    s.add(Notification(id=new_id("ntf"), org_id=org_id, kind=kind, subject=subject,
+                       message=NOTICES[say].format_map(params), params={"say": say, **params}))
 
 
 def notice(n: Notification) -> tuple[str, dict[str, str]] | None:
-    """A notification's sentence and parameters; None for a row written as plain text."""
-    try:
-        data = json.loads(n.message)
-    except ValueError:
-        return None
+    """A notification's sentence and parameters; None for a row written before they were kept."""
+    data = n.params
     if not isinstance(data, dict) or data.get("say") not in NOTICES:
         return None
     return data["say"], {k: str(v) for k, v in data.items() if k != "say"}
-
-
-def notice_text(n: Notification) -> str:
-    found = notice(n)
-    return NOTICES[found[0]].format_map(found[1]) if found else n.message
 
 
 # -- bidding --------------------------------------------------------------------------------------
@@ -473,5 +465,5 @@ def mark_read(ex: Exchange, actor: Actor, notification_id: str) -> Notification:
 
 
 def notification_json(n: Notification) -> dict:
-    return {"id": n.id, "kind": n.kind, "subject": n.subject, "message": notice_text(n), "read": n.read,
+    return {"id": n.id, "kind": n.kind, "subject": n.subject, "message": n.message, "read": n.read,
             "created_at": iso(n.created_at)}

@@ -64,7 +64,8 @@ class Notification(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))  # demand.match | bid.received | bid.accepted | demand.expired ...
     subject: Mapped[str] = mapped_column(String(40))  # the demand (or bid) it is about
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the sentence in Chinese (what the API and CLI print)
+    params: Mapped[dict | None] = mapped_column(default=None)  # {"say": sentence kind, "title": …}: any language
     read: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
