@@ -154,7 +154,7 @@ def test_component_show_in_both_formats(world):
 def test_ids_print_whole_in_an_80_column_table(world):
     cmp_id = publish(world, POLICY_YAML)[1]["id"]
     status, out, _ = world("review", "list")
-    assert status == 0 and cmp_id in out
+    assert status == 0 and cmp_id in out and "org_" not in out  # the org by name, not a second id
     asset_id = world.json("vault", "list", "meteo")[1][0]["id"]
     assert asset_id in world("vault", "list", "meteo")[1]
 
@@ -166,6 +166,9 @@ def test_publish_takes_the_policy_as_analyze_does(world, tmp_path):
     assert body["policy"]["columns"]["city"] == "dimension"
     status, body = publish(world, POLICY_YAML.replace("5", "6"))  # inline YAML
     assert status == 0 and body["policy"]["min_group_size"] == 6
+    job = "{mode: job, columns: {city: dimension, temperature_c: aggregate}, job: {max_cpu: 2, max_hours: 1}}"
+    status, body = publish(world, job)  # the README's job-mode component: inline YAML flow style
+    assert status == 0 and body["policy"]["mode"] == "job", body
 
 
 @pytest.mark.parametrize("policy", [

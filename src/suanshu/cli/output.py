@@ -33,17 +33,20 @@ _ID = re.compile(r"(?:[a-z]+_)?[0-9a-f]{32}")
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable]) -> None:
-    """A Rich table; id columns print whole however narrow the terminal (others wrap to make room),
-    where Rich would otherwise cut them to ``cmp_01a23…``."""
+    """A Rich table that never cuts a cell to ``cmp_01a23…``: the first id column (the row's own,
+    which people copy into the next command) prints on one line however narrow the terminal;
+    other cells fold over lines when they must."""
     columns = list(columns)
     cells = [["" if v is None else str(v) for v in r] for r in rows]
     t = Table(title=title, title_justify="left")
+    whole = False
     for i, c in enumerate(columns):
         values = [r[i] for r in cells if r[i]]
-        if values and all(_ID.fullmatch(v) for v in values):
+        if not whole and values and all(_ID.fullmatch(v) for v in values):
             t.add_column(c, no_wrap=True, min_width=max(map(len, values)))
+            whole = True
         else:
-            t.add_column(c)
+            t.add_column(c, overflow="fold")
     for r in cells:
         t.add_row(*r)
     console.print(t)

@@ -39,15 +39,16 @@ def register(app: typer.Typer, component_app: typer.Typer, open_exchange: Callab
     @handles_errors
     def review_list(fmt: FormatOpt = Format.table) -> None:
         """Components waiting for review, with the gate's verdict and the source's scan grade."""
-        from suanshu.market import review
+        from suanshu.market import orgs, review
 
         ex = open_exchange()
         entries = review.queue_entries(ex, operator(ex))
         if fmt == Format.json:
             print_json(entries)
             return
+        names = {o.id: o.name for o in orgs.list_orgs(ex)}  # people read the org's name, not its id
         table("Waiting for review", ["id", "org", "name", "v", "grade", "findings", "exposed"],
-              [(e["id"], e["org"], e["name"], e["version"], (e["scan"] or {}).get("grade", "-"),
+              [(e["id"], names.get(e["org"], e["org"]), e["name"], e["version"], (e["scan"] or {}).get("grade", "-"),
                 (e["scan"] or {}).get("findings_total", 0), ", ".join(e["gate"].get("exposed_columns", [])))
                for e in entries])
 
