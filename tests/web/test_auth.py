@@ -143,6 +143,7 @@ def test_cli_user_create_reads_the_password_from_stdin(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SUANSHU_HOME", str(tmp_path / "cli-home"))
     runner = CliRunner()
+    assert runner.invoke(cli, ["init"]).exit_code == 0
     assert runner.invoke(cli, ["org", "create", "acme", "-r", "provider", "-r", "buyer"]).exit_code == 0
     r = runner.invoke(cli, ["user", "create", "acme", "alice", "--role", "buyer", "--password-stdin", "-f", "json"],
                       input="a-long-password\n")

@@ -45,10 +45,29 @@ KINDS = ("resident_id", "address", "age", "coordinate", "date")
 KIND_PARAMS = {"resident_id": {"area_digits"}, "address": set(), "age": {"width"},
                "coordinate": {"decimals"}, "date": {"to"}}
 
+
+
+def _han_except(chars: str) -> str:
+    """A character class of the Han characters U+4E00-9FFF but ``chars``, as plain ranges (RE2,
+    which DuckDB runs, has no class subtraction) that Python's ``re`` reads the same way."""
+    ranges, start = [], 0x4E00
+    for cp in sorted({ord(c) for c in chars}):
+        if start < cp:
+            ranges.append(f"{chr(start)}-{chr(cp - 1)}" if cp - 1 > start else chr(start))
+        start = cp + 1
+    ranges.append(f"{chr(start)}-{chr(0x9FFF)}")
+    return "[" + "".join(ranges) + "]"
+
+
+# A character of a place name: Han, and none of the administrative suffixes (they end a level) nor
+# the characters of a street, a building or a village group (路, 号, 栋, 村, 组 …): a place name
+# never holds them, so a street and its number can never pass for a district (中山路123号市民中心).
+_PLACE = _han_except("省市区县路街道巷弄号號栋棟幢座室村组組楼樓院")
 # The administrative prefix of an address down to the county level (区/县/旗/county-level 市):
-# province (省/自治区) and prefecture (市/州/地区/盟) are optional, the county part is required.
-ADDRESS_DISTRICT = (r"^(?:[^省市区县]{2,8}?(?:省|自治区))?(?:[^省市区县]{2,8}?(?:市|自治州|地区|盟))?"
-                    r"[^省市区县]{1,8}?(?:区|县|旗|市)")
+# province (省/自治区) and prefecture (市/州/地区/盟) are optional, the county part is required;
+# anything else is no district (NULL: the rule fails closed).
+ADDRESS_DISTRICT = (rf"^(?:{_PLACE}{{2,8}}?(?:省|自治区))?(?:{_PLACE}{{2,8}}?(?:市|自治州|地区|盟))?"
+                    rf"{_PLACE}{{1,8}}?(?:区|县|旗|市)")
 
 
 def validate_rules(rules: dict) -> dict:
