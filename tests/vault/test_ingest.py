@@ -206,12 +206,12 @@ def make_xlsx(path: Path, rows: list[list]) -> Path:
     ws = wb.active
     for row in rows:
         ws.append(row)
-    wb.create_sheet("second").append(["ignored"])
+    wb.create_sheet("empty")  # an extra sheet without data does not count
     wb.save(path)
     return path
 
 
-def test_xlsx_first_sheet(tmp_path, vault):
+def test_xlsx_sheet_with_data(tmp_path, vault):
     src = make_xlsx(tmp_path / "t.xlsx", [
         ["姓名", "手机", "数量", "单价", "日期", "时间"],
         ["张三", "13912345678", 3, 2.5, dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 8, 30)],
@@ -225,6 +225,50 @@ def test_xlsx_first_sheet(tmp_path, vault):
     assert rows_of(vault / "o.parquet")[1] == {
         "姓名": "李四", "手机": "13812345678", "数量": 4, "单价": 3.0,
         "日期": dt.date(2024, 3, 2), "时间": "2024-03-02 09:00:00"}
+
+
+def test_xlsx_the_only_sheet_with_data_is_read_wherever_it_is(tmp_path, vault):
+    wb = openpyxl.Workbook()
+    wb.active.title = "封面"
+    wb.active.append([None, None])  # a formatted but empty row
+    data = wb.create_sheet("数据")
+    data.append(["邮箱"])
+    data.append(["a@b.com"])
+    wb.create_sheet("空白")
+    wb.save(tmp_path / "w.xlsx")
+    r = ingest_file(tmp_path / "w.xlsx", vault / "o.parquet")
+    assert types_of(r) == {"邮箱": "VARCHAR"}
+    assert rows_of(vault / "o.parquet") == [{"邮箱": "a@b.com"}]
+
+
+def test_xlsx_with_data_on_several_sheets_is_refused_naming_them(tmp_path, vault):
+    # Reading only the first sheet would leave the e-mail addresses on the second unscanned.
+    wb = openpyxl.Workbook()
+    wb.active.title = "第一页"
+    wb.active.append(["数量"])
+    wb.active.append([3])
+    second = wb.create_sheet("第二页")
+    second.append(["邮箱"])
+    second.append(["a@b.com"])
+    wb.create_sheet("空白")
+    wb.save(tmp_path / "w.xlsx")
+    with pytest.raises(UsageError) as err:
+        ingest_file(tmp_path / "w.xlsx", vault / "o.parquet")
+    assert err.value.code == "vault.many_sheets"
+    assert "'第一页', '第二页'" in err.value.message
+    assert "空白" not in err.value.message
+    assert "save each sheet as its own file" in err.value.message
+    assert list(vault.iterdir()) == []
+
+
+def test_xlsx_with_no_data_on_any_sheet_is_empty(tmp_path, vault):
+    wb = openpyxl.Workbook()
+    wb.create_sheet("two")
+    wb.save(tmp_path / "w.xlsx")
+    with pytest.raises(UsageError) as err:
+        ingest_file(tmp_path / "w.xlsx", vault / "o.parquet")
+    assert err.value.code == "vault.empty_file"
+    assert "every sheet is empty" in err.value.message  # not only the first one
 
 
 # --- bad input: a stable code, a useful message, nothing left behind ---------------------------
@@ -296,6 +340,15 @@ def test_not_found(tmp_path, vault):
     with pytest.raises(UsageError) as err:
         ingest_file(tmp_path / "missing.csv", vault / "o.parquet")
     assert err.value.code == "vault.not_found"
+    assert list(vault.iterdir()) == []
+
+
+def test_a_directory_is_not_a_file(tmp_path, vault):
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(UsageError) as err:
+        ingest_file(tmp_path / "adir", vault / "o.parquet")
+    assert err.value.code == "vault.not_a_file"
+    assert "is a directory" in err.value.message
     assert list(vault.iterdir()) == []
 
 

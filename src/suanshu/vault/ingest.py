@@ -90,7 +90,10 @@ def ingest_file(src: Path, dest: Path) -> IngestResult:
     """Convert ``src`` to a zstd Parquet file at ``dest``; all or nothing."""
     src, dest = Path(src), Path(dest)
     if not src.is_file():
-        raise UsageError("vault.not_found", f"no such file: {src}")
+        if not src.exists():
+            raise UsageError("vault.not_found", f"no such file: {src}")
+        what = "a directory" if src.is_dir() else "not a regular file (a pipe, socket or device)"
+        raise UsageError("vault.not_a_file", f"{src} is {what}; give the path of one data file")
     fmt = _sniff_format(src)
     source_sha256 = _sha256(src)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -505,7 +508,9 @@ def _parquet_to_parquet(con, src: Path, out: Path) -> None:
 
 
 def _excel_to_csv(src: Path, out: Path) -> list[str]:
-    """Stream the first sheet into a UTF-8 CSV; the first non-empty row is the header."""
+    """Stream the workbook's one sheet with data into a UTF-8 CSV; its first non-empty row is
+    the header. Several sheets with data are refused: reading only one would silently leave the
+    others (and any personal data in them) unscanned."""
     import openpyxl  # imported lazily: it is slow to import and only Excel needs it
 
     try:
@@ -513,23 +518,51 @@ def _excel_to_csv(src: Path, out: Path) -> list[str]:
     except Exception as e:  # openpyxl raises many unrelated types for corrupt files
         raise UsageError("vault.bad_excel", f"{src.name} could not be opened as .xlsx: {e}") \
             from None
+    sheet = "the workbook"
     try:
+        with_data = []
+        for ws in wb.worksheets:  # chart sheets are not in .worksheets: they hold no cells
+            sheet = f"sheet {ws.title!r}"
+            if _has_data(ws):
+                with_data.append(ws)
+        if not with_data:
+            raise UsageError("vault.empty_file", f"{src.name}: every sheet is empty")
+        if len(with_data) > 1:
+            raise _many_sheets(src, [ws.title for ws in with_data])
+        ws = with_data[0]
+        sheet = f"sheet {ws.title!r}"
         with out.open("w", encoding="utf-8", newline="") as f:
-            return _write_sheet(wb.worksheets[0], csv.writer(f, lineterminator="\n"))
+            return _write_sheet(ws, csv.writer(f, lineterminator="\n"))
     except UsageError:
         raise
     except Exception as e:
-        raise UsageError("vault.bad_excel", f"{src.name}: the first sheet is unreadable: {e}") \
-            from None
+        raise UsageError("vault.bad_excel", f"{src.name}: {sheet} is unreadable: {e}") from None
     finally:
         wb.close()
+
+
+def _has_data(ws) -> bool:
+    # Stops at the first non-empty row; an empty sheet (even one with many formatted rows) is
+    # streamed to its end, in read-only mode, so memory stays flat.
+    return next(_nonblank_rows(ws.iter_rows(values_only=True)), None) is not None
+
+
+def _many_sheets(src: Path, titles: list[str]) -> UsageError:
+    shown = ", ".join(repr(t) for t in titles[:10])
+    if len(titles) > 10:
+        shown += f" and {len(titles) - 10} more"
+    return UsageError(
+        "vault.many_sheets",
+        f"{src.name} has {len(titles)} sheets with data ({shown}); one upload is one table: "
+        "save each sheet as its own file (CSV or .xlsx) and add them one by one, or delete the "
+        "sheets that are not part of this data")
 
 
 def _write_sheet(ws, writer) -> list[str]:
     rows = _nonblank_rows(ws.iter_rows(values_only=True))
     first = next(rows, None)
     if first is None:
-        raise UsageError("vault.empty_file", "the first sheet is empty")
+        raise UsageError("vault.empty_file", f"sheet {ws.title!r} is empty")
     _, header_cells = first
     header = _check_names([_cell_text(c) for c in _rstrip_none(header_cells)])
     writer.writerow(header)
@@ -538,8 +571,8 @@ def _write_sheet(ws, writer) -> list[str]:
         if any(c is not None for c in cells[width:]):
             raise UsageError(
                 "vault.ragged_rows",
-                f"sheet row {number} has values to the right of the last header column; "
-                "give those columns a header or delete them")
+                f"sheet {ws.title!r} row {number} has values to the right of the last header "
+                "column; give those columns a header or delete them")
         texts = [_cell_text(c) for c in cells[:width]]
         writer.writerow(texts + [""] * (width - len(texts)))
     return header
