@@ -75,3 +75,20 @@ def test_profile_from_the_dictionary_of_a_repeated_column_equals_the_cells():
         shared.add(arr, pc.dictionary_encode(arr))
     assert shared.kinds == plain.kinds and sum(plain.kinds.values()) > 0
     assert shared.result([]) == plain.result([])
+
+
+def test_a_date_conforms_only_when_it_names_a_day_of_the_calendar():
+    profile = quality.Profile.of(pa.array(["2020-01-31", "2020-02-29", "2021-02-29", "2020-13-01", "2020-04-31",
+                                           "1990年5月12日", "2020/1/1 08:00", "2020-00-10"]))
+    assert profile.kinds["date"] == 4  # 2020-01-31, 2020-02-29 (a leap year), 1990年5月12日, 2020/1/1 08:00
+    assert profile.result([])["conformity"] == 0.5
+
+
+def test_nested_columns_are_profiled_by_their_text_form(tmp_path):
+    """Lists, structs and maps have no hash kernel: their distinct values are their text forms."""
+    t = pa.table({"phones": pa.array([["13812345678", "x"], [], None, ["13812345678", "x"]], pa.list_(pa.string())),
+                  "who": pa.array([{"phone": "13912345678"}, None, {"phone": "13912345678"}, {"phone": "x"}]),
+                  "tags": pa.array([[("a", 1)], None, [("a", 1)], []], pa.map_(pa.string(), pa.int64()))})
+    cols = {c["name"]: c for c in scan_table(t, source="t", encoding=None)["columns"]}
+    assert [(cols[n]["quality"]["distinct"], cols[n]["quality"]["duplicates"]) for n in t.column_names] == [(2, 1)] * 3
+    assert cols["phones"]["types"][0]["type"] == "CN_MOBILE" and cols["who"]["types"][0]["type"] == "CN_MOBILE"

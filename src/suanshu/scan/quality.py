@@ -52,15 +52,18 @@ class Profile:
 
     @classmethod
     def of(cls, column: pa.Array, encoded: pa.DictionaryArray | None = None, *,
-           distinct: bool = True) -> Profile:
+           distinct: bool = True, text: pa.Array | None = None) -> Profile:
         """One batch's profile, to ``merge`` into the column's (a scan worker makes these). Its
         distinct values are all kept, uncapped (the cap applies to the merged set), or not
-        looked for at all when ``distinct`` is false (the column's set was dropped already)."""
+        looked for at all when ``distinct`` is false (the column's set was dropped already).
+        ``text``: the column's text form, whose distinct values stand for a nested column's
+        (lists, structs and maps have no hash kernel)."""
         one = cls()
         one.rows, one.nulls, one.arrow_type = len(column), column.null_count, str(column.type)
         if distinct:
             # distinct values stay in Arrow (hashing in C++, no Python object per value)
-            one.values = encoded.dictionary if encoded is not None else pc.unique(column.drop_null())
+            hashable = text if pa.types.is_nested(column.type) and text is not None else column
+            one.values = encoded.dictionary if encoded is not None else pc.unique(hashable.drop_null())
         else:
             one.exact = False
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
@@ -108,8 +111,8 @@ class Profile:
         rest = numeric.filter(pc.invert(integer))
         if weights is not None:
             weights = weights[~integer.to_numpy(zero_copy_only=False)]
-        for kind in ("decimal", "date"):
-            self.kinds[kind] += _count(pc.match_substring_regex(rest, _KIND_RES[kind]), weights)
+        self.kinds["decimal"] += _count(pc.match_substring_regex(rest, _KIND_RES["decimal"]), weights)
+        self.kinds["date"] += _count(_real_dates(rest), weights)
 
     def result(self, types: list[dict]) -> dict:
         non_null = self.rows - self.nulls
@@ -168,6 +171,25 @@ def _numeric_start(column: pa.Array) -> pa.Array:
             zero_copy_only=False).astype(bool)
     valid = None if not column.null_count else column.is_valid().to_numpy(zero_copy_only=False)
     return pa.array(ok, mask=None if valid is None else ~valid)
+
+
+_DATE_PARTS = r"^\s*(?P<y>[0-9]{4})[-/.年](?P<m>[0-9]{1,2})[-/.月](?P<d>[0-9]{1,2})日?(?:[ T][0-9:.]+)?\s*$"
+_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _real_dates(cells: pa.Array) -> pa.Array:
+    """Cells written as a date (``_KINDS["date"]``) that name a day of the calendar: 2020-13-01
+    and 2021-02-29 look like dates and are not."""
+    parts = pc.extract_regex(cells, _DATE_PARTS)
+    found = parts.is_valid().to_numpy(zero_copy_only=False)
+    if not found.any():
+        return pa.array(found)
+    y, m, d = (pc.cast(parts.field(k).filter(pa.array(found)), pa.int32()).to_numpy() for k in "ymd")
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    month_ok = (m >= 1) & (m <= 12)
+    last = np.where((m == 2) & ~leap, 28, _MONTH_DAYS[np.where(month_ok, m, 0)])
+    found[found] = month_ok & (d >= 1) & (d <= last)
+    return pa.array(found)
 
 
 def _count(mask: pa.Array, weights: np.ndarray | None) -> int:

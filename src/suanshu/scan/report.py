@@ -263,7 +263,7 @@ def _scan_column(name: str, column: pa.Array, distinct: bool) -> tuple[engine.Fo
     text = _as_text(column)
     # a column that repeats its values is scanned and profiled by its distinct values
     encoded = engine.repeated(text)
-    profile = quality.Profile.of(column, encoded if text is column else None, distinct=distinct)
+    profile = quality.Profile.of(column, encoded if text is column else None, distinct=distinct, text=text)
     return scan_array(text, _detectors(name, column.type), encoded), profile
 
 
