@@ -98,3 +98,25 @@ def score(corpus):
 def test_name_quality_on_the_news_corpus():
     precision, recall = score(news(400, seed=5))
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("患者欧阳修入院", "欧阳修"), ("患者欧阳锋入院", "欧阳锋"),  # 欧阳 is tagged a place (ns) by jieba
+    ("经办人欧阳娜娜", "欧阳娜娜"), ("欧阳娜娜说", "欧阳娜娜"), ("联系人：欧阳娜娜", "欧阳娜娜"),  # split 欧阳|娜娜
+    ("张伟住在北京市朝阳区建国路88号", "张伟"), ("张伟来北京", "张伟"), ("李明到北京", "李明"),  # no verb glued on
+    ("數(shù)據(jù)張(zhāng)偉住臺北市信義路五段7號", "張(zhāng)偉"),
+    ("联系人：李娜娜", "李娜娜"),  # the segmenter cuts 李娜|娜
+])
+def test_name_spans_are_whole_names(text, name):
+    assert [piece for t, piece in found(text) if t == "PERSON_NAME"] == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "由王老吉负责", "王老吉凉茶", "周大福珠宝", "今晚东方卫视播出", "请登录上官网查询", "东方财富表示",
+])
+def test_brands_and_compound_surname_words_are_not_names(text):
+    assert [t for t, _ in found(text) if t == "PERSON_NAME"] == []
+
+
+def test_compound_surname_name_cells():
+    assert all(names.is_name_cell(w) for w in ("欧阳修", "欧阳锋", "欧阳震华", "欧阳娜娜"))

@@ -54,7 +54,11 @@ _NOT_NAMES = {"高兴", "周末", "黄金", "王国", "金融", "常见", "石�
               "金牌", "司机", "毛泽东", "邓小平", "孙中山", "鲁迅", "高达", "程序", "明天", "明年", "平安",
               "华为", "史上", "温度", "康复", "严重", "乔丹", "包括", "关于", "和平", "海外", "曲线", "任务",
               "任何", "时间", "时候", "云南", "江苏", "黄山", "雷锋", "谷歌", "成都", "柳州", "常州", "钱塘",
-              "万元", "余额", "党委", "马路", "宁波", "武汉", "宋体", "孔子", "高峰", "连续", "管理", "国家"}
+              "万元", "余额", "党委", "马路", "宁波", "武汉", "宋体", "孔子", "高峰", "连续", "管理", "国家",
+              # Well-known brands that read as a surname + given name (jieba tags several ``nr``).
+              "王老吉", "周大福", "周黑鸭", "周生生", "周六福", "康师傅", "海底捞", "杜蕾斯", "马应龙", "金龙鱼",
+              "方太", "史丹利", "柯达", "戴尔", "惠普", "谢瑞麟", "冷酸灵", "陈李济", "张小泉", "王致和", "金六福",
+              "钱大妈", "江小白", "雷允上", "东方明珠"}
 
 # Characters that do not occur in given names: units, places, commerce, particles (满减, 华南仓).
 _NOT_GIVEN = set("仓减店区路街号省市县镇村们的了吗呢吧啊元块折价件个次斤吨米楼层室门站厂局所院部处科司集团款单票税货账费"
@@ -330,7 +334,10 @@ def _dictionary_sets() -> tuple[frozenset[str], frozenset[str], str]:
     words tagged place or organisation (华南 in 华南仓); the suffixes no name is followed by (RE2)."""
     tags = _word_tags()
     rejected = frozenset({w for w, t in tags.items() if t != "nr"} | _NOT_NAMES | _places())
-    org_heads = frozenset(w for w, t in tags.items() if len(w) == 2 and t in ("ns", "nt", "nz"))
+    # A compound surname is never such a head, whatever its tag: jieba tags 欧阳 ``ns`` (a place),
+    # which would refuse every 欧阳 + one character (欧阳修).
+    org_heads = frozenset(w for w, t in tags.items()
+                          if len(w) == 2 and t in ("ns", "nt", "nz") and w not in SURNAMES_COMPOUND)
     return rejected, org_heads, "(?:" + "|".join(map(re.escape, _NOT_AFTER_NAME)) + ")$"
 
 
@@ -342,14 +349,16 @@ def is_name_cell(cell: str, simplified: bool = False) -> bool:
 
 # The HMM sometimes glues a following function word to an unknown name (林丽因, 张伟在): a 3-character
 # word ending in one of these, that the dictionary does not know, is a 2-character name + the word.
-_GLUED = set("因在说和是的也都已将曾被向对于与等称表认指介向从把")
+# The verbs are those the HMM was seen to glue (张伟住|在, 张伟来|北京, 王建问|说); 明 and 才, which
+# it glues too, are left out: they end too many given names (王建明, 王有才).
+_GLUED = set("因在说和是的也都已将曾被向对于与等称表认指介向从把住来去到回要会今上下带用问告买写")
 
 
 # Context that makes a split "surname | given name" a person: a title before it, or speech, a
 # verb of reporting or punctuation after it (市民 孙|嫣然 向本报…, ，姜|华洋 已于…).
 _TITLES = {"市民", "村民", "居民", "董事长", "总经理", "经理", "代表", "嫌疑人", "记者", "教授", "院士", "主任",
            "局长", "市长", "县长", "书记", "患者", "学生", "老师", "医生", "同学", "网友", "员工", "家属",
-           "总裁", "副总裁", "和", "与", "及", "的", "：", "，", "\x00"}  # NUL: a cell's start
+           "总裁", "副总裁", "联系人", "经办人", "负责人", "申请人", "收件人", "和", "与", "及", "的", "：", ":", "，", "\x00"}  # NUL: a cell's start
 _AFTER = {"说", "表示", "介绍", "指出", "称", "认为", "透露", "强调", "已", "已于", "因", "向", "和", "与", "等",
           "共同", "同志", "先生", "女士", "教授", "博士", "医生", "老师", "在", "于", "曾", "也", "是"}
 # Single characters that are far more often words than surnames when they stand alone.
@@ -360,14 +369,31 @@ def _split_name(words: list[str], i: int) -> str | None:
     """``words[i]`` + ``words[i + 1]`` when the segmenter split one name in two (孙|嫣然, 高志|雨)
     and the context on either side says person; else None. The caller (``find_names``, its
     ``can_join``) has checked the words themselves: both Han, 2-3 characters together, ``w`` not a
-    function word alone, a single character after a two-character ``w``."""
+    function word alone, a single character after a two-character ``w`` (or 1-2 after a compound
+    surname)."""
     w, nxt = words[i], words[i + 1]
-    if len(w) == 2 and (_known(w) or len(nxt) != 1):
-        return None  # a known word (高速) is not half a name
+    if len(nxt) == 1 and nxt in _GLUED:
+        return None  # 李明|到: a verb or function word after a name, not its last character
+    # A known word (高速) is not half a name, but a compound surname is (欧阳|娜娜), and so is a
+    # known name before its repeated last character (李娜|娜)
+    if len(w) == 2 and w not in SURNAMES_COMPOUND and (len(nxt) != 1 or _known(w) and not _doubled(w, nxt)):
+        return None
     before = words[i - 1] if i else "，"
     after = words[i + 2] if i + 2 < len(words) else "。"
-    context = before in _TITLES or after in _AFTER or not _HAN.match(after[0])
+    if w in SURNAMES_COMPOUND:
+        # 东方|卫视, 上官|网 are words too: a compound surname joins only after a title or a label's
+        # colon (患者, 联系人：; the run 联系人 itself has no surname character, so ``_han_only``
+        # left it out) or before speech (说, 表示), never on a cell's edge alone; 东方 not at all.
+        context = w not in _NOT_NAMES and (len(before) > 1 and before in _TITLES or before in "：:"
+                                           or after in _AFTER)
+    else:
+        context = before in _TITLES or after in _AFTER or not _HAN.match(after[0])
     return w + nxt if context and is_name(w + nxt) else None
+
+
+def _doubled(w: str, nxt: str) -> bool:
+    """李娜|娜: the segmenter cuts a known name before a repeated last character (李娜娜, 王婷婷)."""
+    return nxt == w[-1] and _word_tags().get(w) == "nr"
 
 
 @lru_cache(maxsize=1)
@@ -379,7 +405,7 @@ def _function_table() -> np.ndarray:
 
 def _han_only(text: str) -> tuple[str, np.ndarray]:
     """The text with every run of non-Han characters shortened to its last character (kept when
-    it is "，" or "：", context for names, or the NUL that ends a cell; any other becomes \\x01),
+    it is "，", "：" or ":", context for names, or the NUL that ends a cell; any other becomes \\x01),
     and the index in ``text`` of each character kept. The segmenter then reads 3x less:
     identifiers, numbers and Latin text are most of a table's free text, and no name is made
     of them.
@@ -403,7 +429,7 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
         kept = ~han | named[run]
         where, out, han = where[kept], out[kept], han[kept]
     out = out.copy()
-    other = ~han & (out != ord("，")) & (out != ord("：")) & (out != 0)
+    other = ~han & (out != ord("，")) & (out != ord("：")) & (out != ord(":")) & (out != 0)
     out[other] = 1
     return str(memoryview(out), "utf-32-le"), where
 
@@ -459,7 +485,7 @@ def find_names(text: str) -> list[tuple[int, int]]:
     for i, start, pos, join in zip(idx.tolist(), starts[idx].tolist(), ends[idx].tolist(),
                                    can_join[idx].tolist(), strict=True):
         w = words[i]
-        if join and len(w) <= 2:
+        if join and len(w) <= 2 or w in SURNAMES_COMPOUND and 1 <= nxt_len[i] <= 2 and nxt_han[i]:
             merged = _split_name(words, i)
             if merged:
                 w, pos = merged, start + len(merged)
