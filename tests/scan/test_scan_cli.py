@@ -51,3 +51,31 @@ def test_table_and_html(csv_file, tmp_path):
 def test_bad_k_anonymity_column_is_a_usage_error(csv_file):
     result = CliRunner().invoke(app, ["scan", str(csv_file), "--k-anonymity", "nope"])
     assert result.exit_code == 2
+
+
+def test_a_full_bar_keeps_its_ratio_inside_the_chart():
+    import re
+
+    from suanshu.scan.html import _bars
+
+    svg = _bars([("CN_MOBILE", 1.0), ("EMAIL", 0.5)])
+    width = int(re.search(r'<svg [^>]*width="(\d+)"', svg).group(1))
+    label = re.search(r'<text x="(\d+)"[^>]*>100\.0%</text>', svg)
+    assert label and int(label.group(1)) + 6 * 7 <= width  # "100.0%": 6 glyphs of at most 7 px in 12 px type
+
+
+def test_bad_options_and_outputs_are_usage_errors_with_a_code(csv_file, tmp_path):
+    """Refused before the scan runs: exit 2 and, when JSON is asked for, a stable code (a bad option
+    goes through the installed entry point, as a script runs it: Typer reports those before any command)."""
+    import subprocess
+    import sys
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-c", "from suanshu.cli.main import main; main()", "scan", str(csv_file),
+                            *args], capture_output=True, text=True, timeout=120)
+        return r.returncode, json.loads(r.stdout)["error"]["code"] if r.stdout.startswith("{") else r.stdout
+
+    for args in (["--sample", "0"], ["--sample", "abc"], ["--max-findings", "-1"]):
+        assert cli(*args, "--format", "json") == (2, "cli.bad_usage"), args
+    for output in (tmp_path, tmp_path / "no-such-dir" / "r.json"):
+        assert cli("-o", str(output), "-f", "json") == (2, "scan.bad_output"), output

@@ -11,6 +11,7 @@ start-up for code it never runs (tests/cli/test_startup.py keeps the entry modul
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -526,4 +527,22 @@ _remote.install({"": app, "component": component_app, "contract": contract_app, 
 
 
 def main() -> None:
-    app()
+    if not _wants_json(sys.argv[1:]):
+        app()
+        return
+    # Asked for JSON: a bad option or argument (which Typer reports before any command runs, in
+    # a box for people) is JSON with a stable code too, for the script that asked.
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as err:  # Typer's usage errors (its own click's ClickException)
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        print_json(UsageError("cli.bad_usage", message).to_dict())
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _wants_json(args: list[str]) -> bool:
+    return any(a in ("--format=json", "-fjson") or (a in ("--format", "-f") and nxt == "json")
+               for a, nxt in zip(args, [*args[1:], ""], strict=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 
 from suanshu.cli.output import console, err_console, handles_errors, table
+from suanshu.core.errors import UsageError
 
 
 class ScanFormat(str, Enum):
@@ -26,9 +28,9 @@ def register(app: typer.Typer, print_columns) -> None:
         path: Path,
         fmt: Annotated[ScanFormat, typer.Option(
             "--format", "-f", help="json (DESIGN §5 contract), table, or html (standalone report)")] = ScanFormat.json,
-        max_findings: Annotated[int | None, typer.Option(help="Cap the findings listed")] = None,
+        max_findings: Annotated[int | None, typer.Option(min=0, help="Cap the findings listed")] = None,
         sample: Annotated[int | None, typer.Option(
-            help="Scan only the first N rows: a quick column classification of a huge table")] = None,
+            min=1, help="Scan only the first N rows: a quick column classification of a huge table")] = None,
         k_anonymity: Annotated[str | None, typer.Option(
             "--k-anonymity", help="Comma-separated quasi-identifier columns to report k for")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here")] = None,
@@ -48,6 +50,8 @@ def register(app: typer.Typer, print_columns) -> None:
         from suanshu.scan.report import FindingsSpill, scan_path, write_json
 
         quasi = [c.strip() for c in k_anonymity.split(",") if c.strip()] if k_anonymity else None
+        if output is not None:
+            _check_output(output)  # before the scan, which may take minutes
         with tempfile.TemporaryDirectory(prefix="suanshu-findings-") as tmp:
             # JSON lists every finding: they go to disk batch by batch and are streamed out, so
             # memory stays flat on a 2 GB file; table and html show counts only, not findings.
@@ -61,7 +65,7 @@ def register(app: typer.Typer, print_columns) -> None:
                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
             if fmt == ScanFormat.json:
                 if output:
-                    with output.open("w", encoding="utf-8") as f:
+                    with _writing(output), output.open("w", encoding="utf-8") as f:
                         write_json(report, f)
                 else:
                     write_json(report, sys.stdout)
@@ -71,7 +75,8 @@ def register(app: typer.Typer, print_columns) -> None:
 
             text = render(report)
             if output:
-                output.write_text(text, encoding="utf-8")
+                with _writing(output):
+                    output.write_text(text, encoding="utf-8")
             else:
                 sys.stdout.write(text)
         else:
@@ -85,3 +90,18 @@ def register(app: typer.Typer, print_columns) -> None:
                 console.print(f"k-anonymity over {', '.join(k['columns'])}: k = {k['k']} "
                               f"({k['classes']} classes; rows in classes below 2/5/10: "
                               f"{k['rows_below']['2']}/{k['rows_below']['5']}/{k['rows_below']['10']})")
+
+
+def _check_output(output: Path) -> None:
+    if output.is_dir():
+        raise UsageError("scan.bad_output", f"{output} is a directory: name a file to write the report to")
+    if not output.parent.is_dir():
+        raise UsageError("scan.bad_output", f"no directory {output.parent} to write {output.name} in")
+
+
+@contextmanager
+def _writing(output: Path):
+    try:
+        yield
+    except OSError as err:
+        raise UsageError("scan.bad_output", f"cannot write {output}: {err.strerror or err}") from None

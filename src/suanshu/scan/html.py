@@ -14,6 +14,9 @@ text-align:left;vertical-align:top}th{background:#fafafa}.pi{color:#fff;border-r
 .col{border:1px solid #eee;border-radius:6px;padding:8px 12px;margin:12px 0}small{color:#666}"""
 
 
+RATIO_ROOM = 55  # pixels for "100.0%" in 12 px type, after a bar
+
+
 def _bars(items: list[tuple[str, float]], width: int = 420) -> str:
     """A horizontal bar chart (ratios 0..1) as inline SVG."""
     if not items:
@@ -22,7 +25,7 @@ def _bars(items: list[tuple[str, float]], width: int = 420) -> str:
     rows = []
     for i, (label, ratio) in enumerate(items):
         y = i * h
-        w = max(1, round(ratio * (width - 170)))
+        w = max(1, round(ratio * (width - 150 - RATIO_ROOM)))  # the ratio's text fits after the longest bar
         rows.append(
             f'<text x="0" y="{y + 14}" font-size="12">{escape(label)}</text>'
             f'<rect x="150" y="{y + 3}" width="{w}" height="{h - 6}" fill="{TYPE_COLORS[i % len(TYPE_COLORS)]}"/>'
