@@ -50,21 +50,26 @@ TYPE_PI = {
 # regex can find in the cells (a diagnosis is just words): the header is the evidence.
 _ZH = {
     "identity_document": ("sensitive", "身份证 证件号 证件号码 护照 驾驶证 驾照 社保号 军官证 港澳通行证"),
-    "financial_account": ("sensitive", "银行卡 卡号 银行账号 账户 帐户 开户行 存款 余额 工资 薪资 薪酬 收入 "
-                                       "征信 信用分 贷款 负债 交易记录 流水"),
-    "health": ("sensitive", "诊断 病历 病史 病例 疾病 病情 症状 处方 用药 体检 血型 过敏 住院 就诊 检验 "
-                            "传染病 残疾 生育 怀孕"),
+    "financial_account": ("sensitive", ("银行卡 卡号 银行账号 账户 帐户 开户行 存款 余额 工资 薪资 薪酬 收入 "
+                                        "征信 信用分 贷款 负债 交易记录 流水")),
+    "health": ("sensitive", ("诊断 病历 病史 病例 疾病 病情 症状 处方 用药 体检 血型 过敏 住院 就诊 检验 "
+                             "传染病 残疾 生育 怀孕 健康 医疗记录 医疗信息 医疗档案 医疗费 医保 医保卡号 接种 "
+                             "核酸 病人 患者 体重 身高 血压 血糖")),
     "religion": ("sensitive", "宗教 信仰"),
-    "biometrics": ("sensitive", "指纹 人脸 面部 面容 虹膜 声纹 掌纹 基因 步态 DNA"),
+    # A photo of a face is the raw form of the face features Annex B lists.
+    "biometrics": ("sensitive", "指纹 人脸 面部 面容 虹膜 声纹 掌纹 基因 步态 DNA 照片 头像 人像"),
     "minors": ("sensitive", "未成年 儿童 婴儿 幼儿 学龄 监护人"),
     "precise_location": ("sensitive", "经纬度 经度 纬度 定位 坐标 位置信息 GPS"),
     "tracks": ("sensitive", "轨迹 行踪 行程 出行记录 住宿记录 开房 航班记录"),
     "credentials": ("sensitive", "密码 口令 密钥 验证码"),
     "specific_identity": ("sensitive", "性取向 犯罪 违法记录 前科"),
+    # Annex B, other sensitive information: 通信记录和内容、通讯录、好友列表、群组列表、网页浏览记录.
+    "communications": ("sensitive", "通话记录 通信记录 聊天记录 聊天内容 短信内容 通讯录 好友列表 群组列表"),
+    "browsing_history": ("sensitive", "浏览记录 浏览历史 搜索记录 访问记录"),
     "name": ("personal", "姓名 名字 联系人 户主 收件人 收货人"),
-    "contact": ("personal", "手机 电话 邮箱 微信 QQ"),
+    "contact": ("personal", "手机 电话 邮箱 微信 QQ 联系方式"),
     "address": ("personal", "地址 住址 户籍 籍贯 门牌 邮编"),
-    "demographic": ("personal", "出生日期 生日 年龄 性别 民族 婚姻 学历"),
+    "demographic": ("personal", "出生 生日 年龄 性别 民族 婚姻 学历"),
     "vehicle": ("personal", "车牌 车架号 VIN"),
     "online_identifier": ("personal", "IP地址 设备号 IMEI MAC地址"),
 }
@@ -75,17 +80,22 @@ HEADER_KEYWORDS: tuple[tuple[str, str, str], ...] = tuple(
 # product_name or address_count do not trip a rule meant for a person's name.
 _EN = {
     "identity_document": ("sensitive", "id card|idcard|id no|id number|passport|ssn|national id"),
-    "financial_account": ("sensitive", "bank card|card no|card number|account no|iban|salary|income|"
-                                       "balance|credit score|loan"),
-    "health": ("sensitive", "diagnosis|disease|medical|health|symptom|prescription|allergy|blood type"),
+    "financial_account": ("sensitive", ("bank card|card no|card number|account no|iban|salary|income|"
+                                        "balance|credit score|loan")),
+    "health": ("sensitive", ("diagnosis|disease|medical|health|symptom|prescription|allergy|blood type|"
+                             "patient|vaccine|vaccination|bmi|body weight|body height")),
     "religion": ("sensitive", "religion|faith"),
-    "biometrics": ("sensitive", "fingerprint|face|iris|voiceprint|gene|genome|dna|biometric"),
+    "biometrics": ("sensitive", ("fingerprint|face|iris|voiceprint|gene|genome|dna|biometric|avatar|portrait|"
+                                 "headshot|selfie")),
     "minors": ("sensitive", "minor|child|children|guardian"),
     "precise_location": ("sensitive", "latitude|longitude|lat|lng|lon|gps|geo|location|coordinates"),
     "tracks": ("sensitive", "trajectory|track|trip|itinerary"),
     "credentials": ("sensitive", "password|passwd|secret|token"),
+    "communications": ("sensitive", ("call log|call history|call record|call records|chat log|chat history|"
+                                     "sms|contact list|address book")),
+    "browsing_history": ("sensitive", "browsing history|browser history|search history"),
     "name": ("personal", "full name|real name|first name|last name|surname"),
-    "contact": ("personal", "phone|mobile|tel|telephone|email|e mail|wechat|qq"),
+    "contact": ("personal", "phone|mobile|tel|telephone|email|e mail|wechat|qq|contact"),
     "address": ("personal", "address|postcode|zip code|zipcode"),
     "demographic": ("personal", "birthday|birth date|date of birth|dob|age|gender|sex"),
     "vehicle": ("personal", "plate|license plate|vin"),
@@ -117,7 +127,11 @@ def classify_column(name: str, type_cells: dict[str, int], non_null: int | None 
 def header_evidence(name: str) -> list[tuple[str, str, str]]:
     """(keyword, pi, category) triples the column name matches."""
     upper = name.upper()
-    found = [(kw, pi, cat) for kw, pi, cat in HEADER_KEYWORDS if kw.upper() in upper]
+    hits = [(upper.find(kw.upper()), kw, pi, cat) for kw, pi, cat in HEADER_KEYWORDS if kw.upper() in upper]
+    # The longer keyword decides: 卡号 inside 医保卡号 is a health insurance card, not a bank card.
+    found = [(kw, pi, cat) for at, kw, pi, cat in hits
+             if not any(c != cat and a <= at and at + len(kw) <= a + len(k) and len(k) > len(kw)
+                        for a, k, _, c in hits)]
     tokens = _tokens(name)
     joined = "_".join(tokens)
     if joined in EXACT_HEADERS:
