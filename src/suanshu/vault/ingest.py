@@ -69,7 +69,14 @@ RE_ID_LIKE = r" *-?(0[0-9]+(\.[0-9]+)?|[0-9]{11,}) *"
 RE_NUMBER = r" *-?(0|[1-9][0-9]*)(\.[0-9]+)? *"  # an integer when it has no "."
 RE_DATE = r" *[0-9]{4}-[0-9]{2}-[0-9]{2} *"
 RE_BLANK = r" +"  # like the empty string: NULL
+# Columns per type-inference query (``_infer_types``): past ~100 the planning cost of one query
+# grows faster than its columns; each extra query is one more read of the file.
+INFER_COLUMNS = 100
 MEMORY_LIMIT = "1GB"  # DuckDB spills to the work dir beyond this instead of growing with the file
+# Widest table taken. DuckDB's Parquet writer reserves memory per column: ~5,500 columns of one
+# row already exhaust MEMORY_LIMIT, and a table that wide is almost always a pivot or an export
+# mistake. (Excel stops at 16,384, PostgreSQL at 1,600.)
+MAX_COLUMNS = 4096
 # Rows per Parquet row group (DuckDB's default, stated): a scan worker reads whole row groups
 # (``scan/report._runs``), or the batches of one when a file has fewer groups than workers.
 ROW_GROUP_ROWS = 122_880
@@ -338,10 +345,17 @@ def _pick_delimiter(sample: str, complete: bool, prefer_tab: bool) -> str:
 
 
 def _check_names(raw: list[str]) -> list[str]:
-    """Strip whitespace and stray BOMs; refuse empty and duplicate (case-insensitive) names."""
+    """Strip whitespace and stray BOMs; refuse empty and duplicate (case-insensitive) names and
+    more than ``MAX_COLUMNS`` of them."""
     names = [str(n).replace("\ufeff", "").strip() for n in raw]
     if not names or all(not n for n in names):
         raise UsageError("vault.empty_file", "the first line (header) is blank")
+    if len(names) > MAX_COLUMNS:
+        raise UsageError(
+            "vault.too_many_columns",
+            f"the table has {len(names)} columns; at most {MAX_COLUMNS} are supported: split it "
+            "into narrower files that each keep the key column, or store it long "
+            "(one row per key, name and value)")
     empty = [i + 1 for i, n in enumerate(names) if not n]
     if empty:
         raise UsageError(
@@ -406,24 +420,33 @@ def _csv_to_parquet(con, text: Path, delimiter: str, header: list[str], out: Pat
 
 
 def _infer_types(con, source: str, width: int) -> list[str]:
-    """One aggregate pass over the whole file: five counters per column decide its type.
+    """Aggregate passes over the whole file: five counters per column decide its type.
 
     Cheap expressions on purpose (no trim, the date cast only where the pattern matched): this
-    pass dominates ingest time on large files.
+    pass dominates ingest time on large files. One query covers at most ``INFER_COLUMNS``
+    columns: DuckDB's planning time and memory grow faster than linearly with the expressions
+    of one SELECT (3000 columns, 15,000 aggregates, ran out of 1 GB on a one-row file), so a
+    wide file gets a few bounded passes instead.
     """
-    parts = []
-    for i in range(width):
-        c = f"c{i}"
-        parts += [
-            f"count({c}) - " + _count_if(f"regexp_full_match({c}, '{RE_BLANK}')"),
-            _count_if(f"regexp_full_match({c}, '{RE_ID_LIKE}')"),
-            _count_if(f"regexp_full_match({c}, '{RE_NUMBER}') AND NOT contains({c}, '.')"),
-            _count_if(f"regexp_full_match({c}, '{RE_NUMBER}')"),
-            _count_if(f"CASE WHEN regexp_full_match({c}, '{RE_DATE}') "
-                      f"THEN TRY_CAST(trim({c}) AS DATE) IS NOT NULL ELSE false END"),
-        ]
-    counts = con.execute(f"SELECT {', '.join(parts)} FROM {source}").fetchone()
-    return [_decide_type(*counts[5 * i: 5 * i + 5]) for i in range(width)]
+    types: list[str] = []
+    for first in range(0, width, INFER_COLUMNS):
+        columns = range(first, min(first + INFER_COLUMNS, width))
+        parts = [part for i in columns for part in _type_counters(f"c{i}")]
+        counts = con.execute(f"SELECT {', '.join(parts)} FROM {source}").fetchone()
+        types += [_decide_type(*counts[5 * k: 5 * k + 5]) for k in range(len(columns))]
+    return types
+
+
+def _type_counters(c: str) -> list[str]:
+    """The five counts ``_decide_type`` takes, for column ``c``."""
+    return [
+        f"count({c}) - " + _count_if(f"regexp_full_match({c}, '{RE_BLANK}')"),
+        _count_if(f"regexp_full_match({c}, '{RE_ID_LIKE}')"),
+        _count_if(f"regexp_full_match({c}, '{RE_NUMBER}') AND NOT contains({c}, '.')"),
+        _count_if(f"regexp_full_match({c}, '{RE_NUMBER}')"),
+        _count_if(f"CASE WHEN regexp_full_match({c}, '{RE_DATE}') "
+                  f"THEN TRY_CAST(trim({c}) AS DATE) IS NOT NULL ELSE false END"),
+    ]
 
 
 def _count_if(condition: str) -> str:
