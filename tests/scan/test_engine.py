@@ -64,8 +64,8 @@ def engine(cells: list[str], detectors=DETECTORS) -> list[list[Match]]:
 def test_engine_equals_the_definition_on_the_corpus(business):
     cols, _ = table(400, seed=3, with_business=business)
     for name, cells in cols.items():
-        for card in (False, True):
-            chosen = detectors_for(card_header=card)
+        for card, ids in ((False, False), (True, False), (False, True)):
+            chosen = detectors_for(card_header=card, id_header=ids)
             got = engine(cells, chosen)
             for cell, matches in zip(cells, got, strict=True):
                 assert matches == reference(cell, chosen), (name, cell)

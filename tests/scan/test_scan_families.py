@@ -3,6 +3,7 @@ Chinese sentences (no spaces, full-width digits) and hard negatives that only lo
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from suanshu.scan import validators as v
@@ -143,6 +144,23 @@ def test_a_tie_with_an_id_from_a_card_like_area():
             break
     assert [m.type for m in detect(rid, detectors_for(card_header=False))] == ["CN_RESIDENT_ID"]
     assert [m.type for m in detect(f"卡号{rid}", detectors_for(card_header=True))] == ["BANK_CARD"]
+
+
+def test_in_an_id_column_a_mistyped_id_is_no_card():
+    """18 digits with an ID's area and birth date but a wrong check character pass Luhn one time in
+    ten: under a 身份证号 header that is a mistyped ID (no finding), elsewhere it may be a card."""
+    from suanshu.scan.report import scan_table
+
+    mistyped = []
+    for seq in range(200):
+        first17 = f"44030419900101{seq:03d}"
+        good = v.resident_id_check_char(first17)
+        mistyped += [first17 + c for c in "0123456789" if c != good and v.is_luhn(first17 + c)]
+    assert len(mistyped) >= 20 and not any(map(v.is_resident_id, mistyped))
+    assert v.are_resident_ids(mistyped, checked=False).all()
+    for header, types in (("身份证号", []), ("号码", ["BANK_CARD"])):
+        column = scan_table(pa.table({header: mistyped}), source="t", encoding=None)["columns"][0]
+        assert [t["type"] for t in column["types"]] == types, header
 
 
 def test_order_numbers_are_not_cards():

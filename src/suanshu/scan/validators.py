@@ -216,13 +216,16 @@ _RIC_WEIGHTS = np.array(RIC_WEIGHTS, dtype=np.int64)
 _POWERS = 10 ** np.arange(5, -1, -1, dtype=np.int64)  # the place values of six digits
 
 
-def are_resident_ids(values: list[str]) -> np.ndarray:
-    """``is_resident_id`` for each value."""
+def are_resident_ids(values: list[str], *, checked: bool = True) -> np.ndarray:
+    """``is_resident_id`` for each value; with ``checked=False``, whether it has an 18-digit ID's
+    shape (a known area, a real birth date, a last character 0-9 or X) whatever its check character."""
     out = np.zeros(len(values), dtype=bool)
     for n, idx in _by_length(values).items():
         raw = _matrix(values, idx, n) if n in (15, 18) else None
         if raw is None:  # not an ID's length, or not ASCII: one by one
-            out[idx] = [is_resident_id(values[i]) for i in idx.tolist()]
+            out[idx] = [is_resident_id(values[i]) for i in idx.tolist()] if checked else False
+            continue
+        if n == 15 and not checked:
             continue
         if n == 15:  # the legacy form: area + YYMMDD (19YY) + sequence, no check character
             body = raw.astype(np.int64) - 48
@@ -235,12 +238,13 @@ def are_resident_ids(values: list[str]) -> np.ndarray:
         body = raw[:, :17] - 48  # uint8: a byte below "0" wraps past 9 (such rows fail below)
         total = body @ _RIC_WEIGHTS  # small integers and products over columns, not int64 copies
         expected = np.frombuffer(RIC_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
-        ok = (body <= 9).all(axis=1) & (last == expected)
+        ok = (body <= 9).all(axis=1) & ((last == expected) if checked else np.isin(last, _ID_LAST))
         y, m, d = body[:, 6:10] @ _POWERS[2:], body[:, 10:12] @ _POWERS[4:], body[:, 12:14] @ _POWERS[4:]
         out[idx] = ok & _valid_dates(y, m, d) & _known_areas(body[:, :6] @ _POWERS)
     return out
 
 
+_ID_LAST = np.frombuffer(b"0123456789X", dtype=np.uint8)
 _DOUBLED = np.zeros(256, dtype=np.uint8)  # a digit doubled, minus 9 past 9 (other bytes: 0)
 _DOUBLED[:10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
 

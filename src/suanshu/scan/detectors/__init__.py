@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from suanshu.scan import validators
 from suanshu.scan.detectors import engine
 from suanshu.scan.detectors.base import Detector, Match, fold, normalize
 from suanshu.scan.detectors.contact import (
@@ -56,10 +57,32 @@ DETECTORS: tuple[Detector, ...] = ID_DETECTORS + TEXT_DETECTORS
 _CARD_FIRST = (BankCardFirst(),) + tuple(d for d in DETECTORS if d.type != "BANK_CARD")
 
 
-def detectors_for(card_header: bool = False, text: bool = True) -> tuple[Detector, ...]:
+def _amid_ids(detector: Detector) -> Detector:
+    """``detector`` for a column whose header names resident IDs: an 18-digit value with an ID's
+    shape (a known area, a real birth date) is a mistyped ID there, not the card or credit code
+    its digits may also pass for."""
+
+    class AmidIds(type(detector)):
+        def validate(self, candidate: str) -> bool:
+            return bool(self.validate_many([candidate])[0])
+
+        def validate_many(self, candidates: list[str]) -> np.ndarray:
+            digits = [c.replace(" ", "").replace("-", "") for c in candidates]
+            return super().validate_many(candidates) & ~validators.are_resident_ids(digits, checked=False)
+
+    AmidIds.__name__ = AmidIds.__qualname__ = f"{type(detector).__name__}AmidIds"
+    return AmidIds()
+
+
+_AMID_IDS = tuple(_amid_ids(d) if d.type in ("BANK_CARD", "CN_USCC") else d for d in DETECTORS)
+
+
+def detectors_for(card_header: bool = False, text: bool = True, id_header: bool = False) -> tuple[Detector, ...]:
     """The detectors for a column. ``card_header``: the header names a bank card, so a number that
-    is both a valid ID and Luhn-valid is the card (REFERENCE §2: headers break ties)."""
-    chosen = _CARD_FIRST if card_header else DETECTORS
+    is both a valid ID and Luhn-valid is the card; ``id_header``: it names resident IDs, so an
+    18-digit number shaped like an ID is no card even when its check character fails (REFERENCE
+    §2: headers break ties)."""
+    chosen = _CARD_FIRST if card_header else _AMID_IDS if id_header else DETECTORS
     return chosen if text else tuple(d for d in chosen if d not in TEXT_DETECTORS)
 
 
