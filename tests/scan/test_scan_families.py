@@ -107,9 +107,16 @@ def test_ip_negatives(text):
     ("坐标39.904211,116.407395附近", "39.904211,116.407395"),
     ("经纬度：116.4074, 39.9042", "116.4074, 39.9042"),
     ("位置３９．９０４２１１，１１６．４０７３９５", "３９．９０４２１１，１１６．４０７３９５"),
+    ("位置北纬39.9042°，东经116.4074°。", "北纬39.9042°，东经116.4074°"),
+    ("map?lat=39.904211&lng=116.407395&z=3", "lat=39.904211&lng=116.407395"),
+    ("{lat: 39.904211, lng: 116.407395}", "lat: 39.904211, lng: 116.407395"),
+    ("N39.9042 E116.4074", "N39.9042 E116.4074"),
 ])
 def test_coordinate_positives(text, piece):
     only(text, "GEO_COORDINATE", piece)
+    from test_engine import engine, reference  # the column engine finds what the definition finds
+
+    assert engine([text])[0] == reference(text)
 
 
 @pytest.mark.parametrize("text", ["39.90,116.41", "金额1234.5678,99.1234", "95.123456,200.123456"])

@@ -13,18 +13,24 @@ from suanshu.scan.detectors.base import Detector
 
 # Four decimals of a degree are ~11 m: a house, not a town. Fewer are not "precise".
 _NUM = r"-?[0-9]{1,3}\.[0-9]{4,}"
+# What may stand before each number: a key (lat=, lng:) and a hemisphere (北纬, 东经, N, E).
+_KEY = r"(?:[Ll]at|[Ll]ng|[Ll]on|[Ll]atitude|[Ll]ongitude)\s*[=:]\s*"
+_HEMI = r"北纬|南纬|东经|西经|[NSEW]"
+_SIDE = rf"(?:{_KEY})?(?:{_HEMI})?"
 
 
 class GeoCoordinateDetector(Detector):
-    """A pair ``lat, lon`` or ``lon, lat`` (comma, space, semicolon or slash between; optional
-    N/E letters and °), both with at least 4 decimals and both in range."""
+    """A pair ``lat, lon`` or ``lon, lat`` (comma, space, semicolon, slash or & between; optional
+    N/E letters or 北纬/东经 and °, or keys as in ``lat=…&lng=…``), both with at least 4 decimals
+    and both in range."""
 
     type = "GEO_COORDINATE"
     pattern = re.compile(
-        rf"(?<![0-9A-Za-z.])[NSEW]?(?P<a>{_NUM})°?[NSEW]?\s*[,;/ ]\s*[NSEW]?(?P<b>{_NUM})°?[NSEW]?"
+        rf"(?<![0-9A-Za-z.]){_SIDE}(?P<a>{_NUM})°?[NSEW]?\s*[,;/ &]\s*{_SIDE}(?P<b>{_NUM})°?[NSEW]?"
         r"(?![0-9]|\.[0-9])")
-    hint = r"\p{Nd}[.．]\p{Nd}{4}\p{Nd}*°?[NSEW]?\s*[,;/ ，；\x{3000}]\s*[NSEW]?-?\p{Nd}{1,3}[.．]\p{Nd}{4}"
-    value = rf"[NSEW]?{_NUM}°?[NSEW]?\s*[,;/ ]\s*[NSEW]?{_NUM}°?[NSEW]?"
+    hint = (r"\p{Nd}[.．]\p{Nd}{4}\p{Nd}*°?[NSEW]?\s*[,;/ ，；&＆\x{3000}]\s*"
+            r"(?:[A-Za-z]+\s*[=:：]\s*)?(?:北纬|南纬|东经|西经|[NSEW])?-?\p{Nd}{1,3}[.．]\p{Nd}{4}")
+    value = rf"{_SIDE}{_NUM}°?[NSEW]?\s*[,;/ &]\s*{_SIDE}{_NUM}°?[NSEW]?"
     before = r"(?:^|[^0-9A-Za-z.])"
     after = r"(?:$|[^0-9.]|\.$|\.[^0-9])"
     needs: ClassVar[dict[str, int]] = {"digits": 10, ".": 2}
