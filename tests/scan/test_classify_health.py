@@ -30,3 +30,15 @@ def test_a_column_of_diagnoses_is_health():
 ])
 def test_other_columns_are_not_health(values):
     assert label(values) == ("none", [])
+
+
+def test_a_scan_reads_a_columns_values_for_health_terms():
+    """Through the whole scan: the profile's distinct values reach the classifier."""
+    import pyarrow as pa
+
+    from suanshu.scan.report import scan_table
+
+    t = pa.table({"编号": [str(i) for i in range(10)], "结果": ["2型糖尿病", "原发性高血压", "HIV感染", "抑郁症", "肺癌"] * 2})
+    cols = {c["name"]: c for c in scan_table(t, source="t", encoding=None)["columns"]}
+    assert (cols["结果"]["pi"], cols["结果"]["categories"]) == ("sensitive", ["health"])
+    assert cols["编号"]["pi"] == "none"

@@ -193,8 +193,10 @@ def header_evidence(name: str) -> list[tuple[str, str, str]]:
 
 
 def names_card(name: str) -> bool:
-    """The header declares a bank card (used to break ID/card ties, REFERENCE §2)."""
-    return any(k in name.lower() for k in _CARD_HEADERS)
+    """The header declares a bank card (used to break ID/card ties, REFERENCE §2); a medical
+    insurance card's number (医保卡号) is no bank card."""
+    lowered = name.lower()
+    return any(k in lowered for k in _CARD_HEADERS) and "医保" not in lowered
 
 
 # GB/T 43697-2024 leaves core and important data to sector catalogues; what a scanner can say is

@@ -206,7 +206,9 @@ def _detectors(name: str, column_type: pa.DataType):
                          id_header=any(k in name.lower() for k in _ID_HEADERS))
 
 
-_ID_HEADERS = ("身份证", "公民身份号码", "id_card", "idcard", "id_number", "resident_id")  # break ID/card ties
+# Headers of resident-ID columns, to break ID/card ties (social and medical insurance card numbers
+# are the holder's ID number)
+_ID_HEADERS = ("身份证", "公民身份号码", "社保卡", "医保卡", "id_card", "idcard", "id_number", "resident_id")
 
 
 def scan_batch(batch: pa.RecordBatch, distinct: list[bool]) -> list[tuple[engine.Found, quality.Profile]]:
@@ -372,7 +374,7 @@ def _column(name: str, non_null: int, cells: Counter, profile: quality.Profile) 
         {"type": t, "cells": n, "ratio": round(n / non_null, 4) if non_null else 0.0}
         for t, n in sorted(cells.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    label = classify.classify_column(name, dict(cells), non_null)
+    label = classify.classify_column(name, dict(cells), non_null, values=profile.values)
     return {"name": name, "types": types, **label, "quality": profile.result(types)}
 
 
