@@ -51,7 +51,7 @@ def market(settings):
         newest_b = s.query(Demand).filter(Demand.title == "逐时气象 需求3").one()
         newest_b.state = "closed"
         for i in range(5):  # five notes in meteo's inbox (the service notifies matching providers)
-            demands._notify(s, meteo, "demand.match", newest_b.id, f"第{i}条")
+            demands._notify(s, meteo, "demand.match", newest_b.id, title=f"第{i}条")
     doc = {"@context": {"dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/"},
            "@id": "https://x.example/catalog", "@type": "dcat:Catalog",
            "dcat:dataset": [{"@id": f"https://x.example/d/{i}", "@type": "dcat:Dataset", "dct:title": f"外部数据{i}"}

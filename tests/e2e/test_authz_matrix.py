@@ -127,7 +127,7 @@ def world(tmp_path_factory):
     for role, org in principals.items():
         org_ids[role] = orgs.local_actor(ex, org).org_id
         with ex.db.transaction() as s:
-            demands._notify(s, org_ids[role], "demand", sides["a"]["demand"], "a notification to read")
+            demands._notify(s, org_ids[role], "demand.match", sides["a"]["demand"], title="a notification to read")
         notes[role] = demands.notifications(ex, orgs.local_actor(ex, org))[0].id
     # the seq of an audit entry about side a's contract (provable by its parties)
     with ex.db.transaction() as s:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanshu import __version__
-from suanshu.api.deps import ERROR_RESPONSES
+from suanshu.api.deps import ERROR_RESPONSES, unique_keys
 from suanshu.api.routes import audit, components, contracts, ledger, orgs, pools, vault
 from suanshu.api.routes import catalog, demands  # market (issue 8)
 from suanshu.api.routes import jobs  # compute-to-data (issue 6)
@@ -29,7 +29,7 @@ def create_app(ex: Exchange) -> FastAPI:
                   description="An exchange for data products and compute. Money is integer fen; times are UTC.")
     app.state.exchange = ex
     for module in (orgs, tokens, vault, components, review, contracts, pools, ledger, audit, catalog, demands, jobs):
-        app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
+        app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES, dependencies=[Depends(unique_keys)])
 
     from suanshu.web.console import error_page as console_error
     from suanshu.web.console import install as install_console

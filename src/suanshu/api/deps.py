@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
+from suanshu.core.errors import UsageError
 from suanshu.market import orgs
 from suanshu.market.actors import Actor
 from suanshu.market.exchange import Exchange
@@ -24,6 +26,28 @@ async def actor(request: Request, ex: Annotated[Exchange, Depends(exchange)]) ->
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return orgs.authenticate(ex, token.strip() if scheme.lower() == "bearer" else None)
+
+
+async def unique_keys(request: Request) -> None:
+    """A JSON body may not repeat a key: JSON parsers keep the last one, so a policy with "city"
+    twice would silently take one role for it (422 ``request.duplicate_key``). The body is read
+    once: FastAPI reuses what the request cached."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return
+    body = await request.body()
+    try:
+        json.loads(body, object_pairs_hook=_no_repeats)
+    except ValueError:
+        return  # not JSON: FastAPI says so itself (request.malformed)
+
+
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
+    seen = set()
+    for key, _value in pairs:
+        if key in seen:
+            raise UsageError("request.duplicate_key", f"the body repeats the key {key!r}: say each once")
+        seen.add(key)
+    return dict(pairs)
 
 
 # The largest integer a column holds (BIGINT). Money and counts in request bodies are bounded by
