@@ -48,3 +48,16 @@ def test_a_current_database_opens_without_importing_alembic(tmp_path):
 
     assert opened() == "True"  # a new database: migrated by Alembic
     assert opened() == "False"  # at head: not imported
+
+
+def test_a_database_url_with_a_percent_sign_reaches_alembic():
+    """A percent-encoded password or socket path (p%40ss, host=%2Ftmp) goes into Alembic's config,
+    which reads "%" as interpolation: it must come back out as it went in."""
+    from sqlalchemy import URL, create_engine
+
+    from suanshu.core import migrate
+
+    url = URL.create("postgresql+psycopg", username="u", password="p@ss/%", host="db", database="suanshu")
+    engine = create_engine(url)
+    assert migrate.alembic_config(engine).get_main_option("sqlalchemy.url") == \
+        url.render_as_string(hide_password=False)

@@ -79,6 +79,11 @@ def test_in_flight_is_409_and_a_committed_effect_without_response_is_not_repeate
             audit.append(s, actor=owner, action="test.effect", subject="x")
         finally:
             audit.on_append.reset(token)
+    # while the lease runs it may still be storing its response: a concurrent retry is told to wait
+    r = client.post("/api/v1/ledger/deposits", headers=h(op, "busy"), json=body)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency.in_flight"
+    with ex.db.transaction() as s:  # the lease is over: it died between its effects and its response
+        s.get(store.IdempotencyKey, (owner, "busy")).created_at -= store.LEASE
     r = client.post("/api/v1/ledger/deposits", headers=h(op, "busy"), json=body)
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency.outcome_unknown"
     assert cash(client, buyer)["posted_fen"] == 0

@@ -12,8 +12,10 @@ A key belongs to the principal that sent it. Its life:
 * ``done`` stores the response; a replay returns it byte for byte with its status.
 * A different request with the same key is 422. Keys live ``TTL`` (24 h) after their first use.
 * A claim left ``in_flight`` past ``LEASE`` (the server died before any effect committed) may
-  be taken over by a retry; a claim left ``applied`` without a response answers 409
-  ``idempotency.outcome_unknown`` naming the audit entry, since running it again would repeat it.
+  be taken over by a retry; a claim ``applied`` without a response is 409 ``idempotency.in_flight``
+  within the lease (the first request is storing its response: a concurrent retry lands in that
+  window) and ``idempotency.outcome_unknown`` naming the audit entry after it, since running it
+  again would repeat it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def claim(db: Database, owner: str, key: str, fp: str) -> Stored | None:
                                  "this Idempotency-Key was used for a different request; use a new key")
             if row.state == "done":
                 return Stored(row.status, row.response)
+            if row.state == "applied" and row.created_at + LEASE > now:
+                # the effects committed and the first request is storing its response (or died
+                # doing so: that shows once the lease is over)
+                raise Conflict("idempotency.in_flight", "a request with this Idempotency-Key is still in progress")
             if row.state == "applied":
                 raise Conflict("idempotency.outcome_unknown",
                                f"the first request with this key took effect (audit entry {row.audit_seq}) but "
