@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suanshu.billing import rating
+from suanshu.core.errors import UsageError
 from suanshu.demo import datasets
 from suanshu.ledger import engine as ledger_engine
 from suanshu.market import assets, billing, components, contracts, orgs, settlement
@@ -251,3 +252,91 @@ def test_invoice_posts_from_the_contract_hold_when_it_covers_it(market):
         assert seals.verify(s).to_dict() | {"transfers": 0, "seals": 0} == {
             "ok": True, "transfers": 0, "seals": 0, "transfer": None, "reason": ""}
         assert seals.verify(s).transfers >= 8  # deposit, hold, post + re-hold + 2 legs, charge + legs
+
+
+def _usage(contract_id, type_, data, id_="q1"):
+    return {"id": id_, "source": "qa", "type": f"suanshu.usage.{type_}", "subject": contract_id,
+            "time": "2026-11-10T00:00:00Z", "data": data}
+
+
+def _stored_events(ex) -> int:
+    from sqlalchemy import func, select
+
+    from suanshu.billing.models import UsageEvent
+
+    with ex.db.transaction() as s:
+        return s.scalar(select(func.count()).select_from(UsageEvent))
+
+
+@pytest.mark.parametrize("type_, data, field", [
+    ("resource", {"resource": "cpu", "seconds": -36000}, "data.seconds"),
+    ("query", {"count": -1}, "data.count"),
+    ("query", {"count": "many"}, "data.count"),
+    ("query", {"count": True}, "data.count"),
+    ("query", {"rows": 1.5}, "data.rows"),
+    ("query", {"micro_epsilon": float("nan")}, "data.micro_epsilon"),
+    ("rows", {"rows": 10**16}, "data.rows"),
+    ("rows", {"rows": 10**5000}, "data.rows"),
+    ("epsilon", {"micro_epsilon": None}, "data.micro_epsilon"),
+    ("bytes", {}, "data.bytes"),
+    ("resource", {"seconds": 60}, "data.resource"),
+    ("resource", {"resource": "", "seconds": 60}, "data.resource"),
+    ("refund", {"count": 1}, "unknown usage type"),
+])
+def test_usage_quantities_are_whole_numbers_from_zero(market, type_, data, field):
+    """QA: a negative or non-numeric quantity was stored, then lowered (or crashed) every invoice."""
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    good = _usage(contract.id, "query", {"count": 10}, "ok")
+    with pytest.raises(UsageError) as err:
+        billing.ingest_usage(ex, op, [good, _usage(contract.id, type_, data)])
+    assert err.value.code == "usage.bad_event" and field in err.value.message and "qa/q1" in err.value.message
+    assert _stored_events(ex) == 0  # the batch is refused whole: nothing half-stored
+    with pytest.raises(UsageError) as err:
+        rating.Totals().add(f"suanshu.usage.{type_}", data, event="qa/q1")
+    assert err.value.code == "billing.bad_usage_event" and "qa/q1" in err.value.message
+
+
+def test_an_invoice_refuses_a_bad_event_stored_before_ingest_checked(market):
+    """Rows stored before the check: the invoice names the event and issues nothing (no traceback,
+    no negative line, no top-up to a minimum the plan does not have)."""
+    from sqlalchemy import select
+
+    from suanshu.billing.models import Invoice, UsageEvent
+
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    billing.ingest_usage(ex, op, [_usage(contract.id, "query", {"count": 10}, "n1")])
+    for i, data in enumerate([{"resource": "cpu", "seconds": -36000}, {"count": "many"}]):
+        with ex.db.transaction() as s:
+            s.add(UsageEvent(source="qa", id=f"old{i}", type=f"suanshu.usage.{('resource', 'query')[i]}",
+                             subject=contract.id, time=T0, data=data))
+        with pytest.raises(UsageError) as err:
+            billing.issue_invoice(ex, op, contract.id, {"per_query_fen": 30, "resource_hour_fen": {"cpu": 20}},
+                                  T0, T0 + timedelta(days=30))
+        assert err.value.code == "billing.bad_usage_event" and f"qa/old{i}" in err.value.message
+        with ex.db.transaction() as s:
+            assert s.scalars(select(Invoice)).all() == []
+            assert all(e.invoice_id is None for e in s.scalars(select(UsageEvent)))
+            s.delete(s.get(UsageEvent, ("qa", f"old{i}")))
+    inv = billing.issue_invoice(ex, op, contract.id, {"per_query_fen": 30, "resource_hour_fen": {"cpu": 20}},
+                                T0, T0 + timedelta(days=30))
+    assert inv.total_fen == 300 and billing.reconcile(ex)["ok"]
+
+
+def test_statement_data_is_utc_to_the_second_and_the_page_is_beijing_time(market):
+    """QA: JSON rows carried Beijing local minutes with no zone next to a UTC period."""
+    import re
+
+    from suanshu.core.clock import local
+
+    ex, contract = market
+    now = datetime.now(UTC)
+    st = billing.statement(ex, None, "insurer", now - timedelta(days=1), now + timedelta(days=1))
+    times = [r["time"] for r in st["rows"]]
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in times), times
+    assert abs(datetime.fromisoformat(times[0]) - now) < timedelta(minutes=5)
+    csv_text = billing.statement_csv(st)
+    assert csv_text.startswith("time (UTC),") and times[0] in csv_text
+    page = billing.statement_html(st)
+    assert local(datetime.fromisoformat(times[0])) in page and times[0] not in page

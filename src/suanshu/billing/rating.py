@@ -12,6 +12,11 @@ A plan (JSON)::
 Usage totals are sums over a *set* of events, so duplicates (dropped on (source, id)) and
 arrival order cannot change them; each line rounds once, half up, on the total (never per
 event), so splitting usage across events cannot change a line either.
+
+An event's quantities (``quantities``: ``KINDS``) are whole numbers from 0 to ``MAX_QUANTITY``:
+ingest refuses anything else (``usage.bad_event``) and rating refuses it too, for rows stored
+before that check (``billing.bad_usage_event``, naming the event: the invoice is not issued),
+so no line is ever negative and no stored event can crash an invoice.
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suanshu.core.errors import UsageError
+from suanshu.core.money import MAX_FEN
 
 MICRO = 1_000_000  # ε is metered in micro-ε
 KNOWN = {"per_query_fen", "per_1000_rows_fen", "per_epsilon_fen", "resource_hour_fen", "monthly_fee_fen",
          "included", "minimum_fen"}
+MAX_QUANTITY = 10**15  # per event: a petabyte, 31 million years of seconds; more is a metering bug
+# per usage kind (suanshu.usage.<kind>): its quantity fields and their defaults (None: required)
+KINDS = {"query": {"count": 1, "rows": 0, "micro_epsilon": 0}, "rows": {"rows": None},
+         "epsilon": {"micro_epsilon": None}, "resource": {"seconds": None}, "bytes": {"bytes": None}}
+MAX_RESOURCE = 41  # a pool's accelerator type name (compute/pools.py) is at most 41 characters
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,33 @@ def check_plan(plan: dict) -> dict:
     return plan
 
 
+def quantities(type_: str, data: object, *, code: str, event: str = "usage event") -> dict:
+    """One event's metered quantities (and ``resource``), checked: ``code`` names each refusal."""
+    kind = type_.removeprefix("suanshu.usage.")
+    fields = KINDS.get(kind) if type_ != kind else None
+    if fields is None:
+        raise UsageError(code, f"{event}: unknown usage type {type_!r} (suanshu.usage.{{{','.join(KINDS)}}})")
+    if not isinstance(data, dict):
+        raise UsageError(code, f"{event}: data is a JSON object")
+    out = {}
+    for field, default in fields.items():
+        v = data.get(field, default)
+        if v is None and field not in data:
+            raise UsageError(code, f"{event}: {type_} needs data.{field}")
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_QUANTITY:
+            shown = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else "a number that large"
+            raise UsageError(code, f"{event}: data.{field} must be a whole number from 0 to {MAX_QUANTITY}, "
+                                   f"not {shown[:40]}")
+        out[field] = v
+    if kind == "resource":
+        r = data.get("resource")
+        if not (isinstance(r, str) and 0 < len(r) <= MAX_RESOURCE and r.isprintable() and r.strip() == r):
+            raise UsageError(code, f"{event}: data.resource must name the resource (1 to {MAX_RESOURCE} "
+                                   f"printable characters), not {repr(r)[:60]}")
+        out["resource"] = r
+    return out
+
+
 @dataclass
 class Totals:
     queries: int = 0
@@ -56,25 +94,16 @@ class Totals:
     bytes: int = 0
     resource_seconds: dict[str, int] | None = None
 
-    def add(self, type_: str, data: dict) -> None:
-        """Fold one event in. Types: suanshu.usage.{query,rows,epsilon,resource,bytes}."""
-        kind = type_.rsplit(".", 1)[-1]
-        if kind == "query":
-            self.queries += int(data.get("count", 1))
-            self.rows += int(data.get("rows", 0))
-            self.micro_epsilon += int(data.get("micro_epsilon", 0))
-        elif kind == "rows":
-            self.rows += int(data["rows"])
-        elif kind == "epsilon":
-            self.micro_epsilon += int(data["micro_epsilon"])
-        elif kind == "resource":
+    def add(self, type_: str, data: dict, *, event: str = "usage event") -> None:
+        """Fold one event in (``quantities``); a bad one is ``billing.bad_usage_event`` naming ``event``."""
+        q = quantities(type_, data, code="billing.bad_usage_event", event=event)
+        self.queries += q.get("count", 0)
+        self.rows += q.get("rows", 0)
+        self.micro_epsilon += q.get("micro_epsilon", 0)
+        self.bytes += q.get("bytes", 0)
+        if "resource" in q:
             self.resource_seconds = self.resource_seconds or {}
-            r = str(data["resource"])
-            self.resource_seconds[r] = self.resource_seconds.get(r, 0) + int(data["seconds"])
-        elif kind == "bytes":
-            self.bytes += int(data["bytes"])
-        else:
-            raise UsageError("billing.unknown_usage_type", f"unknown usage type {type_!r}")
+            self.resource_seconds[q["resource"]] = self.resource_seconds.get(q["resource"], 0) + q["seconds"]
 
 
 def rate(plan: dict, t: Totals) -> list[Line]:
@@ -99,6 +128,9 @@ def rate(plan: dict, t: Totals) -> list[Line]:
             lines.append(Line(f"resource:{resource}", f"{seconds / 3600:.4g} {resource}-hours", seconds,
                               _div_half_up(seconds * price, 3600)))
     total = sum(line.amount_fen for line in lines)
+    if total > MAX_FEN:
+        raise UsageError("billing.total_too_large", f"the period's usage rates to {total} fen, more than "
+                                                    "an amount can hold: check the usage and the plan")
     if (minimum := plan.get("minimum_fen", 0)) > total:
         lines.append(Line("minimum", "top-up to the minimum charge", 1, minimum - total))
     return lines

@@ -1,8 +1,10 @@
 """Usage ingest: CloudEvents-shaped records, deduplicated on (source, id) by the database.
 
 Fields (CloudEvents 1.0 names): ``id``, ``source``, ``type``, ``subject``, ``time`` (RFC 3339),
-``data`` (a JSON object). A resend, from a retry or a replayed queue, is dropped by the primary
-key (``INSERT ... ON CONFLICT DO NOTHING``), so ingest is idempotent and order-free.
+``data`` (a JSON object with the type's quantities, whole numbers from 0 up: ``rating.quantities``,
+checked here so that a stored event can always be rated). A resend, from a retry or a replayed
+queue, is dropped by the primary key (``INSERT ... ON CONFLICT DO NOTHING``), so ingest is
+idempotent and order-free.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
 from suanshu.billing.models import UsageEvent
+from suanshu.billing.rating import quantities
 from suanshu.core.clock import utcnow
 from suanshu.core.errors import UsageError
 
@@ -36,13 +39,14 @@ _SQLITE_INGEST = ("INSERT INTO usage_events (source, id, type, subject, time, da
 
 
 def _event(e: dict, received_at: datetime) -> dict:
+    if not isinstance(e, dict):
+        raise UsageError("usage.bad_event", "a usage event is a JSON object")
     missing = [k for k in REQUIRED if k not in e]
     if missing:
         raise UsageError("usage.bad_event", f"usage event lacks {', '.join(missing)} (CloudEvents fields)")
     if not all(isinstance(e[k], str) and e[k] for k in ("id", "source", "type", "subject")):
         raise UsageError("usage.bad_event", "id, source, type and subject are non-empty strings")
-    if not e["type"].startswith("suanshu.usage."):
-        raise UsageError("usage.bad_event", f"type must be suanshu.usage.*, got {e['type']!r}")
+    quantities(e["type"], e["data"], code="usage.bad_event", event=f"usage event {e['source']}/{e['id']}")
     t = e["time"]
     try:
         t = t if isinstance(t, datetime) else datetime.fromisoformat(t.replace("Z", "+00:00"))
@@ -50,8 +54,6 @@ def _event(e: dict, received_at: datetime) -> dict:
         raise UsageError("usage.bad_event", f"time is not RFC 3339: {e['time']!r}") from None
     if t.tzinfo is None:
         raise UsageError("usage.bad_event", "time needs a UTC offset")
-    if not isinstance(e["data"], dict):
-        raise UsageError("usage.bad_event", "data is a JSON object")
     return {"source": e["source"], "id": e["id"], "type": e["type"], "subject": e["subject"],
             "time": t.astimezone(UTC), "data": e["data"], "received_at": received_at, "invoice_id": None}
 

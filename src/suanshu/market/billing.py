@@ -14,7 +14,7 @@ import csv
 import html
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -70,7 +70,7 @@ def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, peri
             .order_by(UsageEvent.source, UsageEvent.id)))
         totals = rating.Totals()
         for e in events:
-            totals.add(e.type, e.data)
+            totals.add(e.type, e.data, event=f"usage event {e.source}/{e.id}")  # stored before ingest checked
         lines = rating.rate(plan, totals)
         total = sum(line.amount_fen for line in lines)
         invoice_id = new_id("inv")
@@ -155,7 +155,7 @@ def reconcile(ex: Exchange) -> dict:
 
 @dataclass(frozen=True)
 class StatementRow:
-    time: str
+    time: str  # UTC ISO-8601 to the second (data); the HTML page shows Beijing time
     transfer: str
     code: str
     description: str
@@ -189,7 +189,7 @@ def statement(ex: Exchange, actor: Actor | None, org_name: str, start: datetime,
                 continue
             balance += delta
             code = "charge" if t.flags & TransferFlags.POST_PENDING_TRANSFER else _code(t.code)  # a posted hold
-            rows.append(StatementRow(local_ns(t.timestamp), t.id, code, _describe(t.memo),
+            rows.append(StatementRow(iso_ns(t.timestamp), t.id, code, _describe(t.memo),
                                      -delta if delta < 0 else 0, delta if delta > 0 else 0, balance))
         account = s.get(Account, cash)
     return {"org": org.name, "display_name": org.display_name or org.name, "account": account.name,
@@ -197,10 +197,13 @@ def statement(ex: Exchange, actor: Actor | None, org_name: str, start: datetime,
             "rows": [r.__dict__ for r in rows]}
 
 
-def local_ns(ns: int) -> str:
-    from datetime import UTC
+def iso_ns(ns: int) -> str:
+    """A ledger timestamp as data: UTC ISO-8601 to the second, ``2026-12-03T18:18:07Z``."""
+    return iso(datetime.fromtimestamp(ns // 10**9, UTC))
 
-    return local(datetime.fromtimestamp(ns / 1e9, UTC))
+
+def _on_screen(utc_iso: str) -> str:
+    return local(datetime.fromisoformat(utc_iso))
 
 
 def _code(code: int) -> str:
@@ -217,7 +220,7 @@ def _describe(memo: dict) -> str:
 def statement_csv(st: dict) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["time (Asia/Shanghai)", "transfer", "code", "description", "debit_fen", "credit_fen",
+    w.writerow(["time (UTC)", "transfer", "code", "description", "debit_fen", "credit_fen",
                 "balance_fen"])
     w.writerow(["", "", "opening", "", "", "", st["opening_fen"]])
     for r in st["rows"]:
@@ -228,10 +231,10 @@ def statement_csv(st: dict) -> str:
 
 
 def statement_html(st: dict) -> str:
-    """A printable page (no scripts, no external assets)."""
+    """A printable page (no scripts, no external assets): for people, so times are Beijing time."""
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(r['time'])}</td><td><code>{e(r['transfer'][:12])}</code></td><td>{e(r['code'])}</td>"
+        f"<tr><td>{e(_on_screen(r['time']))}</td><td><code>{e(r['transfer'][:12])}</code></td><td>{e(r['code'])}</td>"
         f"<td>{e(r['description'])}</td><td class=n>{format_fen(r['debit_fen']) if r['debit_fen'] else ''}</td>"
         f"<td class=n>{format_fen(r['credit_fen']) if r['credit_fen'] else ''}</td>"
         f"<td class=n>{format_fen(r['balance_fen'])}</td></tr>" for r in st["rows"])
@@ -242,7 +245,7 @@ td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}.n{{text-al
 @media print{{body{{margin:0}}}}</style></head><body>
 <h1>对账单 Statement</h1>
 <p>{e(st['display_name'])} — {e(st['account'])}<br>{e(st['period_start'])} … {e(st['period_end'])} (UTC)</p>
-<table><thead><tr><th>时间 time</th><th>transfer</th><th>code</th><th>说明</th><th class=n>支出 debit</th>
+<table><thead><tr><th>时间 time (北京时间 Asia/Shanghai)</th><th>transfer</th><th>code</th><th>说明</th><th class=n>支出 debit</th>
 <th class=n>收入 credit</th><th class=n>余额 balance</th></tr></thead><tbody>
 <tr><td colspan=6>期初余额 opening balance</td><td class=n>{format_fen(st['opening_fen'])}</td></tr>
 {rows}
