@@ -330,7 +330,7 @@ def test_statement_data_is_utc_to_the_second_and_the_page_is_beijing_time(market
 
     from suanshu.core.clock import local
 
-    ex, contract = market
+    ex, _ = market
     now = datetime.now(UTC)
     st = billing.statement(ex, None, "insurer", now - timedelta(days=1), now + timedelta(days=1))
     times = [r["time"] for r in st["rows"]]

@@ -302,3 +302,43 @@ def test_an_overlong_contract_purpose_is_refused_before_any_hold(world):
         contracts.request(world.ex, world.actor("insurer"), world.components["hunan_weather_monthly"], 10_000,
                           purpose="用途" * 1_001)
     assert err.value.code == "text.too_long" and counts(world.ex) == before
+
+
+def test_a_zero_fen_compute_bid_is_refused_and_a_stored_one_never_wins(world):
+    """QA: a 0-fen compute bid won the auction but its hold (0) could not be made, so the buyer
+    could accept no compute at all. An award holds its price: a compute bid is at least 1 fen."""
+    ex = world.ex
+    d = post(world, compute={**JOB, "accelerators": {}, "data": {"region": "湖南-长沙", "gb": 1}})
+    before = counts(ex)
+    with pytest.raises(UsageError) as err:
+        demands.bid(ex, world.actor("changsha-hpc"), d.id, pool="x86-hpc", price_fen=0)
+    assert err.value.code == "bid.zero_price" and counts(ex) == before
+    # one stored before the check: the auction passes over it, and the next cheapest is accepted
+    with ex.db.transaction() as s:
+        s.add(Bid(id="bid_zero", demand_id=d.id, bidder_org_id=world.actor("changsha-hpc").org_id, kind="compute",
+                  pool_id=world.pools["x86-hpc"], price_fen=0, note="", auto=False, detail={}, state="submitted"))
+    board = demands.show(ex, world.actor("insurer"), d.id)
+    cheapest = min((b for b in board.bids if b.kind == "compute" and b.price_fen), key=lambda b: b.price_fen)
+    assert board.winner == cheapest.id
+    with pytest.raises(Refused) as err:
+        demands.accept(ex, world.actor("insurer"), d.id, ["bid_zero"])
+    assert err.value.code == "demand.not_auction_winner"
+    award = demands.accept(ex, world.actor("insurer"), d.id, [cheapest.id])
+    assert len(award["holds"]) == 1 and award["holds"][0]
+
+
+def test_a_pool_that_prices_the_job_at_zero_is_notified_but_does_not_bid(world):
+    from suanshu.market import pools
+
+    ex = world.ex
+    free = pools.register(ex, world.actor("changsha-hpc"), {
+        "name": "free-x86", "kind": "hpc", "arch": "x86_64", "region": "湖南-长沙", "cpu": 8192, "memory_gb": 32768,
+        "price": {"cpu_hour": 0, "memory_gb_hour": 0}, "transfer_fen_per_gb": {"湖南-长沙": 0}})
+    d = post(world, compute={**JOB, "accelerators": {}, "data": {"region": "湖南-长沙", "gb": 1}})
+    assert free.id in d.matches["pools"]
+    board = demands.show(ex, world.actor("insurer"), d.id)
+    compute = [b for b in board.bids if b.kind == "compute"]
+    assert compute and free.id not in {b.pool_id for b in compute} and all(b.price_fen > 0 for b in compute)
+    winner = min(compute, key=lambda b: b.price_fen)
+    assert board.winner == winner.id
+    assert demands.accept(ex, world.actor("insurer"), d.id, [winner.id])["holds"][0]

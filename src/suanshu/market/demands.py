@@ -99,11 +99,15 @@ def post(ex: Exchange, actor: Actor, spec: DemandSpec) -> Demand:
             if h.doc.org != actor.org_id]
     demand_id = new_id("dmd")
     with ex.db.transaction() as s:
-        outcome = None
+        outcome, pools_ok = None, []
         if job is not None:
             hours_left = Fraction(int((spec.deadline - utcnow()).total_seconds()), 3600)
-            outcome = auction.decide(job, auction.standing_offers(s), hours_left)
-        pools_ok = [b.pool for b in outcome.bids if b.feasible] if outcome else []
+            offers = auction.standing_offers(s)
+            outcome = auction.decide(job, offers, hours_left)
+            free = {b.pool for b in outcome.bids if b.feasible and not b.price_fen}
+            pools_ok = [b.pool for b in outcome.bids if b.feasible]  # all notified, a free pool too
+            if free:  # a plan pricing the job at 0 does not bid (see bid): the auction runs without it
+                outcome = auction.decide(job, [o for o in offers if o.pool.id not in free], hours_left)
         pool_orgs = {pid: org for pid, org in s.execute(select(Pool.id, Pool.org_id).where(Pool.id.in_(pools_ok)))}
         demand = Demand(id=demand_id, buyer_org_id=actor.org_id, title=spec.title.strip(),
                         description=spec.description, tags=list(spec.tags), region=spec.region,
@@ -182,6 +186,11 @@ def bid(ex: Exchange, actor: Actor, demand_id: str, *, price_fen: int, component
         raise UsageError("bid.invalid", "bid with exactly one of: a component, a new component, a pool")
     if not isinstance(price_fen, int) or isinstance(price_fen, bool) or price_fen < 0:
         raise UsageError("bid.invalid", "the price must be a non-negative integer number of fen")
+    if pool is not None and price_fen == 0:
+        # An award is a price held in escrow for the job; 0 fen holds nothing and would beat every
+        # other bid, however it behaves. Free compute is a pool priced at 0 for contract jobs.
+        raise UsageError("bid.zero_price", "a compute bid is at least 1 fen: the award holds its price "
+                                           "for the job, and nothing cannot be held")
     with ex.db.transaction() as s:  # fail fast, before publishing anything
         demand = _open_demand(s, demand_id)
         if demand.buyer_org_id == actor.org_id:
@@ -241,7 +250,8 @@ def compute_winner(demand: Demand, bids: list[Bid], pools: dict[str, tuple], *, 
     job = auction.parse_job(demand.compute, "demand")
     hours_left = Fraction(max(0, int((demand.deadline - (now or utcnow())).total_seconds())), 3600)
     offers = [auction.Offer(pools[b.pool_id][0], ready_hours=pools[b.pool_id][1], price_fen=b.price_fen, ref=b.id)
-              for b in bids if b.kind == "compute" and b.state == "submitted" and b.pool_id in pools]
+              for b in bids if b.kind == "compute" and b.state == "submitted" and b.pool_id in pools
+              and b.price_fen > 0]  # a 0-fen bid stored before bid.zero_price cannot be held: it never wins
     outcome = auction.decide(job, offers, hours_left)
     return next(b for b in bids if b.id == outcome.winner.ref) if outcome.winner else None
 
