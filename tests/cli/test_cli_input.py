@@ -193,3 +193,23 @@ def test_yaml_merge_keys_may_still_override():
 
     doc = "base: &b {x: 1, y: 2}\nover:\n  <<: *b\n  y: 3\n"
     assert documents.load(doc, "policy", code="policy.bad_file")["over"] == {"x": 1, "y": 3}
+
+
+def test_bad_usage_quantities_are_refused_and_statements_carry_utc(world, tmp_path):
+    """QA: a negative or non-numeric usage quantity was stored (then lowered or crashed invoices);
+    statement rows carried Beijing minutes with no zone."""
+    cli = world
+    for data in ('{"count": "many"}', '{"resource": "cpu", "seconds": -36000}'):
+        (tmp_path / "u.jsonl").write_text(
+            '{"id": "n1", "source": "qa", "type": "suanshu.usage.query", "subject": "C", '
+            '"time": "2025-03-10T00:00:00Z", "data": {"count": 10}}\n'
+            '{"id": "n2", "source": "qa", "type": "suanshu.usage.resource", "subject": "C", '
+            f'"time": "2025-03-11T01:00:00Z", "data": {data}}}\n')
+        assert cli.code("ledger", "usage", tmp_path / "u.jsonl") == (2, "usage.bad_event")
+    assert cli.json("ledger", "deposit", "meteo", "100")[0] == 0
+    status, out, _ = cli("ledger", "statement", "meteo", "--from", "2020-01-01T00:00:00Z",
+                         "--to", "2100-01-01T00:00:00Z", "--as", "json")
+    rows = json.loads(out)["rows"]
+    assert status == 0 and rows and rows[0]["time"].endswith("Z") and len(rows[0]["time"]) == 20, rows
+    status, out, _ = cli("ledger", "statement", "meteo", "--from", "2020-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z")
+    assert status == 0 and out.startswith("time (UTC),") and rows[0]["time"] in out
