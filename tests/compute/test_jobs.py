@@ -218,3 +218,24 @@ def test_outputs_are_staged_as_the_exchanges_own_copy(tmp_path):
     jobs.stage(big, capped, budget=1000)
     copied = sum(p.stat().st_size for p in capped.iterdir())
     assert 1000 < copied <= 1000 + 600  # past the cap, then no more: the check refuses it for its size
+
+
+def test_an_output_check_that_cannot_finish_releases_nothing(tmp_path, monkeypatch):
+    """A check that raises must not leave the job running with its hold: it fails closed."""
+    import pyarrow as pa
+
+    from suanshu.compute import outputs
+    from suanshu.compute.executors import RunResult
+    from suanshu.policy.model import Policy
+
+    view = tmp_path / "view.parquet"
+    pq.write_table(pa.table({"city": ["a"], "fee": [1.0]}), view)
+    policy = Policy.from_dict({"mode": "job", "table": "t", "columns": {"city": "dimension", "fee": "aggregate"},
+                               "job": {}})
+
+    def broken(*_a, **_k):
+        raise ValueError("an output the check did not foresee")
+
+    monkeypatch.setattr(outputs, "check", broken)
+    verdict = jobs._check_outputs(tmp_path, RunResult("succeeded", 0, "", 1.0), view, policy)
+    assert not verdict.passed and [p["code"] for p in verdict.problems] == ["job.output_check_failed"]

@@ -126,3 +126,58 @@ def test_a_program_runs_the_exchanges_python_and_can_start_it_again():
     assert result.status == "succeeded", result.logs
     assert f"own {sys.version}\n" in result.logs
     assert f"child 0 {sys.version} " in result.logs, result.logs
+
+
+def test_a_program_cannot_make_the_exchange_read_for_it(tmp_path):
+    """As root the exchange reads the log and copies the outputs: a program that swaps them for
+    links to a file only root may read must get nothing out of it (the workspace's own dir is
+    root's, and the log is read from the file the program was given)."""
+    import os
+
+    from suanshu.market.jobs import stage
+
+    if os.geteuid() != 0 or local.shutil.which("setpriv") is None:
+        pytest.skip("per-job uids need root and setpriv")
+    secret = tmp_path / "secret"
+    secret.write_text("TOP-SECRET")
+    secret.chmod(0o600)
+    program = f"""
+import os
+root = os.path.dirname(os.environ["SUANSHU_OUTPUT"])
+for swap in (lambda: os.unlink(os.path.join(root, "job.log")), lambda: os.rename(os.environ["SUANSHU_OUTPUT"], root + "/x")):
+    try:
+        swap()
+        print("swapped", flush=True)
+    except OSError as e:
+        print("refused", e.errno, flush=True)
+os.symlink({str(secret)!r}, os.path.join(os.environ["SUANSHU_OUTPUT"], "link"))
+"""
+    with Workspace(program, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id=f"job_{tmp_path.name}")
+        assert result.logs.count("refused 13") == 2 and "swapped" not in result.logs, result.logs
+        staged = tmp_path / "staged"
+        stage(ws.out, staged, 1 << 20)
+    assert (staged / "link").is_symlink() and "TOP-SECRET" not in result.logs  # a link stays a link
+
+
+def test_staging_follows_no_link_not_even_the_output_dir(tmp_path):
+    import os
+
+    from suanshu.market.jobs import stage
+
+    secret_dir = tmp_path / "vault"
+    secret_dir.mkdir()
+    (secret_dir / "rows.csv").write_text("a,b\n1,2\n")
+    out = tmp_path / "out"
+    out.symlink_to(secret_dir)  # the output dir itself swapped for a link
+    stage(out, tmp_path / "staged", 1 << 20)
+    assert not (tmp_path / "staged").exists()
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "ok.csv").write_text("x\n")
+    (real / "sub" / "deep.txt").write_text("y")
+    os.mkfifo(real / "pipe")  # reading it would block: skipped
+    (real / "dir-link").symlink_to(secret_dir)
+    stage(real, tmp_path / "staged2", 1 << 20)
+    got = sorted(str(p.relative_to(tmp_path / "staged2")) for p in (tmp_path / "staged2").rglob("*"))
+    assert got == ["dir-link", "ok.csv", "sub", "sub/deep.txt"] and (tmp_path / "staged2" / "dir-link").is_symlink()

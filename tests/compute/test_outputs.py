@@ -142,3 +142,48 @@ def test_a_hidden_value_also_in_a_releasable_column_is_not_a_leak(tmp_path):
     verdict = outputs.check(out, "quietest: Xiangtan\n", outputs.Source(source, ["station"], []),
                             max_bytes=1 << 20, max_row_overlap=0.05)
     assert codes(verdict) == ["job.output_hidden_value"]
+
+
+def test_file_names_are_checked_and_not_shown_when_refused(tmp_path):
+    out = tmp_path / "names"
+    (out / "n").mkdir(parents=True)
+    for i in range(3):
+        (out / "n" / f"{i}_1380000000{i}_x").write_text("")
+    source = outputs.Source(SOURCE, hidden=["mobile"], dimensions=["city"])
+    verdict = outputs.check(out, "", source, max_bytes=1 << 20, max_row_overlap=0.05)
+    assert codes(verdict) == ["job.output_hidden_value"] and verdict.problems[0]["where"] == "file names"
+    assert all("name" not in f for f in verdict.as_dict()["files"])  # a refused output's names stay in
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(2000):
+        (many / f"{i:08d}").write_text("")
+    verdict = outputs.check(many, "", source, max_bytes=10_000, max_row_overlap=0.05)
+    assert codes(verdict) == ["job.output_too_large"]  # names count towards the size
+
+
+def test_padding_lowers_the_share_not_the_count(tmp_path):
+    cities = ["Changsha", "Xiangtan", "Zhuzhou", "Hengyang", "Yueyang"]
+    source_table = pa.table({"city": cities * 400, "fee": [float(i) for i in range(2000)]})
+    raw = source_table.slice(0, 150)
+    source = outputs.Source(source_table, hidden=[], dimensions=["city"])
+    for n, made_up in enumerate((pa.table({"city": ["x"] * 5000, "fee": [-1.0] * 5000}),  # one junk row, repeated
+                                 pa.table({"city": ["Changsha"] * 5000, "fee": [float(-i - 1) for i in range(5000)]}))):
+        out = tmp_path / f"pad{n}"
+        out.mkdir()
+        pcsv.write_csv(pa.concat_tables([raw, made_up]), out / "o.csv")
+        verdict = outputs.check(out, "", source, max_bytes=1 << 20, max_row_overlap=0.05)
+        assert codes(verdict) == ["job.output_raw_rows"], n  # 150 of 5150 rows: 3 %, but over MAX_RAW_ROWS
+
+
+def test_outputs_that_once_crashed_the_check(tmp_path):
+    """Two output columns matching one source column; nested JSON lines; a CSV field past the csv
+    module's limit: each is checked, none raises."""
+    twice = SOURCE.select(["city", "fee"]).append_column("fee2", SOURCE["fee"]).slice(0, 30)
+    assert codes(check(tmp_path, rows_parquet=twice)) == ["job.output_raw_rows"]
+    out = tmp_path / "odd"
+    out.mkdir()
+    (out / "n.jsonl").write_text('{"a": {"b": 1}, "c": [1, 2]}\n' * 10)
+    (out / "big.csv").write_text("a,b\n" + ("x," + "y" * 200_000 + "\n") * 6)
+    source = outputs.Source(SOURCE, hidden=["mobile"], dimensions=["city"])
+    verdict = outputs.check(out, "", source, max_bytes=10 << 20, max_row_overlap=0.05)
+    assert verdict.passed, verdict.problems

@@ -8,14 +8,20 @@ program wrote and everything it printed are checked against the source table fir
    list) appears in any output or in the logs — as a whole cell of a table, or as a token of text;
 3. **raw rows**: no table (CSV, TSV, Parquet, JSON lines, or printed CSV) repeats source rows: an
    output column is *matched* to a source column when most of its distinct values are values of that
-   column; when two or more columns match (one of them not a dimension: dimension combinations are
+   column (or more than ``MAX_RAW_ROWS`` of them are); when two or more columns match (one of them not a dimension: dimension combinations are
    what aggregate mode releases anyway), the share of output rows found verbatim among the source rows
-   (projected on the matched columns) must not exceed ``max_row_overlap``.
+   (projected on the matched columns) must not exceed ``max_row_overlap``, and never more than
+   ``MAX_RAW_ROWS`` of them (padding an output with made-up rows lowers the share, not the count);
+4. **file names**: the names of the files are text like the logs (split at ``/`` and ``_``): checked
+   for hidden values and, read as rows, for raw rows; their bytes count towards the size.
 
 Known limits (documented, not hidden): values shorter than ``MIN_HIDDEN_LEN`` bytes are not
 searched, nor values that are also values of a releasable column (a 2-digit number appears everywhere by chance); an encoded or transformed value (base64,
 reversed, arithmetic on it) is not recognised; binary files other than Parquet count towards the size
-only. These checks stop the plain leaks the issue names; they are not a proof of non-leakage.
+only; each table is checked on its own, so rows split over many files of fewer than
+``MIN_DUMP_ROWS`` rows each, or columns split over files the buyer joins again, are not
+recognised as a dump. These checks stop the plain leaks; they are not a proof of
+non-leakage: a component whose rows must never leave is not one to offer for jobs.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import pyarrow.parquet as pq
 
 MIN_HIDDEN_LEN = 4  # bytes (UTF-8): shorter values (small numbers, short codes) appear by chance
 MIN_DUMP_ROWS = 5  # fewer matching rows than this is not a dump
+MAX_RAW_ROWS = 100  # source rows an output may repeat, whatever its share
 BATCH_ROWS = 131_072  # rows of the source read at a time
 COLUMN_MATCH = 0.8  # share of an output column's distinct values found in a source column
 _TOKEN = re.compile(r"[^\s,;:|\t\"'()\[\]{}<>=]+")
@@ -52,14 +59,17 @@ class Verdict:
         self.problems.append({"code": code, "where": where, "message": message})
 
     def as_dict(self) -> dict:
-        return {"passed": self.passed, "problems": self.problems, "files": self.files,
-                "total_bytes": self.total_bytes}
+        # refused outputs are not released, and neither are their names (a name can carry values)
+        files = self.files if self.passed else [{"bytes": f["bytes"]} for f in self.files]
+        return {"passed": self.passed, "problems": self.problems, "files": files, "total_bytes": self.total_bytes}
 
 
 def _cells(column: pa.ChunkedArray | pa.Array) -> set[str]:
     """Distinct non-null values as text (the form they take in a CSV or a print)."""
-    values = pc.unique(column.drop_null() if hasattr(column, "drop_null") else column)
-    return {_text(v) for v in values.to_pylist()}
+    column = column.drop_null() if hasattr(column, "drop_null") else column
+    if pa.types.is_nested(column.type):  # no hash kernel for lists and structs: their text forms
+        return {_text(str(v)) for v in column.to_pylist()}
+    return {_text(v) for v in pc.unique(column).to_pylist()}
 
 
 def _text(v) -> str:
@@ -225,13 +235,15 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
         size = path.stat().st_size
         verdict.files.append({"name": name, "bytes": size})
         verdict.total_bytes += size
-    verdict.total_bytes += len(logs.encode())
+    names = "\n".join(re.sub(r"[/_]", " ", str(p.relative_to(out_dir))) for p in files)
+    verdict.total_bytes += len(logs.encode()) + len(names.encode())
     if verdict.total_bytes > max_bytes:
         verdict.refuse("job.output_too_large", "outputs",
                        f"outputs and logs are {verdict.total_bytes} bytes; the contract allows {max_bytes}")
         return verdict  # do not parse what is too large to release
     # what to check, in the order problems are reported: (where, text) or (where, table)
-    items: list[tuple[str, str | Tabled]] = [("logs", logs), *_dumps("logs", _with_cells(_csv_table(logs)))]
+    items: list[tuple[str, str | Tabled]] = [("logs", logs), *_dumps("logs", _with_cells(_csv_table(logs))),
+                                             ("file names", names), *_dumps("file names", _with_cells(_csv_table(names)))]
     for path in files:
         if path.is_symlink():
             continue
@@ -294,8 +306,9 @@ def _check_table(verdict: Verdict, where: str, table: pa.Table, cells: dict[str,
         if not values:
             continue
         best = max(source.names, key=lambda s: len(values & found[s]))
-        if len(values & found[best]) >= COLUMN_MATCH * len(values):
-            matched[name] = best
+        shared = len(values & found[best])  # (made-up values can lower the share, not the count)
+        if (shared >= COLUMN_MATCH * len(values) or shared > MAX_RAW_ROWS) and best not in matched.values():
+            matched[name] = best  # (one output column per source column: rows are projected on them)
     if len(set(matched.values())) < 2 or set(matched.values()) <= source.dimensions:
         return
     out_names = tuple(matched)
@@ -304,7 +317,7 @@ def _check_table(verdict: Verdict, where: str, table: pa.Table, cells: dict[str,
                         strict=True))
     rows = source.rows_found(src_names, set(out_rows))
     hits = sum(1 for row in out_rows if row in rows)
-    if hits >= MIN_DUMP_ROWS and hits > limit * table.num_rows:
+    if hits >= MIN_DUMP_ROWS and (hits > limit * table.num_rows or hits > MAX_RAW_ROWS):
         verdict.refuse("job.output_raw_rows", where,
                        f"{hits} of {table.num_rows} rows repeat source rows on columns {list(src_names)} "
                        f"(the contract allows {limit:.0%})")
@@ -337,7 +350,10 @@ def _csv_table(text: str) -> pa.Table | None:
     except csv.Error:
         return None
     # the first line is taken as a header and skipped: a header is not data, and a dump loses one row
-    rows = list(csv.reader(io.StringIO("\n".join(lines[1:])), dialect))
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines[1:])), dialect))
+    except csv.Error:  # a field past the csv module's limit: checked as text only
+        return None
     width = max(len(r) for r in rows)
     if width < 2:
         return None

@@ -608,32 +608,51 @@ def _staged_outputs(ex: Exchange, job_id: str, ws: Workspace, result: RunResult,
 def stage(src: Path, dest: Path, budget: int) -> None:
     """Copy the regular files and links under ``src`` into ``dest`` (links as links, for the check
     to refuse; nothing else: reading a FIFO would block). Copying stops once more than ``budget``
-    bytes are copied: the check then refuses the outputs for their size."""
+    bytes are copied: the check then refuses the outputs for their size.
+
+    Nothing is followed, not even ``src`` itself (``os.fwalk`` yields nothing for a link), and
+    each file is opened relative to its dir's descriptor with ``O_NOFOLLOW``: the exchange copies
+    as root what a program wrote, and a link must never make it read for the program."""
     copied = 0
-    for root, dirs, files in os.walk(src):
-        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
-            path = Path(root, name)
-            target = dest / path.relative_to(src)
+    for root, dirs, files, root_fd in os.fwalk(src):
+        here = dest / Path(root).relative_to(src)
+        for name in sorted(files + dirs):
             try:
-                mode = path.lstat().st_mode
+                mode = os.stat(name, dir_fd=root_fd, follow_symlinks=False).st_mode
                 if stat.S_ISLNK(mode):
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.symlink_to(os.readlink(path))
+                    here.mkdir(parents=True, exist_ok=True)
+                    (here / name).symlink_to(os.readlink(name, dir_fd=root_fd))
                 elif stat.S_ISREG(mode) and copied <= budget:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, target, follow_symlinks=False)
-                    copied += target.stat().st_size
+                    copied += _copy_at(root_fd, name, here / name)
             except OSError:  # removed or replaced while being copied: not staged, so not released
                 continue
+
+
+def _copy_at(dir_fd: int, name: str, target: Path) -> int:
+    """Copy the regular file ``name`` in the dir ``dir_fd`` to ``target``; its size."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            shutil.copyfileobj(f, out)
+    return target.stat().st_size
 
 
 def _check_outputs(staged: Path, result: RunResult, view: Path, policy: Policy) -> outputs.Verdict:
     names = pq.read_schema(view).names
     hidden = [c for c in names if policy.role(c) == "hidden"]
     dims = [c for c in names if policy.role(c) == "dimension"]
-    return outputs.check(staged, result.logs, outputs.Source(view, hidden, dims),
-                         max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap,
-                         withheld=result.withheld)
+    try:
+        return outputs.check(staged, result.logs, outputs.Source(view, hidden, dims),
+                             max_bytes=policy.job.max_output_bytes, max_row_overlap=policy.job.max_row_overlap,
+                             withheld=result.withheld)
+    except Exception:  # a check that cannot finish fails closed: nothing is released, the job ends
+        log.exception("the output check of %s failed", view.parent.name)
+        verdict = outputs.Verdict()
+        verdict.refuse("job.output_check_failed", "outputs", "the outputs could not be checked, so none are released")
+        return verdict
 
 
 def outputs_dir(ex: Exchange, job_id: str) -> Path:

@@ -10,10 +10,13 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
   id, the next free one if a running job holds it (``claimed_uid``), no groups) with umask 077, so
   it cannot read the exchange's data dir (``market.jobs`` makes it 0700 first) or the vault, nor
   what another running job writes in /tmp; what it left in the shared temp dirs is removed when it
-  ends. The workspace is handed to that uid.
+  ends. The workspace's code, data and output dirs are handed to that uid; the workspace's own dir
+  stays root's (searchable only), so the program cannot swap the log or the output dir for a link,
+  and the log is read back from the file the program was given, never from its path.
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
-  address space (memory), file size (the output limit), open files, no core dumps; a new session, so
-  the wall-clock timeout kills the whole process group.
+  address space (memory, per process), file size (the output limit), open files, processes and
+  threads of the job's uid (``JOB_PROCESSES``), no core dumps; a new session, so the wall-clock
+  timeout kills the whole process group.
 - **lifetime**: when the program ends (by itself, by the time limit or cancelled) its session is
   killed, and so is every process still in the job's network namespace (a child that left the
   session with ``setsid`` is still in it), before the outputs are checked: nothing it started can
@@ -219,7 +222,10 @@ def _interpreter_reach(uid: int | None) -> Iterator[list[str] | None]:
                covered(blocked, Path(stage)) + '\nexec "$@"', "sh"]
 
 
-def _limit(limits: Limits) -> Callable[[], None]:
+JOB_PROCESSES = 512  # processes and threads of a job's own uid (a fork bomb stops here)
+
+
+def _limit(limits: Limits, own_uid: bool) -> Callable[[], None]:
     cpu_s = max(1, int(limits.cpu * limits.wall_seconds) + 1)
     address = max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB)
     file_size = max(1 << 20, limits.max_output_bytes * 2)  # room to see that it is too large
@@ -232,13 +238,19 @@ def _limit(limits: Limits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if own_uid:  # counted per real uid: only a uid of the job's own, or it would count the exchange's
+            resource.setrlimit(resource.RLIMIT_NPROC, (JOB_PROCESSES, JOB_PROCESSES))
 
     return apply
 
 
 def _hand_over(ws: Workspace, uid: int) -> None:
-    """Let the unprivileged user read the code and data and write the outputs (and nothing else)."""
-    for path in [ws.root, ws.code, ws.data, ws.out, *ws.code.rglob("*")]:
+    """Let the unprivileged user read the code and data and write the outputs (and nothing else).
+    The workspace's own dir stays root's (searchable, not writable): the program cannot swap the
+    log or the output dir for a link to a file only root may read, which the exchange, as root,
+    would then read for it."""
+    os.chmod(ws.root, 0o711)
+    for path in [ws.code, ws.data, ws.out, *ws.code.rglob("*")]:
         os.chown(path, uid, uid)
 
 
@@ -268,9 +280,9 @@ class LocalExecutor:
         if reach:
             sandbox["interpreter"] = "reached through read-only binds in a private mount namespace"
         started = time.monotonic()
-        with open(ws.log, "wb") as log:
+        with open(ws.log, "w+b") as log:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, preexec_fn=_limit(limits))
+                                    stderr=subprocess.STDOUT, preexec_fn=_limit(limits, uid is not None))
             on_start({"kind": "local", "process": process_identity(proc.pid)})  # its own session: pgid = pid
             namespace = _namespace_of(proc.pid) if net_prefix else None
             status, next_check = None, started + CANCEL_CHECK_S
@@ -285,9 +297,9 @@ class LocalExecutor:
                     break
                 time.sleep(POLL_S)
             _end(proc, namespace)
+            logs = _read_log(log)
         wall = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # all children so far; see cpu note below
-        logs = ws.log.read_bytes().decode("utf-8", errors="replace")
         code = proc.returncode
         if status is None:
             status = "succeeded" if code == 0 else "failed"
@@ -301,6 +313,16 @@ class LocalExecutor:
         # the allocated resources x wall time, as a cloud bills a reserved machine).
         return RunResult(status=status, exit_code=code, logs=logs, wall_seconds=wall,
                          cpu_seconds=usage.ru_utime + usage.ru_stime, sandbox=sandbox, error=error)
+
+
+LOG_READ = 16 << 20  # bytes of log read back: past any contract's output cap, so the check refuses the rest
+
+
+def _read_log(log) -> str:
+    """The log from the file the program was given (never from its path, which a program could
+    replace), at most ``LOG_READ`` bytes."""
+    log.seek(0)
+    return log.read(LOG_READ).decode("utf-8", errors="replace")
 
 
 def _end(proc: subprocess.Popen, namespace: str | None) -> None:
