@@ -149,6 +149,9 @@ FOUND = [
     ("POST", "/api/v1/demands", "/api/v1/demands",  # a repeated key: JSON parsers keep the last silently
      {"data": b'{"title": "a", "title": "b", "budget_fen": 100, "deadline": "%s"}' % SOON.encode(),
       "headers": {"Content-Type": "application/json"}}, 422, "request.duplicate_key"),
+    *[("POST", "/api/v1/contracts/{contract_id}/jobs", "/api/v1/contracts/x/jobs",
+       {"json": {"program": "print(1)", **bad}}, 422, "request.invalid")
+      for bad in ({"hours": True}, {"hours": "0.05"}, {"accelerators": {"nvidia-a800": 10**30}})],
     *[("POST", "/api/v1/demands", "/api/v1/demands",
        {"json": {"title": "需求", "budget_fen": fen, "deadline": "2030-01-01T00:00:00Z"}}, 422, "request.invalid")
       for fen in (True, 1e3, "100", 10.0)],

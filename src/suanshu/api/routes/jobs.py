@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from suanshu.api.deps import MAX_INT, ActorDep, ExchangeDep
 from suanshu.api.idempotency import IdempotencyDep
@@ -26,8 +27,9 @@ class JobIn(BaseModel):
                                      "$SUANSHU_OUTPUT", examples=[EXAMPLE_PROGRAM])
     cpu: StrictInt = Field(1, ge=1, le=MAX_INT)
     memory_gb: StrictInt = Field(1, ge=1, le=MAX_INT)
-    hours: float = Field(1.0, gt=0, description="Wall-time limit; the hold covers this many hours")
-    accelerators: dict[str, int] = Field(default_factory=dict, examples=[{"ascend-910b": 1}])
+    hours: StrictFloat = Field(1.0, gt=0, description="Wall-time limit; the hold covers this many hours")
+    accelerators: dict[str, Annotated[StrictInt, Field(ge=0, le=MAX_INT)]] = Field(
+        default_factory=dict, examples=[{"ascend-910b": 1}])
 
 
 @router.post("/contracts/{contract_id}/jobs", status_code=202)

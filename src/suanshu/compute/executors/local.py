@@ -134,7 +134,7 @@ def _lock_dir() -> Path:
     return path
 
 
-TEMP_DIRS = (tempfile.gettempdir(), "/var/tmp", "/dev/shm")
+TEMP_DIRS = (tempfile.gettempdir(), "/var/tmp", "/dev/shm", "/run/lock")  # the dirs anyone may write in
 
 
 def _clear_temp(uid: int, keep: Path) -> None:
