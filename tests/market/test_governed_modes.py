@@ -239,3 +239,22 @@ def test_own_tables_travel_inline_through_the_api(ex, asset_file):
         ragged = {"crm": {"columns": ["mobile", "tier"], "rows": [[mobiles[0]]]}}
         r = client.post(url, json={"sql": sql, "own": ragged}, headers=auth)
         assert r.status_code == 422 and r.json()["error"]["code"] == "query.bad_own_table"
+
+
+def test_a_query_on_a_spent_contract_is_a_refusal_on_record(ex, asset_file):
+    """Every refusal is recorded, the contract's own (money spent, expired) as the policy's are."""
+    from suanshu.audit.models import AuditEvent
+
+    publish(ex, asset_file, "fees", DP_POLICY)
+    buyer = orgs.local_actor(ex, "bank")
+    contract = contracts.request(ex, buyer, "fees", 100, purpose="risk")  # one query at 100 fen
+    sql = "SELECT city, count(*) FROM fees GROUP BY city"
+    queries.run(ex, buyer, contract.id, sql)
+    with pytest.raises(Refused) as info:
+        queries.run(ex, buyer, contract.id, sql)
+    assert info.value.code == "contract.budget_exhausted"
+    with ex.db.transaction() as s:
+        runs = s.scalars(select(QueryRun).where(QueryRun.contract_id == contract.id).order_by(QueryRun.id)).all()
+        denials = s.scalars(select(AuditEvent).where(AuditEvent.action == "query.deny")).all()
+    assert [(r.status, r.error_code) for r in runs] == [("succeeded", None), ("denied", "contract.budget_exhausted")]
+    assert [e.payload["code"] for e in denials] == ["contract.budget_exhausted"]

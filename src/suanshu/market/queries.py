@@ -84,7 +84,6 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
         contract = contract_service.get_contract(s, actor, contract_id)
         if contract.buyer_org_id != actor.org_id:
             raise Refused("contract.not_buyer", "only the buyer of a contract may query under it")
-        _usable(contract)
         component = s.get(Component, contract.component_id)
         asset = s.get(Asset, component.asset_id)
         # Queries run next to the data, in the provider's region (placement on pools: compute issue).
@@ -92,6 +91,7 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
     policy = Policy.from_dict(contract.policy)
     reservation = None
     try:
+        _usable(contract)  # (inside: a query on a spent or expired contract is a refusal on record too)
         if policy.mode not in ENGINES:  # job mode runs programs, never SQL
             raise UsageError("policy.mode_unsupported", f"a {policy.mode!r} contract takes jobs, not SQL queries")
         policy.check_terms(purpose=contract.purpose or None, region=region)
@@ -112,8 +112,10 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
     try:
         return _settle(ex, actor, contract.id, sql, answer, reservation,
                        {name: _fingerprint(table) for name, table in (own or {}).items()})
-    except BaseException:
+    except BaseException as err:
         _release(ex, reservation)  # the settle transaction rolled back, its ε commit with it
+        if isinstance(err, SuanshuError):  # the budget ran out under a concurrent query
+            _record_denial(ex, actor, contract, sql, err)
         raise
 
 
