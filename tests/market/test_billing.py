@@ -340,3 +340,20 @@ def test_statement_data_is_utc_to_the_second_and_the_page_is_beijing_time(market
     assert csv_text.startswith("time (UTC),") and times[0] in csv_text
     page = billing.statement_html(st)
     assert local(datetime.fromisoformat(times[0])) in page and times[0] not in page
+
+
+def test_a_resource_with_a_long_name_is_invoiced(market):
+    """An accelerator may be named in 41 characters: its line's kind ("resource:" + the name) fits."""
+    from sqlalchemy import select
+
+    from suanshu.billing.models import InvoiceLine
+
+    ex, contract = market
+    op = orgs.local_actor(ex, _operator_name(ex))
+    name = "ascend-910b-" + "x" * 29  # 41 characters, the longest a pool takes
+    event = _usage(contract.id, "resource", {"resource": name, "seconds": 3600}) | {"time": T0.isoformat()}
+    billing.ingest_usage(ex, op, [event])
+    inv = billing.issue_invoice(ex, op, contract.id, {"resource_hour_fen": {name: 7}}, T0, T0 + timedelta(days=1))
+    with ex.db.transaction() as s:
+        kinds = s.scalars(select(InvoiceLine.kind).where(InvoiceLine.invoice_id == inv.id)).all()
+    assert f"resource:{name}" in kinds

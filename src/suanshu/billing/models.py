@@ -54,7 +54,7 @@ class InvoiceLine(Base):
 
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(80))  # "resource:" + a resource name of up to 41 characters
     description: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(Fen)  # in the plan's unit (queries, rows, micro-ε, seconds)
     amount_fen: Mapped[int] = mapped_column(Fen)
