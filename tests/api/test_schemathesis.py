@@ -149,6 +149,10 @@ FOUND = [
     ("POST", "/api/v1/demands", "/api/v1/demands",  # a repeated key: JSON parsers keep the last silently
      {"data": b'{"title": "a", "title": "b", "budget_fen": 100, "deadline": "%s"}' % SOON.encode(),
       "headers": {"Content-Type": "application/json"}}, 422, "request.duplicate_key"),
+    *[("POST", "/api/v1/demands", "/api/v1/demands",  # however the body is labelled JSON, or not at all
+       {"data": b'{"title": "a", "title": "b", "budget_fen": 100, "deadline": "%s"}' % SOON.encode(),
+        "headers": headers}, 422, "request.duplicate_key")
+      for headers in ({"Content-Type": "Application/JSON"}, {"Content-Type": "application/vnd.x+json"}, {})],
     *[("POST", "/api/v1/contracts/{contract_id}/jobs", "/api/v1/contracts/x/jobs",
        {"json": {"program": "print(1)", **bad}}, 422, "request.invalid")
       for bad in ({"hours": True}, {"hours": "0.05"}, {"accelerators": {"nvidia-a800": 10**30}})],

@@ -187,3 +187,17 @@ def test_outputs_that_once_crashed_the_check(tmp_path):
     source = outputs.Source(SOURCE, hidden=["mobile"], dimensions=["city"])
     verdict = outputs.check(out, "", source, max_bytes=10 << 20, max_row_overlap=0.05)
     assert verdict.passed, verdict.problems
+
+
+def test_a_refused_outputs_names_appear_nowhere_in_what_the_parties_see(tmp_path):
+    import json
+
+    out = tmp_path / "named"
+    out.mkdir()
+    (out / "13800000007").symlink_to("x")  # a link named after a hidden value: refused as a link
+    (out / "13800000008.csv").write_text("who\n13800000008\n")  # refused for its content
+    source = outputs.Source(SOURCE, hidden=["mobile"], dimensions=["city"])
+    verdict = outputs.check(out, "", source, max_bytes=1 << 20, max_row_overlap=0.05)
+    assert not verdict.passed and {"job.output_not_a_file", "job.output_hidden_value"} <= set(codes(verdict))
+    seen = json.dumps(verdict.as_dict())
+    assert "1380000000" not in seen and "output file 1" in seen

@@ -32,13 +32,22 @@ async def unique_keys(request: Request) -> None:
     """A JSON body may not repeat a key: JSON parsers keep the last one, so a policy with "city"
     twice would silently take one role for it (422 ``request.duplicate_key``). The body is read
     once: FastAPI reuses what the request cached."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
+    if not _read_as_json(request.headers.get("content-type")):
         return
     body = await request.body()
     try:
         json.loads(body, object_pairs_hook=_no_repeats)
     except ValueError:
         return  # not JSON: FastAPI says so itself (request.malformed)
+
+
+def _read_as_json(content_type: str | None) -> bool:
+    """Whether FastAPI reads the body as JSON: no content type at all, or application/json or
+    application/*+json in any case."""
+    if not content_type:
+        return True
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def _no_repeats(pairs: list[tuple[str, object]]) -> dict:

@@ -54,14 +54,26 @@ class Verdict:
     files: list[dict] = field(default_factory=list)  # name, bytes
     total_bytes: int = 0
 
+    _names: list[str] = field(default_factory=list)  # every output file's name, in order
+
     def refuse(self, code: str, where: str, message: str) -> None:
         self.passed = False
         self.problems.append({"code": code, "where": where, "message": message})
 
     def as_dict(self) -> dict:
-        # refused outputs are not released, and neither are their names (a name can carry values)
-        files = self.files if self.passed else [{"bytes": f["bytes"]} for f in self.files]
-        return {"passed": self.passed, "problems": self.problems, "files": files, "total_bytes": self.total_bytes}
+        """What the parties see. Refused outputs are not released, and neither are their names (a
+        name can carry values): files are counted, and problems say "output file N" for a name."""
+        if self.passed:
+            return {"passed": True, "problems": self.problems, "files": self.files, "total_bytes": self.total_bytes}
+        labels = {name: f"output file {i}" for i, name in enumerate(self._names, 1)}
+        problems = [{**p, "where": labels.get(p["where"], p["where"]),
+                     "message": _relabel(p["message"], p["where"], labels)} for p in self.problems]
+        return {"passed": False, "problems": problems, "files": [{"bytes": f["bytes"]} for f in self.files],
+                "total_bytes": self.total_bytes}
+
+
+def _relabel(message: str, where: str, labels: dict[str, str]) -> str:
+    return message.replace(where, labels[where]) if where in labels else message
 
 
 def _cells(column: pa.ChunkedArray | pa.Array) -> set[str]:
@@ -227,6 +239,7 @@ def check(out_dir: Path, logs: str, source: Source, *, max_bytes: int, max_row_o
         verdict.files.append({"name": f["name"], "bytes": f["bytes"]})
         verdict.total_bytes += f["bytes"]
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()) if out_dir.exists() else []
+    verdict._names = [str(p.relative_to(out_dir)) for p in files]
     for path in files:
         name = str(path.relative_to(out_dir))
         if path.is_symlink():  # a link could point at the vault: release plain files only

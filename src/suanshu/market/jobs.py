@@ -734,7 +734,7 @@ def _settle(ex: Exchange, job_id: str, pool: dict, result: RunResult, verdict: o
             charge = _charge(s, contract, job, pool, price, min(price, compute_fen + transfer_fen))
         job.state, job.finished_at, job.executor_ref = state, utcnow(), result.ref
         job.error_code = code
-        job.error_message = "; ".join(p["message"] for p in verdict.problems) or result.error
+        job.error_message = "; ".join(p["message"] for p in verdict.as_dict()["problems"]) or result.error
         job.logs = result.logs if verdict.passed else "[withheld: the output check refused this job's outputs]"
         job.price_fen = price
         job.metering = {"wall_seconds": round(result.wall_seconds, 3), "billed_seconds": seconds,
