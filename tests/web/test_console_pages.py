@@ -163,3 +163,20 @@ def test_bills_list_every_charge_and_total_what_they_list(exchange, listed, brow
     assert sorted(rows) == ["¥1.00", "¥3.50"] and 'href="/jobs/job_billed"' in bills
     assert re.search(r'<th class="n">¥4.50</th>', bills)  # the footer
     assert "<b>¥4.50</b>" in bills  # the card
+
+
+def test_a_job_form_sent_twice_submits_one_job(exchange, listed, browser_for):
+    from sqlalchemy import func, select
+
+    from suanshu.compute.models import Job
+
+    comp = listed("agg")
+    contract = contracts.request(exchange, orgs.local_actor(exchange, "xiangnong-insurance"), comp.id, 500)
+    insurer = browser_for("insurer")
+    html = insurer.get(f"/contracts/{contract.id}").text
+    form = {"csrf_token": csrf_of(html), "program": "print(1)", "request_key": "job-form-1"}
+    first, again = (insurer.post(f"/contracts/{contract.id}/jobs", data=form, follow_redirects=False) for _ in range(2))
+    assert first.headers["location"] == again.headers["location"]  # the same job
+    insurer.post(f"/contracts/{contract.id}/jobs", data=form | {"request_key": "job-form-2"})
+    with exchange.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.contract_id == contract.id)) == 2

@@ -24,7 +24,7 @@ from suanshu.core.errors import SuanshuError, UsageError
 from suanshu.core.orgs import Role
 from suanshu.market import queries, settlement, workspace
 from suanshu.market.models import QueryRun
-from suanshu.web import errors
+from suanshu.web import errors, forms
 from suanshu.web.auth import Posted, User, need
 from suanshu.web.i18n import _
 from suanshu.web.render import keyset_page, page
@@ -155,7 +155,7 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
 
     payload = {"sql": sql, "own_name": own_name, "own_sha256": hashlib.sha256(data).hexdigest() if data else None}
     try:
-        if request_key and request_key.isascii() and request_key.isprintable() and len(request_key) <= 200:
+        if forms.usable_key(request_key):
             idem = Idempotency(ex, who.actor, f"console:{request_key}", "POST", request.url.path)
             stored, outcome["replayed"] = await run_in_threadpool(idem.once, payload, work)
             if "error" in stored.response:  # a refusal the first time: the same refusal

@@ -31,3 +31,8 @@ def page_number(text: str, most: int = 100_000) -> int:
         return min(max(1, int(text)), most)
     except ValueError:
         return 1
+
+
+def usable_key(key: str) -> bool:
+    """A form's own key (see ``web.contracts.run_query``): printable ASCII of at most 200 characters."""
+    return bool(key) and key.isascii() and key.isprintable() and len(key) <= 200

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from suanshu.core.clock import local
+from suanshu.api.idempotency import Idempotency
 from suanshu.core.errors import SuanshuError
 from suanshu.core.money import format_fen
 from suanshu.core.orgs import Role
@@ -76,14 +77,32 @@ def job_list(request: Request, who: User):
 @router.post("/contracts/{contract_id}/jobs")
 def submit(request: Request, who: Posted, contract_id: str, program: Annotated[str, Form()] = "",
            cpu: Annotated[str, Form()] = "1", memory_gb: Annotated[str, Form()] = "1",
-           hours: Annotated[str, Form()] = "1"):
+           hours: Annotated[str, Form()] = "1", request_key: Annotated[str, Form()] = ""):
+    """Submit a job from the contract page. Like the query form, the form carries a key of its own:
+    a double click or a resent form submits (and holds money for) one job, not two."""
     need(who, Role.BUYER)
     ex = request.app.state.exchange
-    try:
+
+    def work() -> dict:
         job = jobs.submit(ex, who.actor, contract_id, program,
                           {"cpu": forms.whole(cpu, "job.bad_request", "CPU"),
                            "memory_gb": forms.whole(memory_gb, "job.bad_request", "memory_gb"),
                            "hours": forms.decimal(hours, "job.bad_request", "hours"), "accelerators": {}})
+        if job.state == "placed":
+            jobs.run_in_background(ex, job.id)
+        return {"job": job.id}
+
+    try:
+        if forms.usable_key(request_key):
+            idem = Idempotency(ex, who.actor, f"console-job:{request_key}", "POST", request.url.path)
+            stored, _replayed = idem.once({"program": program, "cpu": cpu, "memory_gb": memory_gb, "hours": hours},
+                                          work)
+            if "error" in stored.response:  # refused the first time: the same refusal
+                raise SuanshuError(stored.response["error"]["code"], stored.response["error"]["message"],
+                                   status=stored.status)
+            job_id = stored.response["job"]
+        else:
+            job_id = work()["job"]
     except SuanshuError as err:
         box = errors.box(err)
         try:  # the contract page again, with the program and numbers as typed
@@ -91,9 +110,7 @@ def submit(request: Request, who: Posted, contract_id: str, program: Annotated[s
                                    job_form={"program": program, "cpu": cpu, "memory_gb": memory_gb, "hours": hours})
         except SuanshuError:
             return page(request, "message.html", status_code=err.http_status, error=box)
-    if job.state == "placed":
-        jobs.run_in_background(ex, job.id)
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.get("/jobs/{job_id}")
