@@ -104,6 +104,8 @@ def test_blocked_dirs_are_the_topmost_ones_a_job_cannot_search():
     try:
         blocked = local.blocked_dirs([home / "tools" / "bin" / "python", home / "tools"])
         assert blocked == {home: {"tools"}}  # the needed entry, not the rest of the dir
+        deep = local.blocked_dirs([home / "tools" / "bin" / "python", home / "secret"])
+        assert deep == {home: {"tools/bin/python", "secret"}}  # at their own depth, not tools/ whole
         home.chmod(0o711)  # others may pass through: nothing to cover
         assert local.blocked_dirs([home / "tools" / "bin" / "python"]) == {}
     finally:

@@ -173,34 +173,36 @@ def interpreter_paths() -> list[Path]:
 
 def blocked_dirs(paths: list[Path]) -> dict[Path, set[str]]:
     """The topmost dirs on the way to ``paths`` that other users may not search (``/root`` is
-    0700), each with the names of its entries the paths go through."""
+    0700), each with the paths under it that are needed (relative; none inside another)."""
     blocked: dict[Path, set[str]] = {}
     for path in paths:
         for parent in reversed(path.parents):
             if parent == path or parent.stat().st_mode & stat.S_IXOTH:
                 continue
-            blocked.setdefault(parent, set()).add(path.relative_to(parent).parts[0])
+            blocked.setdefault(parent, set()).add(str(path.relative_to(parent)))
             break
-    return blocked
+    return {d: {p for p in rel if not any(p.startswith(o + "/") for o in rel)} for d, rel in blocked.items()}
 
 
 def covered(blocked: dict[Path, set[str]], stage: Path) -> str:
     """Shell lines that, in a private mount namespace, cover each blocked dir with an empty
-    tmpfs that others may search, holding read-only binds of just the needed entries: the job's
-    uid then reaches its interpreter (and nothing else in the dir). Each tmpfs is built at
+    tmpfs that others may search, holding read-only binds of just the needed paths at their own
+    depth: the job's uid then reaches its interpreter and nothing else in the dir (a checkout
+    beside the interpreter's lib dir stays out of reach). Each tmpfs is built at
     ``stage/<k>`` (a root-only dir) and then moved into place: the binds must be made before the
     cover hides their sources."""
     q = shlex.quote
-    lines = ["set -e"]
+    lines = ["set -e", "umask 022"]  # the dirs on the way must be searchable (the program's umask is 077)
     for k, (dir_, names) in enumerate(sorted(blocked.items())):
         at = stage / str(k)
         lines += [f"mkdir {q(str(at))}", f"mount -t tmpfs -o mode=0755,size=64k suanshu-cover {q(str(at))}"]
         for name in sorted(names):
             src, dst = q(str(dir_ / name)), q(str(at / name))
-            lines += [f"if [ -d {src} ]; then mkdir {dst}; else touch {dst}; fi",
+            lines += [f"mkdir -p {q(str((at / name).parent))}",
+                      f"if [ -d {src} ]; then mkdir {dst}; else touch {dst}; fi",
                       f"mount --rbind {src} {dst}", f"mount -o remount,bind,ro {dst}"]
         lines.append(f"mount --move {q(str(at))} {q(str(dir_))}")
-    return "\n".join(lines)
+    return "\n".join([*lines, "umask 077"])
 
 
 ROOT_NETWORK = ["unshare", "--net", "--"]
