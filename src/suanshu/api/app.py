@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +19,7 @@ from suanshu.core.errors import SuanshuError
 from suanshu.market.exchange import Exchange
 
 API = "/api/v1"
+log = logging.getLogger(__name__)
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -51,9 +54,11 @@ def create_app(ex: Exchange) -> FastAPI:
         return error(422, "request.invalid", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(UnicodeEncodeError)
-    async def not_unicode_text(_request: Request, _err: UnicodeEncodeError):
+    async def not_unicode_text(request: Request, err: UnicodeEncodeError):
         # JSON may escape half of a surrogate pair ("\ud800"): valid JSON, but no text to store or hash.
-        # It fails where the text is first encoded, before anything commits.
+        # It fails where the text is first encoded, before anything commits. Logged with its
+        # traceback all the same: an encoding slip of our own would land here too.
+        log.warning("text that is not Unicode in %s %s", request.method, request.url.path, exc_info=err)
         return error(422, "text.not_utf8", "a string holds a lone surrogate (\\ud800-\\udfff): send Unicode text")
 
     @app.exception_handler(StarletteHTTPException)
