@@ -180,11 +180,13 @@ _MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 def _real_dates(cells: pa.Array) -> pa.Array:
     """Cells written as a date (``_KINDS["date"]``) that name a day of the calendar: 2020-13-01
     and 2021-02-29 look like dates and are not."""
-    parts = pc.extract_regex(cells, _DATE_PARTS)
-    found = parts.is_valid().to_numpy(zero_copy_only=False)
+    # a DFA pass first: the parts are cut out only of the cells that look like dates (5x its cost)
+    found = pc.fill_null(pc.match_substring_regex(cells, _KIND_RES["date"]), False).to_numpy(zero_copy_only=False)
     if not found.any():
         return pa.array(found)
-    y, m, d = (pc.cast(parts.field(k).filter(pa.array(found)), pa.int32()).to_numpy() for k in "ymd")
+    parts = pc.extract_regex(cells.filter(pa.array(found)), _DATE_PARTS)
+    found = found.copy()
+    y, m, d = (pc.cast(parts.field(k), pa.int32()).to_numpy() for k in "ymd")
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
     month_ok = (m >= 1) & (m <= 12)
     last = np.where((m == 2) & ~leap, 28, _MONTH_DAYS[np.where(month_ok, m, 0)])
