@@ -30,6 +30,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
@@ -93,6 +94,8 @@ class Sandbox:
             if not path.is_file():
                 raise UsageError("sandbox.missing_file", f"vault file for {name!r} not found: {path}")
         self._spill = tempfile.mkdtemp(prefix="suanshu-sandbox-")
+        # a pooled sandbox of a process that ends without closing its exchange: its dir goes too
+        weakref.finalize(self, shutil.rmtree, self._spill, True)
         try:
             self._con = duckdb.connect(
                 ":memory:",

@@ -209,7 +209,7 @@ ROOT_NETWORK = ["unshare", "--net", "--"]
 
 
 @contextmanager
-def _interpreter_reach(uid: int | None) -> Iterator[list[str] | None]:
+def _interpreter_reach(uid: int | None, workspace: Path) -> Iterator[list[str] | None]:
     """The command prefix (network and mount namespaces, then the covers of ``covered``) that lets
     the job's uid reach this interpreter, or None when it needs none or cannot have one. Without
     it, a Python under /root starts for the uid only because ``setpriv`` resolves its path first:
@@ -219,9 +219,11 @@ def _interpreter_reach(uid: int | None) -> Iterator[list[str] | None]:
     if not blocked or network_isolation()[0] != ROOT_NETWORK:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="suanshu-cover-") as stage:
-        yield ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
-               covered(blocked, Path(stage)) + '\nexec "$@"', "sh"]
+    # built in the workspace (root's): it goes with the workspace, also when a runner dies
+    stage = workspace / ".cover"
+    stage.mkdir(mode=0o700)
+    yield ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
+           covered(blocked, stage) + '\nexec "$@"', "sh"]
 
 
 JOB_PROCESSES = 512  # processes and threads of a job's own uid (a fork bomb stops here)
@@ -262,7 +264,7 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False,
             on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
-        with claimed_uid(job_id, ws.root) as uid, _interpreter_reach(uid) as reach:
+        with claimed_uid(job_id, ws.root) as uid, _interpreter_reach(uid, ws.root) as reach:
             return self._run(ws, limits, job_id, uid, reach, should_cancel, on_start)
 
     def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None, reach: list[str] | None,
