@@ -74,7 +74,7 @@ def _key(request: Request) -> str | None:
     key = raw.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':  # the draft's sf-string form: "8e03978e-…"
         key = key[1:-1]
-    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+    if not store.well_formed(key):
         raise UsageError("idempotency.bad_key", f"{HEADER} must be 1-255 printable ASCII characters")
     return key
 

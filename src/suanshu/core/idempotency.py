@@ -51,6 +51,11 @@ class IdempotencyKey(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+def well_formed(key: str) -> bool:
+    """1-255 printable ASCII characters (the column's width)."""
+    return 1 <= len(key) <= 255 and key.isascii() and key.isprintable()
+
+
 def fingerprint(method: str, path: str, payload) -> str:
     body = json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)

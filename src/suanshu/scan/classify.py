@@ -192,6 +192,16 @@ def header_evidence(name: str) -> list[tuple[str, str, str]]:
     return found
 
 
+# Headers of resident-ID columns (social and medical insurance card numbers are the holder's ID number)
+_ID_HEADERS = ("身份证", "公民身份号码", "社保卡", "医保卡", "id_card", "idcard", "id_number", "resident_id")
+
+
+def names_resident_id(name: str) -> bool:
+    """The header declares resident IDs (breaks ID/card ties the other way, REFERENCE §2)."""
+    lowered = name.lower()
+    return any(k in lowered for k in _ID_HEADERS)
+
+
 def names_card(name: str) -> bool:
     """The header declares a bank card (used to break ID/card ties, REFERENCE §2); a medical
     insurance card's number (医保卡号) is no bank card."""

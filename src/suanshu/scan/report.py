@@ -203,12 +203,7 @@ def _limited(batches: Iterable[pa.RecordBatch], sample: int | None) -> Iterator[
 def _detectors(name: str, column_type: pa.DataType):
     # Names and addresses are words: numbers, dates and booleans cannot hold them.
     return detectors_for(card_header=classify.names_card(name), text=_is_text(column_type),
-                         id_header=any(k in name.lower() for k in _ID_HEADERS))
-
-
-# Headers of resident-ID columns, to break ID/card ties (social and medical insurance card numbers
-# are the holder's ID number)
-_ID_HEADERS = ("身份证", "公民身份号码", "社保卡", "医保卡", "id_card", "idcard", "id_number", "resident_id")
+                         id_header=classify.names_resident_id(name))
 
 
 def scan_batch(batch: pa.RecordBatch, distinct: list[bool]) -> list[tuple[engine.Found, quality.Profile]]:

@@ -17,7 +17,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from suanshu.api.idempotency import Idempotency
 from suanshu.billing.models import Invoice, InvoiceLine
 from suanshu.compute.models import Job
 from suanshu.core.errors import SuanshuError, UsageError
@@ -155,15 +154,9 @@ async def run_query(request: Request, who: Posted, contract_id: str, sql: Annota
 
     payload = {"sql": sql, "own_name": own_name, "own_sha256": hashlib.sha256(data).hexdigest() if data else None}
     try:
-        if forms.usable_key(request_key):
-            idem = Idempotency(ex, who.actor, f"console:{request_key}", "POST", request.url.path)
-            stored, outcome["replayed"] = await run_in_threadpool(idem.once, payload, work)
-            if "error" in stored.response:  # a refusal the first time: the same refusal
-                err = stored.response["error"]
-                raise SuanshuError(err["code"], err["message"], status=stored.status)
-            outcome |= stored.response
-        else:
-            outcome |= await run_in_threadpool(work)
+        answer, outcome["replayed"] = await run_in_threadpool(forms.once, request, who.actor, "console", request_key,
+                                                              payload, work)
+        outcome |= answer
         status = 200
     except SuanshuError as err:
         outcome["refusal"] = errors.box(err, _("The query was refused"))

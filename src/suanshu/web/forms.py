@@ -4,8 +4,13 @@ stable error code and the user's values, never a bare validation error."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-from suanshu.core.errors import UsageError
+from fastapi import Request
+
+from suanshu.api.idempotency import Idempotency
+from suanshu.core import idempotency as store
+from suanshu.core.errors import SuanshuError, UsageError
 
 
 def whole(text: str, code: str, what: str) -> int:
@@ -33,6 +38,16 @@ def page_number(text: str, most: int = 100_000) -> int:
         return 1
 
 
-def usable_key(key: str) -> bool:
-    """A form's own key (see ``web.contracts.run_query``): printable ASCII of at most 200 characters."""
-    return bool(key) and key.isascii() and key.isprintable() and len(key) <= 200
+def once(request: Request, actor, scope: str, key: str, payload: dict, work: Callable[[], dict]) -> tuple[dict, bool]:
+    """``work`` once per form: a form carries a key of its own (new with each rendering), run through
+    the stored outcome the API's Idempotency-Key uses, so a reload, a resent page or a double click
+    replays the first outcome (and its refusal) instead of doing the work again. Returns the
+    outcome and whether it was a replay; a form without a usable key just runs."""
+    scoped = f"{scope}:{key}"
+    if not key or not store.well_formed(scoped):
+        return work(), False
+    stored, replayed = Idempotency(request.app.state.exchange, actor, scoped, "POST", request.url.path).once(
+        payload, work)
+    if "error" in stored.response:  # refused the first time: the same refusal
+        raise SuanshuError(stored.response["error"]["code"], stored.response["error"]["message"], status=stored.status)
+    return stored.response, replayed

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from suanshu.core.clock import local
-from suanshu.api.idempotency import Idempotency
 from suanshu.core.errors import SuanshuError
 from suanshu.core.money import format_fen
 from suanshu.core.orgs import Role
@@ -93,16 +92,8 @@ def submit(request: Request, who: Posted, contract_id: str, program: Annotated[s
         return {"job": job.id}
 
     try:
-        if forms.usable_key(request_key):
-            idem = Idempotency(ex, who.actor, f"console-job:{request_key}", "POST", request.url.path)
-            stored, _replayed = idem.once({"program": program, "cpu": cpu, "memory_gb": memory_gb, "hours": hours},
-                                          work)
-            if "error" in stored.response:  # refused the first time: the same refusal
-                raise SuanshuError(stored.response["error"]["code"], stored.response["error"]["message"],
-                                   status=stored.status)
-            job_id = stored.response["job"]
-        else:
-            job_id = work()["job"]
+        payload = {"program": program, "cpu": cpu, "memory_gb": memory_gb, "hours": hours}
+        job_id = forms.once(request, who.actor, "console-job", request_key, payload, work)[0]["job"]
     except SuanshuError as err:
         box = errors.box(err)
         try:  # the contract page again, with the program and numbers as typed
