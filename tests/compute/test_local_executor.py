@@ -183,3 +183,41 @@ def test_staging_follows_no_link_not_even_the_output_dir(tmp_path):
     stage(real, tmp_path / "staged2", 1 << 20)
     got = sorted(str(p.relative_to(tmp_path / "staged2")) for p in (tmp_path / "staged2").rglob("*"))
     assert got == ["dir-link", "ok.csv", "sub", "sub/deep.txt"] and (tmp_path / "staged2" / "dir-link").is_symlink()
+
+
+def test_a_job_has_temp_dirs_of_its_own(tmp_path):
+    """What the exchange or another job left in /tmp is not there for the program, and what the
+    program writes there, however deep, is gone with it; its workspace stays reachable."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if os.geteuid() != 0 or local.network_isolation()[0] != local.ROOT_NETWORK:
+        pytest.skip("private temp dirs need root and a mount namespace")
+    other = Path(tempfile.gettempdir()) / f"others-{tmp_path.name}"
+    other.write_text("not the job's")
+    other.chmod(0o644)  # readable by anyone: only the private tmpfs keeps it out of sight
+    deep = f"deep-{tmp_path.name}"
+    program = (f"import os, tempfile\n"
+               f"print('sees', os.path.exists({str(other)!r}), sorted(os.listdir('/dev/shm')), flush=True)\n"
+               f"os.makedirs(os.path.join(tempfile.gettempdir(), {deep!r}, 'a', 'b'))\n"
+               f"open(os.path.join(tempfile.gettempdir(), {deep!r}, 'a', 'b', 'f'), 'w').write('x')\n"
+               "open(os.path.join(os.environ['SUANSHU_OUTPUT'], 'result.txt'), 'w').write('done')\n")
+    try:
+        with Workspace(program, {}) as ws:
+            result = local.LocalExecutor().run(ws, LIMITS, job_id=f"job_{tmp_path.name}")
+            assert result.status == "succeeded", result.logs
+            assert (ws.out / "result.txt").read_text() == "done"  # the workspace was bound back, writable
+        assert "sees False []" in result.logs
+        assert not (Path(tempfile.gettempdir()) / deep).exists()
+        assert "private" in result.sandbox["temp"] and "/dev/shm" in result.sandbox["temp"]
+    finally:
+        other.unlink()
+
+
+def test_kept_under_a_temp_dir_are_the_topmost_paths():
+    from pathlib import Path
+
+    temp = Path("/tmp")
+    kept = local.kept_under(temp, [Path("/tmp/ws"), Path("/tmp/venv"), Path("/tmp/venv/lib"), Path("/opt/x"), temp])
+    assert kept == [Path("venv"), Path("ws")]

@@ -8,9 +8,11 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
   a loopback that is down, so every connect fails with ENETUNREACH.
 - **user**: as root, the program runs under a uid of its own (``setpriv``; 100000 + a hash of the job
   id, the next free one if a running job holds it (``claimed_uid``), no groups) with umask 077, so
-  it cannot read the exchange's data dir (``market.jobs`` makes it 0700 first) or the vault, nor
-  what another running job writes in /tmp; what it left in the shared temp dirs is removed when it
-  ends. The workspace's code, data and output dirs are handed to that uid; the workspace's own dir
+  it cannot read the exchange's data dir (``market.jobs`` makes it 0700 first) or the vault. In a
+  private mount namespace each shared temp dir (/tmp, /var/tmp, /dev/shm, /run/lock) is an empty
+  tmpfs of the job's own (``private_temp``): it sees nothing another job or the exchange keeps
+  there, and what it writes there goes with it (without the namespace, what it left at the top
+  of those dirs is removed when it ends). The workspace's code, data and output dirs are handed to that uid; the workspace's own dir
   stays root's (searchable only), so the program cannot swap the log or the output dir for a link,
   and the log is read back from the file the program was given, never from its path.
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
@@ -25,8 +27,7 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 - **files**: the program starts in a private temp dir holding only itself and the governed view
   (Parquet); ``python -I`` ignores the caller's environment and user site; the environment is
   rebuilt from nothing. When the interpreter lies under a dir the job's uid may not search
-  (a Python under /root), the job gets a private mount namespace in which that dir is an empty
-  tmpfs holding read-only binds of just the interpreter's entries (``covered``).
+  (a Python under /root), that dir is, in the same mount namespace, an empty tmpfs holding read-only binds of just the interpreter's entries (``covered``).
 """
 
 from __future__ import annotations
@@ -197,33 +198,81 @@ def covered(blocked: dict[Path, set[str]], stage: Path) -> str:
         at = stage / str(k)
         lines += [f"mkdir {q(str(at))}", f"mount -t tmpfs -o mode=0755,size=64k suanshu-cover {q(str(at))}"]
         for name in sorted(names):
-            src, dst = q(str(dir_ / name)), q(str(at / name))
-            lines += [f"mkdir -p {q(str((at / name).parent))}",
-                      f"if [ -d {src} ]; then mkdir {dst}; else touch {dst}; fi",
-                      f"mount --rbind {src} {dst}", f"mount -o remount,bind,ro {dst}"]
+            lines += _bind_back(dir_ / name, at / name, writable=False)
         lines.append(f"mount --move {q(str(at))} {q(str(dir_))}")
     return "\n".join([*lines, "umask 077"])
+
+
+def _bind_back(src: Path, dst: Path, *, writable: bool) -> list[str]:
+    """Shell lines that bind ``src`` at ``dst`` in a cover being built: read-only with the mounts
+    under it, or writable and alone (the workspace, whose stage holds the cover itself)."""
+    q = shlex.quote
+    s, d = q(str(src)), q(str(dst))
+    lines = [f"mkdir -p {q(str(dst.parent))}", f"if [ -d {s} ]; then mkdir {d}; else touch {d}; fi"]
+    if writable:
+        return [*lines, f"mount --bind {s} {d}"]
+    return [*lines, f"mount --rbind {s} {d}", f"mount -o remount,bind,ro {d}"]
+
+
+def kept_under(temp: Path, paths: list[Path]) -> list[Path]:
+    """The paths under ``temp`` (relative; none inside another) that a private ``temp`` must keep."""
+    rel = sorted(str(p.relative_to(temp)) for p in paths if p != temp and p.is_relative_to(temp))
+    return [Path(r) for r in rel if not any(r.startswith(o + "/") for o in rel)]
+
+
+def private_temp(temps: list[Path], workspace: Path, interpreter: list[Path], stage: Path,
+                 size_bytes: int) -> str:
+    """Shell lines that, in a private mount namespace, cover each shared temp dir with an empty
+    tmpfs of the job's own (sticky and writable by all, like the dir it covers; ``size_bytes``
+    at most), so nothing the program writes there outlives it or reaches another job, however
+    deep. What lies under a temp dir and must stay reachable is bound back at its own path: the
+    workspace writable (bound alone, not the mounts under it), the interpreter's paths read-only."""
+    q = shlex.quote
+    lines = ["set -e", "umask 022"]
+    for k, temp in enumerate(temps):
+        at = stage / f"temp{k}"
+        lines += [f"mkdir {q(str(at))}",
+                  f"mount -t tmpfs -o mode=1777,size={size_bytes} suanshu-temp {q(str(at))}"]
+        for rel in kept_under(temp, [workspace, *interpreter]):
+            lines += _bind_back(temp / rel, at / rel, writable=temp / rel == workspace)
+        lines.append(f"mount --move {q(str(at))} {q(str(temp))}")
+    return "\n".join([*lines, "umask 077"])
+
+
+def shared_temps() -> list[Path]:
+    """The shared temp dirs on this host that are real dirs (not links)."""
+    return [Path(t) for t in dict.fromkeys(TEMP_DIRS) if os.path.isdir(t) and not os.path.islink(t)]
 
 
 ROOT_NETWORK = ["unshare", "--net", "--"]
 
 
 @contextmanager
-def _interpreter_reach(uid: int | None, workspace: Path) -> Iterator[list[str] | None]:
-    """The command prefix (network and mount namespaces, then the covers of ``covered``) that lets
-    the job's uid reach this interpreter, or None when it needs none or cannot have one. Without
-    it, a Python under /root starts for the uid only because ``setpriv`` resolves its path first:
-    the loader then falls back to another libpython it can read (a different Python), and the
-    program cannot start Python again (multiprocessing, subprocesses)."""
-    blocked = blocked_dirs(interpreter_paths()) if uid is not None else {}
-    if not blocked or network_isolation()[0] != ROOT_NETWORK:
-        yield None
+def _private_mounts(uid: int | None, workspace: Path, limits: Limits) -> Iterator[tuple[list[str], dict]]:
+    """The command prefix (network and mount namespaces, then the mounts) that gives the job's
+    uid empty temp dirs of its own (``private_temp``) and lets it reach this interpreter
+    (``covered``), with what it did for the receipt; ([], {}) when the job runs under no uid of
+    its own or the host cannot make the namespaces as root. Without the interpreter's covers, a
+    Python under /root starts for the uid only because ``setpriv`` resolves its path first: the
+    loader then falls back to another libpython it can read (a different Python), and the program
+    cannot start Python again (multiprocessing, subprocesses)."""
+    if uid is None or network_isolation()[0] != ROOT_NETWORK:
+        yield [], {}
         return
     # built in the workspace (root's): it goes with the workspace, also when a runner dies
     stage = workspace / ".cover"
     stage.mkdir(mode=0o700)
+    interpreter = interpreter_paths()
+    temps = shared_temps()
+    blocked = blocked_dirs(interpreter)
+    # tmpfs pages are memory: the job's memory limit bounds each dir
+    script = [private_temp(temps, workspace, interpreter, stage, limits.memory_gb * _GB)]
+    done = {"temp": "private: an empty tmpfs of the job's own over " + ", ".join(map(str, temps))}
+    if blocked:
+        script.append(covered(blocked, stage))
+        done["interpreter"] = "reached through read-only binds in a private mount namespace"
     yield ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
-           covered(blocked, stage) + '\nexec "$@"', "sh"]
+           "\n".join(script) + '\nexec "$@"', "sh"], done
 
 
 JOB_PROCESSES = 512  # processes and threads of a job's own uid (a fork bomb stops here)
@@ -264,10 +313,10 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False,
             on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
-        with claimed_uid(job_id, ws.root) as uid, _interpreter_reach(uid, ws.root) as reach:
-            return self._run(ws, limits, job_id, uid, reach, should_cancel, on_start)
+        with claimed_uid(job_id, ws.root) as uid, _private_mounts(uid, ws.root, limits) as (mounts, done):
+            return self._run(ws, limits, job_id, uid, (mounts, done), should_cancel, on_start)
 
-    def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None, reach: list[str] | None,
+    def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None, private: tuple[list[str], dict],
              should_cancel: Callable[[], bool], on_start: Callable[[dict], None]) -> RunResult:
         net_prefix, network = network_isolation()
         user_prefix, user = user_switch(uid)
@@ -276,13 +325,12 @@ class LocalExecutor:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(ws.code), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                "OMP_NUM_THREADS": str(limits.cpu), "SUANSHU_DATA": str(ws.data),
                "SUANSHU_OUTPUT": str(ws.out), "SUANSHU_JOB": job_id}
-        cmd = [*(reach or net_prefix), *user_prefix, sys.executable, "-I", str(ws.code / PROGRAM)]
+        mounts, done = private
+        cmd = [*(mounts or net_prefix), *user_prefix, sys.executable, "-I", str(ws.code / PROGRAM)]
         sandbox = {"network": network, "user": user,
                    "limits": {"cpu_seconds": max(1, int(limits.cpu * limits.wall_seconds) + 1),
                               "address_space_bytes": max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB),
-                              "wall_seconds": limits.wall_seconds}}
-        if reach:
-            sandbox["interpreter"] = "reached through read-only binds in a private mount namespace"
+                              "wall_seconds": limits.wall_seconds}, **done}
         started = time.monotonic()
         with open(ws.log, "w+b") as log:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
