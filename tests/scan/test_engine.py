@@ -24,7 +24,7 @@ from suanshu.scan.detectors import (
     fold,
     scan_array,
 )
-from suanshu.scan.detectors.base import FEATURES
+from suanshu.scan.detectors.base import DEGREE_MARKS, FEATURES
 from suanshu.scan.detectors.contact import EmailDetector, LandlineDetector
 from suanshu.scan.detectors.location import GeoCoordinateDetector
 from suanshu.scan.detectors.network import IPv6Detector
@@ -90,7 +90,7 @@ FRAGMENTS = [
     "ｗ＠ｅｘａｍｐｌｅ．ｃｏｍ", CARD, " ".join(CARD16[i:i + 4] for i in range(0, 16, 4)), "-".join(
         CARD16[i:i + 4] for i in range(0, 16, 4)), "91350100M000100Y43", "E12345678", "EA1234567",
     "京A·12345", "粤BD12345", "192.168.1.1", "fe80::1:2", "2001:db8::1", "12:30:45", "39.904200,116.407400",
-    "N39.9042°, E116.4074°", "出生日期：1990-01-01", "QQ：12345678", "微信号: wxid_abc123", "邮编100080",
+    "N39.9042°, E116.4074°", "39°54′15″N", ", 116°24′26.5″E", "北纬39度54分15秒", "东经116度24分26秒", "°", "度", "′", "″", "出生日期：1990-01-01", "QQ：12345678", "微信号: wxid_abc123", "邮编100080",
     "张三", "欧阳明辉", "北京市朝阳区建国路88号", "高兴", "华为", "订单号", "12345", "3.14", " ", ",", "-", ".",
     "0", "@", ":", "x", "X", "＋８６", "٣", "。", "\u3000", "住", "路", "号",
 ]
@@ -110,6 +110,7 @@ def test_needs_are_necessary(text):
     folded = fold(text).encode("utf-8")
     counts = {f: sum(t[b] for b in folded) for f, t in FEATURES.items() if t is not None}
     counts["ipv6"] = 7 if b"::" in folded else counts[":"]
+    counts["degree"] = sum(folded.count(m) for m in DEGREE_MARKS)
     for d in ID_DETECTORS:
         if any(d.validate(c) for _, _, c in d.spans(fold(text))):
             assert all(counts[f] >= n for f, n in d.needs.items()), (type(d).__name__, text)
@@ -260,3 +261,10 @@ def test_digit_bounded_detectors_find_only_the_whole_cell_in_digits(cell):
     assert {type(d).__name__ for d in bounded} >= {"ResidentIdDetector", "BankCardDetector", "MobileDetector"}
     for d in bounded:
         assert all((s, e) == (0, len(cell)) for s, e, _ in d.spans(cell)), type(d).__name__
+
+
+def test_degree_marks_are_counted_per_cell():
+    from suanshu.scan.detectors.engine import _Column
+
+    col = _Column(pa.array(["39°54′15″", None, "", "北纬39度", "x°°º", "温度", "度"], pa.string()))
+    assert col.count("degree").tolist() == [1, 0, 0, 1, 3, 1, 1]

@@ -111,6 +111,11 @@ def test_ip_negatives(text):
     ("map?lat=39.904211&lng=116.407395&z=3", "lat=39.904211&lng=116.407395"),
     ("{lat: 39.904211, lng: 116.407395}", "lat: 39.904211, lng: 116.407395"),
     ("N39.9042 E116.4074", "N39.9042 E116.4074"),
+    ("位置39°54′15″N, 116°24′26″E。", "39°54′15″N, 116°24′26″E"),
+    ("北纬39度54分15秒，东经116度24分26秒附近", "北纬39度54分15秒，东经116度24分26秒"),
+    ("坐标 39°54'15.6\"N 116°23'29.4\"E ", "39°54'15.6\"N 116°23'29.4\"E"),
+    ("GPS: E 116° 24′ 26″、N 39° 54′ 15″", "E 116° 24′ 26″、N 39° 54′ 15″"),
+    ("Ｎ３９°５４′１５″，Ｅ１１６°２４′２６″", "Ｎ３９°５４′１５″，Ｅ１１６°２４′２６″"),
 ])
 def test_coordinate_positives(text, piece):
     only(text, "GEO_COORDINATE", piece)
@@ -119,7 +124,14 @@ def test_coordinate_positives(text, piece):
     assert engine([text])[0] == reference(text)
 
 
-@pytest.mark.parametrize("text", ["39.90,116.41", "金额1234.5678,99.1234", "95.123456,200.123456"])
+@pytest.mark.parametrize("text", [
+    "39.90,116.41", "金额1234.5678,99.1234", "95.123456,200.123456",
+    "39°54′N, 116°24′E",  # minutes only: about 2 km, not precise
+    "39°54′75″N, 116°24′26″E",  # 75 seconds
+    "北纬39°54′15″，北纬40°1′1″",  # two latitudes
+    "N95°1′1″, E116°24′26″",  # out of range
+    "角度30°15′20″ 和 45°10′5″",  # not a pair
+])
 def test_coordinate_negatives(text):
     nothing(text)  # too coarse to be precise; out of range
 

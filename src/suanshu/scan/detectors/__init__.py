@@ -36,7 +36,7 @@ from suanshu.scan.detectors.contact import (
 )
 from suanshu.scan.detectors.finance import BankCardDetector, BankCardFirst
 from suanshu.scan.detectors.identity import BirthDateDetector, PassportDetector, ResidentIdDetector
-from suanshu.scan.detectors.location import GeoCoordinateDetector
+from suanshu.scan.detectors.location import GeoCoordinateDetector, GeoDmsDetector
 from suanshu.scan.detectors.network import IPv4Detector, IPv6Detector
 from suanshu.scan.detectors.organization import UsccDetector
 from suanshu.scan.detectors.text import AddressDetector, NameCellDetector, NameTextDetector
@@ -49,7 +49,7 @@ __all__ = ["DETECTORS", "ID_DETECTORS", "TEXT_DETECTORS", "TYPES", "Detector", "
 # 13912345678@qq.com is one address rather than a phone number with a tail; context-bound types last.
 ID_DETECTORS: tuple[Detector, ...] = (
     ResidentIdDetector(), BankCardDetector(), UsccDetector(), PassportDetector(), EmailDetector(),
-    MobileDetector(), LandlineDetector(), IPv4Detector(), IPv6Detector(), GeoCoordinateDetector(),
+    MobileDetector(), LandlineDetector(), IPv4Detector(), IPv6Detector(), GeoCoordinateDetector(), GeoDmsDetector(),
     LicensePlateDetector(), BirthDateDetector(), QQDetector(), WeChatDetector(), PostalCodeDetector())
 TEXT_DETECTORS: tuple[Detector, ...] = (AddressDetector(), NameCellDetector(), NameTextDetector())
 DETECTORS: tuple[Detector, ...] = ID_DETECTORS + TEXT_DETECTORS

@@ -77,7 +77,9 @@ FEATURES = {
     "words": _byte_class(_LETTERS, _HAN_FIRST),
     "space": _byte_class(" \t\n\r\f\v"),  # ASCII whitespace: a whole cell may need trimming
     "ipv6": None,  # colons, or 7 when the cell has "::" (engine.py)
+    "degree": None,  # degree marks (DEGREE_MARKS), counted by engine.py
 }
+DEGREE_MARKS = tuple(m.encode() for m in "°º度")
 
 # All classes as bits of one byte -> bits table, so that a column's bytes are looked up once.
 FEATURE_BITS = {name: 1 << i for i, name in enumerate(n for n, t in FEATURES.items() if t is not None)}

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 
 from suanshu.scan.detectors.base import (
     CLASS_BITS,
+    DEGREE_MARKS,
     FEATURE_BITS,
     FEATURES,
     GATES,
@@ -168,6 +169,9 @@ class _Column:
                     double = pc.match_substring(_take(self.arr, some), "::").to_numpy(zero_copy_only=False)
                     counts[some[double]] = 7
                 self._counts[feature] = counts
+            elif feature == "degree":  # (the marks are not ASCII)
+                self._counts[feature] = (np.zeros(self.n, dtype=np.int32) if self.ascii
+                                         else _marks_per_cell(self.data, self.offsets, DEGREE_MARKS))
             elif feature in PACKED_FEATURES and not self._packed:
                 self._packed = True  # all of them at once, one lookup and one sum per 4 or 8 classes
                 self._counts |= _packed_counts(self.data, self.offsets)
@@ -236,6 +240,18 @@ def _per_cell(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     counts = np.add.reduceat(member, offsets[:-1], dtype=np.int32)
     counts[offsets[1:] == offsets[:-1]] = 0
     return counts
+
+
+def _marks_per_cell(data: np.ndarray, offsets: np.ndarray, marks: tuple[bytes, ...]) -> np.ndarray:
+    """Per cell, how many of the multi-byte ``marks`` it holds: numpy finds each mark's last
+    byte and checks the bytes before it (a regex pass over the column costs 5x more)."""
+    cells = []
+    for mark in marks:
+        at = np.flatnonzero(data[len(mark) - 1:] == mark[-1])
+        for k, byte in enumerate(mark[:-1]):
+            at = at[data[at + k] == byte]
+        cells.append(np.searchsorted(offsets, at, "right") - 1)
+    return np.bincount(np.concatenate(cells), minlength=len(offsets) - 1).astype(np.int32)
 
 
 PACKED_CHUNK = 1 << 16  # bytes looked up at a time by ``_packed_counts``
