@@ -6,6 +6,8 @@ SQLite only: the backends are covered by test_jobs.py; here the executor is unde
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 import threading
 import time
@@ -146,7 +148,9 @@ def test_outputs_of_a_ray_pool_that_does_not_share_our_files_come_back_through_r
     assert job.state == "succeeded", (job.error_code, job.error_message, job.logs)
     assert job.pool_id == remote_pool.id
     assert job.result["sandbox"]["outputs"].startswith("through Ray")
-    assert "output dir /tmp/suanshu-out-" in jobs.logs(ex, bank, job.id)  # the worker's own dir, not ours
+    worker_out = re.search(r"output dir (\S+)", jobs.logs(ex, bank, job.id)).group(1)
+    assert worker_out.startswith("/tmp/suanshu-out-")  # the worker's own dir, not ours
+    assert not os.path.exists(worker_out)  # packed, then removed from the worker
     files = dict((meta["name"], body) for meta, body in jobs.output_files(ex, bank, job.id))
     assert sorted(files) == ["by_city/counts.csv", "mean_fee.txt"] and float(files["mean_fee.txt"]) > 0
     assert files["by_city/counts.csv"].decode().splitlines() == ["city,n", "Changsha,60", "Xiangtan,45", "Zhuzhou,40"]

@@ -15,6 +15,7 @@ subprocess and then:
   names and sizes only, so the refusal happens without moving the bytes. Manifest and bytes go into
   the object store, held by a detached actor (``num_cpus=0``: the entrypoint holds the job's CPUs)
   named after the submission, which exits by itself after ``OUTBOX_TTL_S`` if nobody takes them.
+  The private dir is removed once packed: outputs made from the view do not stay on the worker.
 
 The exchange takes them with ``fetch``: a short-lived subprocess (Ray Client keeps process-global
 state, and the exchange runs jobs on several threads) that connects with Ray Client, gets the
@@ -56,7 +57,7 @@ FETCH_ATTEMPTS = 3
 
 ENTRYPOINT = '''\
 """Suanshu's driver for one job: runs program.py, then returns its outputs (see suanshu.compute.executors.ray_outbox)."""
-import io, json, os, signal, subprocess, sys, tarfile, tempfile, threading, time
+import io, json, os, shutil, signal, subprocess, sys, tarfile, tempfile, threading, time
 ''' + inspect.getsource(reaping) + '''
 
 def _die_with_driver(driver=os.getpid()):
@@ -123,6 +124,7 @@ else:
             for f in files:
                 tar.add(os.path.join(out, f["name"]), arcname=f["name"], recursive=False)
         blob = buf.getvalue()
+    shutil.rmtree(out, ignore_errors=True)  # outputs made from the view must not stay on the worker
     manifest = {"files": files, "links": links, "bytes": total, "packed": total <= cap}
     import ray
 
