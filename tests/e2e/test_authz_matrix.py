@@ -33,7 +33,7 @@ from suanshu.core.clock import utcnow
 from suanshu.core.orgs import OPERATOR_ORG
 from suanshu.core.settings import load_settings
 from suanshu.demo import datasets
-from suanshu.market import assets, auction, contracts, demands, jobs, orgs, pools, review, settlement
+from suanshu.market import assets, auction, billing, contracts, demands, jobs, orgs, pools, review, settlement
 from suanshu.market.components import ComponentSpec
 from suanshu.market.exchange import Exchange
 
@@ -115,6 +115,9 @@ def world(tmp_path_factory):
     orgs.create_org(ex, None, "auditor-a", ["auditor"])
     csv = datasets.write_csv(datasets.meteorology_hourly(rows=200), home / "w.csv")
     sides = {key: _side(ex, key, REGION, csv, operator) for key in ("a", "b")}
+    billing.ingest_usage(ex, operator, [{"id": "ev-a", "source": "matrix", "type": "suanshu.usage.query",
+                                         "subject": sides["a"]["contract"], "time": "2026-11-10T00:00:00Z",
+                                         "data": {"count": 1}}])  # for POST /usage/void
 
     tokens, spare = {}, {}
     principals = {"operator": OPERATOR_ORG, "provider": "provider-a", "buyer": "buyer-a", "compute": "compute-a",
@@ -187,6 +190,7 @@ def body_for(method: str, path: str, world: World, side: str) -> dict:
         ("POST", "/api/v1/demands/{demand_id}/bids"): {"json": {"price_fen": 100, "component": ids["listed"]}},
         ("POST", "/api/v1/demands/{demand_id}/accept"): {"json": {"bids": []}},
         ("POST", "/api/v1/auctions"): {"json": {"job": {"cpu": 1, "memory_gb": 1, "hours": 1}}},
+        ("POST", "/api/v1/usage/void"): {"json": {"source": "matrix", "id": "ev-a", "reason": "计量重复"}},
     }
     return bodies.get((method, path), {})
 
@@ -251,6 +255,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/ledger/deposits"): "y 3 3 3 3",
     ("GET", "/api/v1/ledger/balances"): "y y y y y",
     ("POST", "/api/v1/contracts/{contract_id}/cancel"): "yy 33 r4 33 33",  # buyer: already settled once
+    ("POST", "/api/v1/usage/void"): "y 3 3 3 3",
     ("GET", "/api/v1/audit/verify"): "y 3 3 3 y",
     ("GET", "/api/v1/audit/proof/{seq}"): "yy y4 y4 y4 yy",  # own entries; operator and auditor any
     ("GET", "/api/v1/audit/checkpoints"): "y y y y y",

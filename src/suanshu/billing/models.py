@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanshu.core.clock import utcnow
@@ -16,6 +16,9 @@ class UsageEvent(Base):
 
     ``invoice_id`` is stamped when an invoice takes the event; an issued invoice never changes,
     so an event arriving after its period was invoiced is billed on the next invoice.
+
+    ``voided_at`` (with ``voided_by`` and ``void_reason``) is set when the operator voids an
+    event no invoice has taken (``usage.void``): the row stays, and rating skips it.
     """
 
     __tablename__ = "usage_events"
@@ -28,6 +31,9 @@ class UsageEvent(Base):
     data: Mapped[dict]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    voided_at: Mapped[datetime | None] = mapped_column(default=None)
+    voided_by: Mapped[str | None] = mapped_column(String(80), default=None)  # the audit entry's actor
+    void_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Invoice(Base):

@@ -5,6 +5,9 @@ Fields (CloudEvents 1.0 names): ``id``, ``source``, ``type``, ``subject``, ``tim
 checked here so that a stored event can always be rated). A resend, from a retry or a replayed
 queue, is dropped by the primary key (``INSERT ... ON CONFLICT DO NOTHING``), so ingest is
 idempotent and order-free.
+
+``void`` is the operator's way out of an event rating refuses (one stored before ingest checked):
+the row is kept, marked with who voided it, when and why, and rating skips it from then on.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from sqlalchemy.orm import Session
 from suanshu.audit import log as audit
 from suanshu.billing.models import UsageEvent
 from suanshu.billing.rating import quantities
-from suanshu.core.clock import utcnow
-from suanshu.core.errors import UsageError
+from suanshu.core import text as limits
+from suanshu.core.clock import iso, utcnow
+from suanshu.core.errors import Conflict, NotFound, UsageError
 
 REQUIRED = ("id", "source", "type", "subject", "time", "data")
 _PG_INGEST = text("""
@@ -87,3 +91,47 @@ def ingest(session: Session, events: Iterable[dict], *, actor: str = "system") -
     audit.append(session, actor=actor, action="usage.ingest", subject=rows[0]["subject"],
                  payload={"events": len(rows), "new": new, "keys_sha256": digest})
     return new
+
+
+def void(session: Session, source: str, id: str, *, reason: str, actor: str) -> UsageEvent:
+    """Void one stored event no invoice has taken, with a reason (required, at most ``text.NOTE``
+    characters); one audit entry records it. Nothing is deleted: rating skips a voided event.
+
+    Idempotent: voiding a voided event changes nothing and returns it with its first void (who,
+    when, why), so a retry after a lost answer is safe and the audit log holds one void per event.
+    ``usage.not_found`` for an unknown event, ``usage.already_invoiced`` once an invoice took it
+    (an issued invoice never changes)."""
+    reason = reason.strip()
+    if not reason:
+        raise UsageError("usage.reason_required", "say why the usage event is voided: the audit log keeps the reason")
+    limits.check_length("reason", reason, limits.NOTE)
+    if "\x00" in reason:  # PostgreSQL stores no NUL in text
+        raise UsageError("usage.bad_reason", "the reason contains a NUL character")
+    # FOR UPDATE: an invoice being issued locks the events it takes (SQLite's write lock serialises too)
+    storable = 0 < len(source) <= 200 and 0 < len(id) <= 200 and "\x00" not in source + id
+    event = session.get(UsageEvent, (source, id), with_for_update=True) if storable else None
+    if event is None:
+        raise NotFound("usage.not_found", f"no usage event {source[:200]}/{id[:200]}")
+    if event.voided_at is not None:
+        return event
+    if event.invoice_id is not None:
+        raise Conflict("usage.already_invoiced", f"usage event {source}/{id} is on invoice {event.invoice_id}, "
+                                                 "and an issued invoice never changes")
+    event.voided_at, event.voided_by, event.void_reason = utcnow(), actor, reason
+    audit.append(session, actor=actor, action="usage.void", subject=event.subject,
+                 payload={"source": source, "id": id, "type": event.type, "time": iso(event.time),
+                          "data": _as_data(event.data), "reason": reason})
+    return event
+
+
+def event_json(e: UsageEvent) -> dict:
+    """One stored event as data: its CloudEvents fields, the invoice that took it, and its void."""
+    return {"source": e.source, "id": e.id, "type": e.type, "subject": e.subject, "time": iso(e.time),
+            "data": _as_data(e.data), "invoice_id": e.invoice_id, "voided": e.voided_at is not None,
+            "voided_at": iso(e.voided_at), "voided_by": e.voided_by, "void_reason": e.void_reason}
+
+
+def _as_data(data: object) -> object:
+    """Stored data as strict JSON: an old row's NaN or Infinity (Python's JSON reads them) becomes
+    the string ``"NaN"``/``"Infinity"``, which every JSON reader takes and the API can answer."""
+    return json.loads(json.dumps(data), parse_constant=str)

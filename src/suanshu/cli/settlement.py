@@ -210,6 +210,23 @@ def register(audit_app: typer.Typer, ledger_app: typer.Typer, open_exchange: Cal
         print_json(out) if fmt == Format.json else console.print(
             f"{out['new']} new usage events, {out['duplicates']} duplicates dropped")
 
+    @ledger_app.command("void-usage")
+    @handles_errors
+    def ledger_void_usage(source: Annotated[str, typer.Argument(help="The event's source, as stored")],
+                          id: Annotated[str, typer.Argument(help="The event's id, as stored")],
+                          reason: Annotated[str, typer.Option(help="Why it is voided (kept in the audit log)")],
+                          fmt: FormatOpt = Format.table) -> None:
+        """Void a stored usage event no invoice has taken (one rating refuses: billing.bad_usage_event);
+        invoices skip it, the row and an audit entry stay. Voiding it again changes nothing."""
+        from suanshu.core.orgs import OPERATOR_ORG
+        from suanshu.market import billing, orgs
+
+        ex = open_exchange()
+        out = billing.void_usage(ex, orgs.local_actor(ex, OPERATOR_ORG), source, id, reason=reason)
+        print_json(out) if fmt == Format.json else console.print(
+            f"usage event {out['source']}/{out['id']} of contract {out['subject']} voided at {out['voided_at']} "
+            f"by {out['voided_by']}: {out['void_reason']}", markup=False, highlight=False)
+
     @ledger_app.command("invoice")
     @handles_errors
     def ledger_invoice(contract: str,

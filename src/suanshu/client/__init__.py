@@ -314,6 +314,11 @@ class Client:
         return self._post("/ledger/deposits", {"org": org, "amount_fen": amount_fen, "reference": reference},
                           idempotent=True)
 
+    def void_usage(self, source: str, id: str, reason: str) -> dict:
+        """Operator: void a stored usage event no invoice has taken (one rating refuses), with a
+        reason; returns the event with its void. Voiding it again returns it unchanged."""
+        return self._post("/usage/void", {"source": source, "id": id, "reason": reason})
+
     def balances(self) -> list[Balance]:
         return [_load(Balance, a) for a in self._get("/ledger/balances")["accounts"]]
 

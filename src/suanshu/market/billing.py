@@ -5,7 +5,8 @@ Invoices are immutable: one per (contract, period start). Issuing takes every no
 event of the contract up to the period's end — including late arrivals from earlier periods —
 stamps them with the invoice, and posts the charge in the same transaction. So a resent event
 (dropped on (source, id)), a reordered stream, or a late event never changes an issued invoice:
-the late one is billed on the next.
+the late one is billed on the next. A voided event (``void_usage``: the operator's way out of one
+rating refuses) is never invoiced; its row stays.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,6 +49,30 @@ def ingest_usage(ex: Exchange, actor: Actor, events: list[dict]) -> dict:
     return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
 
+def void_usage(ex: Exchange, actor: Actor, source: str, id: str, *, reason: str) -> dict:
+    """Operator: void a stored usage event no invoice has taken, with a reason (``usage.void``):
+    the way out when rating refuses an event (``billing.bad_usage_event``). Idempotent."""
+    actor.require(Role.OPERATOR)
+    with ex.db.transaction() as s:
+        return usage_store.event_json(usage_store.void(s, source, id, reason=reason, actor=actor.label))
+
+
+def _rate_events(events: list[UsageEvent]) -> rating.Totals:
+    """Fold the events in; one rating refuses (stored before ingest checked) names the way out."""
+    totals = rating.Totals()
+    for e in events:
+        try:
+            totals.add(e.type, e.data, event=f"usage event {e.source}/{e.id}")
+        except UsageError as err:
+            if err.code != "billing.bad_usage_event":
+                raise
+            raise UsageError(err.code, f"{err.message}. The operator can void it to invoice the rest: "
+                                       f"suanshu ledger void-usage {shlex.quote(e.source)} {shlex.quote(e.id)} "
+                                       "--reason '…' (API: POST /api/v1/usage/void)",
+                             source=e.source, id=e.id) from None
+    return totals
+
+
 def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, period_start: datetime,
                   period_end: datetime) -> Invoice:
     """Rate the contract's uninvoiced usage before ``period_end`` and settle it in the same
@@ -65,13 +91,12 @@ def issue_invoice(ex: Exchange, actor: Actor, contract_id: str, plan: dict, peri
                                                   Invoice.period_start == period_start))
         if existing is not None:
             return existing  # one invoice per contract and period: issuing again changes nothing
+        # FOR UPDATE: a concurrent void (``usage.void``) waits, then finds the event invoiced; one
+        # that committed first is skipped here (PostgreSQL re-checks the WHERE on a locked row)
         events = list(s.scalars(select(UsageEvent).where(
-            UsageEvent.subject == contract.id, UsageEvent.invoice_id.is_(None), UsageEvent.time < period_end)
-            .order_by(UsageEvent.source, UsageEvent.id)))
-        totals = rating.Totals()
-        for e in events:
-            totals.add(e.type, e.data, event=f"usage event {e.source}/{e.id}")  # stored before ingest checked
-        lines = rating.rate(plan, totals)
+            UsageEvent.subject == contract.id, UsageEvent.invoice_id.is_(None), UsageEvent.voided_at.is_(None),
+            UsageEvent.time < period_end).order_by(UsageEvent.source, UsageEvent.id).with_for_update()))
+        lines = rating.rate(plan, _rate_events(events))
         total = sum(line.amount_fen for line in lines)
         invoice_id = new_id("inv")
         charge = _settle_invoice(s, contract, invoice_id, total) if total else None
