@@ -221,3 +221,68 @@ def test_kept_under_a_temp_dir_are_the_topmost_paths():
     temp = Path("/tmp")
     kept = local.kept_under(temp, [Path("/tmp/ws"), Path("/tmp/venv"), Path("/tmp/venv/lib"), Path("/opt/x"), temp])
     assert kept == [Path("venv"), Path("ws")]
+
+
+def _job_groups_here() -> bool:
+    import os
+
+    from suanshu.compute.executors import cgroups
+
+    if os.geteuid() != 0:
+        return False
+    probe = cgroups.create("probe", 1, 1 << 30, 8)
+    if probe is None:
+        return False
+    probe.remove()
+    return {"memory", "cpu"} <= set(probe.dirs)
+
+
+SPLIT_MEMORY = """
+import subprocess, sys
+hog = "b = bytearray(700 << 20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(3)"
+children = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(2)]
+print("children", [c.wait() for c in children], flush=True)
+"""
+
+
+def test_memory_is_limited_for_the_whole_job_not_each_process():
+    """Two processes of 700 MB each: each is under the per-process limit, together over the
+    job's 1 GB, so the kernel ends one of them."""
+    if not _job_groups_here():
+        pytest.skip("no writable memory and cpu cgroup controllers here")
+    with Workspace(SPLIT_MEMORY, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id="job_split_memory")
+    assert result.status == "succeeded", result.logs
+    codes = [int(c) for c in re.search(r"children \[(-?\d+), (-?\d+)\]", result.logs).groups()]
+    assert -9 in codes, result.logs
+    assert "memory 1024 MiB" in result.sandbox["cgroup"]
+
+
+def test_a_job_over_its_memory_is_told_so():
+    if not _job_groups_here():
+        pytest.skip("no writable memory and cpu cgroup controllers here")
+    hog = "b = bytearray(1500 << 20)\nb[::4096] = b'x' * len(b[::4096])\n"  # under RLIMIT_AS, over the job's 1 GB
+    with Workspace(hog, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id="job_over_memory")
+    assert result.status == "failed"
+    assert result.error == "killed by signal 9 (at the job's memory limit of 1 GB)"
+
+
+def test_a_job_gets_the_cores_it_asked_for_and_no_more():
+    """Two busy processes in a one-core job: together they get one core's time (without the
+    quota, two cores here; a busy machine only lowers what they get)."""
+    if not _job_groups_here():
+        pytest.skip("no writable memory and cpu cgroup controllers here")
+    spin = ("import multiprocessing as mp, os, time\n"
+            "def spin(_):\n"
+            "    t = time.time()\n"
+            "    while time.time() - t < 1.5: pass\n"
+            "    return sum(os.times()[:2])\n"
+            "t = time.time()\n"
+            "with mp.Pool(2) as p: cpu = sum(p.map(spin, range(2)))\n"
+            "print('wall', time.time() - t, 'cpu', cpu, flush=True)\n")
+    with Workspace(spin, {}) as ws:
+        result = local.LocalExecutor().run(ws, LIMITS, job_id="job_two_spinners")
+    assert result.status == "succeeded", result.logs
+    wall, cpu = (float(x) for x in re.search(r"wall (\S+) cpu (\S+)", result.logs).groups())
+    assert cpu <= 1.25 * wall, result.logs

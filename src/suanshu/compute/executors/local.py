@@ -18,7 +18,9 @@ Isolation, each layer applied where the OS allows it and recorded in ``RunResult
 - **limits** (``resource.setrlimit`` in the child before exec): CPU seconds (cores x wall time),
   address space (memory, per process), file size (the output limit), open files, processes and
   threads of the job's uid (``JOB_PROCESSES``), no core dumps; a new session, so the wall-clock
-  timeout kills the whole process group.
+  timeout kills the whole process group. As root, a cgroup of the job's own (``cgroups``) also
+  bounds the memory, the processes and the cores of all its processes together, and the receipt
+  names the memory limit when the kernel ended a process at it.
 - **lifetime**: when the program ends (by itself, by the time limit or cancelled) its session is
   killed, and so is every process still in the job's network namespace (a child that left the
   session with ``setsid`` is still in it), before the outputs are checked: nothing it started can
@@ -54,6 +56,7 @@ from suanshu.compute.executors import (
     Limits,
     RunResult,
     Workspace,
+    cgroups,
     process_identity,
     reaping,
 )
@@ -278,12 +281,29 @@ def _private_mounts(uid: int | None, workspace: Path, limits: Limits) -> Iterato
 JOB_PROCESSES = 512  # processes and threads of a job's own uid (a fork bomb stops here)
 
 
-def _limit(limits: Limits, own_uid: bool) -> Callable[[], None]:
+@contextmanager
+def _job_group(job_id: str, limits: Limits, uid: int | None) -> Iterator[cgroups.JobCgroup | None]:
+    """The job's cgroup (``cgroups``), as root; removed when the job ends."""
+    if uid is None:
+        yield None
+        return
+    # named by the uid too: unique among the host's running jobs (``claimed_uid``)
+    group = cgroups.create(f"{uid}-{job_id}", limits.cpu, limits.memory_gb * _GB, JOB_PROCESSES)
+    try:
+        yield group
+    finally:
+        if group:
+            group.remove()
+
+
+def _limit(limits: Limits, own_uid: bool, group: cgroups.JobCgroup | None = None) -> Callable[[], None]:
     cpu_s = max(1, int(limits.cpu * limits.wall_seconds) + 1)
     address = max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB)
     file_size = max(1 << 20, limits.max_output_bytes * 2)  # room to see that it is too large
 
     def apply() -> None:  # in the child, between fork and exec
+        if group:
+            group.enter()
         os.setsid()
         os.umask(0o077)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
@@ -313,11 +333,13 @@ class LocalExecutor:
     def run(self, ws: Workspace, limits: Limits, *, job_id: str,
             should_cancel: Callable[[], bool] = lambda: False,
             on_start: Callable[[dict], None] = lambda ref: None) -> RunResult:
-        with claimed_uid(job_id, ws.root) as uid, _private_mounts(uid, ws.root, limits) as (mounts, done):
-            return self._run(ws, limits, job_id, uid, (mounts, done), should_cancel, on_start)
+        with (claimed_uid(job_id, ws.root) as uid, _private_mounts(uid, ws.root, limits) as private,
+              _job_group(job_id, limits, uid) as group):
+            return self._run(ws, limits, job_id, uid, private, group, should_cancel, on_start)
 
     def _run(self, ws: Workspace, limits: Limits, job_id: str, uid: int | None, private: tuple[list[str], dict],
-             should_cancel: Callable[[], bool], on_start: Callable[[dict], None]) -> RunResult:
+             group: cgroups.JobCgroup | None, should_cancel: Callable[[], bool],
+             on_start: Callable[[dict], None]) -> RunResult:
         net_prefix, network = network_isolation()
         user_prefix, user = user_switch(uid)
         if uid is not None:
@@ -331,10 +353,12 @@ class LocalExecutor:
                    "limits": {"cpu_seconds": max(1, int(limits.cpu * limits.wall_seconds) + 1),
                               "address_space_bytes": max(MIN_ADDRESS_SPACE, limits.memory_gb * _GB),
                               "wall_seconds": limits.wall_seconds}, **done}
+        if uid is not None:
+            sandbox["cgroup"] = cgroups.describe(group, limits.cpu, limits.memory_gb * _GB, JOB_PROCESSES)
         started = time.monotonic()
         with open(ws.log, "w+b") as log:
             proc = subprocess.Popen(cmd, cwd=ws.code, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, preexec_fn=_limit(limits, uid is not None))
+                                    stderr=subprocess.STDOUT, preexec_fn=_limit(limits, uid is not None, group))
             on_start({"kind": "local", "process": process_identity(proc.pid)})  # its own session: pgid = pid
             namespace = _namespace_of(proc.pid) if net_prefix else None
             status, next_check = None, started + CANCEL_CHECK_S
@@ -349,6 +373,9 @@ class LocalExecutor:
                     break
                 time.sleep(POLL_S)
             _end(proc, namespace)
+            oom_kills = group.oom_kills() if group else 0
+            if group:  # the group holds every process the program started, however it left
+                group.remove()
             logs = _read_log(log)
         wall = time.monotonic() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # all children so far; see cpu note below
@@ -357,9 +384,14 @@ class LocalExecutor:
             status = "succeeded" if code == 0 else "failed"
         error = {"timeout": f"killed after the time limit of {limits.wall_seconds:g} s",
                  "cancelled": "cancelled by the buyer"}.get(status)
+        if status == "timeout" and oom_kills:  # e.g. a pool waiting for a worker the kernel killed
+            error += (f" (the kernel had ended {oom_kills} of its processes at the job's memory limit"
+                      f" of {limits.memory_gb} GB)")
         if status == "failed":
             error = f"the program exited with {code}" if code > 0 else f"killed by signal {-code}"
-            if code == -signal.SIGXCPU or code == -signal.SIGKILL and "MemoryError" not in logs:
+            if oom_kills:
+                error += f" (at the job's memory limit of {limits.memory_gb} GB)"
+            elif code == -signal.SIGXCPU or code == -signal.SIGKILL and "MemoryError" not in logs:
                 error += " (a resource limit: CPU time or memory)"
         # RUSAGE_CHILDREN sums every child this process reaped: informational only (billing uses
         # the allocated resources x wall time, as a cloud bills a reserved machine).
