@@ -48,8 +48,8 @@ def _event(e: dict, received_at: datetime) -> dict:
     missing = [k for k in REQUIRED if k not in e]
     if missing:
         raise UsageError("usage.bad_event", f"usage event lacks {', '.join(missing)} (CloudEvents fields)")
-    if not all(isinstance(e[k], str) and e[k] for k in ("id", "source", "type", "subject")):
-        raise UsageError("usage.bad_event", "id, source, type and subject are non-empty strings")
+    if not all(isinstance(e[k], str) and e[k] and "\x00" not in e[k] for k in ("id", "source", "type", "subject")):
+        raise UsageError("usage.bad_event", "id, source, type and subject are non-empty strings without NUL")
     quantities(e["type"], e["data"], code="usage.bad_event", event=f"usage event {e['source']}/{e['id']}")
     t = e["time"]
     try:

@@ -12,10 +12,21 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from suanshu.core.errors import UsageError
 from suanshu.core.settings import Settings
 
 NAMING = {
@@ -55,6 +66,24 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON, str: String}
 
 
+NUL = "\x00"
+
+
+def _refuse_nul(engine: Engine) -> None:
+    """Text holding the NUL character is refused before any statement carries it, on every
+    database alike: PostgreSQL cannot store it in a text column (its driver fails, a 500 for an
+    API caller), SQLite would store it silently. One check here covers every field of every
+    adapter (API, console, CLI); JSON columns are sent as JSON text, where NUL is escaped."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def no_nul(_conn, _cursor, _statement, parameters, _context, executemany):
+        for row in (parameters if executemany else (parameters,)) or ():
+            for value in (row.values() if isinstance(row, dict) else row or ()):
+                if type(value) is str and NUL in value:
+                    raise UsageError("text.nul", "text may not hold the NUL character (U+0000): "
+                                     f"{value[:40]!r}")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
@@ -62,8 +91,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_pragmas(engine)
+        _refuse_nul(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _refuse_nul(engine)
+    return engine
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
