@@ -169,8 +169,8 @@ def test_vault_ingest_scans_on_the_cores(settings, tmp_path, monkeypatch, pools)
         finally:
             capped.close()
         assert pools == ([pool.usable_cores()] if pool.usable_cores() > 1 else [])  # the capped upload: none
-        alone = scan_parquet(ex.vault_file(asset.path), source=path.name, encoding=asset.encoding,
-                             max_findings=assets.STORED_FINDINGS, workers=1)
+        alone = scan_parquet(ex.vault.local(asset.path, asset.content_sha256), source=path.name,
+                             encoding=asset.encoding, max_findings=assets.STORED_FINDINGS, workers=1)
     finally:
         ex.close()
     assert scan.report["columns"] == alone["columns"] and scan.findings_total == alone["findings_total"] > 1000

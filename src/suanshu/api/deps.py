@@ -89,5 +89,6 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         (404, "Not found, or another org's (existence is not revealed)"),
         (409, "Conflict with the current state (exists, wrong state, in flight)"),
         (422, "Bad input (request.invalid and domain codes)"),
+        (503, "The vault store cannot be reached (vault.unavailable): nothing was done, try again"),
     ]
 }

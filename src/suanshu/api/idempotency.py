@@ -7,7 +7,8 @@ A route takes ``idem: IdempotencyDep`` and wraps its work::
 Without the header the work simply runs. With it: a replay returns the stored status and body
 (header ``Idempotent-Replayed: true``), the same key with a different payload is 422
 ``idempotency.key_reused``, a duplicate while the first is running is 409 ``idempotency.in_flight``.
-Domain refusals (4xx) are stored and replayed like successes; unexpected failures release the key.
+Domain refusals (4xx) are stored and replayed like successes; unexpected failures and the
+exchange's own (5xx: ``vault.unavailable`` 503, try again) release the key, so a retry with it runs.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ class Idempotency:
         try:
             result = work()
         except SuanshuError as err:
-            store.finish(db, self.owner, self.key, err.http_status, err.to_dict())
+            if err.http_status >= 500:
+                store.release(db, self.owner, self.key)
+            else:
+                store.finish(db, self.owner, self.key, err.http_status, err.to_dict())
             raise
         except BaseException:
             store.release(db, self.owner, self.key)

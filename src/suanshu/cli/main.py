@@ -107,11 +107,11 @@ def init(fmt: FormatOpt = Format.table) -> None:
     ex = Exchange.open()
     org, token = orgs.ensure_operator(ex)
     out = {"home": str(ex.settings.home), "database": ex.settings.database_url.split("@")[-1],
-           "operator_org": org.id, "operator_token": token}
+           "vault": ex.vault.label, "operator_org": org.id, "operator_token": token}
     if fmt == Format.json:
         print_json(out)
     else:
-        console.print(f"Exchange ready in [bold]{out['home']}[/]")
+        console.print(f"Exchange ready in [bold]{out['home']}[/] (vault files in {out['vault']})")
         if token:
             console.print(f"Operator token (shown once): [bold]{token}[/]")
         else:

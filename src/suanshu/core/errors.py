@@ -71,3 +71,11 @@ class Conflict(Refused):
 
     def __init__(self, code: str, message: str, **details):
         super().__init__(code, message, status=409, **details)
+
+
+class Unavailable(SuanshuError):
+    """A service the exchange depends on (the vault's object store) cannot be reached: HTTP 503,
+    CLI exit 1. Nothing was done; the same request may succeed later."""
+
+    def __init__(self, code: str, message: str, **details):
+        super().__init__(code, message, status=503, **details)

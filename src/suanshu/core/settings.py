@@ -2,8 +2,9 @@
 
 ``SUANSHU_HOME`` (default ``~/.suanshu``) holds ``suanshu.db`` (SQLite, WAL),
 ``vaults/<org>/<asset>.parquet`` and ``secret.key``. ``SUANSHU_DATABASE_URL``
-moves state to PostgreSQL (``postgresql://user@host/db``) while vaults stay in
-the data dir.
+moves state to PostgreSQL (``postgresql://user@host/db``); ``SUANSHU_VAULT_URL``
+moves the vault files to an S3-compatible object store (``s3://bucket/prefix?…``)
+or a shared mount (``file:///path``), so API workers on several hosts share them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from suanshu.core.errors import UsageError
 
@@ -33,6 +35,9 @@ class Settings:
     # Worker processes for each scan of an upload or a listing (SUANSHU_SCAN_WORKERS; None: every
     # usable core): an operator caps it so uploads leave cores to queries.
     scan_workers: int | None = None
+    # Where vault files are kept (SUANSHU_VAULT_URL, checked by ``vault_url``): None is the data
+    # dir's vaults/ (``vault_root``); else an s3:// or file:// URL (``suanshu.vault.store``).
+    vault_url: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -71,7 +76,42 @@ def load_settings(home: str | os.PathLike | None = None, database_url: str | Non
     socket = os.environ.get("SUANSHU_LEDGER_SOCKET")
     return Settings(home=root.resolve(), database_url=normalize_database_url(url), commission_bps=bps,
                     checkpoint_seconds=every, ledger_socket=Path(socket) if socket else None,
-                    scan_workers=_positive("SUANSHU_SCAN_WORKERS"))
+                    scan_workers=_positive("SUANSHU_SCAN_WORKERS"),
+                    vault_url=vault_url(os.environ.get("SUANSHU_VAULT_URL", "")))
+
+
+def vault_url(raw: str) -> str | None:
+    """``SUANSHU_VAULT_URL`` checked for its shape (None when unset: the data dir's vaults/).
+    ``s3://bucket[/prefix]?region=…`` or ``?endpoint_override=host:port[&scheme=http]`` (an
+    S3-compatible store; one of the two is required, so opening the store asks nothing of the
+    network), credentials from the standard AWS_* variables, never the URL; ``file:///abs/path``
+    (a shared mount). The option names themselves are pyarrow's, checked when the store opens."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    options = parse_qs(parts.query, keep_blank_values=True)
+
+    def bad(why: str) -> UsageError:
+        return UsageError("settings.bad_vault_url", f"SUANSHU_VAULT_URL={raw!r}: {why}")
+
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query:
+            raise bad("write a shared directory as file:///absolute/path (no host, no options)")
+    elif parts.scheme == "s3":
+        if parts.username or parts.password or "@" in parts.netloc:
+            raise bad("credentials go in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not in the URL")
+        if not parts.hostname:
+            raise bad("name the bucket: s3://bucket/prefix")
+        if any(len(v) != 1 or not v[0] for v in options.values()):
+            raise bad("give each option once, with a value")
+        if not {"region", "endpoint_override"} & options.keys():
+            raise bad("add ?region=… (AWS) or ?endpoint_override=host:port (another S3-compatible store)")
+        if options.get("scheme", ["https"])[0] not in ("http", "https"):
+            raise bad("scheme is http or https")
+    else:
+        raise bad("expected s3://bucket/prefix?… or file:///path")
+    return raw
 
 
 def _positive(name: str) -> int | None:

@@ -1,12 +1,13 @@
 """Vault assets: ingest a provider's file into its own vault, scan it, record it.
 
-The Parquet is written beside its final name and moved into place only inside the
+The Parquet is written in the vault store's staging dir and put into the store
+(``vault.store``: a rename in a local vault, an upload to an object store) only inside the
 database transaction that records it, so a failed ingest leaves neither a row nor a file.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import re
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from suanshu.audit import log as audit
 from suanshu.core.clock import iso
-from suanshu.core.errors import Conflict, NotFound, UsageError
+from suanshu.core.errors import Conflict, NotFound, SuanshuError, UsageError
 from suanshu.core.ids import new_id
 from suanshu.core.orgs import Role
 from suanshu.market.actors import Actor
@@ -26,6 +27,8 @@ from suanshu.market.paging import window
 from suanshu.scan.report import scan_parquet
 from suanshu.vault.ingest import ingest_file
 from suanshu.vault.models import Asset, ScanReport
+
+log = logging.getLogger(__name__)
 
 STORED_FINDINGS = 1000  # findings kept with the asset; the count is always complete
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -50,9 +53,9 @@ def add_asset(ex: Exchange, actor: Actor, file: Path, *, name: str | None = None
     asset_name = asset_name_for(Path(source_name or file.name), name)
     asset_id = new_id("ast")
     relative = f"{actor.org_id}/{asset_id}.parquet"
-    final = ex.vault_file(relative)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=final.parent))
+    store = ex.vault
+    staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=store.staging_dir(relative)))
+    placing = False
     try:
         staged = staging / "asset.parquet"
         result = ingest_file(file, staged)
@@ -76,14 +79,23 @@ def add_asset(ex: Exchange, actor: Actor, file: Path, *, name: str | None = None
                                   "content_sha256": result.content_sha256,
                                   "source_sha256": result.source_sha256, "grade": report["grade"],
                                   "findings_total": report["findings_total"]})
-            os.replace(staged, final)  # last step before commit; undone below if the commit fails
+            placing = True
+            store.put(relative, staged)  # last step before commit; undone below if the commit fails
         return asset, scan
     except BaseException:
-        if final.exists() and not _recorded(ex, asset_id):
-            final.unlink()
+        if placing and not _recorded(ex, asset_id):
+            _remove(store, relative)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove(store, relative: str) -> None:
+    """Undo a put whose asset was not recorded; the error that got here is the one to report."""
+    try:
+        store.delete(relative)
+    except SuanshuError as err:
+        log.error("could not remove the unrecorded vault file %s: %s", relative, err)
 
 
 def _recorded(ex: Exchange, asset_id: str) -> bool:

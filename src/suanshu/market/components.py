@@ -74,7 +74,7 @@ def view_sql(projection_sql: str, rules: dict, columns: list[str]) -> tuple[str,
 
 def open_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, rules: dict) -> tuple[Sandbox, list[str]]:
     """A hardened DuckDB over one asset with the component's view named ``table``."""
-    path = ex.vault_file(asset.path)
+    path = ex.vault.local(asset.path, asset.content_sha256)
     key = ex.settings.secret_key()
     kept: list[str] = []
 
@@ -93,8 +93,9 @@ def open_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, ru
 
 def borrow_sandbox(ex: Exchange, asset: Asset, table: str, projection_sql: str, rules: dict):
     """``open_sandbox`` through the exchange's pool: a sandbox built from the same vault file (same
-    size and modification time), view and rules is reused. ``with borrow_sandbox(...) as sandbox:``"""
-    stat = ex.vault_file(asset.path).stat()
+    size and modification time of its local copy), view and rules is reused.
+    ``with borrow_sandbox(...) as sandbox:``"""
+    stat = ex.vault.local(asset.path, asset.content_sha256).stat()
     key = (asset.path, stat.st_size, stat.st_mtime_ns, table, projection_sql,
            json.dumps(rules, sort_keys=True, ensure_ascii=False))
     return ex.sandboxes.borrow(key, lambda: open_sandbox(ex, asset, table, projection_sql, rules)[0])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from suanshu.core import migrate
@@ -12,6 +11,7 @@ from suanshu.core.db import Database
 from suanshu.core.settings import Settings, load_settings
 from suanshu.ledger.sequencer import Sequencer
 from suanshu.ledger.server import LedgerClient
+from suanshu.vault.store import LocalStore, RemoteStore, open_store
 
 if TYPE_CHECKING:
     from suanshu.policy.sandbox import SandboxPool
@@ -24,15 +24,17 @@ class Exchange:
     _sequencers: dict[int, Sequencer | LedgerClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sandbox_pool: SandboxPool | None = field(default=None, repr=False)
+    _vault: LocalStore | RemoteStore | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> "Exchange":
         settings = settings or load_settings()
+        vault = open_store(settings)  # a vault URL pyarrow refuses stops here, before any state is made
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings)
         if upgrade:
             migrate.upgrade(db.engine)
-        return cls(settings, db)
+        return cls(settings, db, _vault=vault)
 
     @property
     def sandboxes(self) -> SandboxPool:
@@ -46,8 +48,13 @@ class Exchange:
                 self._sandbox_pool = SandboxPool()
             return self._sandbox_pool
 
-    def vault_file(self, relative: str) -> Path:
-        return self.settings.vault_root / relative
+    @property
+    def vault(self) -> LocalStore | RemoteStore:
+        """Where the vault files are (``vault.store``): every read and write of one goes through it."""
+        with self._lock:
+            if self._vault is None:
+                self._vault = open_store(self.settings)
+            return self._vault
 
     def sequencer(self, ledger: int) -> Sequencer | LedgerClient:
         """The single writer of ``ledger``: a writer thread in this process (started on first

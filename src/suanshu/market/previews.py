@@ -48,7 +48,8 @@ def masked_findings(ex: Exchange, actor: Actor, asset_ref: str, per_type: int = 
             chosen.append(f)
     if not chosen:
         return []
-    table = pq.read_table(ex.vault_file(asset.path), columns=sorted({f["column"] for f in chosen}))
+    local = ex.vault.local(asset.path, asset.content_sha256)
+    table = pq.read_table(local, columns=sorted({f["column"] for f in chosen}))
     out = []
     for f in chosen:
         cell = table.column(f["column"])[f["row"]].as_py()

@@ -106,8 +106,8 @@ def run(ex: Exchange, actor: Actor, contract_id: str, sql: str,
             answer = ENGINES[policy.mode](sandbox, policy, sql, max_rows=ex.settings.max_result_rows, own=mine)
     except BaseException as err:
         _release(ex, reservation)
-        if isinstance(err, SuanshuError):
-            _record_denial(ex, actor, contract, sql, err)
+        if isinstance(err, SuanshuError) and err.http_status < 500:  # the exchange's own failure
+            _record_denial(ex, actor, contract, sql, err)  # (vault.unavailable) is no refusal
         raise
     try:
         return _settle(ex, actor, contract.id, sql, answer, reservation,

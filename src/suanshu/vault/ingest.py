@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import os
 import re
@@ -39,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suanshu.core.errors import UsageError
+from suanshu.vault.store import sha256_file
 
 CHUNK_CHARS = 4 * 1024 * 1024  # transcoding chunk: a few MB keeps memory flat for any file size
 SAMPLE_CHARS = 1024 * 1024  # enough text to read the header and sniff the delimiter
@@ -102,7 +102,7 @@ def ingest_file(src: Path, dest: Path) -> IngestResult:
         what = "a directory" if src.is_dir() else "not a regular file (a pipe, socket or device)"
         raise UsageError("vault.not_a_file", f"{src} is {what}; give the path of one data file")
     fmt = _sniff_format(src)
-    source_sha256 = _sha256(src)
+    source_sha256 = sha256_file(src)
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".ingest-", dir=dest.parent))
     try:
@@ -111,7 +111,7 @@ def ingest_file(src: Path, dest: Path) -> IngestResult:
             encoding = _convert(con, fmt, src, work, out)
             schema = _schema(con, out)
         rows = pq.read_metadata(out).num_rows
-        content_sha256 = _sha256(out)
+        content_sha256 = sha256_file(out)
         size = out.stat().st_size
         _fsync(out)
         os.replace(out, dest)
@@ -630,14 +630,6 @@ def _cell_text(value) -> str:
 
 
 # --- files -----------------------------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1024 * 1024):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
