@@ -567,27 +567,75 @@ def _resolve(rows, starts, ends, types, prios) -> Found:
     """Drop candidates that overlap one of higher priority in the same cell.
 
     Sorted by (row, start), a candidate overlaps an earlier one in its cell iff it starts before
-    the running maximum of earlier ends (rows are spaced apart so cells never mix). Only the
-    cells with such a clash are resolved one by one, in priority order; the rest is kept as is.
+    the running maximum of earlier ends (positions are ``row * spread + offset``, so cells never
+    mix). Only the cells with such a clash are resolved (``_take_by_priority``); the rest is kept
+    as is.
     """
-    order = np.lexsort((starts, rows))
-    rows, starts, ends, types, prios = rows[order], starts[order], ends[order], types[order], prios[order]
     spread = (int(ends.max()) + 1) if len(ends) else 1
-    g_start, g_end = rows * spread + starts, rows * spread + ends
-    prev_max = np.maximum.accumulate(np.concatenate(([-1], g_end[:-1])))
-    clash_rows = np.unique(rows[g_start < prev_max])
-    if not len(clash_rows):
+    g_start = rows * spread + starts
+    order = np.argsort(g_start, kind="stable")  # = lexsort((starts, rows)), 4x faster
+    rows, starts, ends, types, prios = rows[order], starts[order], ends[order], types[order], prios[order]
+    g_start, g_end = g_start[order], rows * spread + ends
+    clash = np.isin(rows, rows[g_start < _earlier_max(g_end)])
+    if not clash.any():
         return Found(rows, starts, ends, types)
-    keep = ~np.isin(rows, clash_rows)
-    # rows are sorted: each clash row's candidates are one range, found by binary search (a
-    # comparison over all candidates per clash row cost 0.1 ms a row)
-    lo, hi = np.searchsorted(rows, clash_rows, "left").tolist(), np.searchsorted(rows, clash_rows, "right").tolist()
-    prio_list, start_list, end_list = prios.tolist(), starts.tolist(), ends.tolist()
-    for a, b in zip(lo, hi, strict=True):
-        taken: list[tuple[int, int]] = []
+    keep = ~clash
+    keep[clash] = _take_by_priority(rows[clash], g_start[clash], g_end[clash], prios[clash])
+    return Found(rows[keep], starts[keep], ends[keep], types[keep])
+
+
+def _earlier_max(g_end: np.ndarray) -> np.ndarray:
+    """For each candidate, the largest end of the candidates before it (-1 for the first)."""
+    return np.maximum.accumulate(np.concatenate(([-1], g_end[:-1])))
+
+
+def _take_by_priority(rows, g_start, g_end, prios) -> np.ndarray:
+    """Which candidates (sorted by position) a greedy pass in (priority, start) order takes: each
+    one that overlaps none taken before it.
+
+    One numpy step per priority level (a Python loop over 17,000 clashing cells of a remark
+    column cost 0.1 s): when no candidate is empty and no two of one level overlap in a cell, a
+    level's candidates are taken exactly when they overlap none of the higher levels' taken.
+    The few cells where that does not hold are resolved candidate by candidate."""
+    by_level = np.argsort(prios.astype(np.int16), kind="stable")  # (a radix sort: few levels)
+    level = prios[by_level]
+    # an empty candidate, or one overlapping the one before it of its level (with none empty,
+    # two of a level overlap iff two next to each other do)
+    s, e = g_start[by_level], g_end[by_level]
+    odd = np.zeros(len(rows), dtype=bool)
+    odd[by_level[1:]] = (level[1:] == level[:-1]) & (s[1:] < e[:-1])
+    odd = np.isin(rows, rows[odd | (g_start >= g_end)])
+    taken = np.zeros(len(rows), dtype=bool)
+    cuts = np.flatnonzero(np.diff(level)) + 1
+    for at in np.split(by_level, cuts):
+        at = at[~odd[at]]
+        taken[at] = ~_overlaps(g_start[at], g_end[at], g_start[taken], g_end[taken])
+    if odd.any():
+        taken[odd] = _take_one_by_one(rows[odd], g_start[odd], g_end[odd], prios[odd])
+    return taken
+
+
+def _overlaps(starts, ends, taken_starts, taken_ends) -> np.ndarray:
+    """Mask over spans: overlaps one of the taken spans (sorted, not overlapping, not empty, so
+    their ends are sorted too): the first taken span ending after a span's start starts before
+    its end."""
+    if not len(taken_starts):
+        return np.zeros(len(starts), dtype=bool)
+    j = np.searchsorted(taken_ends, starts, "right")
+    inside = j < len(taken_ends)
+    return inside & (taken_starts[np.minimum(j, len(taken_ends) - 1)] < ends)
+
+
+def _take_one_by_one(rows, g_start, g_end, prios) -> np.ndarray:
+    """``_take_by_priority`` for any candidates: cell by cell, in (priority, start) order."""
+    taken = np.zeros(len(rows), dtype=bool)
+    cuts = np.flatnonzero(np.diff(rows)) + 1
+    prio_list, start_list, end_list = prios.tolist(), g_start.tolist(), g_end.tolist()
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)], strict=True):
+        spans: list[tuple[int, int]] = []
         for i in sorted(range(a, b), key=lambda i: (prio_list[i], start_list[i])):
             s, e = start_list[i], end_list[i]
-            if not any(s < te and ts < e for ts, te in taken):
-                taken.append((s, e))
-                keep[i] = True
-    return Found(rows[keep], starts[keep], ends[keep], types[keep])
+            if not any(s < te and ts < e for ts, te in spans):
+                spans.append((s, e))
+                taken[i] = True
+    return taken
