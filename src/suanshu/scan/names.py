@@ -134,6 +134,8 @@ def warm() -> None:
     _function_table()
     _bmp_table(CORE_FIRST)
     _bmp_table(CORE_NEXT)
+    _bmp_table(_GLUED_BEFORE)
+    _word_keys(_NOT_AFTER_NAME)
 
 
 def _known(word: str) -> bool:
@@ -375,11 +377,18 @@ def _split_name(words: list[str], i: int) -> str | None:
     if len(nxt) == 1 and nxt in _GLUED:
         return None  # 李明|到: a verb or function word after a name, not its last character
     # A known word (高速) is not half a name, but a compound surname is (欧阳|娜娜), and so is a
-    # known name before its repeated last character (李娜|娜)
+    # known name before its repeated last character (李娜|娜). (Asked here, not cached: another
+    # part of the program may teach the segmenter words.)
     if len(w) == 2 and w not in SURNAMES_COMPOUND and (len(nxt) != 1 or _known(w) and not _doubled(w, nxt)):
         return None
     before = words[i - 1] if i else "，"
     after = words[i + 2] if i + 2 < len(words) else "。"
+    return _joined_in_context(before, w, nxt, after)
+
+
+@lru_cache(maxsize=1 << 16)  # bounded; table text repeats the same few contexts (物流|单|号)
+def _joined_in_context(before: str, w: str, nxt: str, after: str) -> str | None:
+    """``_split_name``'s context rules, for the words around the split."""
     if w in SURNAMES_COMPOUND:
         # 东方|卫视, 上官|网 are words too: a compound surname joins only after a title or a label's
         # colon (患者, 联系人：; the run 联系人 itself has no surname character, so ``_han_only``
@@ -403,10 +412,10 @@ def _function_table() -> np.ndarray:
     return table
 
 
-def _han_only(text: str) -> tuple[str, np.ndarray]:
-    """The text with every run of non-Han characters shortened to its last character (kept when
+def _han_only(cps: np.ndarray) -> tuple[str, np.ndarray]:
+    """The text (its code points) with every run of non-Han characters shortened to its last character (kept when
     it is "，", "：" or ":", context for names, or the NUL that ends a cell; any other becomes \\x01),
-    and the index in ``text`` of each character kept. The segmenter then reads 3x less:
+    and the index in the text of each character kept. The segmenter then reads 3x less:
     identifiers, numbers and Latin text are most of a table's free text, and no name is made
     of them.
 
@@ -416,7 +425,6 @@ def _han_only(text: str) -> tuple[str, np.ndarray]:
     each Han run on its own, so the runs kept are cut exactly as before, and the context a name
     looks at (the words beside it in its run, the separator at either end) stays the same. In
     table text that is half of the Han characters (据核实, 身份证号, 统一社会信用代码 …)."""
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     han = (cps >= 0x3400) & (cps <= 0x9FFF)
     keep = han | np.append(han[1:], True)  # Han, or the last character before Han or the end
     where = np.flatnonzero(keep)
@@ -460,56 +468,111 @@ def _compound_grown(words: list[str], i: int, w: str) -> str:
 def find_names(text: str) -> list[tuple[int, int]]:
     """Person names in free text, as (start, end) in the original text."""
     cleaned, origin = clean(text)
-    han, where = _han_only(cleaned)
+    cps = _code_points(cleaned)
+    han, where = _han_only(cps)
     words = _segment(han)
     if not words:
         return []
+    starts, ends = _name_spans(words, han)
+    starts, ends = where[starts], where[ends - 1] + 1  # a name is Han only: contiguous
+    alone = ~_followed_by(cps, ends, _NOT_AFTER_NAME) & ~_bmp_table(_GLUED_BEFORE)[_before(cps, starts)]
+    spans = zip(starts[alone].tolist(), ends[alone].tolist(), strict=True)
+    return list(spans) if origin is None else [_back(s, e, origin) for s, e in spans]
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+# A name does not come right after these: 5G智享 (glued to a model or product code, not a person),
+# 龙山县金穗…合作社 (right after a place, a word is part of an organisation's name).
+_GLUED_BEFORE = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz省市县区乡镇村"
+
+
+def _before(cps: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The BMP code point before each start (NUL at the text's start; 0xFFFF past the BMP)."""
+    prev = np.where(starts > 0, cps[np.maximum(starts - 1, 0)], 0)
+    return np.minimum(prev, 0xFFFF)
+
+
+def _followed_by(cps: np.ndarray, at: np.ndarray, words: tuple[str, ...]) -> np.ndarray:
+    """Mask over positions: the text there starts with one of ``words`` (``str.startswith``
+    with the tuple, for all positions at once: each word as one integer of its code points)."""
+    out = np.zeros(len(at), dtype=bool)
+    for n, keys in _word_keys(words).items():
+        key, inside = np.zeros(len(at), dtype=np.int64), at + n <= len(cps)
+        for k in range(n):
+            key = key << 21 | cps[np.minimum(at + k, len(cps) - 1)]
+        out |= inside & np.isin(key, keys)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _word_keys(words: tuple[str, ...]) -> dict[int, np.ndarray]:
+    """The words by length, each as its code points 21 bits apart (three fit in an int64)."""
+    by_length: dict[int, list[int]] = {}
+    for word in words:
+        assert len(word) <= 3, word
+        key = 0
+        for c in word:
+            key = key << 21 | ord(c)
+        by_length.setdefault(len(word), []).append(key)
+    return {n: np.array(keys, dtype=np.int64) for n, keys in by_length.items()}
+
+
+def _name_spans(words: list[str], han: str) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) in ``han`` (the segmented text) of the names its words make, in order."""
     # Only words of 2-4 characters that start with a surname character can be names: pick them
     # with numpy (code point at each word start -> surname table) rather than a loop over words.
     lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     ends = np.cumsum(lens)
     starts = ends - lens
-    points = np.frombuffer(han.encode("utf-32-le"), dtype=np.uint32)[starts]
+    cps = _code_points(han)
+    points = cps[starts]
     maybe = (lens >= 1) & (lens <= 4) & _surname_table()[np.minimum(points, 0xFFFF)] & (points <= 0xFFFF)
     # What ``_split_name`` needs before it looks at words (every word here is Han only or one other
     # character): a Han next word making 2-3 characters together, no function word alone, and a
     # single character after a two-character word. A one-character word that cannot be joined
-    # is no name, so only the others reach the loop.
+    # is no name, so only the others go on.
     is_han = (points >= 0x3400) & (points <= 0x9FFF)
     nxt_len, nxt_han = np.append(lens[1:], 0), np.append(is_han[1:], False)
     function = (lens == 1) & _function_table()[np.minimum(points, 0xFFFF)]
     can_join = nxt_han & (lens + nxt_len >= 2) & (lens + nxt_len <= 3) & ~function & ((lens != 2) | (nxt_len == 1))
     maybe &= (lens >= 2) | can_join
-    spans = []
-    idx = np.flatnonzero(maybe)
-    for i, start, pos, join in zip(idx.tolist(), starts[idx].tolist(), ends[idx].tolist(),
-                                   can_join[idx].tolist(), strict=True):
-        w = words[i]
-        if join and len(w) <= 2 or w in SURNAMES_COMPOUND and 1 <= nxt_len[i] <= 2 and nxt_han[i]:
-            merged = _split_name(words, i)
-            if merged:
-                w, pos = merged, start + len(merged)
-        if grown := _compound_grown(words, i, w):
-            if not is_name(grown):
-                continue
-            end = pos + 1
-        else:
-            cut = _word_verdict(w)  # the common case: the word alone decides
-            if cut < 0:
-                continue
-            end = pos - cut
-        start, end = int(where[start]), int(where[end - 1]) + 1  # a name is Han only: contiguous
-        if cleaned.startswith(_NOT_AFTER_NAME, end):
-            continue
-        if start and cleaned[start - 1].isascii() and cleaned[start - 1].isalnum():
-            continue  # 5G智享: glued to a model or product code, not a person
-        if start and cleaned[start - 1] in "省市县区乡镇村":
-            continue  # 龙山县金穗…合作社: right after a place, a word is part of an organisation's name
-        spans.append(_back(start, end, origin))
-    return spans
+    # A word that may join the next (孙|嫣然) or starts with a compound surname (欧阳明|辉因) goes
+    # through ``_joined_name``; any other word alone decides, by its cached verdict.
+    pair = cps[np.minimum(starts + 1, len(cps) - 1)].astype(np.uint64)
+    compound = (lens >= 2) & np.isin(points.astype(np.uint64) << 21 | pair, _compound_codes())
+    joins = maybe & (can_join & (lens <= 2) | compound)
+    alone = np.flatnonzero(maybe & ~joins)
+    cut = np.fromiter(map(_word_verdict, [words[i] for i in alone.tolist()]), dtype=np.int64, count=len(alone))
+    named = cut >= 0
+    joined = np.flatnonzero(joins)
+    joined_ends = np.array([_joined_name(words, i, start, end, nl, nh, cj) for i, start, end, nl, nh, cj in zip(
+        joined.tolist(), starts[joined].tolist(), ends[joined].tolist(), nxt_len[joined].tolist(),
+        nxt_han[joined].tolist(), can_join[joined].tolist(), strict=True)], dtype=np.int64)
+    which = np.concatenate([alone[named], joined[joined_ends >= 0]])
+    name_ends = np.concatenate([ends[alone][named] - cut[named], joined_ends[joined_ends >= 0]])
+    order = np.argsort(which, kind="stable")  # back in the words' order
+    return starts[which][order], name_ends[order]
 
 
-@lru_cache(maxsize=2)
+def _joined_name(words: list[str], i: int, start: int, end: int, nxt_len: int, nxt_han: bool, can_join: bool) -> int:
+    """Where the name that word ``i`` (at ``start``-``end`` in the segmented text) starts ends,
+    joined with the next word (``_split_name``) or grown by a character (``_compound_grown``)
+    or alone; -1 for no name."""
+    w = words[i]
+    if can_join and len(w) <= 2 or w in SURNAMES_COMPOUND and 1 <= nxt_len <= 2 and nxt_han:
+        merged = _split_name(words, i)
+        if merged:
+            w, end = merged, start + len(merged)
+    if grown := _compound_grown(words, i, w):
+        return end + 1 if is_name(grown) else -1
+    cut = _word_verdict(w)
+    return end - cut if cut >= 0 else -1
+
+
+@lru_cache(maxsize=4)
 def _bmp_table(chars: str) -> np.ndarray:
     """Booleans over the BMP: is this character one of ``chars``?"""
     table = np.zeros(0x10000, dtype=bool)
