@@ -10,6 +10,9 @@ from suanshu.web.i18n import _
 NEXT_STEPS = {
     "auth.": lambda: _("Check the username and password, or ask the exchange operator to create an account."),
     "vault.": lambda: _("Check the file (CSV in UTF-8/GBK/GB18030, Parquet or .xlsx) and its name, then upload again."),
+    "vault.unavailable": lambda: _("The vault's storage cannot be reached right now: try again in a few minutes; if it lasts, tell the exchange operator."),
+    "vault.corrupt": lambda: _("The stored file no longer matches its recorded fingerprint, so it was not used: tell the exchange operator the code shown."),
+    "vault.object_missing": lambda: _("The stored file is missing from the vault's storage: tell the exchange operator the code shown."),
     "gate.": lambda: _("Mask, hash or drop the columns named above, or make them hidden or aggregate-only in the policy, then submit again."),
     "policy.": lambda: _("Change the query to use only what the policy allows (see the policy in plain words on the component page)."),
     "query.": lambda: _("Change the query to use only what the policy allows (see the policy in plain words on the component page)."),
