@@ -12,7 +12,9 @@
 Every error the API answers is raised as ``ApiError`` with its stable ``code`` (``auth.role_required``,
 ``query.star``, …), the HTTP status and the message. Calls that move money or start work (upload,
 publish, sign, query, deposit; jobs when added) send an ``Idempotency-Key`` generated per call, and
-are retried with the same key after a connection failure, so a retry never runs the work twice.
+are retried with the same key after a connection failure, so a retry never runs the work twice;
+those and reads are also retried on 503 (the server's ``Retry-After``, else backing off), which the
+exchange answers when a store it needs cannot be reached and nothing was done.
 Adding a resource: a dataclass below (fields named as in the JSON), then methods built on
 ``_get``/``_post``/``_pages`` — e.g. jobs: ``submit_job`` posts ``/contracts/{id}/jobs`` with
 ``idempotent=True``.
@@ -21,6 +23,7 @@ Adding a resource: a dataclass below (fields named as in the JSON), then methods
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -139,6 +142,14 @@ class Balance:
     available_fen: int
 
 
+def _retry_after(response: httpx.Response, attempt: int) -> float:
+    """Seconds to wait before retrying a 503: the server's Retry-After (at most 30), else 0.5, 1, 2…"""
+    try:
+        return min(30.0, max(0.0, float(response.headers["retry-after"])))
+    except (KeyError, ValueError):
+        return 0.5 * 2 ** attempt
+
+
 class Client:
     """One API token acting for one org. ``base_url`` is the server's root (``/api/v1`` is added)."""
 
@@ -166,11 +177,15 @@ class Client:
         for attempt in range(attempts):
             try:
                 response = self._http.request(method, path, headers=headers, **kwargs)
-                break
             except httpx.TransportError:
                 # the same Idempotency-Key makes a retry replay, never repeat, the work
                 if attempt == attempts - 1:
                     raise
+                continue
+            if response.status_code != 503 or attempt == attempts - 1:
+                break
+            # unavailable for now (a vault's storage, a pool): nothing was done, the key is free again
+            time.sleep(_retry_after(response, attempt))
         if response.status_code >= 400:
             raise _error(response)
         ctype = response.headers.get("content-type", "")
