@@ -38,15 +38,13 @@ def test_a_503_is_retried_with_the_same_key():
 
 def test_a_lasting_503_is_raised_after_the_retries():
     transport, seen = flaky_server(failures=10)
-    with Client("http://exchange", "tok", retries=2, transport=transport) as client:
-        with pytest.raises(ApiError) as err:
-            client._get("/thing")
+    with Client("http://exchange", "tok", retries=2, transport=transport) as client, pytest.raises(ApiError) as err:
+        client._get("/thing")
     assert err.value.code == "vault.unavailable" and len(seen) == 3
 
 
 def test_a_call_that_is_not_idempotent_is_not_retried():
     transport, seen = flaky_server(failures=1)
-    with Client("http://exchange", "tok", retries=2, transport=transport) as client:
-        with pytest.raises(ApiError):
-            client._post("/thing", {})
+    with Client("http://exchange", "tok", retries=2, transport=transport) as client, pytest.raises(ApiError):
+        client._post("/thing", {})
     assert len(seen) == 1
