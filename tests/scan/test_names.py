@@ -121,3 +121,21 @@ def test_compound_surname_name_cells():
     # a compound surname that is also a word joins only with a person's context around it
     for text in ("今晚东方卫视播出", "请登录上官网查询", "东方财富表示"):
         assert [t for t, _ in found(text) if t == "PERSON_NAME"] == [], text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("联系人：买买提·艾力，电话见后", ["买买提·艾力"]),
+    ("阿依古丽·吐尔逊说她已到达", ["阿依古丽·吐尔逊"]),
+    ("患者热依拉•买买提在家休养", ["热依拉•买买提"]),
+    ("艾克拜尔·吾拉木在乌鲁木齐", ["艾克拜尔·吾拉木"]),  # a later part not in the list: up to the glued word
+    ("玛依拉·艾力·买买提和张伟来了", ["玛依拉·艾力·买买提", "张伟"]),
+    ("據報道，阿依古麗·吐爾遜表示", ["阿依古麗·吐爾遜"]),  # Traditional characters
+])
+def test_names_with_a_middle_dot(text, expected):
+    assert [text[s:e] for s, e in names.find_names(text)] == expected
+    assert [text[m.start:m.end] for m in detect(text) if m.type == "PERSON_NAME"] == expected
+
+
+@pytest.mark.parametrize("text", ["迈克尔·乔丹的球鞋", "蒙牛·特仑苏纯牛奶", "京A·12345", "圣·彼得堡", "买买提·A"])
+def test_dotted_words_that_are_not_such_names(text):
+    assert not [s for s, e in names.dotted_names(names.simplified(text))]

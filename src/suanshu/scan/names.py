@@ -12,7 +12,10 @@ Method (everything ships inside installed packages; nothing is downloaded at run
    compound surnames), is 2-4 characters, is not a dictionary word with a part of speech other
    than ``nr`` (person name) in jieba's dictionary, and is not followed by an organisation or
    place suffix (李宁公司, 张家港 are not people). A whole cell that is just a name (a 姓名
-   column) is checked the same way without segmenting.
+   column) is checked the same way without segmenting. Names with a middle dot between their
+   parts (买买提·艾力) are found apart from the segmenter when the part before the first dot ends
+   in a common given-name element of such names (``NAME_ELEMENTS``): the dot alone would take in
+   transliterated brands and foreign places too (蒙牛·特仑苏, 圣·彼得堡).
 3. **Addresses.** A regex over the cleaned text requires a street-level core: road/street +
    number (路/街/大道/巷/弄/胡同 … 号), a village group (村 … 组), or a compound + building
    (小区/花园 … 栋/号楼 … 室); administrative prefixes (省/市/区/县/镇) before it are included.
@@ -476,8 +479,80 @@ def find_names(text: str) -> list[tuple[int, int]]:
     starts, ends = _name_spans(words, han)
     starts, ends = where[starts], where[ends - 1] + 1  # a name is Han only: contiguous
     alone = ~_followed_by(cps, ends, _NOT_AFTER_NAME) & ~_bmp_table(_GLUED_BEFORE)[_before(cps, starts)]
-    spans = zip(starts[alone].tolist(), ends[alone].tolist(), strict=True)
-    return list(spans) if origin is None else [_back(s, e, origin) for s, e in spans]
+    spans = list(zip(starts[alone].tolist(), ends[alone].tolist(), strict=True))
+    if any(dot in cleaned for dot in NAME_DOTS):
+        spans = _with_dotted(spans, dotted_names(cleaned))
+    return spans if origin is None else [_back(s, e, origin) for s, e in spans]
+
+
+# Names written with a middle dot between their parts (Uyghur, Kazakh, Hui and Mongolian names in
+# Chinese characters: 买买提·艾力, 阿依古丽·吐尔逊). Transliterated foreign names and brands use the
+# dot too (迈克尔·乔丹, 蒙牛·特仑苏), so the part before the first dot must end in a common given-name
+# element of those names; jieba alone saw only a surname-like tail (艾力 of 买买提·艾力).
+NAME_DOTS = "·•・‧"
+NAME_ELEMENTS = (
+    "买买提", "麦麦提", "艾买提", "艾合买提", "艾力", "阿力", "阿里木", "阿布都", "阿不都", "阿卜杜", "阿卜力孜",
+    "阿迪力", "热合曼", "热依拉", "热依汗", "热娜", "古丽", "阿依", "努尔", "吐尔逊", "吐逊", "依明", "伊明",
+    "玉素甫", "玉苏甫", "尤努斯", "司马义", "斯马伊", "穆罕默德", "穆萨", "木沙", "艾山", "艾尔肯", "艾克拜尔",
+    "迪丽", "热巴", "帕提", "帕丽", "帕尔哈提", "排尔哈提", "克里木", "卡德尔", "卡米力", "达吾提", "吾买尔",
+    "吾斯曼", "奥斯曼", "亚森", "牙生", "亚生", "哈力克", "哈斯木", "再努尔", "祖丽", "米娜", "米热", "沙吾提",
+    "肉孜", "依力哈木", "伊力哈木", "加依娜", "别克", "叶尔兰", "叶尔江", "努尔兰", "阿斯哈尔", "加娜尔", "巴特尔",
+    "巴图", "额尔敦", "其其格", "乌兰", "那仁", "格日勒", "宝音", "苏和", "朝鲁", "阿不力克木", "吐尔洪", "阿曼",
+    "玛依拉", "阿娜尔", "阿尔曼", "布合力其", "古再丽")
+_ELEMENTS = "(?:" + "|".join(sorted(NAME_ELEMENTS, key=len, reverse=True)) + ")"
+_HEAD = re.compile(rf"{_ELEMENTS}+$")  # the first part: given-name elements up to the dot
+_PART = re.compile(rf"{_ELEMENTS}+|[\u3400-\u9fff]{{2,6}}")  # a later part
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+_DOT = re.compile(f"[{NAME_DOTS}]")
+
+
+def dotted_names(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the dotted names in simplified text: a first part of known elements, a dot,
+    and one or two more parts (elements, else 2-6 Han characters up to a glued word)."""
+    found, end = [], 0
+    for dot in _DOT.finditer(text):
+        i = dot.start()
+        if i < end or i == 0 or not "\u3400" <= text[i - 1] <= "\u9fff":
+            continue
+        run_start = i
+        while run_start > 0 and "\u3400" <= text[run_start - 1] <= "\u9fff":
+            run_start -= 1
+        head = _HEAD.search(text, run_start, i)
+        if head is None:
+            continue
+        end = i
+        for _ in range(2):  # at most three parts
+            if end >= len(text) or text[end] not in NAME_DOTS:
+                break
+            part = _later_part(text, end + 1)
+            if not part:
+                break
+            end = part
+        if end > i:
+            found.append((head.start(), end))
+    return found
+
+
+def _later_part(text: str, at: int) -> int:
+    """The end of a later part starting at ``at`` (0 if none): its elements, or its Han run up to
+    a glued word (买买提·艾山江在 -> 艾山江)."""
+    run = _HAN_RUN.match(text, at)
+    if run is None:
+        return 0
+    part = _PART.match(text, at, run.end())
+    end = part.end() if part else 0
+    if part and part.group()[0] not in NAME_ELEMENTS:  # plain Han: stop before a glued word
+        cut = next((k for k in range(at + 2, end) if text[k] in _GLUED), end)
+        end = cut if cut - at >= 2 else 0
+    return end
+
+
+def _with_dotted(spans: list[tuple[int, int]], dotted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The segmenter's names with the dotted names in place of the pieces they cover, in order."""
+    if not dotted:
+        return spans
+    kept = [(s, e) for s, e in spans if not any(s < de and ds < e for ds, de in dotted)]
+    return sorted(kept + dotted)
 
 
 def _code_points(text: str) -> np.ndarray:
